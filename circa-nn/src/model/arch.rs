@@ -1,0 +1,528 @@
+//! Shapes, operators, layers and the validated [`Architecture`].
+
+use crate::error::{NnError, Result};
+
+/// Largest number of elements in any tensor of a network.
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 24;
+/// Largest number of weights in one linear layer.
+pub const MAX_LAYER_WEIGHTS: usize = 1 << 26;
+/// Largest number of layers in a network.
+pub const MAX_LAYERS: usize = 1 << 14;
+
+/// Index of a tensor: 0 is the network input, `i + 1` is the output of layer `i`.
+pub type TensorId = usize;
+
+/// Shape of a tensor with batch size 1: `channels x height x width`, row-major.
+/// A flat vector of `n` features is `n x 1 x 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shape {
+    /// Channels (or features for a flat vector).
+    pub channels: usize,
+    /// Height.
+    pub height: usize,
+    /// Width.
+    pub width: usize,
+}
+
+impl Shape {
+    /// A `channels x height x width` shape.
+    pub const fn new(channels: usize, height: usize, width: usize) -> Self {
+        Self {
+            channels,
+            height,
+            width,
+        }
+    }
+
+    /// A flat vector of `n` features (`n x 1 x 1`).
+    pub const fn flat(n: usize) -> Self {
+        Self::new(n, 1, 1)
+    }
+
+    /// Number of elements (saturating).
+    pub fn len(&self) -> usize {
+        self.channels
+            .saturating_mul(self.height)
+            .saturating_mul(self.width)
+    }
+
+    /// Whether the shape has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `height * width` (saturating).
+    pub fn spatial(&self) -> usize {
+        self.height.saturating_mul(self.width)
+    }
+
+    /// Flat index of element `(c, y, x)`.
+    pub fn index(&self, c: usize, y: usize, x: usize) -> usize {
+        (c * self.height + y) * self.width + x
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}", self.channels, self.height, self.width)
+    }
+}
+
+/// Geometry of a 2-D convolution. Weights are laid out as ONNX does:
+/// `[out_channels][in_channels / groups][kernel_h][kernel_w]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2d {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel height.
+    pub kernel_h: usize,
+    /// Kernel width.
+    pub kernel_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Zero padding above.
+    pub pad_top: usize,
+    /// Zero padding on the left.
+    pub pad_left: usize,
+    /// Zero padding below.
+    pub pad_bottom: usize,
+    /// Zero padding on the right.
+    pub pad_right: usize,
+    /// Groups (1 = dense convolution; `in_channels` = depthwise).
+    pub groups: usize,
+}
+
+impl Conv2d {
+    /// Number of weights: `out * (in / groups) * kh * kw` (saturating).
+    pub fn weight_len(&self) -> usize {
+        self.out_channels
+            .saturating_mul(self.in_channels / self.groups.max(1))
+            .saturating_mul(self.kernel_h)
+            .saturating_mul(self.kernel_w)
+    }
+}
+
+/// Geometry of a pooling window (average or max). Padding is zero padding; max pooling
+/// requires no padding. Average pooling divides by `kernel_h * kernel_w` everywhere (ONNX
+/// `count_include_pad = 1`, or no padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    /// Window height.
+    pub kernel_h: usize,
+    /// Window width.
+    pub kernel_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Padding above.
+    pub pad_top: usize,
+    /// Padding on the left.
+    pub pad_left: usize,
+    /// Padding below.
+    pub pad_bottom: usize,
+    /// Padding on the right.
+    pub pad_right: usize,
+}
+
+impl Pool {
+    /// A `k x k` window with stride `s` and no padding.
+    pub const fn square(k: usize, s: usize) -> Self {
+        Self {
+            kernel_h: k,
+            kernel_w: k,
+            stride_h: s,
+            stride_w: s,
+            pad_top: 0,
+            pad_left: 0,
+            pad_bottom: 0,
+            pad_right: 0,
+        }
+    }
+
+    /// Whether any padding is set.
+    pub fn has_padding(&self) -> bool {
+        self.pad_top | self.pad_left | self.pad_bottom | self.pad_right != 0
+    }
+
+    /// Window area `kernel_h * kernel_w`.
+    pub fn area(&self) -> usize {
+        self.kernel_h.saturating_mul(self.kernel_w)
+    }
+}
+
+/// An element-wise activation and its public parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Activation {
+    /// `max(x, 0)` on every element.
+    Relu,
+    /// ReLU on the channels whose mask entry is `true`, identity (free) on the others.
+    /// One entry per channel (per feature for a flat vector).
+    ChannelRelu {
+        /// `true` = ReLU, `false` = identity.
+        mask: Vec<bool>,
+    },
+    /// `c0 + c1 x + c2 x^2` on every element.
+    Polynomial {
+        /// `[c0, c1, c2]` (unused high coefficients are 0).
+        coefficients: [f64; 3],
+    },
+    /// The identity (a fully pruned ReLU layer).
+    Identity,
+}
+
+impl Activation {
+    /// Degree of a polynomial activation (0 for the others).
+    pub fn degree(&self) -> usize {
+        match self {
+            Activation::Polynomial { coefficients } => {
+                if coefficients[2] != 0.0 {
+                    2
+                } else if coefficients[1] != 0.0 {
+                    1
+                } else {
+                    0
+                }
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// A layer operation (weights, if any, live in [`Network`](crate::Network)).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// 2-D convolution with bias (batch norm already folded in).
+    Conv2d(Conv2d),
+    /// Fully connected layer `y = W x + b`, `W` of shape `[out_features][in_features]`.
+    Dense {
+        /// Input length.
+        in_features: usize,
+        /// Output length.
+        out_features: usize,
+    },
+    /// Average pooling (divides by the window area).
+    AvgPool(Pool),
+    /// Average over each channel's `height x width` (output `channels x 1 x 1`).
+    GlobalAvgPool,
+    /// Max pooling (no padding); evaluated privately through `area - 1` ReLUs per output.
+    MaxPool(Pool),
+    /// Element-wise sum of two tensors of equal shape (residual connection).
+    Add,
+    /// Reinterpret the data with a new shape of the same length (flatten); moves no data.
+    Reshape {
+        /// The new shape.
+        shape: Shape,
+    },
+    /// An element-wise activation.
+    Activation(Activation),
+}
+
+impl Op {
+    /// Number of input tensors the operation takes.
+    pub fn arity(&self) -> usize {
+        match self {
+            Op::Add => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether the layer carries weights ([`Op::Conv2d`] and [`Op::Dense`]).
+    pub fn has_weights(&self) -> bool {
+        matches!(self, Op::Conv2d(_) | Op::Dense { .. })
+    }
+
+    /// Short name for summaries.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Op::Conv2d(_) => "Conv2d",
+            Op::Dense { .. } => "Dense",
+            Op::AvgPool(_) => "AvgPool",
+            Op::GlobalAvgPool => "GlobalAvgPool",
+            Op::MaxPool(_) => "MaxPool",
+            Op::Add => "Add",
+            Op::Reshape { .. } => "Reshape",
+            Op::Activation(Activation::Relu) => "Relu",
+            Op::Activation(Activation::ChannelRelu { .. }) => "ChannelRelu",
+            Op::Activation(Activation::Polynomial { .. }) => "Polynomial",
+            Op::Activation(Activation::Identity) => "Identity",
+        }
+    }
+
+    /// Output shape for the given input shapes, or the reason the layer is invalid.
+    pub(crate) fn output_shape(
+        &self,
+        inputs: &[Shape],
+    ) -> std::result::Result<Shape, &'static str> {
+        if inputs.len() != self.arity() {
+            return Err("wrong number of inputs");
+        }
+        let x = inputs[0];
+        let out = match self {
+            Op::Conv2d(c) => {
+                if c.groups == 0 || c.in_channels % c.groups != 0 || c.out_channels % c.groups != 0
+                {
+                    return Err("groups must divide input and output channels");
+                }
+                if c.out_channels == 0 {
+                    return Err("zero output channels");
+                }
+                if x.channels != c.in_channels {
+                    return Err("input channels differ from the convolution's");
+                }
+                if c.weight_len() > MAX_LAYER_WEIGHTS {
+                    return Err("too many weights");
+                }
+                let (h, w) = window_output(
+                    x,
+                    (c.kernel_h, c.kernel_w),
+                    (c.stride_h, c.stride_w),
+                    (c.pad_top, c.pad_left, c.pad_bottom, c.pad_right),
+                )?;
+                Shape::new(c.out_channels, h, w)
+            }
+            Op::Dense {
+                in_features,
+                out_features,
+            } => {
+                if x.len() != *in_features {
+                    return Err("input length differs from in_features");
+                }
+                if *out_features == 0 {
+                    return Err("zero output features");
+                }
+                if in_features.saturating_mul(*out_features) > MAX_LAYER_WEIGHTS {
+                    return Err("too many weights");
+                }
+                Shape::flat(*out_features)
+            }
+            Op::AvgPool(p) | Op::MaxPool(p) => {
+                if matches!(self, Op::MaxPool(_)) && p.has_padding() {
+                    return Err("max pooling with padding is not supported");
+                }
+                if p.pad_top >= p.kernel_h
+                    || p.pad_bottom >= p.kernel_h
+                    || p.pad_left >= p.kernel_w
+                    || p.pad_right >= p.kernel_w
+                {
+                    return Err("pooling padding must be smaller than the window");
+                }
+                let (h, w) = window_output(
+                    x,
+                    (p.kernel_h, p.kernel_w),
+                    (p.stride_h, p.stride_w),
+                    (p.pad_top, p.pad_left, p.pad_bottom, p.pad_right),
+                )?;
+                Shape::new(x.channels, h, w)
+            }
+            Op::GlobalAvgPool => Shape::flat(x.channels),
+            Op::Add => {
+                if inputs[1] != x {
+                    return Err("operands of Add have different shapes");
+                }
+                x
+            }
+            Op::Reshape { shape } => {
+                if shape.len() != x.len() {
+                    return Err("reshape changes the number of elements");
+                }
+                *shape
+            }
+            Op::Activation(a) => {
+                match a {
+                    Activation::ChannelRelu { mask } if mask.len() != x.channels => {
+                        return Err("ChannelRelu mask length differs from the channel count");
+                    }
+                    Activation::Polynomial { coefficients }
+                        if coefficients.iter().any(|c| !c.is_finite()) =>
+                    {
+                        return Err("non-finite polynomial coefficient");
+                    }
+                    _ => {}
+                }
+                x
+            }
+        };
+        if out.is_empty() || out.len() > MAX_TENSOR_ELEMENTS {
+            return Err("output tensor empty or too large");
+        }
+        Ok(out)
+    }
+}
+
+fn window_output(
+    x: Shape,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    pads: (usize, usize, usize, usize),
+) -> std::result::Result<(usize, usize), &'static str> {
+    let (kh, kw) = kernel;
+    let (sh, sw) = stride;
+    if kh == 0 || kw == 0 || sh == 0 || sw == 0 {
+        return Err("zero kernel size or stride");
+    }
+    let ph = x
+        .height
+        .checked_add(pads.0)
+        .and_then(|v| v.checked_add(pads.2))
+        .ok_or("padding overflows")?;
+    let pw = x
+        .width
+        .checked_add(pads.1)
+        .and_then(|v| v.checked_add(pads.3))
+        .ok_or("padding overflows")?;
+    if ph < kh || pw < kw {
+        return Err("window larger than the padded input");
+    }
+    Ok(((ph - kh) / sh + 1, (pw - kw) / sw + 1))
+}
+
+/// One layer: an operation, its input tensor ids, and its (inferred) output shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    /// Name (from the ONNX node), for summaries and errors.
+    pub name: String,
+    /// The operation.
+    pub op: Op,
+    /// Input tensor ids (all smaller than this layer's own output id).
+    pub inputs: Vec<TensorId>,
+    output_shape: Shape,
+}
+
+impl Layer {
+    /// Output shape (inferred when the architecture was built).
+    pub fn output_shape(&self) -> Shape {
+        self.output_shape
+    }
+}
+
+/// The public architecture of a network: everything except the weights. This is all the
+/// client ever receives. Built only through [`Architecture::new`] or
+/// [`Architecture::from_bytes`], both of which validate it and infer every shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Architecture {
+    input_shape: Shape,
+    layers: Vec<Layer>,
+    output: TensorId,
+}
+
+impl Architecture {
+    /// Validates the layers (given as `(name, op, input tensor ids)` in topological order) and
+    /// infers every tensor's shape. `output` is the tensor id of the network output.
+    pub fn new(
+        input_shape: Shape,
+        layers: Vec<(String, Op, Vec<TensorId>)>,
+        output: TensorId,
+    ) -> Result<Self> {
+        if layers.len() > MAX_LAYERS {
+            return Err(NnError::LimitExceeded {
+                what: "layers",
+                value: layers.len() as u64,
+                limit: MAX_LAYERS as u64,
+            });
+        }
+        if input_shape.is_empty() || input_shape.len() > MAX_TENSOR_ELEMENTS {
+            return Err(NnError::LimitExceeded {
+                what: "input tensor elements",
+                value: input_shape.len() as u64,
+                limit: MAX_TENSOR_ELEMENTS as u64,
+            });
+        }
+        let mut shapes = Vec::with_capacity(layers.len() + 1);
+        shapes.push(input_shape);
+        let mut built = Vec::with_capacity(layers.len());
+        for (i, (name, op, inputs)) in layers.into_iter().enumerate() {
+            let mut in_shapes = Vec::with_capacity(inputs.len());
+            for &t in &inputs {
+                let s = shapes.get(t).ok_or(NnError::InvalidTensorId {
+                    layer: i,
+                    tensor: t,
+                })?;
+                in_shapes.push(*s);
+            }
+            let output_shape = op
+                .output_shape(&in_shapes)
+                .map_err(|reason| NnError::InvalidLayer { layer: i, reason })?;
+            shapes.push(output_shape);
+            built.push(Layer {
+                name,
+                op,
+                inputs,
+                output_shape,
+            });
+        }
+        if output >= shapes.len() {
+            return Err(NnError::InvalidTensorId {
+                layer: built.len(),
+                tensor: output,
+            });
+        }
+        Ok(Self {
+            input_shape,
+            layers: built,
+            output,
+        })
+    }
+
+    /// Shape of the network input.
+    pub fn input_shape(&self) -> Shape {
+        self.input_shape
+    }
+
+    /// The layers in topological order.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// Tensor id of the network output.
+    pub fn output(&self) -> TensorId {
+        self.output
+    }
+
+    /// Shape of tensor `id` (`None` if out of range).
+    pub fn tensor_shape(&self, id: TensorId) -> Option<Shape> {
+        if id == 0 {
+            Some(self.input_shape)
+        } else {
+            self.layers.get(id - 1).map(Layer::output_shape)
+        }
+    }
+
+    /// Shape of the network output.
+    pub fn output_shape(&self) -> Shape {
+        self.tensor_shape(self.output).unwrap_or(self.input_shape)
+    }
+
+    /// Number of ReLUs the layer evaluates privately: one per element for [`Activation::Relu`],
+    /// one per masked-in element for [`Activation::ChannelRelu`] (identity channels are free),
+    /// and `area - 1` per output element for [`Op::MaxPool`].
+    pub fn layer_relu_count(&self, layer: &Layer) -> usize {
+        let out = layer.output_shape;
+        match &layer.op {
+            Op::Activation(Activation::Relu) => out.len(),
+            Op::Activation(Activation::ChannelRelu { mask }) => {
+                mask.iter().filter(|&&m| m).count() * out.spatial()
+            }
+            Op::MaxPool(p) => out.len() * p.area().saturating_sub(1),
+            _ => 0,
+        }
+    }
+
+    /// Total ReLUs in the network (activations and max pooling).
+    pub fn relu_count(&self) -> usize {
+        self.layers.iter().map(|l| self.layer_relu_count(l)).sum()
+    }
+
+    /// Number of elements passed through polynomial activations.
+    pub fn polynomial_count(&self) -> usize {
+        self.layers
+            .iter()
+            .filter(|l| matches!(l.op, Op::Activation(Activation::Polynomial { .. })))
+            .map(|l| l.output_shape.len())
+            .sum()
+    }
+}

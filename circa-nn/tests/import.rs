@@ -1,0 +1,295 @@
+//! ONNX import: every supported operator matches numpy (fixtures written by
+//! `tests/fixtures/make_fixtures.py`), every unsupported case gives its error, and malformed
+//! bytes give typed errors without panicking.
+
+use std::path::PathBuf;
+
+use circa_nn::{NnError, import_onnx, infer};
+use proptest::prelude::*;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap_or_else(|e| panic!("reading fixture {name}: {e}"))
+}
+
+fn parse_line(line: &str) -> Vec<f64> {
+    line.split_whitespace()
+        .map(|v| v.parse().expect("number in fixture"))
+        .collect()
+}
+
+const OK: &[&str] = &[
+    "ok_conv",
+    "ok_conv_stride_pads",
+    "ok_conv_group",
+    "ok_gemm",
+    "ok_gemm_transb0",
+    "ok_matmul_add",
+    "ok_add_residual",
+    "ok_relu",
+    "ok_avgpool",
+    "ok_avgpool_pad",
+    "ok_globalavgpool",
+    "ok_maxpool",
+    "ok_maxpool_3x3",
+    "ok_batchnorm_conv",
+    "ok_batchnorm_gemm",
+    "ok_flatten",
+    "ok_reshape",
+    "ok_channelrelu",
+    "ok_channelrelu_flat",
+    "ok_polynomial",
+    "ok_small_cnn",
+];
+
+#[test]
+fn every_fixture_is_listed() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(fixture(""))
+        .expect("fixture dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("ok_") && n.ends_with(".onnx"))
+        .map(|n| n.trim_end_matches(".onnx").to_owned())
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = OK.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed);
+}
+
+#[test]
+fn supported_operators_match_numpy() {
+    for name in OK {
+        let net = import_onnx(&read(&format!("{name}.onnx")))
+            .unwrap_or_else(|e| panic!("{name}: import failed: {e}"));
+        let io = String::from_utf8(read(&format!("{name}.txt"))).expect("utf8");
+        let mut lines = io.lines();
+        let x = parse_line(lines.next().expect("input line"));
+        let want = parse_line(lines.next().expect("output line"));
+        let got = infer(&net, &x).unwrap_or_else(|e| panic!("{name}: inference failed: {e}"));
+        assert_eq!(got.len(), want.len(), "{name}: output length");
+        assert_eq!(
+            net.architecture().output_shape().len(),
+            want.len(),
+            "{name}"
+        );
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
+                "{name}: output {i}: got {g}, numpy {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn batch_norm_and_bias_add_are_folded() {
+    use circa_nn::Op;
+    let net = import_onnx(&read("ok_small_cnn.onnx")).expect("import");
+    let kinds: Vec<&str> = net
+        .architecture()
+        .layers()
+        .iter()
+        .map(|l| l.op.kind_name())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Conv2d",
+            "Relu",
+            "MaxPool",
+            "Conv2d",
+            "ChannelRelu",
+            "Add",
+            "AvgPool",
+            "Reshape",
+            "Dense",
+            "Polynomial"
+        ]
+    );
+    // The residual Add reads the max pool output (tensor 3) and the ChannelRelu output (5).
+    let add = &net.architecture().layers()[5];
+    assert!(matches!(add.op, Op::Add));
+    assert_eq!(add.inputs, vec![3, 5]);
+    // 4 channels x 8 x 8 ReLUs + max pool 4 x 4 x 4 outputs x 3 + 3 of 4 channels x 4 x 4
+    assert_eq!(net.architecture().relu_count(), 256 + 192 + 48);
+    assert_eq!(net.architecture().polynomial_count(), 10);
+}
+
+fn import_err(name: &str) -> NnError {
+    match import_onnx(&read(&format!("bad_{name}.onnx"))) {
+        Ok(_) => panic!("bad_{name} imported without error"),
+        Err(e) => e,
+    }
+}
+
+fn assert_attr_value(e: NnError, attr: &str) {
+    match &e {
+        NnError::UnsupportedAttributeValue { attribute, .. } if attribute == attr => {}
+        other => panic!("expected unsupported value of {attr}, got {other:?}"),
+    }
+    assert!(e.to_string().contains(attr), "{e}");
+}
+
+#[test]
+fn unsupported_cases_give_their_errors() {
+    match import_err("op_sigmoid") {
+        NnError::UnsupportedOperator { op_type, .. } => assert_eq!(op_type, "Sigmoid"),
+        e => panic!("{e:?}"),
+    }
+    assert_attr_value(import_err("conv_dilations"), "dilations");
+    assert_attr_value(import_err("conv_auto_pad"), "auto_pad");
+    match import_err("conv_double_weights") {
+        e @ NnError::UnsupportedDataType { .. } => assert!(e.to_string().contains("DOUBLE")),
+        e => panic!("{e:?}"),
+    }
+    assert_attr_value(import_err("maxpool_ceil_mode"), "ceil_mode");
+    assert_attr_value(import_err("maxpool_pads"), "pads");
+    assert!(matches!(
+        import_err("maxpool_indices"),
+        NnError::ArityMismatch {
+            what: "output",
+            actual: 2,
+            ..
+        }
+    ));
+    assert_attr_value(import_err("avgpool_exclude_pad"), "count_include_pad");
+    assert_attr_value(import_err("gemm_transa"), "transA");
+    match import_err("relu_unknown_attribute") {
+        NnError::UnsupportedAttribute { attribute, .. } => assert_eq!(attribute, "alpha"),
+        e => panic!("{e:?}"),
+    }
+    match import_err("relu_foreign_domain") {
+        NnError::UnsupportedOperator { domain, .. } => assert_eq!(domain, "com.example"),
+        e => panic!("{e:?}"),
+    }
+    match import_err("circa_unknown_op") {
+        NnError::UnsupportedOperator {
+            op_type, domain, ..
+        } => {
+            assert_eq!((op_type.as_str(), domain.as_str()), ("Gelu", "ai.circa"))
+        }
+        e => panic!("{e:?}"),
+    }
+    assert_attr_value(import_err("polynomial_degree3"), "coefficients");
+    assert_attr_value(import_err("channelrelu_mask_value"), "mask");
+    assert!(matches!(
+        import_err("channelrelu_mask_length"),
+        NnError::ShapeMismatch { .. }
+    ));
+    assert!(matches!(
+        import_err("batchnorm_first"),
+        NnError::BatchNormNotFoldable { .. }
+    ));
+    assert!(matches!(
+        import_err("batchnorm_shared"),
+        NnError::BatchNormNotFoldable { .. }
+    ));
+    assert_attr_value(import_err("batchnorm_training"), "training_mode");
+    assert!(matches!(
+        import_err("add_constant_not_after_dense"),
+        NnError::ConstantAddNotFoldable { .. }
+    ));
+    assert!(matches!(
+        import_err("add_broadcast"),
+        NnError::ShapeMismatch { .. }
+    ));
+    match import_err("input_int8") {
+        e @ NnError::UnsupportedDataType { .. } => assert!(e.to_string().contains("INT8")),
+        e => panic!("{e:?}"),
+    }
+    assert!(matches!(
+        import_err("declared_output_shape"),
+        NnError::ShapeMismatch { .. }
+    ));
+    match import_err("unsorted") {
+        NnError::UnknownTensor { tensor, .. } => assert_eq!(tensor, "r1"),
+        e => panic!("{e:?}"),
+    }
+    assert!(matches!(
+        import_err("external_data"),
+        NnError::ExternalData { .. }
+    ));
+}
+
+#[test]
+fn every_bad_fixture_fails() {
+    for entry in std::fs::read_dir(fixture("")).expect("fixture dir") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .into_string()
+            .expect("name");
+        if name.starts_with("bad_") && name.ends_with(".onnx") {
+            assert!(import_onnx(&read(&name)).is_err(), "{name} imported");
+        }
+    }
+}
+
+#[test]
+fn every_truncation_of_a_model_is_an_error() {
+    let bytes = read("ok_small_cnn.onnx");
+    for len in 0..bytes.len() {
+        // Some prefixes end exactly between fields and decode; none may panic, and none may
+        // import successfully as a different network without an error somewhere.
+        let _ = import_onnx(&bytes[..len]);
+    }
+    // A cut in the middle of the graph (in its length-delimited field) is a truncation error.
+    assert!(matches!(
+        import_onnx(&bytes[..bytes.len() / 2]),
+        Err(NnError::Truncated { .. }) | Err(NnError::MissingGraph)
+    ));
+}
+
+#[test]
+fn garbage_and_limits() {
+    assert!(matches!(import_onnx(&[]), Err(NnError::MissingGraph)));
+    assert!(import_onnx(&[0xff; 64]).is_err());
+    let bytes = read("ok_conv.onnx");
+    let limits = circa_nn::DecodeLimits {
+        max_total_bytes: 100,
+        ..Default::default()
+    };
+    assert!(matches!(
+        circa_nn::onnx::import_onnx_with_limits(&bytes, &limits),
+        Err(NnError::LimitExceeded { .. })
+    ));
+    let limits = circa_nn::DecodeLimits {
+        max_depth: 2,
+        ..Default::default()
+    };
+    assert!(matches!(
+        circa_nn::onnx::import_onnx_with_limits(&bytes, &limits),
+        Err(NnError::NestingTooDeep { limit: 2 })
+    ));
+    let limits = circa_nn::DecodeLimits {
+        max_elements: 10,
+        ..Default::default()
+    };
+    assert!(matches!(
+        circa_nn::onnx::import_onnx_with_limits(&bytes, &limits),
+        Err(NnError::LimitExceeded { .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = import_onnx(&bytes);
+    }
+
+    #[test]
+    fn corrupted_models_never_panic(pos in 0usize..4096, val in any::<u8>(), cut in 0usize..4096) {
+        let mut bytes = read("ok_small_cnn.onnx");
+        let p = pos % bytes.len();
+        bytes[p] = val;
+        bytes.truncate(bytes.len() - cut % bytes.len());
+        let _ = import_onnx(&bytes);
+    }
+}
