@@ -1,1 +1,19 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod bits;
+pub mod bristol;
+pub mod builder;
+pub mod circuit;
+pub mod error;
+pub mod gadgets;
+
+pub use bits::{bits_to_hex, bits_to_u128, hex_to_bits, u128_to_bits};
+pub use bristol::{
+    BristolLimits, parse_bristol, read_bristol, read_bristol_file, read_bristol_with_limits,
+    to_bristol_string, write_bristol,
+};
+pub use builder::{CircuitBuilder, Wire};
+pub use circuit::{Circuit, Gate, GateKind};
+pub use error::{BristolError, Error};
