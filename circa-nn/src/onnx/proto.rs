@@ -529,3 +529,93 @@ fn decode_tensor_type(bytes: &[u8], ctx: Ctx<'_>) -> Result<(i32, Option<Vec<Dim
     }
     Ok((elem, shape))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_bytes(field: u8, payload: &[u8]) -> Vec<u8> {
+        let mut b = vec![(field << 3) | 2, payload.len() as u8];
+        b.extend_from_slice(payload);
+        b
+    }
+
+    #[test]
+    fn wire_type_mismatch_is_an_error() {
+        // ModelProto.ir_version (field 1) sent as bytes.
+        assert_eq!(
+            ModelProto::decode(&field_bytes(1, b"x")),
+            Err(NnError::WireTypeMismatch {
+                message: "ModelProto",
+                field: 1,
+                expected: 0,
+                actual: 2
+            })
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_and_unknown_fields() {
+        // GraphProto { node { op_type: 0xff } } -> invalid UTF-8
+        let node = field_bytes(4, &[0xff]);
+        let graph = field_bytes(1, &node);
+        let model = field_bytes(7, &graph);
+        assert!(matches!(
+            ModelProto::decode(&model),
+            Err(NnError::InvalidUtf8 {
+                message: "NodeProto",
+                field: 4
+            })
+        ));
+        // Unknown fields of every wire type are skipped.
+        let mut m = vec![0x08, 0x07]; // ir_version = 7
+        m.extend([0xf8, 0x01, 0x05]); // field 31 varint
+        m.extend([0xf9, 0x01, 0, 0, 0, 0, 0, 0, 0, 0]); // field 31 fixed64
+        m.extend([0xfd, 0x01, 0, 0, 0, 0]); // field 31 fixed32
+        m.extend([0xfa, 0x01, 0x01, 0x00]); // field 31 bytes
+        let decoded = ModelProto::decode(&m).expect("decodes");
+        assert_eq!(decoded.ir_version, 7);
+        assert!(decoded.graph.is_none());
+    }
+
+    #[test]
+    fn tensor_values_packed_unpacked_and_raw() {
+        // dims [2] unpacked, data_type FLOAT, float_data packed [1.5, -2]
+        let mut t = vec![0x08, 0x02, 0x10, 0x01];
+        let mut packed = 1.5f32.to_le_bytes().to_vec();
+        packed.extend((-2.0f32).to_le_bytes());
+        t.extend(field_bytes(4, &packed));
+        let limits = DecodeLimits::default();
+        let ctx = Ctx {
+            message: "TensorProto",
+            depth: 0,
+            limits: &limits,
+        };
+        let tensor = TensorProto::decode(&t, ctx).expect("decodes");
+        assert_eq!(tensor.float_values(100), Ok(vec![1.5, -2.0]));
+        assert!(matches!(
+            tensor.int64_values(100),
+            Err(NnError::UnsupportedDataType {
+                type_name: "FLOAT",
+                ..
+            })
+        ));
+        // raw_data of the wrong length
+        let mut bad = vec![0x08, 0x03, 0x10, 0x01];
+        bad.extend(field_bytes(9, &packed));
+        let tensor = TensorProto::decode(&bad, ctx).expect("decodes");
+        assert!(matches!(
+            tensor.float_values(100),
+            Err(NnError::TensorDataMismatch {
+                expected: 3,
+                actual: 2,
+                ..
+            })
+        ));
+        // element count over the limit is refused before converting
+        assert!(matches!(
+            tensor.float_values(2),
+            Err(NnError::LimitExceeded { .. })
+        ));
+    }
+}

@@ -1,0 +1,365 @@
+//! The network IR: validation, the client's architecture encoding (round trip, malformed and
+//! hostile bytes), weights checks, and the generic kernels on a second number type.
+
+use circa_nn::kernels::{self, Ring};
+use circa_nn::{
+    Activation, Architecture, Conv2d, LinearWeights, Network, NnError, Op, Pool, Shape, infer,
+};
+use proptest::prelude::*;
+
+fn conv(in_c: usize, out_c: usize, k: usize, pad: usize, stride: usize, groups: usize) -> Conv2d {
+    Conv2d {
+        in_channels: in_c,
+        out_channels: out_c,
+        kernel_h: k,
+        kernel_w: k,
+        stride_h: stride,
+        stride_w: stride,
+        pad_top: pad,
+        pad_left: pad,
+        pad_bottom: pad,
+        pad_right: pad,
+        groups,
+    }
+}
+
+/// A residual network using every layer kind.
+fn sample_architecture() -> Architecture {
+    let l = |name: &str, op: Op, inputs: Vec<usize>| (name.to_owned(), op, inputs);
+    Architecture::new(
+        Shape::new(2, 6, 6),
+        vec![
+            l("c1", Op::Conv2d(conv(2, 4, 3, 1, 1, 2)), vec![0]),
+            l("r1", Op::Activation(Activation::Relu), vec![1]),
+            l(
+                "cr",
+                Op::Activation(Activation::ChannelRelu {
+                    mask: vec![true, false, false, true],
+                }),
+                vec![2],
+            ),
+            l("add", Op::Add, vec![2, 3]),
+            l("mp", Op::MaxPool(Pool::square(2, 2)), vec![4]),
+            l(
+                "ap",
+                Op::AvgPool(Pool {
+                    pad_top: 1,
+                    pad_left: 1,
+                    pad_bottom: 1,
+                    pad_right: 1,
+                    ..Pool::square(3, 1)
+                }),
+                vec![5],
+            ),
+            l(
+                "poly",
+                Op::Activation(Activation::Polynomial {
+                    coefficients: [0.5, 1.0, 0.25],
+                }),
+                vec![6],
+            ),
+            l("gap", Op::GlobalAvgPool, vec![7]),
+            l("id", Op::Activation(Activation::Identity), vec![8]),
+            l(
+                "flat",
+                Op::Reshape {
+                    shape: Shape::flat(4),
+                },
+                vec![9],
+            ),
+            l(
+                "fc",
+                Op::Dense {
+                    in_features: 4,
+                    out_features: 3,
+                },
+                vec![10],
+            ),
+        ],
+        11,
+    )
+    .expect("valid architecture")
+}
+
+#[test]
+fn shapes_are_inferred() {
+    let a = sample_architecture();
+    let shapes: Vec<Shape> = a.layers().iter().map(|l| l.output_shape()).collect();
+    assert_eq!(shapes[0], Shape::new(4, 6, 6));
+    assert_eq!(shapes[4], Shape::new(4, 3, 3));
+    assert_eq!(shapes[5], Shape::new(4, 3, 3));
+    assert_eq!(shapes[7], Shape::flat(4));
+    assert_eq!(a.output_shape(), Shape::flat(3));
+    // ReLU 144 + ChannelRelu 2 of 4 channels x 36 + max pool 36 outputs x 3
+    assert_eq!(a.relu_count(), 144 + 72 + 108);
+    assert_eq!(a.polynomial_count(), 36);
+}
+
+#[test]
+fn invalid_architectures_are_rejected() {
+    let s = Shape::new(3, 8, 8);
+    let one = |op: Op, inputs: Vec<usize>| Architecture::new(s, vec![("x".into(), op, inputs)], 1);
+    assert!(matches!(
+        one(Op::Activation(Activation::Relu), vec![1]),
+        Err(NnError::InvalidTensorId {
+            layer: 0,
+            tensor: 1
+        })
+    ));
+    assert!(matches!(
+        one(Op::Conv2d(conv(4, 4, 3, 0, 1, 1)), vec![0]),
+        Err(NnError::InvalidLayer { .. })
+    ));
+    assert!(matches!(
+        one(Op::Conv2d(conv(3, 4, 3, 0, 0, 1)), vec![0]),
+        Err(NnError::InvalidLayer { .. })
+    ));
+    assert!(matches!(
+        one(Op::Conv2d(conv(3, 4, 3, 0, 1, 2)), vec![0]),
+        Err(NnError::InvalidLayer { .. })
+    ));
+    assert!(matches!(
+        one(Op::Conv2d(conv(3, 4, 9, 0, 1, 1)), vec![0]),
+        Err(NnError::InvalidLayer { .. })
+    ));
+    assert!(matches!(
+        one(
+            Op::Dense {
+                in_features: 10,
+                out_features: 2
+            },
+            vec![0]
+        ),
+        Err(NnError::InvalidLayer { .. })
+    ));
+    assert!(matches!(
+        one(
+            Op::MaxPool(Pool {
+                pad_top: 1,
+                ..Pool::square(3, 1)
+            }),
+            vec![0]
+        ),
+        Err(NnError::InvalidLayer { .. })
+    ));
+    assert!(matches!(
+        one(
+            Op::Activation(Activation::ChannelRelu { mask: vec![true] }),
+            vec![0]
+        ),
+        Err(NnError::InvalidLayer { .. })
+    ));
+    assert!(matches!(
+        one(
+            Op::Activation(Activation::Polynomial {
+                coefficients: [f64::NAN, 0.0, 0.0]
+            }),
+            vec![0]
+        ),
+        Err(NnError::InvalidLayer { .. })
+    ));
+    assert!(matches!(
+        one(Op::Add, vec![0]),
+        Err(NnError::InvalidLayer { .. })
+    ));
+    assert!(matches!(
+        one(
+            Op::Reshape {
+                shape: Shape::flat(5)
+            },
+            vec![0]
+        ),
+        Err(NnError::InvalidLayer { .. })
+    ));
+    assert!(matches!(
+        Architecture::new(s, vec![], 1),
+        Err(NnError::InvalidTensorId { .. })
+    ));
+}
+
+#[test]
+fn network_checks_weights() {
+    let a = sample_architecture();
+    let n = a.layers().len();
+    let mut w: Vec<Option<LinearWeights>> = vec![None; n];
+    w[0] = Some(LinearWeights::new(vec![0.1; 4 * 9], vec![0.0; 4]));
+    w[10] = Some(LinearWeights::new(vec![0.5; 12], vec![1.0; 3]));
+    assert!(Network::new(a.clone(), w.clone()).is_ok());
+    let mut bad = w.clone();
+    bad[0] = Some(LinearWeights::new(vec![0.1; 4 * 9 + 1], vec![0.0; 4]));
+    assert!(matches!(
+        Network::new(a.clone(), bad),
+        Err(NnError::WeightLengthMismatch {
+            layer: 0,
+            what: "weight",
+            ..
+        })
+    ));
+    let mut bad = w.clone();
+    bad[10] = Some(LinearWeights::new(vec![0.5; 12], vec![1.0; 2]));
+    assert!(matches!(
+        Network::new(a.clone(), bad),
+        Err(NnError::WeightLengthMismatch { what: "bias", .. })
+    ));
+    let mut bad = w.clone();
+    bad[1] = Some(LinearWeights::new(vec![], vec![]));
+    assert!(matches!(
+        Network::new(a.clone(), bad),
+        Err(NnError::WeightKindMismatch { layer: 1 })
+    ));
+    let mut bad = w.clone();
+    bad[10] = Some(LinearWeights::new(vec![f64::INFINITY; 12], vec![1.0; 3]));
+    assert!(matches!(
+        Network::new(a.clone(), bad),
+        Err(NnError::NonFiniteParameter { layer: 10 })
+    ));
+    // Debug never prints weights.
+    let dbg = format!("{:?}", w[10]);
+    assert!(dbg.contains("redacted") && !dbg.contains("0.5"), "{dbg}");
+    let net = Network::new(a, w).expect("network");
+    assert!(matches!(
+        infer(&net, &[0.0; 10]),
+        Err(NnError::InputLengthMismatch {
+            expected: 72,
+            actual: 10
+        })
+    ));
+    let out = infer(&net, &[0.25; 72]).expect("inference");
+    assert_eq!(out.len(), 3);
+}
+
+#[test]
+fn architecture_bytes_round_trip() {
+    let a = sample_architecture();
+    let bytes = a.to_bytes();
+    assert_eq!(Architecture::from_bytes(&bytes), Ok(a));
+}
+
+#[test]
+fn architecture_bytes_malformed() {
+    let bytes = sample_architecture().to_bytes();
+    for len in 0..bytes.len() {
+        assert!(
+            Architecture::from_bytes(&bytes[..len]).is_err(),
+            "prefix {len}"
+        );
+    }
+    let mut extra = bytes.clone();
+    extra.push(0);
+    assert_eq!(
+        Architecture::from_bytes(&extra),
+        Err(NnError::TrailingBytes { extra: 1 })
+    );
+    let mut magic = bytes.clone();
+    magic[0] ^= 1;
+    assert_eq!(Architecture::from_bytes(&magic), Err(NnError::BadMagic));
+    // Huge layer count: rejected before allocating.
+    let mut huge = bytes[..21].to_vec();
+    huge.extend(u32::MAX.to_le_bytes());
+    assert!(matches!(
+        Architecture::from_bytes(&huge),
+        Err(NnError::LimitExceeded { what: "layers", .. })
+    ));
+    // A plausible count with too few bytes behind it.
+    let mut short = bytes[..21].to_vec();
+    short.extend(1000u32.to_le_bytes());
+    assert!(matches!(
+        Architecture::from_bytes(&short),
+        Err(NnError::Truncated { .. })
+    ));
+    // Huge input dimension.
+    let mut dims = bytes.clone();
+    dims[9..13].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(
+        Architecture::from_bytes(&dims),
+        Err(NnError::LimitExceeded { .. })
+    ));
+    // Dimensions each within the bound whose product is too large.
+    let mut prod = bytes.clone();
+    for i in 0..3 {
+        let at = 9 + 4 * i;
+        prod[at..at + 4].copy_from_slice(&(1u32 << 20).to_le_bytes());
+    }
+    assert!(Architecture::from_bytes(&prod).is_err());
+    // Unknown layer tag (first layer: name "c1" at 25..29, tag at 29).
+    let mut tag = bytes.clone();
+    assert_eq!(tag[29], 1);
+    tag[29] = 99;
+    assert!(matches!(
+        Architecture::from_bytes(&tag),
+        Err(NnError::InvalidTag {
+            what: "layer",
+            tag: 99,
+            ..
+        })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn architecture_random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = Architecture::from_bytes(&bytes);
+    }
+
+    #[test]
+    fn architecture_corrupted_bytes_never_panic(pos in 0usize..1000, val in any::<u8>()) {
+        let mut bytes = sample_architecture().to_bytes();
+        let p = pos % bytes.len();
+        bytes[p] = val;
+        if let Ok(a) = Architecture::from_bytes(&bytes) {
+            // Anything accepted is a valid architecture that re-encodes to the same bytes.
+            prop_assert_eq!(a.to_bytes(), bytes);
+        }
+    }
+}
+
+/// Integers modulo 2^64: a second backend for the generic kernels, and additive shares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Z64(u64);
+
+impl Ring for Z64 {
+    fn zero() -> Self {
+        Z64(0)
+    }
+    fn add(self, rhs: Self) -> Self {
+        Z64(self.0.wrapping_add(rhs.0))
+    }
+    fn mul(self, rhs: Self) -> Self {
+        Z64(self.0.wrapping_mul(rhs.0))
+    }
+}
+
+proptest! {
+    #[test]
+    fn kernels_are_linear_over_additive_shares(
+        x in proptest::collection::vec(-8i64..8, 2 * 5 * 5),
+        r in proptest::collection::vec(any::<u64>(), 2 * 5 * 5),
+        w in proptest::collection::vec(-4i64..4, 6 * 9),
+    ) {
+        let c = conv(2, 6, 3, 1, 2, 2);
+        let shape = Shape::new(2, 5, 5);
+        let z = |v: &[i64]| v.iter().map(|&a| Z64(a as u64)).collect::<Vec<_>>();
+        let (xz, wz) = (z(&x), z(&w));
+        // shares: x = (x - r) + r
+        let s0: Vec<Z64> = xz.iter().zip(&r).map(|(a, &b)| Z64(a.0.wrapping_sub(b))).collect();
+        let s1: Vec<Z64> = r.iter().map(|&b| Z64(b)).collect();
+        let whole = kernels::conv2d(&c, shape, &xz, &wz);
+        let joined = kernels::add(
+            &kernels::conv2d(&c, shape, &s0, &wz),
+            &kernels::conv2d(&c, shape, &s1, &wz),
+        );
+        prop_assert_eq!(&whole, &joined);
+        // and the integer result equals the f64 one
+        let xf: Vec<f64> = x.iter().map(|&a| a as f64).collect();
+        let wf: Vec<f64> = w.iter().map(|&a| a as f64).collect();
+        let f = kernels::conv2d(&c, shape, &xf, &wf);
+        for (a, b) in whole.iter().zip(&f) {
+            prop_assert_eq!(a.0 as i64 as f64, *b);
+        }
+        let p = Pool::square(2, 1);
+        let sp = kernels::add(&kernels::sum_pool(&p, shape, &s0), &kernels::sum_pool(&p, shape, &s1));
+        prop_assert_eq!(sp, kernels::sum_pool(&p, shape, &xz));
+    }
+}

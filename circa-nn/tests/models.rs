@@ -1,0 +1,121 @@
+//! The bundled digits models (`models/` at the repository root): the f64 reference inference
+//! matches the training framework's reference logits and reproduces the recorded accuracy.
+
+use std::path::PathBuf;
+
+use circa_nn::{Network, argmax, import_onnx, infer};
+
+const MODELS: [&str; 3] = ["digits_cnn", "digits_cnn_pruned", "digits_poly"];
+
+fn models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn read_text(rel: &str) -> String {
+    std::fs::read_to_string(models_dir().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn load(model: &str) -> Network {
+    let bytes = std::fs::read(models_dir().join(format!("{model}.onnx"))).expect("model file");
+    import_onnx(&bytes).unwrap_or_else(|e| panic!("{model}: {e}"))
+}
+
+fn parse_csv_line(line: &str) -> Vec<f64> {
+    line.split(',')
+        .map(|v| v.trim().parse().expect("number"))
+        .collect()
+}
+
+/// `(label, 64 pixels)` per test image.
+fn test_set() -> Vec<(usize, Vec<f64>)> {
+    read_text("data/digits_test.csv")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let v = parse_csv_line(l);
+            (v[0] as usize, v[1..].to_vec())
+        })
+        .collect()
+}
+
+#[test]
+fn reference_logits_match() {
+    let images = test_set();
+    let refs = read_text("data/reference_logits.csv");
+    let mut checked = 0;
+    for model in MODELS {
+        let net = load(model);
+        for line in refs
+            .lines()
+            .skip(1)
+            .filter(|l| l.starts_with(&format!("{model},")))
+        {
+            let mut fields = line.split(',');
+            fields.next();
+            let index: usize = fields.next().expect("index").parse().expect("index");
+            let want: Vec<f64> = fields.map(|v| v.parse().expect("logit")).collect();
+            let got = infer(&net, &images[index].1).expect("inference");
+            assert_eq!(got.len(), 10);
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-4,
+                    "{model} image {index}: got {got:?}, reference {want:?}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 30, "10 reference rows per model");
+}
+
+fn recorded_accuracy(model: &str) -> f64 {
+    // accuracy.json is a flat object `{"name": value, ...}`; read it without a JSON dependency.
+    let text = read_text("data/accuracy.json");
+    let key = format!("\"{model}\"");
+    let rest = &text[text.find(&key).expect("model in accuracy.json") + key.len()..];
+    let rest = rest.trim_start().trim_start_matches(':').trim_start();
+    let end = rest
+        .find(|c: char| c == ',' || c == '}' || c.is_whitespace())
+        .expect("end of number");
+    rest[..end].parse().expect("accuracy")
+}
+
+#[test]
+fn test_accuracy_matches_recorded() {
+    let images = test_set();
+    assert_eq!(images.len(), 360);
+    for model in MODELS {
+        let net = load(model);
+        let correct = images
+            .iter()
+            .filter(|(label, x)| argmax(&infer(&net, x).expect("inference")) == Some(*label))
+            .count();
+        let acc = correct as f64 / images.len() as f64;
+        let want = recorded_accuracy(model);
+        assert!(
+            (acc - want).abs() < 1e-12,
+            "{model}: accuracy {acc} ({correct}/360), recorded {want}"
+        );
+    }
+}
+
+#[test]
+fn bundled_architectures() {
+    let cnn = load("digits_cnn");
+    let pruned = load("digits_cnn_pruned");
+    let poly = load("digits_poly");
+    // ReLU CNN: 8x8x8 + 16x4x4 + 32 activation ReLUs, 8x4x4 max-pool outputs x 3.
+    assert_eq!(cnn.architecture().relu_count(), 512 + 256 + 32 + 128 * 3);
+    assert!(pruned.architecture().relu_count() < cnn.architecture().relu_count());
+    assert_eq!(poly.architecture().relu_count(), 0);
+    assert!(poly.architecture().polynomial_count() > 0);
+    for net in [&cnn, &pruned, &poly] {
+        let arch = net.architecture();
+        assert_eq!(arch.input_shape(), circa_nn::Shape::new(1, 8, 8));
+        assert_eq!(arch.output_shape(), circa_nn::Shape::flat(10));
+        let decoded = circa_nn::Architecture::from_bytes(&arch.to_bytes()).expect("decode");
+        assert_eq!(&decoded, arch);
+    }
+    let text = circa_nn::summary(&cnn);
+    assert!(text.contains("relus: 1184"), "{text}");
+}
