@@ -119,3 +119,105 @@ fn bundled_architectures() {
     let text = circa_nn::summary(&cnn);
     assert!(text.contains("relus: 1184"), "{text}");
 }
+
+/// A second backend through the same traversal: fixed point in `i64` with `F` fractional bits
+/// (a test of the `Evaluator` interface, not the project's fixed-point reference).
+mod fixed {
+    use circa_nn::kernels::Ring;
+    use circa_nn::plain::{Evaluator, activation_f64};
+    use circa_nn::{Activation, Network, Shape};
+
+    pub const F: u32 = 16;
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Fx(pub i64);
+
+    impl Ring for Fx {
+        fn zero() -> Self {
+            Fx(0)
+        }
+        fn add(self, rhs: Self) -> Self {
+            Fx(self.0 + rhs.0)
+        }
+        fn mul(self, rhs: Self) -> Self {
+            Fx(self.0 * rhs.0)
+        }
+    }
+
+    pub fn encode(v: f64, bits: u32) -> Fx {
+        Fx((v * 2f64.powi(bits as i32)).round() as i64)
+    }
+
+    pub struct Fixed {
+        params: Vec<Option<(Vec<Fx>, Vec<Fx>)>>,
+    }
+
+    impl Fixed {
+        pub fn new(net: &Network) -> Self {
+            let params = net
+                .weights()
+                .iter()
+                .map(|w| {
+                    w.as_ref().map(|w| {
+                        (
+                            w.weight().iter().map(|&v| encode(v, F)).collect(),
+                            w.bias().iter().map(|&v| encode(v, 2 * F)).collect(),
+                        )
+                    })
+                })
+                .collect();
+            Self { params }
+        }
+    }
+
+    impl Evaluator for Fixed {
+        type Value = Fx;
+        fn linear_params(&self, layer: usize) -> Option<(&[Fx], &[Fx])> {
+            self.params[layer]
+                .as_ref()
+                .map(|(w, b)| (w.as_slice(), b.as_slice()))
+        }
+        fn after_product(&self, data: &mut [Fx]) {
+            data.iter_mut().for_each(|v| v.0 >>= F);
+        }
+        fn reciprocal(&self, divisor: usize) -> Fx {
+            encode(1.0 / divisor as f64, F)
+        }
+        fn activation(&self, act: &Activation, shape: Shape, data: &mut [Fx]) {
+            let scale = 2f64.powi(F as i32);
+            let mut f: Vec<f64> = data.iter().map(|v| v.0 as f64 / scale).collect();
+            activation_f64(act, shape, &mut f);
+            for (d, v) in data.iter_mut().zip(f) {
+                *d = encode(v, F);
+            }
+        }
+        fn max(&self, a: Fx, b: Fx) -> Fx {
+            if a.0 >= b.0 { a } else { b }
+        }
+    }
+}
+
+#[test]
+fn a_fixed_point_backend_reuses_the_traversal() {
+    use circa_nn::plain::evaluate;
+    let images = test_set();
+    for model in MODELS {
+        let net = load(model);
+        let backend = fixed::Fixed::new(&net);
+        let mut agree = 0;
+        for (_, x) in &images {
+            let input = x.iter().map(|&v| fixed::encode(v, fixed::F)).collect();
+            let all = evaluate(net.architecture(), &backend, input).expect("fixed point");
+            let logits: Vec<f64> = all[net.architecture().output()]
+                .iter()
+                .map(|v| v.0 as f64 / 2f64.powi(fixed::F as i32))
+                .collect();
+            let reference = infer(&net, x).expect("f64");
+            for (a, b) in logits.iter().zip(&reference) {
+                assert!((a - b).abs() < 0.05, "{model}: {logits:?} vs {reference:?}");
+            }
+            agree += usize::from(argmax(&logits) == argmax(&reference));
+        }
+        assert!(agree >= 358, "{model}: {agree}/360 predictions agree");
+    }
+}
