@@ -1,6 +1,25 @@
 //! Boolean circuits of XOR, AND and NOT gates, validated on construction, and the plaintext evaluator.
 
+use std::sync::OnceLock;
+
 use crate::error::Error;
+use crate::schedule::Schedule;
+
+/// The lazily computed level schedule of a circuit (ignored by equality and `Debug`).
+#[derive(Clone, Default)]
+struct ScheduleCache(OnceLock<Schedule>);
+
+impl PartialEq for ScheduleCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for ScheduleCache {}
+impl core::fmt::Debug for ScheduleCache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("..")
+    }
+}
 
 /// The operation of a gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,6 +93,7 @@ pub struct Circuit {
     outputs: Vec<u32>,
     output_groups: Vec<usize>,
     and_count: usize,
+    schedule: ScheduleCache,
 }
 
 impl Circuit {
@@ -171,6 +191,7 @@ impl Circuit {
             outputs,
             output_groups,
             and_count,
+            schedule: ScheduleCache::default(),
         })
     }
 
@@ -215,6 +236,11 @@ impl Circuit {
             .iter()
             .filter(|g| g.kind == GateKind::Not)
             .count()
+    }
+
+    /// The level schedule used by the garbler and evaluator (computed on first use).
+    pub(crate) fn schedule(&self) -> &Schedule {
+        self.schedule.0.get_or_init(|| Schedule::new(self))
     }
 
     /// Evaluates the circuit in the clear: the oracle for every garbling test.

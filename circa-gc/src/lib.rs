@@ -7,7 +7,11 @@ pub mod bristol;
 pub mod builder;
 pub mod circuit;
 pub mod error;
+pub mod evaluate;
 pub mod gadgets;
+pub mod garble;
+pub mod label;
+mod schedule;
 
 pub use bits::{bits_to_hex, bits_to_u128, hex_to_bits, u128_to_bits};
 pub use bristol::{
@@ -17,3 +21,9 @@ pub use bristol::{
 pub use builder::{CircuitBuilder, Wire};
 pub use circuit::{Circuit, Gate, GateKind};
 pub use error::{BristolError, Error};
+pub use evaluate::{EvaluatorSession, StreamEvaluator};
+pub use garble::{
+    AND_BATCH, CHUNK_ANDS, GarbledCircuit, GarblerOutputs, GarblerSession, InputEncoder,
+    OutputDecoder, StreamGarbler,
+};
+pub use label::{Delta, Label};

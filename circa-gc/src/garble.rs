@@ -1,0 +1,432 @@
+//! Half-gates garbling (Zahur, Rosulek, Evans, "Two Halves Make a Whole", Eurocrypt 2015).
+//!
+//! Free-XOR with a global [`Delta`] (lsb 1), point-and-permute on the label lsb, two ciphertexts
+//! per AND gate, and the tweakable circular correlation-robust hash of circa-ot (Guo, Katz, Wang, Yu,
+//! ePrint 2019/074) with a session-wide random tweak offset. The AND gate at position `j` of a
+//! circuit's schedule uses tweaks `base + 2j` (garbler half) and `base + 2j + 1` (evaluator half),
+//! where `base` is reserved from the session's counter, so no tweak repeats within a session.
+//!
+//! For AND gate `c = a & b` with zero-labels `A, B`, colour bits `pa = lsb(A)`, `pb = lsb(B)`:
+//!
+//! ```text
+//! TG = H(A, 2j) ^ H(A ^ Delta, 2j) ^ pb * Delta        WG = H(A, 2j) ^ pa * TG
+//! TE = H(B, 2j+1) ^ H(B ^ Delta, 2j+1) ^ A             WE = H(B, 2j+1) ^ pb * (TE ^ A)
+//! C = WG ^ WE, table = (TG, TE)
+//! ```
+//!
+//! Semi-honest security.
+
+use circa_ot::{Block, TweakableHash};
+use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::circuit::{Circuit, GateKind, check_len};
+use crate::error::Error;
+use crate::label::{Delta, Label};
+use crate::schedule::{Cursor, Schedule, Step};
+
+/// AND gates hashed together (4 hash inputs each for the garbler, 2 for the evaluator).
+pub const AND_BATCH: usize = 64;
+/// AND gates per chunk of the garbled stream (32 bytes each: 128 KiB per chunk).
+pub const CHUNK_ANDS: usize = 4096;
+/// Blocks per AND table.
+pub const BLOCKS_PER_AND: usize = 2;
+
+/// Reserves `2 * and_count` consecutive tweaks from a session counter.
+pub(crate) fn reserve_tweaks(next: &mut u64, and_count: usize) -> Result<u64, Error> {
+    let base = *next;
+    let n = (and_count as u64)
+        .checked_mul(2)
+        .ok_or(Error::TweaksExhausted)?;
+    *next = base.checked_add(n).ok_or(Error::TweaksExhausted)?;
+    Ok(base)
+}
+
+/// The garbler's side of a session: the free-XOR offset, the session's hash and tweak counter.
+/// Every circuit garbled under the session gets fresh tweaks and fresh input labels.
+#[derive(Debug)]
+pub struct GarblerSession {
+    delta: Delta,
+    hash: TweakableHash,
+    next_tweak: u64,
+}
+
+impl GarblerSession {
+    /// A session with offset `delta` and the agreed random `session_tweak`.
+    pub fn new(delta: Delta, session_tweak: Block) -> GarblerSession {
+        GarblerSession {
+            delta,
+            hash: TweakableHash::new(session_tweak),
+            next_tweak: 0,
+        }
+    }
+
+    /// The session's free-XOR offset (use it as the correlated-OT offset).
+    pub fn delta(&self) -> &Delta {
+        &self.delta
+    }
+
+    /// Starts garbling `circuit` with fresh random zero-labels for all inputs.
+    pub fn garble_stream<'c, R: CryptoRng + ?Sized>(
+        &mut self,
+        circuit: &'c Circuit,
+        rng: &mut R,
+    ) -> Result<StreamGarbler<'c>, Error> {
+        let n = circuit.evaluator_inputs();
+        let eval: Vec<Block> = (0..n).map(|_| Block::random(rng)).collect();
+        self.garble_stream_with_evaluator_labels(circuit, rng, &eval)
+    }
+
+    /// Starts garbling `circuit`; the zero-labels of the evaluator's inputs are given (the
+    /// correlated-OT outputs `q_i` under this session's Delta), the garbler's are fresh random.
+    pub fn garble_stream_with_evaluator_labels<'c, R: CryptoRng + ?Sized>(
+        &mut self,
+        circuit: &'c Circuit,
+        rng: &mut R,
+        evaluator_zero_labels: &[Block],
+    ) -> Result<StreamGarbler<'c>, Error> {
+        check_len(
+            "evaluator zero-labels",
+            circuit.evaluator_inputs(),
+            evaluator_zero_labels.len(),
+        )?;
+        let tweak_base = reserve_tweaks(&mut self.next_tweak, circuit.and_count())?;
+        let mut wires = Zeroizing::new(vec![Block::ZERO; circuit.num_wires()]);
+        let g = circuit.garbler_inputs();
+        for w in &mut wires[..g] {
+            *w = Block::random(rng);
+        }
+        wires[g..g + evaluator_zero_labels.len()].copy_from_slice(evaluator_zero_labels);
+        let input_zero = Zeroizing::new(wires[..g + evaluator_zero_labels.len()].to_vec());
+        Ok(StreamGarbler {
+            circuit,
+            schedule: circuit.schedule(),
+            cursor: Cursor::default(),
+            hash: self.hash,
+            delta: self.delta.clone(),
+            tweak_base,
+            wires,
+            encoder: InputEncoder {
+                zero: input_zero,
+                garbler_inputs: g,
+                delta: self.delta.clone(),
+            },
+            scratch: HashScratch::new(4),
+        })
+    }
+
+    /// Garbles `circuit` in memory with fresh random input labels.
+    pub fn garble<R: CryptoRng + ?Sized>(
+        &mut self,
+        circuit: &Circuit,
+        rng: &mut R,
+    ) -> Result<(GarbledCircuit, InputEncoder, OutputDecoder), Error> {
+        let mut g = self.garble_stream(circuit, rng)?;
+        let mut tables = Vec::with_capacity(circuit.and_count() * BLOCKS_PER_AND);
+        while g.next_chunk(&mut tables) > 0 {}
+        let encoder = g.encoder().clone();
+        let out = g.finish()?;
+        Ok((GarbledCircuit { tables }, encoder, out.decoder()))
+    }
+}
+
+/// Buffers for batched hashing.
+pub(crate) struct HashScratch {
+    pub xs: Vec<Block>,
+    pub tweaks: Vec<u64>,
+    pub hs: Vec<Block>,
+}
+
+impl HashScratch {
+    pub(crate) fn new(per_gate: usize) -> HashScratch {
+        let n = per_gate * AND_BATCH;
+        HashScratch {
+            xs: vec![Block::ZERO; n],
+            tweaks: vec![0; n],
+            hs: vec![Block::ZERO; n],
+        }
+    }
+}
+
+impl Drop for HashScratch {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.xs.zeroize();
+        self.hs.zeroize();
+    }
+}
+
+/// The complete garbled tables of one circuit (2 blocks per AND gate, in schedule order).
+/// Not `Clone`: evaluation consumes it, so the same garbled circuit cannot be evaluated twice.
+pub struct GarbledCircuit {
+    tables: Vec<Block>,
+}
+
+impl GarbledCircuit {
+    /// Size in bytes (32 per AND gate).
+    pub fn size_bytes(&self) -> usize {
+        self.tables.len() * 16
+    }
+    /// The tables as raw bytes (for sending).
+    pub fn as_bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.tables)
+    }
+    pub(crate) fn into_tables(self) -> Vec<Block> {
+        self.tables
+    }
+}
+
+impl core::fmt::Debug for GarbledCircuit {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "GarbledCircuit({} tables)",
+            self.tables.len() / BLOCKS_PER_AND
+        )
+    }
+}
+
+/// The garbler's input zero-labels and Delta: turns input bits into labels. Zeroized on drop.
+#[derive(Clone)]
+pub struct InputEncoder {
+    zero: Zeroizing<Vec<Block>>,
+    garbler_inputs: usize,
+    delta: Delta,
+}
+
+impl InputEncoder {
+    /// The garbler's labels for its own input bits (constant-time in the bits).
+    pub fn encode_garbler(&self, bits: &[bool]) -> Result<Vec<Label>, Error> {
+        check_len("garbler input", self.garbler_inputs, bits.len())?;
+        Ok(self.encode(&self.zero[..self.garbler_inputs], bits))
+    }
+
+    /// The evaluator's labels for its input bits. In the two-party protocol these come from
+    /// correlated OT instead; this is for in-memory use and tests.
+    pub fn encode_evaluator(&self, bits: &[bool]) -> Result<Vec<Label>, Error> {
+        check_len(
+            "evaluator input",
+            self.zero.len() - self.garbler_inputs,
+            bits.len(),
+        )?;
+        Ok(self.encode(&self.zero[self.garbler_inputs..], bits))
+    }
+
+    /// Labels for all inputs (garbler's then evaluator's), for in-memory use and tests.
+    pub fn encode_all(&self, garbler: &[bool], evaluator: &[bool]) -> Result<Vec<Label>, Error> {
+        let mut v = self.encode_garbler(garbler)?;
+        v.extend(self.encode_evaluator(evaluator)?);
+        Ok(v)
+    }
+
+    fn encode(&self, zero: &[Block], bits: &[bool]) -> Vec<Label> {
+        let d = self.delta.as_block();
+        zero.iter()
+            .zip(bits)
+            .map(|(&z, &b)| {
+                Label::from_block(Block::select(subtle::Choice::from(u8::from(b)), z, z ^ d))
+            })
+            .collect()
+    }
+}
+
+impl core::fmt::Debug for InputEncoder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("InputEncoder(..)")
+    }
+}
+
+/// Public decoding information: the colour bit of each output's zero-label. Given to whichever
+/// party learns the output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputDecoder {
+    colours: Vec<bool>,
+}
+
+impl OutputDecoder {
+    /// Wraps colour bits (as received from the garbler).
+    pub fn from_colours(colours: Vec<bool>) -> OutputDecoder {
+        OutputDecoder { colours }
+    }
+    /// The colour bits.
+    pub fn colours(&self) -> &[bool] {
+        &self.colours
+    }
+    /// Decodes output labels: bit = lsb(label) ^ colour.
+    pub fn decode(&self, labels: &[Label]) -> Result<Vec<bool>, Error> {
+        check_len("output labels", self.colours.len(), labels.len())?;
+        Ok(labels
+            .iter()
+            .zip(&self.colours)
+            .map(|(l, &c)| l.lsb() ^ c)
+            .collect())
+    }
+}
+
+/// The garbler's output zero-labels: decodes the evaluator's output labels and checks that each is
+/// one of the two valid labels of its wire. Zeroized on drop.
+pub struct GarblerOutputs {
+    zero: Zeroizing<Vec<Block>>,
+    delta: Delta,
+}
+
+impl GarblerOutputs {
+    /// The public decoding bits for the evaluator.
+    pub fn decoder(&self) -> OutputDecoder {
+        OutputDecoder {
+            colours: self.zero.iter().map(|z| z.lsb()).collect(),
+        }
+    }
+
+    /// Decodes the evaluator's output labels, rejecting any label that is neither valid label.
+    pub fn decode_verified(&self, labels: &[Label]) -> Result<Vec<bool>, Error> {
+        check_len("output labels", self.zero.len(), labels.len())?;
+        let d = self.delta.as_block();
+        let mut out = Vec::with_capacity(labels.len());
+        for (index, (l, &z)) in labels.iter().zip(self.zero.iter()).enumerate() {
+            let is0 = l.as_block().0.ct_eq(&z.0);
+            let is1 = l.as_block().0.ct_eq(&(z ^ d).0);
+            if !bool::from(is0 | is1) {
+                return Err(Error::InvalidOutputLabel { index });
+            }
+            out.push(bool::from(is1));
+        }
+        Ok(out)
+    }
+}
+
+impl core::fmt::Debug for GarblerOutputs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("GarblerOutputs(..)")
+    }
+}
+
+/// Garbles one circuit as a stream of table chunks; memory is the wire table plus one chunk.
+pub struct StreamGarbler<'c> {
+    circuit: &'c Circuit,
+    schedule: &'c Schedule,
+    cursor: Cursor,
+    hash: TweakableHash,
+    delta: Delta,
+    tweak_base: u64,
+    wires: Zeroizing<Vec<Block>>,
+    encoder: InputEncoder,
+    scratch: HashScratch,
+}
+
+impl StreamGarbler<'_> {
+    /// The input encoder (zero-labels of all inputs).
+    pub fn encoder(&self) -> &InputEncoder {
+        &self.encoder
+    }
+
+    /// Number of AND tables the whole circuit produces.
+    pub fn total_tables(&self) -> usize {
+        self.circuit.and_count()
+    }
+
+    /// Garbles up to [`CHUNK_ANDS`] more AND gates, appending their tables (2 blocks each) to `out`;
+    /// returns the number of tables appended (0 once the circuit is done).
+    pub fn next_chunk(&mut self, out: &mut Vec<Block>) -> usize {
+        let mut produced = 0;
+        let delta = self.delta.as_block();
+        loop {
+            let room = (CHUNK_ANDS - produced).min(AND_BATCH);
+            match self.cursor.next_step(self.schedule, room) {
+                None => break,
+                Some(Step::Free(gates)) => {
+                    let w = &mut self.wires;
+                    for g in gates {
+                        w[g.out as usize] = match g.kind {
+                            GateKind::Not => w[g.a as usize] ^ delta,
+                            _ => w[g.a as usize] ^ w[g.b as usize],
+                        };
+                    }
+                }
+                Some(Step::And { gates, first_and }) => {
+                    let tweak = self.tweak_base + 2 * first_and;
+                    garble_ands(
+                        &self.hash,
+                        delta,
+                        &mut self.wires,
+                        gates,
+                        tweak,
+                        &mut self.scratch,
+                        out,
+                    );
+                    produced += gates.len();
+                    if produced == CHUNK_ANDS {
+                        break;
+                    }
+                }
+            }
+        }
+        produced
+    }
+
+    /// Whether all gates are garbled.
+    pub fn is_done(&self) -> bool {
+        self.cursor.done(self.schedule)
+    }
+
+    /// Ends garbling; fails if tables are left (call [`StreamGarbler::next_chunk`] until it returns 0).
+    pub fn finish(self) -> Result<GarblerOutputs, Error> {
+        if !self.is_done() {
+            return Err(Error::NotFinished);
+        }
+        let zero = self
+            .circuit
+            .outputs()
+            .iter()
+            .map(|&o| self.wires[o as usize])
+            .collect();
+        Ok(GarblerOutputs {
+            zero: Zeroizing::new(zero),
+            delta: self.delta.clone(),
+        })
+    }
+}
+
+impl core::fmt::Debug for StreamGarbler<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "StreamGarbler({} of {} ANDs)",
+            self.cursor.ands_done(),
+            self.circuit.and_count()
+        )
+    }
+}
+
+/// Garbles a run of independent AND gates (at most [`AND_BATCH`]).
+fn garble_ands(
+    hash: &TweakableHash,
+    delta: Block,
+    wires: &mut [Block],
+    gates: &[crate::circuit::Gate],
+    first_tweak: u64,
+    s: &mut HashScratch,
+    out: &mut Vec<Block>,
+) {
+    let n = gates.len();
+    for (i, g) in gates.iter().enumerate() {
+        let (a, b) = (wires[g.a as usize], wires[g.b as usize]);
+        let t = first_tweak + 2 * i as u64;
+        s.xs[4 * i..4 * i + 4].copy_from_slice(&[a, a ^ delta, b, b ^ delta]);
+        s.tweaks[4 * i..4 * i + 4].copy_from_slice(&[t, t, t + 1, t + 1]);
+    }
+    hash.hash_many(&s.xs[..4 * n], &s.tweaks[..4 * n], &mut s.hs[..4 * n]);
+    for (i, g) in gates.iter().enumerate() {
+        let a = s.xs[4 * i];
+        let (pa, pb) = (a.lsb(), s.xs[4 * i + 2].lsb());
+        let h = &s.hs[4 * i..4 * i + 4];
+        let tg = h[0] ^ h[1] ^ delta.and_bit(pb);
+        let wg = h[0] ^ tg.and_bit(pa);
+        let te = h[2] ^ h[3] ^ a;
+        let we = h[2] ^ (te ^ a).and_bit(pb);
+        wires[g.out as usize] = wg ^ we;
+        out.push(tg);
+        out.push(te);
+    }
+}
