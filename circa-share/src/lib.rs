@@ -1,1 +1,19 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod beaver;
+pub mod bench_support;
+mod error;
+pub mod field;
+pub mod fixed_point;
+pub mod linalg;
+pub mod share;
+
+#[cfg(feature = "test-utils")]
+pub use beaver::InsecureDealer;
+pub use beaver::{BeaverOpened, BeaverOpening, TripleSource, Triples, blind, finish, open};
+pub use error::Error;
+pub use field::{FP_BYTES, Fp, FpCirca, FpDelphi, Modulus, P2138816513, P2061584302081};
+pub use fixed_point::FixedPoint;
+pub use share::{Client, ClientShare, Role, Server, ServerShare, Share, reconstruct, share};

@@ -1,0 +1,96 @@
+//! Throughput measurement helpers for the workspace benchmark report
+//! (`circa-bench share --json`). Not for tests: these use wall-clock time.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::field::{Fp, Modulus};
+use crate::linalg::{Conv2dShape, conv2d, conv2d_i64};
+
+/// Multiply-accumulates per second of one convolution on shares and of the
+/// same convolution in plain `i64`, measured in the same call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvThroughput {
+    /// Multiply-accumulates per convolution.
+    pub macs_per_conv: u64,
+    /// MACs per second on one party's share (field arithmetic).
+    pub shares_macs_per_sec: f64,
+    /// MACs per second in plain wrapping `i64`.
+    pub plain_i64_macs_per_sec: f64,
+}
+
+impl ConvThroughput {
+    /// `shares / plain_i64` (the target is at least 0.5).
+    pub fn ratio(&self) -> f64 {
+        self.shares_macs_per_sec / self.plain_i64_macs_per_sec
+    }
+}
+
+/// The shapes the benchmarks use: `("16x16x16 3x3 16->16", ..)` and a
+/// MiniONN-like `("32x32x64 3x3 64->64", ..)`, both with padding 1.
+pub fn standard_conv_shapes() -> Vec<(&'static str, Conv2dShape)> {
+    vec![
+        (
+            "16x16x16_3x3_16to16",
+            Conv2dShape::new(16, 16, 16, 16, 3).with_padding(1),
+        ),
+        (
+            "32x32x64_3x3_64to64",
+            Conv2dShape::new(64, 32, 32, 64, 3).with_padding(1),
+        ),
+    ]
+}
+
+/// Deterministic non-cryptographic filler (SplitMix64) for benchmark data.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn time_until<F: FnMut()>(min_time: Duration, mut f: F) -> f64 {
+    f(); // warm up
+    let start = Instant::now();
+    let mut runs = 0u64;
+    while runs == 0 || start.elapsed() < min_time {
+        f();
+        runs += 1;
+    }
+    runs as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Runs the convolution `shape` on a full-range share with signed small
+/// weights (12-bit fixed-point magnitudes, as field elements) and the same
+/// shapes in `i64`, each for at least `min_time`, on the calling thread.
+pub fn conv_throughput<M: Modulus>(
+    shape: &Conv2dShape,
+    min_time: Duration,
+) -> Result<ConvThroughput, Error> {
+    shape.validate()?;
+    let mut st = 0x5eed_u64;
+    let w_i64: Vec<i64> = (0..shape.weight_len())
+        .map(|_| (splitmix(&mut st) % 8191) as i64 - 4095)
+        .collect();
+    let x_i64: Vec<i64> = (0..shape.input_len())
+        .map(|_| (splitmix(&mut st) % 8191) as i64 - 4095)
+        .collect();
+    let w: Vec<Fp<M>> = w_i64.iter().map(|&v| Fp::from_i64_reduced(v)).collect();
+    let x: Vec<Fp<M>> = (0..shape.input_len())
+        .map(|_| Fp::from_u64_reduced(splitmix(&mut st)))
+        .collect();
+    let macs = shape.macs();
+    let shares_per_sec = time_until(min_time, || {
+        black_box(conv2d(shape, black_box(&w), black_box(&x)).ok());
+    });
+    let plain_per_sec = time_until(min_time, || {
+        black_box(conv2d_i64(shape, black_box(&w_i64), black_box(&x_i64)).ok());
+    });
+    Ok(ConvThroughput {
+        macs_per_conv: macs,
+        shares_macs_per_sec: shares_per_sec * macs as f64,
+        plain_i64_macs_per_sec: plain_per_sec * macs as f64,
+    })
+}

@@ -1,0 +1,75 @@
+//! The crate's error type.
+
+/// Everything that can go wrong in `circa-share`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A field element encoding holds a value `>= P`.
+    #[error("non-canonical field element {value} (modulus {modulus})")]
+    NonCanonical {
+        /// The value read.
+        value: u64,
+        /// The modulus.
+        modulus: u64,
+    },
+    /// A signed integer lies outside the centred range `[-(P-1)/2, (P-1)/2]`.
+    #[error("signed value {value} outside the centred range of modulus {modulus}")]
+    SignedOutOfRange {
+        /// The value.
+        value: i64,
+        /// The modulus.
+        modulus: u64,
+    },
+    /// Two lengths that must agree do not.
+    #[error("length mismatch: expected {expected}, got {actual}")]
+    LengthMismatch {
+        /// The length required.
+        expected: usize,
+        /// The length given.
+        actual: usize,
+    },
+    /// A real number is NaN or infinite.
+    #[error("fixed-point encoding of a non-finite value")]
+    NotFinite,
+    /// A real number does not fit the field at the given scale.
+    #[error("{value} does not fit in the field with {frac_bits} fractional bits")]
+    FixedPointOverflow {
+        /// The value.
+        value: f64,
+        /// Fractional bits.
+        frac_bits: u32,
+    },
+    /// A fixed-point parameter is unusable (fractional bits too large for the field).
+    #[error("{frac_bits} fractional bits is too many for a {field_bits}-bit field")]
+    FracBitsTooLarge {
+        /// Fractional bits requested.
+        frac_bits: u32,
+        /// Bits of the modulus.
+        field_bits: u32,
+    },
+    /// A layer shape has a zero dimension, zero stride or zero groups.
+    #[error("layer shape has a zero {dimension}")]
+    ZeroDimension {
+        /// Which dimension is zero.
+        dimension: &'static str,
+    },
+    /// Channels are not divisible by the number of groups.
+    #[error("{channels} channels are not divisible into {groups} groups")]
+    GroupsMismatch {
+        /// The channel count.
+        channels: usize,
+        /// The group count.
+        groups: usize,
+    },
+    /// The (padded) input is smaller than the kernel.
+    #[error("kernel {kernel} larger than padded input {padded_input}")]
+    KernelTooLarge {
+        /// Kernel extent.
+        kernel: usize,
+        /// Padded input extent.
+        padded_input: usize,
+    },
+    /// A shape's element count overflows `usize`.
+    #[error("shape too large")]
+    ShapeOverflow,
+}

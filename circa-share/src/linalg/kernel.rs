@@ -1,0 +1,134 @@
+//! The blocked multiply shared by the field and the plain `i64` paths:
+//! `out[i][j] = sum_t a[i][t] * b[j][t]` with both operands row-major, four
+//! rows of `a` per pass over a row of `b`, and lazy reduction (one reduction
+//! per dot product, or per [`Modulus::LAZY_TERMS`] terms).
+
+use crate::field::{Fp, Modulus};
+
+/// A scalar the blocked multiply can work on.
+pub(crate) trait DotScalar: Copy + Default + Send + Sync {
+    /// The unreduced accumulator.
+    type Acc: Copy;
+    /// A zero accumulator.
+    const ACC_ZERO: Self::Acc;
+    /// How many products one accumulator can absorb.
+    const CHUNK: usize;
+    /// `acc + a * b`, unreduced.
+    fn mac(acc: Self::Acc, a: Self, b: Self) -> Self::Acc;
+    /// Reduces an accumulator.
+    fn reduce(acc: Self::Acc) -> Self;
+    /// Adds two reduced values.
+    fn add(a: Self, b: Self) -> Self;
+}
+
+impl<M: Modulus> DotScalar for Fp<M> {
+    type Acc = u128;
+    const ACC_ZERO: u128 = 0;
+    const CHUNK: usize = M::LAZY_TERMS;
+    #[inline(always)]
+    fn mac(acc: u128, a: Self, b: Self) -> u128 {
+        acc + a.value() as u128 * b.value() as u128
+    }
+    #[inline(always)]
+    fn reduce(acc: u128) -> Self {
+        Fp::from_u128_reduced(acc)
+    }
+    #[inline(always)]
+    fn add(a: Self, b: Self) -> Self {
+        a + b
+    }
+}
+
+impl DotScalar for i64 {
+    type Acc = i64;
+    const ACC_ZERO: i64 = 0;
+    const CHUNK: usize = usize::MAX;
+    #[inline(always)]
+    fn mac(acc: i64, a: i64, b: i64) -> i64 {
+        acc.wrapping_add(a.wrapping_mul(b))
+    }
+    #[inline(always)]
+    fn reduce(acc: i64) -> i64 {
+        acc
+    }
+    #[inline(always)]
+    fn add(a: i64, b: i64) -> i64 {
+        a.wrapping_add(b)
+    }
+}
+
+/// Target size in elements of the block of `b` rows kept hot in cache.
+const B_BLOCK_ELEMS: usize = 16 * 1024;
+
+#[inline(always)]
+fn dot4<T: DotScalar>(a: [&[T]; 4], b: &[T]) -> [T; 4] {
+    let mut res = [T::default(); 4];
+    let mut start = 0;
+    while start < b.len() {
+        let end = b.len().min(start.saturating_add(T::CHUNK));
+        let mut s = [T::ACC_ZERO; 4];
+        let rows = a[0][start..end]
+            .iter()
+            .zip(&a[1][start..end])
+            .zip(&a[2][start..end])
+            .zip(&a[3][start..end]);
+        for ((((&x0, &x1), &x2), &x3), &y) in rows.zip(&b[start..end]) {
+            s[0] = T::mac(s[0], x0, y);
+            s[1] = T::mac(s[1], x1, y);
+            s[2] = T::mac(s[2], x2, y);
+            s[3] = T::mac(s[3], x3, y);
+        }
+        for (r, s) in res.iter_mut().zip(s) {
+            *r = T::add(*r, T::reduce(s));
+        }
+        start = end;
+    }
+    res
+}
+
+#[inline(always)]
+fn dot1<T: DotScalar>(a: &[T], b: &[T]) -> T {
+    let mut res = T::default();
+    let mut start = 0;
+    while start < b.len() {
+        let end = b.len().min(start.saturating_add(T::CHUNK));
+        let mut s = T::ACC_ZERO;
+        for (&x, &y) in a[start..end].iter().zip(&b[start..end]) {
+            s = T::mac(s, x, y);
+        }
+        res = T::add(res, T::reduce(s));
+        start = end;
+    }
+    res
+}
+
+/// `out[i * n + j] = dot(a[i*k..(i+1)*k], b[j*k..(j+1)*k])` for `i < m`, `j < n`.
+/// Lengths are the caller's responsibility (checked by the public wrappers).
+pub(crate) fn gemm_nt<T: DotScalar>(a: &[T], m: usize, b: &[T], n: usize, k: usize, out: &mut [T]) {
+    debug_assert!(a.len() >= m * k && b.len() >= n * k && out.len() >= m * n);
+    if k == 0 {
+        out[..m * n].iter_mut().for_each(|o| *o = T::default());
+        return;
+    }
+    let jb = (B_BLOCK_ELEMS / k).max(1);
+    let row = |i: usize| &a[i * k..(i + 1) * k];
+    for j0 in (0..n).step_by(jb) {
+        let j1 = n.min(j0 + jb);
+        let mut i = 0;
+        while i + 4 <= m {
+            let rows = [row(i), row(i + 1), row(i + 2), row(i + 3)];
+            for j in j0..j1 {
+                let r = dot4(rows, &b[j * k..(j + 1) * k]);
+                for (d, v) in r.into_iter().enumerate() {
+                    out[(i + d) * n + j] = v;
+                }
+            }
+            i += 4;
+        }
+        for i in i..m {
+            for j in j0..j1 {
+                out[i * n + j] = dot1(row(i), &b[j * k..(j + 1) * k]);
+            }
+        }
+    }
+}

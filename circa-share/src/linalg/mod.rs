@@ -1,0 +1,15 @@
+//! Linear algebra on share tensors: convolution, dense layers, pooling.
+//!
+//! Every function here is linear over the field, so each party applies it to
+//! its own share (with weights it knows) and the outputs are shares of the
+//! plaintext result. The hot path is im2col plus a blocked multiply that
+//! accumulates products in `u128` and reduces once per dot product.
+
+mod conv;
+mod dense;
+pub(crate) mod kernel;
+mod pool;
+
+pub use conv::{Conv2dShape, conv2d, conv2d_i64, im2col};
+pub use dense::{dense, dense_i64};
+pub use pool::{Pool2dShape, avg_pool2d, sum_pool2d};
