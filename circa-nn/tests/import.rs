@@ -211,6 +211,10 @@ fn unsupported_cases_give_their_errors() {
         e => panic!("{e:?}"),
     }
     assert!(matches!(
+        import_err("duplicate_output"),
+        NnError::InvalidNode { .. }
+    ));
+    assert!(matches!(
         import_err("external_data"),
         NnError::ExternalData { .. }
     ));

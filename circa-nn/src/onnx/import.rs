@@ -242,11 +242,23 @@ impl<'m> Builder<'m> {
             return Err(arity(node, "output", "1", node.output.len()));
         }
         let name = node.output[0].as_str();
+        self.check_fresh(node, name)?;
         if let Some(vi) = self.declared.get(name) {
             check_declared(vi, &onnx_dims(self.shapes[act.id], act.rank))?;
         }
         self.acts.insert(name, act);
         self.names[act.id].push(name);
+        Ok(())
+    }
+
+    /// Tensor names are assigned once (static single assignment, as ONNX requires).
+    fn check_fresh(&self, node: &NodeProto, name: &str) -> Result<()> {
+        if name.is_empty() || self.acts.contains_key(name) || self.consts.contains_key(name) {
+            return Err(NnError::InvalidNode {
+                node: node.name.clone(),
+                reason: "output name is empty or already defined",
+            });
+        }
         Ok(())
     }
 
@@ -315,6 +327,7 @@ impl<'m> Builder<'m> {
                 if node.output.len() != 1 {
                     return Err(arity(node, "output", "1", node.output.len()));
                 }
+                self.check_fresh(node, &node.output[0])?;
                 self.consts.insert(node.output[0].as_str(), t);
                 Ok(())
             }
