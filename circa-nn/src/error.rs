@@ -313,6 +313,14 @@ pub enum NnError {
         /// Number of extra bytes.
         extra: usize,
     },
+    /// A data file (CSV of inputs) has a field that is not a finite number or a valid label.
+    #[error("data line {line}, field {field}: not a valid value")]
+    InvalidDataField {
+        /// 1-based line number.
+        line: usize,
+        /// 0-based field index.
+        field: usize,
+    },
     /// An inference input of the wrong length.
     #[error("input has {actual} values, the network expects {expected}")]
     InputLengthMismatch {

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod dataset;
 pub mod error;
 pub mod kernels;
 pub mod model;

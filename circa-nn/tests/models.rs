@@ -20,22 +20,9 @@ fn load(model: &str) -> Network {
     import_onnx(&bytes).unwrap_or_else(|e| panic!("{model}: {e}"))
 }
 
-fn parse_csv_line(line: &str) -> Vec<f64> {
-    line.split(',')
-        .map(|v| v.trim().parse().expect("number"))
-        .collect()
-}
-
 /// `(label, 64 pixels)` per test image.
 fn test_set() -> Vec<(usize, Vec<f64>)> {
-    read_text("data/digits_test.csv")
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let v = parse_csv_line(l);
-            (v[0] as usize, v[1..].to_vec())
-        })
-        .collect()
+    circa_nn::dataset::parse_labelled(&read_text("data/digits_test.csv"), 64, 10).expect("test set")
 }
 
 #[test]
@@ -97,6 +84,14 @@ fn test_accuracy_matches_recorded() {
             "{model}: accuracy {acc} ({correct}/360), recorded {want}"
         );
     }
+}
+
+#[test]
+fn sample_input_is_test_image_0() {
+    let sample = circa_nn::dataset::parse_inputs(&read_text("data/sample_input.csv"), 64)
+        .expect("sample input");
+    assert_eq!(sample.len(), 1);
+    assert_eq!(sample[0], test_set()[0].1);
 }
 
 #[test]
