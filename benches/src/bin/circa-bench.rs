@@ -1,0 +1,71 @@
+//! `circa-bench`: the machine-readable benchmark report of circa-rs.
+//!
+//! `circa-bench SECTION [--json] [--quick]` prints one JSON object per line
+//! (with `--json`) or aligned `key=value` text. Sections: `gc`, `share`, `all`.
+
+use circa_benches::{Record, Size, print_records};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "circa-bench", about = "circa-rs benchmark report")]
+struct Cli {
+    #[command(subcommand)]
+    section: Section,
+    /// One JSON object per line.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Small sizes (seconds, for smoke tests) instead of the full ones.
+    #[arg(long, global = true)]
+    quick: bool,
+    /// Folder holding the Bristol circuits (default: ../shared/circuits next to the workspace).
+    #[arg(long, global = true)]
+    circuits: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum Section {
+    /// Garbling and evaluation throughput.
+    Gc,
+    /// Linear algebra on shares.
+    Share,
+    /// Every section in turn.
+    All,
+}
+
+fn default_circuits_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/circuits"
+    ))
+}
+
+fn run(cli: &Cli) -> Result<Vec<Record>, circa_benches::Error> {
+    let size = if cli.quick { Size::Quick } else { Size::Full };
+    let dir = cli.circuits.clone().unwrap_or_else(default_circuits_dir);
+    let dir = dir.exists().then_some(dir);
+    let mut out = Vec::new();
+    let all = matches!(cli.section, Section::All);
+    if all || matches!(cli.section, Section::Gc) {
+        out.extend(circa_benches::gc::run(size, dir.as_deref())?);
+    }
+    if all || matches!(cli.section, Section::Share) {
+        out.extend(circa_benches::share::run(size)?);
+    }
+    Ok(out)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(records) => {
+            print_records(&records, cli.json);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("circa-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
