@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod gc;
+pub mod ot;
 pub mod share;
 
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! `circa-bench`: the machine-readable benchmark report of circa-rs.
 //!
 //! `circa-bench SECTION [--json] [--quick]` prints one JSON object per line
-//! (with `--json`) or aligned `key=value` text. Sections: `gc`, `share`, `all`.
+//! (with `--json`) or aligned `key=value` text. Sections: `ot`, `gc`, `share`, `all`.
 
 use circa_benches::{Record, Size, print_records};
 use clap::{Parser, Subcommand};
@@ -26,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand, Clone, Copy)]
 enum Section {
+    /// OT extension throughput over loopback.
+    Ot,
     /// Garbling and evaluation throughput.
     Gc,
     /// Linear algebra on shares.
@@ -47,6 +49,9 @@ fn run(cli: &Cli) -> Result<Vec<Record>, circa_benches::Error> {
     let dir = dir.exists().then_some(dir);
     let mut out = Vec::new();
     let all = matches!(cli.section, Section::All);
+    if all || matches!(cli.section, Section::Ot) {
+        out.extend(circa_benches::ot::run(size)?);
+    }
     if all || matches!(cli.section, Section::Gc) {
         out.extend(circa_benches::gc::run(size, dir.as_deref())?);
     }
