@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bench_support;
 pub mod bits;
 pub mod bristol;
 pub mod builder;

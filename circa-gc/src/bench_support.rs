@@ -1,0 +1,193 @@
+//! Measurement helpers shared by the criterion benches and the `circa-bench gc` report.
+//!
+//! Wall-clock timing lives here and in benches only; tests never assert on time.
+
+use std::path::Path;
+use std::time::Instant;
+
+use circa_ot::{Block, Prg};
+
+use crate::circuit::{Circuit, Gate};
+use crate::error::Error;
+use crate::evaluate::EvaluatorSession;
+use crate::garble::GarblerSession;
+use crate::label::{Delta, Label};
+
+/// One measured figure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GcMeasurement {
+    /// `and_stream`, `aes_128` or `sha256`.
+    pub circuit: String,
+    /// `garble`, `eval` or `garble_net`.
+    pub phase: &'static str,
+    /// AND gates per run.
+    pub and_gates: u64,
+    /// Median seconds per run.
+    pub seconds: f64,
+    /// AND gates per second.
+    pub and_per_sec: f64,
+    /// Garbled bytes per AND gate (tables only for in-memory phases; all channel bytes for `garble_net`).
+    pub bytes_per_and: f64,
+}
+
+/// A circuit of `n` independent AND gates over 128 + 128 inputs (no outputs): the "AND stream".
+pub fn and_stream_circuit(n: usize) -> Result<Circuit, Error> {
+    const K: u32 = 128;
+    let gates = (0..n as u32)
+        .map(|i| Gate::and(i % K, K + (i / K) % K, 2 * K + i))
+        .collect();
+    Circuit::new(2 * K as usize + n, K as usize, K as usize, gates, vec![])
+}
+
+/// A seeded garbler session, its session tweak and rng for benchmarking (fixed seeds: benchmarks
+/// are not about secrecy). `EvaluatorSession::new(tweak)` gives the matching evaluator.
+pub fn bench_session(seed: u64) -> (GarblerSession, Block, Prg) {
+    let mut rng = Prg::from_seed_block(Block::from_u128(u128::from(seed)));
+    let delta = Delta::random(&mut rng);
+    let tweak = Block::random(&mut rng);
+    (GarblerSession::new(delta, tweak), tweak, rng)
+}
+
+/// Garbles `circuit` once, discarding tables chunk by chunk (the in-memory garbling cost).
+pub fn garble_discard(
+    gs: &mut GarblerSession,
+    circuit: &Circuit,
+    rng: &mut Prg,
+    buf: &mut Vec<Block>,
+) -> Result<(), Error> {
+    let mut g = gs.garble_stream(circuit, rng)?;
+    loop {
+        buf.clear();
+        if g.next_chunk(buf) == 0 {
+            break;
+        }
+    }
+    g.finish().map(|_| ())
+}
+
+/// Garbled tables and input labels for evaluating `circuit` (all-zero inputs).
+pub fn prepare_eval(
+    gs: &mut GarblerSession,
+    circuit: &Circuit,
+    rng: &mut Prg,
+) -> Result<(Vec<Block>, Vec<Label>), Error> {
+    let mut g = gs.garble_stream(circuit, rng)?;
+    let mut tables = Vec::with_capacity(2 * circuit.and_count());
+    while g.next_chunk(&mut tables) > 0 {}
+    let labels = g.encoder().encode_all(
+        &vec![false; circuit.garbler_inputs()],
+        &vec![false; circuit.evaluator_inputs()],
+    )?;
+    Ok((tables, labels))
+}
+
+/// Evaluates prepared tables once.
+pub fn eval_tables(
+    es: &mut EvaluatorSession,
+    circuit: &Circuit,
+    tables: &[Block],
+    labels: &[Label],
+) -> Result<Vec<Label>, Error> {
+    let mut ev = es.evaluate_stream(circuit, labels)?;
+    ev.consume(tables)?;
+    ev.finish()
+}
+
+fn median_seconds(reps: usize, mut run: impl FnMut() -> Result<(), Error>) -> Result<f64, Error> {
+    run()?; // warm-up
+    let mut t = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let start = Instant::now();
+        run()?;
+        t.push(start.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+fn record(
+    circuit: &str,
+    phase: &'static str,
+    and_gates: u64,
+    seconds: f64,
+    bytes: u64,
+) -> GcMeasurement {
+    GcMeasurement {
+        circuit: circuit.to_string(),
+        phase,
+        and_gates,
+        seconds,
+        and_per_sec: and_gates as f64 / seconds,
+        bytes_per_and: bytes as f64 / and_gates.max(1) as f64,
+    }
+}
+
+/// Measures in-memory garbling and evaluation of `circuit` (median of `reps` runs).
+pub fn measure_in_memory(
+    name: &str,
+    circuit: &Circuit,
+    reps: usize,
+) -> Result<Vec<GcMeasurement>, Error> {
+    let ands = circuit.and_count() as u64;
+    let (mut gs, _, mut rng) = bench_session(1);
+    let mut buf = Vec::new();
+    let garble = median_seconds(reps, || {
+        garble_discard(&mut gs, circuit, &mut rng, &mut buf)
+    })?;
+    let (mut gs, tweak, mut rng) = bench_session(2);
+    let (tables, labels) = prepare_eval(&mut gs, circuit, &mut rng)?;
+    let eval = median_seconds(reps, || {
+        // A fresh evaluator session per run, so every run uses the tweaks the tables were made with.
+        eval_tables(&mut EvaluatorSession::new(tweak), circuit, &tables, &labels).map(|_| ())
+    })?;
+    let bytes = 16 * tables.len() as u64;
+    Ok(vec![
+        record(name, "garble", ands, garble, bytes),
+        record(name, "eval", ands, eval, bytes),
+    ])
+}
+
+/// All in-memory figures: the AND stream (`stream_ands` gates) and, if present in `circuits_dir`,
+/// `aes_128.txt` and `sha256.txt`.
+pub fn measure_all_in_memory(
+    circuits_dir: Option<&Path>,
+    stream_ands: usize,
+    reps: usize,
+) -> Result<Vec<GcMeasurement>, Error> {
+    let mut out = measure_in_memory("and_stream", &and_stream_circuit(stream_ands)?, reps)?;
+    if let Some(dir) = circuits_dir {
+        for (name, file) in [("aes_128", "aes_128.txt"), ("sha256", "sha256.txt")] {
+            let path = dir.join(file);
+            if path.exists() {
+                let c = crate::bristol::read_bristol_file(&path)?;
+                out.extend(measure_in_memory(name, &c, reps)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Fixed-key AES blocks per second on this machine (batches of [`circa_ot::AES_BATCH`]), and the
+/// TCCR hash evaluations per second through `TweakableHash::hash_many`: the ceilings for garbling
+/// (4 hashes per AND) and evaluation (2 per AND).
+pub fn measure_aes_limit(blocks: usize, reps: usize) -> Result<(f64, f64), Error> {
+    let aes = circa_ot::FixedKeyAes::fixed();
+    let mut buf = vec![Block::from_u128(7); blocks];
+    let t_aes = median_seconds(reps, || {
+        for chunk in buf.chunks_mut(circa_ot::AES_BATCH) {
+            aes.encrypt_many(chunk);
+        }
+        Ok(())
+    })?;
+    let hash = circa_ot::TweakableHash::new(Block::from_u128(1));
+    let xs = vec![Block::from_u128(3); 256];
+    let tweaks: Vec<u64> = (0..256).collect();
+    let mut out = vec![Block::ZERO; 256];
+    let t_hash = median_seconds(reps, || {
+        for _ in 0..blocks / 256 {
+            hash.hash_many(&xs, &tweaks, &mut out);
+        }
+        Ok(())
+    })?;
+    Ok((blocks as f64 / t_aes, (blocks / 256 * 256) as f64 / t_hash))
+}
