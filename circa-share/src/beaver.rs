@@ -18,6 +18,7 @@
 use core::fmt;
 use core::marker::PhantomData;
 
+use circa_ot::Channel;
 use zeroize::Zeroize;
 
 use crate::error::Error;
@@ -266,6 +267,49 @@ pub fn finish<R: Role, M: Modulus>(
         })
         .collect();
     Ok(Share::from_vec(z))
+}
+
+/// Largest batch [`multiply`] accepts in one call (16 bytes per
+/// multiplication go each way).
+pub const MAX_BEAVER_BATCH: usize = 1 << 26;
+
+/// The batched driver: one Beaver multiplication round over `ch`.
+///
+/// The client sends its opening first and then reads the server's; the
+/// server reads first and then answers, so two large messages never sit in
+/// both directions' socket buffers at once (no deadlock over TCP). Every
+/// length is known to both parties in advance: nothing read from the peer
+/// decides an allocation. Errors: length mismatches, [`Error::Ot`] for a
+/// closed channel, a timeout or a short message, [`Error::NonCanonical`] for
+/// a malformed opening.
+pub fn multiply<R: Role, M: Modulus, C: Channel + ?Sized>(
+    ch: &mut C,
+    x: &Share<R, M>,
+    y: &Share<R, M>,
+    triples: Triples<R, M>,
+) -> Result<Share<R, M>, Error> {
+    if triples.len() > MAX_BEAVER_BATCH {
+        return Err(Error::LimitExceeded {
+            what: "Beaver batch",
+            requested: triples.len() as u64,
+            limit: MAX_BEAVER_BATCH as u64,
+        });
+    }
+    let mine = blind(x, y, &triples)?;
+    let n = mine.len();
+    let bytes = mine.to_bytes();
+    let mut theirs = vec![0u8; BeaverOpening::<M>::encoded_len(n)];
+    if R::IS_SERVER {
+        ch.recv(&mut theirs)?;
+        ch.send(&bytes)?;
+        ch.flush()?;
+    } else {
+        ch.send(&bytes)?;
+        ch.flush()?;
+        ch.recv(&mut theirs)?;
+    }
+    let theirs = BeaverOpening::from_bytes(&theirs, n)?;
+    finish(triples, &open(&mine, &theirs)?)
 }
 
 #[cfg(feature = "test-utils")]

@@ -1,7 +1,7 @@
 //! The crate's error type.
 
 /// Everything that can go wrong in `circa-share`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A field element encoding holds a value `>= P`.
@@ -72,4 +72,17 @@ pub enum Error {
     /// A shape's element count overflows `usize`.
     #[error("shape too large")]
     ShapeOverflow,
+    /// A request exceeds a configured limit (checked before allocating).
+    #[error("{what}: {requested} exceeds the limit {limit}")]
+    LimitExceeded {
+        /// What was limited.
+        what: &'static str,
+        /// The amount requested.
+        requested: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The channel or the OT extension failed (peer closed, timeout, short message, ...).
+    #[error("channel or OT error: {0}")]
+    Ot(#[from] circa_ot::Error),
 }

@@ -30,6 +30,8 @@ pub trait Role:
     const NAME: &'static str;
     /// Whether this party's share absorbs public constants (the server's does).
     const ADDS_PUBLIC: bool;
+    /// Whether this is the server.
+    const IS_SERVER: bool;
 }
 
 /// The client (holds the input).
@@ -44,10 +46,12 @@ impl sealed::Sealed for Server {}
 impl Role for Client {
     const NAME: &'static str = "client";
     const ADDS_PUBLIC: bool = false;
+    const IS_SERVER: bool = false;
 }
 impl Role for Server {
     const NAME: &'static str = "server";
     const ADDS_PUBLIC: bool = true;
+    const IS_SERVER: bool = true;
 }
 
 /// One party's additive share of a vector over `Fp<M>`.

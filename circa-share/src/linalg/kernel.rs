@@ -27,7 +27,12 @@ impl<M: Modulus> DotScalar for Fp<M> {
     const CHUNK: usize = M::LAZY_TERMS;
     #[inline(always)]
     fn mac(acc: u128, a: Self, b: Self) -> u128 {
-        acc + a.value() as u128 * b.value() as u128
+        if M::BITS <= 32 {
+            // Both factors are below 2^32: a one-uop 64-bit multiply suffices.
+            acc + (a.value() * b.value()) as u128
+        } else {
+            acc + a.value() as u128 * b.value() as u128
+        }
     }
     #[inline(always)]
     fn reduce(acc: u128) -> Self {
