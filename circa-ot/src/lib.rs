@@ -3,15 +3,20 @@
 #![deny(missing_docs)]
 
 mod aes;
+pub mod base_ot;
+pub mod bench_support;
 mod block;
 pub mod channel;
 mod error;
+pub mod ext;
 mod hash;
 mod prg;
+pub mod transpose;
 
 pub use crate::aes::{AES_BATCH, FixedKeyAes};
 pub use block::Block;
 pub use channel::{Channel, ChannelStats, MemChannel, TcpChannel};
 pub use error::Error;
+pub use ext::{CotReceiver, CotSender, OtReceiver, OtSender, RotReceiver, RotSender};
 pub use hash::{TweakableHash, ccr_hash_many};
 pub use prg::Prg;

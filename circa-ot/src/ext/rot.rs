@@ -1,0 +1,142 @@
+//! Random OT from correlated OT: the sender gets `(H(q_i, i), H(q_i xor
+//! Delta, i))`, the receiver `H(t_i, i)` for its choice bit, with `H` the
+//! session's [`crate::TweakableHash`] and `i` the OT's index in the session
+//! (IKNP section 3, with the TCCR hash of ePrint 2019/074). Semi-honest.
+
+use super::cot::check_len;
+use super::{CHUNK_OTS, CotReceiver, CotSender, hash_pairs_in_place};
+use crate::{Block, Channel, Error};
+use rand_core::CryptoRng;
+
+/// Expands `flat[..m]` (the `q_i`) in place into the pairs `(q_i, q_i ^ delta)`
+/// over `flat[..2m]`.
+pub(super) fn spread_pairs(flat: &mut [Block], delta: Block) {
+    let m = flat.len() / 2;
+    // Backwards, so that every q_i is read before its slot is overwritten.
+    for i in (0..m).rev() {
+        let q = flat[i];
+        flat[2 * i] = q;
+        flat[2 * i + 1] = q ^ delta;
+    }
+}
+
+/// The sender of random OTs. Semi-honest.
+#[derive(Debug)]
+pub struct RotSender {
+    cot: CotSender,
+}
+
+impl RotSender {
+    /// Sets up a session with a fresh random offset.
+    pub fn setup<C: Channel + ?Sized, R: CryptoRng + ?Sized>(
+        ch: &mut C,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        let delta = Block::random(rng);
+        Ok(RotSender {
+            cot: CotSender::setup(ch, delta, rng)?,
+        })
+    }
+
+    /// The underlying correlated-OT sender (for its limit and counters).
+    pub fn cot_mut(&mut self) -> &mut CotSender {
+        &mut self.cot
+    }
+
+    /// `out.len()` random OTs: `out[i] = [m0_i, m1_i]`; the receiver learns
+    /// `m{b_i}_i` only.
+    pub fn send_rot<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        out: &mut [[Block; 2]],
+    ) -> Result<(), Error> {
+        let r = self.cot.begin(ch, out.len()).and_then(|first| {
+            let delta = self.cot.delta();
+            let hash = self.cot.hash();
+            let mut index = first;
+            for chunk in out.chunks_mut(CHUNK_OTS) {
+                let m = chunk.len();
+                let flat: &mut [Block] = bytemuck::cast_slice_mut(chunk);
+                self.cot.recv_chunk(ch, &mut flat[..m])?;
+                spread_pairs(flat, delta);
+                hash_pairs_in_place(&hash, flat, index);
+                index += m as u64;
+            }
+            Ok(())
+        });
+        self.cot.track(r)
+    }
+
+    /// Ends the session, zeroizing the state.
+    pub fn finish(self) {}
+}
+
+/// The receiver of random OTs. Semi-honest.
+#[derive(Debug)]
+pub struct RotReceiver {
+    cot: CotReceiver,
+}
+
+impl RotReceiver {
+    /// Sets up a session (sends the session id, runs the base OTs).
+    pub fn setup<C: Channel + ?Sized, R: CryptoRng + ?Sized>(
+        ch: &mut C,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        Ok(RotReceiver {
+            cot: CotReceiver::setup(ch, rng)?,
+        })
+    }
+
+    /// The underlying correlated-OT receiver (for its limit and counters).
+    pub fn cot_mut(&mut self) -> &mut CotReceiver {
+        &mut self.cot
+    }
+
+    /// Random OTs with chosen choice bits: `out[i] = m{choices[i]}_i`.
+    pub fn receive_rot<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        choices: &[bool],
+        out: &mut [Block],
+    ) -> Result<(), Error> {
+        let r = check_len(choices.len(), out.len())
+            .and_then(|_| self.cot.begin(ch, out.len()))
+            .and_then(|first| {
+                let hash = self.cot.hash();
+                let mut index = first;
+                for (c, t) in choices.chunks(CHUNK_OTS).zip(out.chunks_mut(CHUNK_OTS)) {
+                    self.cot.send_chunk_chosen(ch, c, t)?;
+                    hash.hash_seq_in_place(t, index);
+                    index += t.len() as u64;
+                }
+                ch.flush()
+            });
+        self.cot.track(r)
+    }
+
+    /// Random OTs with random choice bits, written to `choices`.
+    pub fn receive_random_rot<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        choices: &mut [bool],
+        out: &mut [Block],
+    ) -> Result<(), Error> {
+        let r = check_len(choices.len(), out.len())
+            .and_then(|_| self.cot.begin(ch, out.len()))
+            .and_then(|first| {
+                let hash = self.cot.hash();
+                let mut index = first;
+                for (c, t) in choices.chunks_mut(CHUNK_OTS).zip(out.chunks_mut(CHUNK_OTS)) {
+                    self.cot.send_chunk_random(ch, c, t)?;
+                    hash.hash_seq_in_place(t, index);
+                    index += t.len() as u64;
+                }
+                ch.flush()
+            });
+        self.cot.track(r)
+    }
+
+    /// Ends the session, zeroizing the state.
+    pub fn finish(self) {}
+}

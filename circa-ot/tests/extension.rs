@@ -1,0 +1,209 @@
+//! Two-party correctness of the OT extension against plaintext oracles.
+
+use circa_ot::{
+    Block, Channel, CotReceiver, CotSender, MemChannel, OtReceiver, OtSender, RotReceiver,
+    RotSender, TcpChannel,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+fn choice_pattern(n: usize, salt: usize) -> Vec<bool> {
+    let mut prg = circa_ot::Prg::from_seed_block(Block::from_u128(salt as u128));
+    let mut bytes = vec![0u8; n];
+    rand_core::Rng::fill_bytes(&mut prg, &mut bytes);
+    bytes.iter().map(|b| b & 1 == 1).collect()
+}
+
+/// Runs `sender` and `receiver` on two threads connected by `pair`.
+fn two_party<C, S, R, A, B>(pair: (C, C), sender: S, receiver: R) -> (A, B)
+where
+    C: Channel + Send,
+    S: FnOnce(&mut C) -> A + Send,
+    R: FnOnce(&mut C) -> B + Send,
+    A: Send,
+    B: Send,
+{
+    let (mut cs, mut cr) = pair;
+    std::thread::scope(|s| {
+        let hs = s.spawn(move || sender(&mut cs));
+        let b = receiver(&mut cr);
+        (hs.join().expect("sender thread"), b)
+    })
+}
+
+#[test]
+fn cot_2_pow_20_over_tcp_loopback() {
+    const N: usize = 1 << 20;
+    let delta = Block::from_u128(0x0123_4567_89ab_cdef_0f1e_2d3c_4b5a_6978).with_lsb(true);
+    let choices = choice_pattern(N, 1);
+    let (q, (t, stats)) = two_party(
+        TcpChannel::loopback_pair().unwrap(),
+        |ch| {
+            let mut rng = ChaCha20Rng::seed_from_u64(11);
+            let mut s = CotSender::setup(ch, delta, &mut rng).unwrap();
+            assert_eq!(s.delta(), delta);
+            let mut q = vec![Block::ZERO; N];
+            s.send_cot(ch, &mut q).unwrap();
+            q
+        },
+        |ch| {
+            let mut rng = ChaCha20Rng::seed_from_u64(22);
+            let mut r = CotReceiver::setup(ch, &mut rng).unwrap();
+            let before = ch.stats();
+            let mut t = vec![Block::ZERO; N];
+            r.receive_cot(ch, &choices, &mut t).unwrap();
+            (t, ch.stats().since(&before))
+        },
+    );
+    for i in 0..N {
+        assert_eq!(t[i], q[i] ^ delta.and_bit(choices[i]), "OT {i}");
+    }
+    // 16 bytes per OT receiver -> sender, plus the 8-byte count.
+    assert_eq!(stats.bytes_sent, 16 * N as u64 + 8);
+    assert_eq!(stats.bytes_received, 0);
+    // Outputs are not trivially zero or repeated.
+    assert_ne!(q[0], q[1]);
+}
+
+#[test]
+fn cot_and_rcot_many_calls_odd_sizes() {
+    let sizes = [
+        1usize,
+        127,
+        128,
+        129,
+        1000,
+        circa_ot::ext::CHUNK_OTS + 77,
+        0,
+        64,
+    ];
+    let delta = Block::from_u128(0xfeed_beef).with_lsb(true);
+    let (qs, rs) = two_party(
+        MemChannel::pair(),
+        |ch| {
+            let mut s = CotSender::setup(ch, delta, &mut ChaCha20Rng::seed_from_u64(1)).unwrap();
+            let mut all = Vec::new();
+            for (k, &n) in sizes.iter().enumerate() {
+                let mut q = vec![Block::ZERO; n];
+                s.send_cot(ch, &mut q).unwrap();
+                all.push(q);
+                assert_eq!(s.ots_done() as usize, sizes[..=k].iter().sum::<usize>());
+            }
+            all
+        },
+        |ch| {
+            let mut r = CotReceiver::setup(ch, &mut ChaCha20Rng::seed_from_u64(2)).unwrap();
+            let mut all = Vec::new();
+            for (k, &n) in sizes.iter().enumerate() {
+                let mut t = vec![Block::ZERO; n];
+                let mut c = choice_pattern(n, k);
+                if k % 2 == 0 {
+                    r.receive_cot(ch, &c, &mut t).unwrap();
+                } else {
+                    r.receive_rcot(ch, &mut c, &mut t).unwrap();
+                }
+                all.push((c, t));
+            }
+            all
+        },
+    );
+    let mut seen = std::collections::HashSet::new();
+    for (q, (c, t)) in qs.iter().zip(&rs) {
+        for i in 0..q.len() {
+            assert_eq!(t[i], q[i] ^ delta.and_bit(c[i]));
+            assert!(seen.insert(q[i]), "a q value repeated: PRG output reused?");
+        }
+    }
+    // Random choices are balanced-ish (the large rcot batch has 32845 bits).
+    let ones = rs[5].0.iter().filter(|&&b| b).count();
+    let n = rs[5].0.len();
+    assert!(ones.abs_diff(n / 2) < 6 * (n as f64).sqrt() as usize / 2);
+}
+
+#[test]
+fn rot_and_chosen_correct_at_every_index() {
+    const N: usize = 200_003;
+    let choices = choice_pattern(N, 9);
+    let mut msgs = vec![[Block::ZERO; 2]; N];
+    circa_ot::Prg::from_seed_block(Block::from_u128(99))
+        .fill_blocks(bytemuck::cast_slice_mut(&mut msgs));
+    let ((pairs, rand_pairs), (got, (rc, rand_got), chosen)) = two_party(
+        TcpChannel::loopback_pair().unwrap(),
+        |ch| {
+            let mut rng = ChaCha20Rng::seed_from_u64(3);
+            let mut rot = RotSender::setup(ch, &mut rng).unwrap();
+            let mut pairs = vec![[Block::ZERO; 2]; N];
+            rot.send_rot(ch, &mut pairs).unwrap();
+            let mut rand_pairs = vec![[Block::ZERO; 2]; 1000];
+            rot.send_rot(ch, &mut rand_pairs).unwrap();
+            let mut ot = OtSender::setup(ch, &mut rng).unwrap();
+            ot.send(ch, &msgs).unwrap();
+            (pairs, rand_pairs)
+        },
+        |ch| {
+            let mut rng = ChaCha20Rng::seed_from_u64(4);
+            let mut rot = RotReceiver::setup(ch, &mut rng).unwrap();
+            let mut got = vec![Block::ZERO; N];
+            rot.receive_rot(ch, &choices, &mut got).unwrap();
+            let mut rc = vec![false; 1000];
+            let mut rand_got = vec![Block::ZERO; 1000];
+            rot.receive_random_rot(ch, &mut rc, &mut rand_got).unwrap();
+            let mut ot = OtReceiver::setup(ch, &mut rng).unwrap();
+            let mut chosen = vec![Block::ZERO; N];
+            ot.receive(ch, &choices, &mut chosen).unwrap();
+            (got, (rc, rand_got), chosen)
+        },
+    );
+    for i in 0..N {
+        let c = choices[i] as usize;
+        assert_eq!(got[i], pairs[i][c], "rot {i}");
+        assert_ne!(got[i], pairs[i][1 - c], "rot {i}");
+        assert_eq!(chosen[i], msgs[i][c], "chosen {i}");
+    }
+    for i in 0..1000 {
+        assert_eq!(rand_got[i], pairs_of(&rand_pairs, i, rc[i]));
+    }
+}
+
+fn pairs_of(p: &[[Block; 2]], i: usize, c: bool) -> Block {
+    p[i][c as usize]
+}
+
+/// Every bit position of random-OT outputs is 1 about half of the time
+/// (within 6 sigma over 2^16 outputs), for both messages of the sender.
+#[test]
+fn rot_outputs_unbiased_per_bit_position() {
+    const N: usize = 1 << 16;
+    let (pairs, _) = two_party(
+        MemChannel::pair(),
+        |ch| {
+            let mut s = RotSender::setup(ch, &mut ChaCha20Rng::seed_from_u64(5)).unwrap();
+            let mut pairs = vec![[Block::ZERO; 2]; N];
+            s.send_rot(ch, &mut pairs).unwrap();
+            pairs
+        },
+        |ch| {
+            let mut r = RotReceiver::setup(ch, &mut ChaCha20Rng::seed_from_u64(6)).unwrap();
+            let mut c = vec![false; N];
+            let mut out = vec![Block::ZERO; N];
+            r.receive_random_rot(ch, &mut c, &mut out).unwrap();
+        },
+    );
+    let sigma = (N as f64).sqrt() / 2.0;
+    for which in 0..2 {
+        let mut counts = [0usize; 128];
+        for p in &pairs {
+            let x = p[which].to_u128();
+            for (bit, c) in counts.iter_mut().enumerate() {
+                *c += ((x >> bit) & 1) as usize;
+            }
+        }
+        for (bit, &c) in counts.iter().enumerate() {
+            let dev = (c as f64 - N as f64 / 2.0).abs();
+            assert!(
+                dev < 6.0 * sigma,
+                "message {which} bit {bit}: {c} ones of {N}"
+            );
+        }
+    }
+}
