@@ -1,0 +1,1 @@
+//! Analytic fault model (placeholder, being written).
