@@ -34,4 +34,38 @@ pub enum Error {
     /// The peer uses different parameters.
     #[error("the peer's ReLU parameters differ from ours")]
     ParamsMismatch,
+    /// The Beaver product path needs triples: use `offline_with_triples`.
+    #[error("the Beaver product path needs a triple source (use offline_with_triples)")]
+    TriplesRequired,
+    /// A batch larger than the protocol accepts.
+    #[error("batch of {len} ReLUs exceeds the limit of {max}")]
+    BatchTooLarge {
+        /// The batch size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The session has preprocessed as many ReLUs as its tweak space allows.
+    #[error("the ReLU session is exhausted; start a new one")]
+    SessionExhausted,
+    /// The session object is in an unusable state.
+    #[error("ReLU session state error: {what}")]
+    SessionState {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The online phase was run on preprocessed material of a different batch than the peer's.
+    #[error("preprocessed batch mismatch: ours starts at ReLU {expected}, the peer's at {actual}")]
+    BatchIdMismatch {
+        /// Our batch id (index of its first ReLU in the session).
+        expected: u64,
+        /// The peer's.
+        actual: u64,
+    },
+    /// A message from the peer is malformed.
+    #[error("malformed message: {what}")]
+    MalformedMessage {
+        /// What is wrong.
+        what: &'static str,
+    },
 }

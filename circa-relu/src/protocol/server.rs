@@ -1,0 +1,374 @@
+//! The server (garbler, garbling-COT sender, lambda-OT receiver): setup, offline and online.
+
+use circa_gc::{Delta, EvaluatorSession, GarblerSession, Label};
+use circa_ot::{Block, Channel, CotReceiver, CotSender, Prg, TweakableHash};
+use circa_share::{Fp, Modulus, Server, Share, TripleSource, beaver};
+use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+use super::conversion::{
+    lambda_ot_server, server_label_table_shares, server_output_tables, server_sign_shares,
+};
+use super::msgs::{recv_field, recv_u64, send_bits, send_field, send_labels, send_u64};
+use super::preprocessed::{ServerChunk, ServerPreprocessed};
+use super::session::{
+    CircuitCache, HELLO_LABEL, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak,
+};
+use crate::circuits::{garbler_bits, split_garbler_inputs};
+use crate::error::Error;
+use crate::params::{ProductPath, ReluParams};
+
+/// The server's side of a ReLU session (semi-honest). Garbles the circuits and learns its shares
+/// `s` online only.
+pub struct ReluServer<M: Modulus> {
+    params: ReluParams<M>,
+    delta: Delta,
+    garble_tweak: Block,
+    conv_hash: TweakableHash,
+    cot: CotSender,
+    lambda_ot: Option<CotReceiver>,
+    prg: Prg,
+    next_relu: u64,
+    next_chunk: u64,
+    circuits: CircuitCache,
+}
+
+impl<M: Modulus> core::fmt::Debug for ReluServer<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "ReluServer({:?}, {} ReLUs preprocessed, secrets redacted)",
+            self.params.variant(),
+            self.next_relu
+        )
+    }
+}
+
+/// Exchanges and compares parameter fingerprints (both directions, so both parties detect a
+/// mismatch).
+pub(crate) fn exchange_fingerprints<C: Channel + ?Sized>(
+    ch: &mut C,
+    mine: &[u8; 32],
+    first: bool,
+) -> Result<(), Error> {
+    let mut theirs = [0u8; 32];
+    if first {
+        ch.send(HELLO_LABEL)?;
+        ch.send(mine)?;
+        ch.flush()?;
+    }
+    let mut label = [0u8; 16];
+    ch.recv(&mut label)?;
+    ch.recv(&mut theirs)?;
+    if !first {
+        ch.send(HELLO_LABEL)?;
+        ch.send(mine)?;
+        ch.flush()?;
+    }
+    if &label != HELLO_LABEL || !bool::from(theirs.ct_eq(mine)) {
+        return Err(Error::ParamsMismatch);
+    }
+    Ok(())
+}
+
+impl<M: Modulus> ReluServer<M> {
+    /// Session setup: compares parameters with the client, samples the free-XOR `Delta` and the
+    /// session tweaks, runs the base OTs of the garbling COT and (sign variants) of the reversed
+    /// lambda-OT.
+    pub fn setup<C: Channel + ?Sized, R: CryptoRng + ?Sized>(
+        ch: &mut C,
+        params: &ReluParams<M>,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        exchange_fingerprints(ch, &params.fingerprint(), true)?;
+        let mut prg = Prg::from_crypto_rng(rng);
+        let delta = Delta::random(&mut prg);
+        let garble_tweak = prg.random_block();
+        let conv_tweak = prg.random_block();
+        ch.send_blocks(&[garble_tweak, conv_tweak])?;
+        ch.flush()?;
+        let cot = CotSender::setup(ch, delta.as_block(), &mut prg)?;
+        let lambda_ot = if params.variant().is_sign() {
+            Some(CotReceiver::setup(ch, &mut prg)?)
+        } else {
+            None
+        };
+        Ok(ReluServer {
+            params: params.clone(),
+            delta,
+            garble_tweak,
+            conv_hash: TweakableHash::new(conv_tweak),
+            cot,
+            lambda_ot,
+            prg,
+            next_relu: 0,
+            next_chunk: 0,
+            circuits: CircuitCache::default(),
+        })
+    }
+
+    /// The session's parameters.
+    pub fn params(&self) -> &ReluParams<M> {
+        &self.params
+    }
+
+    /// Offline phase for a batch of `n` ReLUs (label-table path or baseline). The client must
+    /// call [`ReluClient::offline`](super::ReluClient::offline) with `n` shares.
+    pub fn offline<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        n: usize,
+    ) -> Result<ServerPreprocessed<M>, Error> {
+        if self.params.variant().is_sign() && self.params.product() == ProductPath::Beaver {
+            return Err(Error::TriplesRequired);
+        }
+        self.offline_inner(ch, n, None)
+    }
+
+    /// Offline phase for the Beaver product path: as [`ReluServer::offline`] plus `n` triples
+    /// from `triples`.
+    pub fn offline_with_triples<C: Channel + ?Sized, T: TripleSource<M, Role = Server> + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        n: usize,
+        triples: &mut T,
+    ) -> Result<ServerPreprocessed<M>, Error> {
+        let t = if self.params.variant().is_sign() && self.params.product() == ProductPath::Beaver {
+            Some(triples.triples(n)?)
+        } else {
+            None
+        };
+        self.offline_inner(ch, n, t)
+    }
+
+    fn offline_inner<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        n: usize,
+        triples: Option<circa_share::Triples<Server, M>>,
+    ) -> Result<ServerPreprocessed<M>, Error> {
+        if n > MAX_BATCH {
+            return Err(Error::BatchTooLarge {
+                len: n,
+                max: MAX_BATCH,
+            });
+        }
+        if self.next_relu + n as u64 > MAX_SESSION_RELUS {
+            return Err(Error::SessionExhausted);
+        }
+        let announced = recv_u64(ch)?;
+        if announced != n as u64 {
+            return Err(Error::LengthMismatch {
+                what: "batch size announced by the client",
+                expected: n,
+                actual: usize::try_from(announced).unwrap_or(usize::MAX),
+            });
+        }
+        let batch_id = self.next_relu;
+        let mut chunks = Vec::with_capacity(n.div_ceil(super::CHUNK_RELUS));
+        for count in chunk_lengths(n) {
+            chunks.push(self.offline_chunk(ch, count)?);
+        }
+        ch.flush()?;
+        Ok(ServerPreprocessed {
+            batch_id,
+            len: n,
+            chunks,
+            triples,
+        })
+    }
+
+    fn offline_chunk<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        count: usize,
+    ) -> Result<ServerChunk<M>, Error> {
+        let params = &self.params;
+        let sign = params.variant().is_sign();
+        let label_table = sign && params.product() == ProductPath::LabelTable;
+        let circuit = self.circuits.get(params, count)?;
+        let chunk_id = self.next_chunk;
+        let first_relu = self.next_relu;
+        self.next_chunk += 1;
+        self.next_relu += count as u64;
+
+        // 1. The client's input labels by correlated OT under Delta.
+        let mut q = vec![Block::ZERO; circuit.evaluator_inputs()];
+        self.cot.send_cot(ch, &mut q)?;
+
+        // 2. Garble and stream the tables.
+        let tweak = chunk_tweak(self.garble_tweak, chunk_id);
+        let mut session = GarblerSession::new(self.delta.clone(), tweak);
+        let mut garbler =
+            session.garble_stream_with_evaluator_labels(&circuit, &mut self.prg, &q)?;
+        q.zeroize();
+        // circa-gc does not expose the output zero-labels; the label-table path recovers them by
+        // evaluating the circuit on the all-zero input (2 extra hashes per AND gate).
+        let zero_g = vec![false; circuit.garbler_inputs()];
+        let zero_e = vec![false; circuit.evaluator_inputs()];
+        let mut self_eval = if label_table {
+            let labels = garbler.encoder().encode_all(&zero_g, &zero_e)?;
+            let mut es = EvaluatorSession::new(tweak);
+            Some(es.evaluate_stream(&circuit, &labels)?)
+        } else {
+            None
+        };
+        let mut buf = Vec::with_capacity(2 * circa_gc::CHUNK_ANDS);
+        loop {
+            buf.clear();
+            if garbler.next_chunk(&mut buf) == 0 {
+                break;
+            }
+            ch.send_blocks(&buf)?;
+            if let Some(ev) = self_eval.as_mut() {
+                ev.consume(&buf)?;
+            }
+        }
+        let encoder = garbler.encoder().clone();
+        let outputs = garbler.finish()?;
+        let colours = outputs.decoder().colours().to_vec();
+
+        let mut chunk = ServerChunk {
+            first_relu,
+            count,
+            encoder,
+            out_zero: Vec::new(),
+            lambda: Vec::new(),
+            v: Vec::new(),
+            masks: Vec::new(),
+        };
+        if !sign {
+            // Baseline: labels of the fresh masks r' and the output colours go offline.
+            chunk.masks = (0..count).map(|_| Fp::random(&mut self.prg)).collect();
+            let zeros = vec![Fp::<M>::ZERO; count];
+            let mut bits = Vec::new();
+            garbler_bits(params, &zeros, &chunk.masks, &mut bits)?;
+            let all = chunk.encoder.encode_garbler(&bits)?;
+            bits.zeroize();
+            let (mut online, mut offline) = (Vec::new(), Vec::new());
+            split_garbler_inputs(params, &all, &mut online, &mut offline)?;
+            send_labels(ch, &offline)?;
+            send_bits(ch, &colours)?;
+            online.zeroize();
+            offline.zeroize();
+            return Ok(chunk);
+        }
+        // Sign variants: lambda = colour of the output zero-label; the reversed COT.
+        if let Some(ev) = self_eval {
+            let labels = ev.finish()?;
+            let value = circuit.eval_plain(&zero_g, &zero_e)?;
+            let d = self.delta.as_block();
+            chunk.out_zero = labels
+                .iter()
+                .zip(&value)
+                .map(|(l, &v)| l.as_block() ^ d.and_bit(v))
+                .collect();
+        }
+        chunk.lambda = colours;
+        let lambda_ot = self.lambda_ot.as_mut().ok_or(Error::SessionState {
+            what: "lambda-OT missing",
+        })?;
+        let mut t = vec![Block::ZERO; count];
+        lambda_ot.receive_cot(ch, &chunk.lambda, &mut t)?;
+        chunk.v = lambda_ot_server(&self.conv_hash, &t, first_relu);
+        t.zeroize();
+        Ok(chunk)
+    }
+
+    /// Online phase: consumes the batch's material and the server's shares `s` (one per ReLU);
+    /// returns the server's shares of the ReLU outputs.
+    pub fn online<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        pre: ServerPreprocessed<M>,
+        s: &[Fp<M>],
+    ) -> Result<Vec<Fp<M>>, Error> {
+        if s.len() != pre.len {
+            return Err(Error::LengthMismatch {
+                what: "server shares vs preprocessed batch",
+                expected: pre.len,
+                actual: s.len(),
+            });
+        }
+        let params = &self.params;
+        let sign = params.variant().is_sign();
+        let label_table = sign && params.product() == ProductPath::LabelTable;
+        send_u64(ch, pre.batch_id)?;
+        // Flight 1: garbler input labels (+ output tables).
+        let mut r_all: Vec<Fp<M>> = Vec::new();
+        let mut offset = 0;
+        let mut bits = Vec::new();
+        let (mut online, mut offline) = (Vec::<Label>::new(), Vec::<Label>::new());
+        for chunk in &pre.chunks {
+            let s_chunk = &s[offset..offset + chunk.count];
+            offset += chunk.count;
+            garbler_bits(params, s_chunk, &chunk.masks, &mut bits)?;
+            let all = chunk.encoder.encode_garbler(&bits)?;
+            bits.zeroize();
+            split_garbler_inputs(params, &all, &mut online, &mut offline)?;
+            send_labels(ch, &online)?;
+            online.zeroize();
+            offline.zeroize();
+            if label_table {
+                let r: Vec<Fp<M>> = (0..chunk.count)
+                    .map(|_| Fp::random(&mut self.prg))
+                    .collect();
+                let ct = server_output_tables(
+                    &self.conv_hash,
+                    self.delta.as_block(),
+                    &chunk.out_zero,
+                    chunk.first_relu,
+                    s_chunk,
+                    &r,
+                )?;
+                send_field(ch, &ct)?;
+                r_all.extend_from_slice(&r);
+            }
+        }
+        ch.flush()?;
+        if !sign {
+            // Baseline: the client decodes ReLU(y) + r'; the server's share is -r'.
+            return Ok(pre
+                .chunks
+                .iter()
+                .flat_map(|c| c.masks.iter().map(|&r| -r))
+                .collect());
+        }
+        // Flight 2: the client's d.
+        let n = pre.len;
+        let d = recv_field::<M, _>(ch, n)?;
+        let lambda: Vec<bool> = pre
+            .chunks
+            .iter()
+            .flat_map(|c| c.lambda.iter().copied())
+            .collect();
+        let v: Vec<Fp<M>> = pre
+            .chunks
+            .iter()
+            .flat_map(|c| c.v.iter().copied())
+            .collect();
+        if label_table {
+            let out = server_label_table_shares(&v, &lambda, &d, &r_all)?;
+            r_all.zeroize();
+            return Ok(out);
+        }
+        // Beaver path: shares of b, then one multiplication s * b.
+        let b = server_sign_shares(&v, &lambda, &d)?;
+        let mut pre = pre;
+        let triples = pre.triples.take().ok_or(Error::TriplesRequired)?;
+        let x = Share::<Server, M>::from_vec(s.to_vec());
+        let y = Share::<Server, M>::from_vec(b);
+        let mine = beaver::blind(&x, &y, &triples)?;
+        let theirs_bytes = {
+            let mut buf = vec![0u8; beaver::BeaverOpening::<M>::encoded_len(n)];
+            ch.recv(&mut buf)?;
+            buf
+        };
+        let theirs = beaver::BeaverOpening::<M>::from_bytes(&theirs_bytes, n)?;
+        ch.send(&mine.to_bytes())?;
+        ch.flush()?;
+        let opened = beaver::open(&mine, &theirs)?;
+        Ok(beaver::finish(triples, &opened)?.into_vec())
+    }
+}

@@ -1,0 +1,93 @@
+//! State and helpers both parties share: tweak derivation, the field-valued hash, the circuit
+//! cache and the session constants agreed at setup.
+
+use std::sync::Arc;
+
+use circa_gc::Circuit;
+use circa_ot::{Block, TweakableHash};
+use circa_share::{Fp, Modulus};
+
+use crate::circuits::relu_circuit;
+use crate::error::Error;
+use crate::params::ReluParams;
+
+/// ReLUs per garbled circuit (one chunk of a batch); the circuit is built once per size.
+pub const CHUNK_RELUS: usize = 4096;
+/// Largest batch one `offline` call accepts (checked before anything is allocated).
+pub const MAX_BATCH: usize = 1 << 24;
+/// Largest number of ReLUs one session may preprocess in total (keeps the hash tweaks
+/// `2 * index + 1` inside `u64`).
+pub const MAX_SESSION_RELUS: u64 = 1 << 60;
+
+/// Domain label hashed into the fingerprint exchange.
+pub(crate) const HELLO_LABEL: &[u8; 16] = b"circa-relu/v1\0\0\0";
+
+/// The garbling session tweak of chunk `chunk`: the agreed base XOR the chunk number in the high
+/// 64 bits. Gate tweaks of one chunk occupy the low 64 bits, so all chunks use distinct tweaks,
+/// and each chunk can be evaluated independently of the order in which chunks were garbled.
+pub(crate) fn chunk_tweak(base: Block, chunk: u64) -> Block {
+    base ^ Block::from_u128(u128::from(chunk) << 64)
+}
+
+/// Tweak of the output table of ReLU `relu` (global index within the session).
+pub(crate) fn output_table_tweak(relu: u64) -> u64 {
+    relu << 1
+}
+
+/// Tweak of the lambda-OT hash of ReLU `relu`.
+pub(crate) fn lambda_ot_tweak(relu: u64) -> u64 {
+    (relu << 1) | 1
+}
+
+/// `HF(x, tweak)`: the tweakable hash reduced into the field (128 bits into at most 62: the
+/// statistical distance from uniform is below 2^-66).
+pub(crate) fn hash_to_field_many<M: Modulus>(
+    hash: &TweakableHash,
+    xs: &[Block],
+    tweaks: &[u64],
+) -> Vec<Fp<M>> {
+    let mut out = vec![Block::ZERO; xs.len()];
+    hash.hash_many(xs, tweaks, &mut out);
+    let r = out
+        .iter()
+        .map(|h| Fp::from_u128_reduced(h.to_u128()))
+        .collect();
+    zeroize::Zeroize::zeroize(&mut out);
+    r
+}
+
+/// The field element 0 or 1.
+pub(crate) fn fp_bit<M: Modulus>(b: bool) -> Fp<M> {
+    Fp::from_u64_reduced(u64::from(b))
+}
+
+/// Circuits by ReLU count: at most the full chunk size and the last (short) chunk.
+#[derive(Debug, Default)]
+pub(crate) struct CircuitCache {
+    entries: Vec<(usize, Arc<Circuit>)>,
+}
+
+impl CircuitCache {
+    /// The circuit for `count` ReLUs, built on first use.
+    pub(crate) fn get<M: Modulus>(
+        &mut self,
+        params: &ReluParams<M>,
+        count: usize,
+    ) -> Result<Arc<Circuit>, Error> {
+        if let Some((_, c)) = self.entries.iter().find(|(n, _)| *n == count) {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(relu_circuit(params, count)?);
+        if self.entries.len() >= 2 {
+            // Keep the full-size chunk circuit; replace the other.
+            self.entries.retain(|(n, _)| *n == CHUNK_RELUS);
+        }
+        self.entries.push((count, Arc::clone(&c)));
+        Ok(c)
+    }
+}
+
+/// Splits `n` ReLUs into chunk lengths.
+pub(crate) fn chunk_lengths(n: usize) -> impl Iterator<Item = usize> {
+    (0..n.div_ceil(CHUNK_RELUS)).map(move |i| CHUNK_RELUS.min(n - i * CHUNK_RELUS))
+}
