@@ -8,6 +8,7 @@ mod error;
 pub mod field;
 pub mod fixed_point;
 pub mod linalg;
+pub mod ole;
 pub mod share;
 
 #[cfg(feature = "test-utils")]
@@ -18,4 +19,5 @@ pub use beaver::{
 pub use error::Error;
 pub use field::{FP_BYTES, Fp, FpCirca, FpDelphi, Modulus, P2138816513, P2061584302081};
 pub use fixed_point::FixedPoint;
+pub use ole::{LinearCorrelationClient, LinearCorrelationServer, OtTripleSource};
 pub use share::{Client, ClientShare, Role, Server, ServerShare, Share, reconstruct, share};

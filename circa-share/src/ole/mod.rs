@@ -1,0 +1,15 @@
+//! OT-based correlations (semi-honest): vector OLE from correlated OT, the
+//! secure triple generator [`OtTripleSource`] and the linear-layer
+//! correlation ([`LinearCorrelationClient`] / [`LinearCorrelationServer`]).
+//! All run over a `circa_ot::Channel` with the IKNP/ALSZ extension of
+//! `circa-ot`.
+
+mod linear;
+mod triples;
+mod vole;
+
+pub use linear::{
+    LinearCorrelationClient, LinearCorrelationServer, MAX_MACS_PER_CALL, MAX_WEIGHT_BITS,
+};
+pub use triples::{MAX_TRIPLES_PER_CALL, OtTripleSource};
+pub use vole::CHUNK_ELEMS;

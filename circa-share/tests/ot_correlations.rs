@@ -1,0 +1,197 @@
+//! OT-based triples and linear-layer correlations between two threads over
+//! TCP loopback, checked at every index; a peer that disconnects or sends a
+//! short message.
+
+use std::thread;
+
+use circa_ot::{Channel, ChannelStats, TcpChannel};
+use circa_share::field::batch;
+use circa_share::linalg::{Conv2dShape, conv2d, dense};
+use circa_share::{
+    Client, Error, Fp, LinearCorrelationClient, LinearCorrelationServer, Modulus, OtTripleSource,
+    P2138816513, P2061584302081, Server, TripleSource,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+
+fn ot_triples<M: Modulus>(n: usize, seed: u64) {
+    let (chc, chs) = TcpChannel::loopback_pair().unwrap();
+    let server = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed + 1);
+        let mut src = OtTripleSource::<Server, M, _>::setup(chs, &mut rng).unwrap();
+        let before = src.channel().stats();
+        let t = src.triples(n).unwrap();
+        let t2 = src.triples(3).unwrap();
+        (t, t2, src.channel().stats().since(&before))
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut src = OtTripleSource::<Client, M, _>::setup(chc, &mut rng).unwrap();
+    let tc = src.triples(n).unwrap();
+    let tc2 = src.triples(3).unwrap();
+    let (ts, ts2, stats) = server.join().unwrap();
+    for (c, s) in [(&tc, &ts), (&tc2, &ts2)] {
+        for i in 0..c.len() {
+            let a = c.a()[i] + s.a()[i];
+            let b = c.b()[i] + s.b()[i];
+            assert_eq!(a * b, c.c()[i] + s.c()[i], "{}: triple {i}", M::NAME);
+        }
+    }
+    // Fresh randomness: the two batches differ and shares are not trivial.
+    assert_ne!(tc.a()[0], tc2.a()[0]);
+    assert_ne!(ts.a()[..3], ts2.a()[..3]);
+    // Wire cost: 2 bits(p) OTs of 16 B plus 2 bits(p) elements of 8 B per
+    // triple, plus small per-call framing.
+    let per_triple = 2 * M::BITS as u64 * (16 + 8);
+    let total = stats.bytes_sent + stats.bytes_received;
+    let expected = per_triple * (n as u64 + 3);
+    assert!(
+        total >= expected && total <= expected + expected / 10 + 8192,
+        "{total} vs {expected}"
+    );
+}
+
+#[test]
+fn ot_triples_over_loopback() {
+    ot_triples::<P2138816513>(1000, 50);
+    ot_triples::<P2061584302081>(300, 60);
+}
+
+fn signed_weights<M: Modulus>(rng: &mut ChaCha20Rng, n: usize, bits: u32) -> Vec<Fp<M>> {
+    let half = 1i64 << (bits - 1);
+    (0..n)
+        .map(|_| Fp::from_i64((rng.next_u64() % (2 * half as u64)) as i64 - half).unwrap())
+        .collect()
+}
+
+#[test]
+fn linear_correlation_dense_and_conv() {
+    type M = P2138816513;
+    let bits = 9;
+    let mut rng = ChaCha20Rng::seed_from_u64(70);
+    let (rows, cols) = (7, 19);
+    let wd = signed_weights::<M>(&mut rng, rows * cols, bits);
+    let shape = Conv2dShape::new(4, 6, 5, 6, 3)
+        .with_padding(1)
+        .with_groups(2)
+        .with_batch(2);
+    let wc = signed_weights::<M>(&mut rng, shape.weight_len(), bits);
+    // Extremes of the weight range.
+    let mut wc = wc;
+    wc[0] = Fp::from_i64(-(1 << (bits - 1))).unwrap();
+    wc[1] = Fp::from_i64((1 << (bits - 1)) - 1).unwrap();
+    let rd: Vec<Fp<M>> = batch::random_many(&mut rng, cols);
+    let rc: Vec<Fp<M>> = batch::random_many(&mut rng, shape.input_len());
+
+    let (mut chc, mut chs) = TcpChannel::loopback_pair().unwrap();
+    let (wd2, wc2) = (wd.clone(), wc.clone());
+    let server = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(71);
+        let mut s = LinearCorrelationServer::<M>::setup(&mut chs, &mut rng).unwrap();
+        let before = chs.stats();
+        let sd = s.dense(&mut chs, &wd2, rows, cols, bits).unwrap();
+        let dense_stats = chs.stats().since(&before);
+        let sc = s.conv2d(&mut chs, &shape, &wc2, bits).unwrap();
+        (sd, sc, dense_stats)
+    });
+    let mut c = LinearCorrelationClient::<M>::setup(&mut chc, &mut rng).unwrap();
+    let cd = c.dense(&mut chc, rows, cols, bits, &rd).unwrap();
+    let cc = c.conv2d(&mut chc, &shape, bits, &rc).unwrap();
+    let (sd, sc, dense_stats) = server.join().unwrap();
+
+    let want_d = dense(&wd, rows, cols, &rd).unwrap();
+    for i in 0..rows {
+        assert_eq!(cd[i] + sd[i], want_d[i], "dense row {i}");
+    }
+    // The server's share alone is not the result.
+    assert_ne!(sd, want_d);
+    let want_c = conv2d(&shape, &wc, &rc).unwrap();
+    assert_eq!(cc.len(), want_c.len());
+    for i in 0..want_c.len() {
+        assert_eq!(cc[i] + sc[i], want_c[i], "conv output {i}");
+    }
+    // Dense cost: rows*cols*bits OTs, each 16 B of COT plus one 8-byte element.
+    let ots = (rows * cols * bits as usize) as u64;
+    let total = dense_stats.bytes_sent + dense_stats.bytes_received;
+    assert!(total >= ots * 24 && total <= ots * 24 + 4096, "{total}");
+}
+
+#[test]
+fn weight_out_of_range_rejected() {
+    type M = P2138816513;
+    let (mut chc, mut chs) = TcpChannel::loopback_pair().unwrap();
+    let client = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(81);
+        LinearCorrelationClient::<M>::setup(&mut chc, &mut rng).unwrap()
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(80);
+    let mut s = LinearCorrelationServer::<M>::setup(&mut chs, &mut rng).unwrap();
+    let _c = client.join().unwrap();
+    let w = vec![Fp::from_i64(256).unwrap(); 4];
+    let r = s.dense(&mut chs, &w, 2, 2, 9);
+    assert!(matches!(r, Err(Error::SignedOutOfRange { .. })), "{r:?}");
+    let r = s.dense(&mut chs, &w, 2, 2, 40);
+    assert!(matches!(r, Err(Error::LimitExceeded { .. })), "{r:?}");
+}
+
+#[test]
+fn triples_peer_disconnects() {
+    type M = P2138816513;
+    let (chc, chs) = TcpChannel::loopback_pair().unwrap();
+    let server = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(91);
+        // Set up, then hang up without producing triples.
+        drop(OtTripleSource::<Server, M, _>::setup(chs, &mut rng).unwrap());
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(90);
+    let mut src = OtTripleSource::<Client, M, _>::setup(chc, &mut rng).unwrap();
+    server.join().unwrap();
+    let r = src.triples(100);
+    assert!(matches!(r, Err(Error::Ot(_))), "{r:?}");
+}
+
+/// A channel that forwards at most `budget` bytes, then silently drops the rest.
+struct Truncating<C> {
+    inner: C,
+    budget: usize,
+}
+
+impl<C: Channel> Channel for Truncating<C> {
+    fn send(&mut self, data: &[u8]) -> Result<(), circa_ot::Error> {
+        let n = data.len().min(self.budget);
+        self.budget -= n;
+        self.inner.send(&data[..n])
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> Result<(), circa_ot::Error> {
+        self.inner.recv(buf)
+    }
+    fn flush(&mut self) -> Result<(), circa_ot::Error> {
+        self.inner.flush()
+    }
+    fn stats(&self) -> ChannelStats {
+        self.inner.stats()
+    }
+}
+
+#[test]
+fn correlation_short_message() {
+    type M = P2138816513;
+    let (chc, mut chs) = TcpChannel::loopback_pair().unwrap();
+    let client = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(101);
+        let mut ch = Truncating {
+            inner: chc,
+            budget: usize::MAX,
+        };
+        let mut c = LinearCorrelationClient::<M>::setup(&mut ch, &mut rng).unwrap();
+        // After setup, let only 100 more bytes through, then hang up.
+        ch.budget = 100;
+        let r: Vec<Fp<M>> = batch::random_many(&mut rng, 8);
+        let _ = c.dense(&mut ch, 3, 8, 9, &r);
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(100);
+    let mut s = LinearCorrelationServer::<M>::setup(&mut chs, &mut rng).unwrap();
+    let w = vec![Fp::ONE; 24];
+    let r = s.dense(&mut chs, &w, 3, 8, 9);
+    client.join().unwrap();
+    assert!(matches!(r, Err(Error::Ot(_))), "{r:?}");
+}
