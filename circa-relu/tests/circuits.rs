@@ -1,0 +1,196 @@
+//! Every ReLU circuit against its plaintext reference (in the clear and garbled), on random shares
+//! and boundary values, for both shipped primes and several k; and the AND-gate counts.
+
+use circa_gc::EvaluatorSession;
+use circa_gc::bench_support::bench_session;
+use circa_relu::circuits::{
+    and_gates_per_relu, decode_field_outputs, evaluator_bits, garbler_bits, garbler_offline_bits,
+    garbler_online_bits, merge_garbler_inputs, relu_circuit,
+};
+use circa_relu::reference::{baseline_output, relu_value, sign_bit, true_sign};
+use circa_relu::{ProductPath, ReluParams, TieMode, Variant};
+use circa_share::{Fp, Modulus, P2138816513, P2061584302081};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+fn all_variants<M: Modulus>(ks: &[u32]) -> Vec<ReluParams<M>> {
+    let mut v = vec![
+        Variant::DelphiBaseline,
+        Variant::ExactSign,
+        Variant::StochasticSign,
+    ];
+    for &k in ks {
+        for mode in [TieMode::NegPass, TieMode::PosZero] {
+            v.push(Variant::TruncatedSign { k, mode });
+        }
+    }
+    v.into_iter()
+        .map(|variant| ReluParams::new(variant, ProductPath::LabelTable, 12).unwrap())
+        .collect()
+}
+
+/// Share pairs `(c, s)`: boundary `y` values with the edge client shares `0`, `y` (so `s = 0`),
+/// `p - 1`, `y + 1` and a random one, then random `y`.
+fn test_shares<M: Modulus>(k: u32, rng: &mut ChaCha20Rng) -> Vec<(Fp<M>, Fp<M>)> {
+    let big_k = 1i64 << k;
+    let half = M::HALF as i64;
+    let mut ys = vec![0, 1, -1, half, -half];
+    ys.extend([
+        big_k - 1,
+        -(big_k - 1),
+        big_k,
+        -big_k,
+        big_k + 1,
+        -(big_k + 1),
+    ]);
+    let mut out = Vec::new();
+    for y in ys {
+        let y = Fp::<M>::from_i64_reduced(y);
+        for c in [
+            Fp::ZERO,
+            y,
+            Fp::from_u64(M::P - 1).unwrap(),
+            y + Fp::ONE,
+            Fp::random(rng),
+        ] {
+            out.push((c, y - c));
+        }
+    }
+    for _ in 0..40 {
+        let (c, s) = (Fp::random(rng), Fp::random(rng));
+        out.push((c, s));
+    }
+    out
+}
+
+fn check_variants<M: Modulus>(ks: &[u32], seed: u64) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let (mut gbits, mut ebits) = (Vec::new(), Vec::new());
+    for params in all_variants::<M>(ks) {
+        let pairs = test_shares::<M>(params.variant().truncation_bits(), &mut rng);
+        let (c, s): (Vec<_>, Vec<_>) = pairs.iter().copied().unzip();
+        let masks: Vec<Fp<M>> = if params.variant().is_sign() {
+            Vec::new()
+        } else {
+            (0..pairs.len()).map(|_| Fp::random(&mut rng)).collect()
+        };
+        let circuit = relu_circuit(&params, pairs.len()).unwrap();
+        garbler_bits(&params, &s, &masks, &mut gbits).unwrap();
+        evaluator_bits(&params, &c, &mut ebits);
+        let plain = circuit.eval_plain(&gbits, &ebits).unwrap();
+
+        // The online/offline split reassembles to the same garbler input.
+        let (mut on, mut off, mut merged) = (Vec::new(), Vec::new(), Vec::new());
+        garbler_online_bits(&params, &s, &mut on);
+        garbler_offline_bits(&params, &masks, &mut off).unwrap();
+        merge_garbler_inputs(&params, &on, &off, &mut merged).unwrap();
+        assert_eq!(merged, gbits);
+
+        if params.variant().is_sign() {
+            assert_eq!(plain.len(), pairs.len());
+            for (i, &(ci, si)) in pairs.iter().enumerate() {
+                assert_eq!(
+                    plain[i],
+                    sign_bit(&params, ci, si),
+                    "{params:?} c={ci} s={si}"
+                );
+                if matches!(params.variant(), Variant::ExactSign) {
+                    assert_eq!(plain[i], true_sign(ci + si));
+                }
+            }
+        } else {
+            let values = decode_field_outputs(&params, &plain).unwrap();
+            for (i, &(ci, si)) in pairs.iter().enumerate() {
+                assert_eq!(
+                    values[i],
+                    baseline_output(ci, si, masks[i]),
+                    "c={ci} s={si}"
+                );
+                assert_eq!(values[i] - masks[i], relu_value(&params, ci, si));
+            }
+        }
+
+        // Garbled evaluation (in memory) agrees with the plaintext evaluation.
+        let (mut gs, tweak, mut grng) = bench_session(seed);
+        let (garbled, encoder, decoder) = gs.garble(&circuit, &mut grng).unwrap();
+        let labels = encoder.encode_all(&gbits, &ebits).unwrap();
+        let out = EvaluatorSession::new(tweak)
+            .evaluate(&circuit, garbled, &labels)
+            .unwrap();
+        assert_eq!(decoder.decode(&out).unwrap(), plain, "{params:?}");
+    }
+}
+
+#[test]
+fn circuits_match_reference_p31() {
+    check_variants::<P2138816513>(&[1, 4, 8, 12, 20, 30], 1);
+}
+
+#[test]
+fn circuits_match_reference_p41() {
+    check_variants::<P2061584302081>(&[1, 8, 12, 20, 40], 2);
+}
+
+#[test]
+fn reference_catches_a_wrong_circuit_input() {
+    // Oracle sanity: feeding s instead of t to the stochastic comparator disagrees somewhere.
+    let params =
+        ReluParams::<P2138816513>::new(Variant::StochasticSign, ProductPath::Beaver, 12).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let pairs = test_shares::<P2138816513>(0, &mut rng);
+    let (c, s): (Vec<_>, Vec<_>) = pairs.iter().copied().unzip();
+    let circuit = relu_circuit(&params, pairs.len()).unwrap();
+    let exact =
+        ReluParams::<P2138816513>::new(Variant::ExactSign, ProductPath::Beaver, 12).unwrap();
+    let (mut g, mut e) = (Vec::new(), Vec::new());
+    garbler_online_bits(&exact, &s, &mut g); // s, not t
+    evaluator_bits(&params, &c, &mut e);
+    let out = circuit.eval_plain(&g, &e).unwrap();
+    assert!(
+        pairs
+            .iter()
+            .zip(&out)
+            .any(|(&(ci, si), &b)| b != sign_bit(&params, ci, si))
+    );
+}
+
+#[test]
+fn bit_vectors_reject_bad_lengths() {
+    let params =
+        ReluParams::<P2138816513>::new(Variant::DelphiBaseline, ProductPath::Beaver, 12).unwrap();
+    let one = [Fp::ONE; 3];
+    let mut out = Vec::new();
+    assert!(garbler_bits(&params, &one, &one[..2], &mut out).is_err());
+    let sign =
+        ReluParams::<P2138816513>::new(Variant::StochasticSign, ProductPath::Beaver, 12).unwrap();
+    assert!(garbler_offline_bits(&sign, &one, &mut out).is_err());
+    assert!(decode_field_outputs(&params, &[true; 30]).is_err());
+    // A word >= p is rejected, not reduced.
+    assert!(decode_field_outputs(&params, &[true; 31]).is_err());
+}
+
+#[test]
+fn and_gate_counts() {
+    fn counts<M: Modulus>() {
+        let n = M::BITS as usize;
+        for params in all_variants::<M>(&[1, 4, 8, 12, 16]) {
+            let ands = and_gates_per_relu(&params);
+            match params.variant() {
+                Variant::StochasticSign => assert_eq!(ands, n),
+                Variant::TruncatedSign { k, .. } => assert_eq!(ands, n - k as usize),
+                Variant::ExactSign => assert!(ands > n && ands <= 4 * n + 2, "{ands}"),
+                Variant::DelphiBaseline => assert!(ands > 4 * n && ands <= 8 * n + 4, "{ands}"),
+            }
+            println!(
+                "{} {} k={} mode={} and_gates={}",
+                M::NAME,
+                params.variant().name(),
+                params.variant().truncation_bits(),
+                params.variant().tie_mode().map_or("-", TieMode::name),
+                ands
+            );
+        }
+    }
+    counts::<P2138816513>();
+    counts::<P2061584302081>();
+}
