@@ -243,5 +243,7 @@ pub enum Error {
     /// File I/O failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
-    // OT_VARIANT_PLACEHOLDER
+    /// OT or channel failure.
+    #[error("OT/channel: {0}")]
+    Ot(#[from] circa_ot::Error),
 }

@@ -13,6 +13,7 @@ pub mod gadgets;
 pub mod garble;
 pub mod label;
 mod schedule;
+pub mod twopc;
 
 pub use bits::{bits_to_hex, bits_to_u128, hex_to_bits, u128_to_bits};
 pub use bristol::{
@@ -28,3 +29,4 @@ pub use garble::{
     OutputDecoder, StreamGarbler,
 };
 pub use label::{Delta, Label};
+pub use twopc::{Evaluator2pc, Garbler2pc, Reveal};
