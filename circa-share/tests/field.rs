@@ -298,3 +298,25 @@ fn lazy_dot_at_accumulator_limit() {
     check::<P61>();
     check::<P62>();
 }
+
+#[test]
+fn packed_encoding() {
+    fn check<M: Modulus>(width: usize) {
+        assert_eq!(batch::packed_width::<M>(), width);
+        let xs = [Fp::<M>::ZERO, Fp::ONE, Fp::from_u64(M::P - 1).unwrap()];
+        let mut bytes = vec![0u8; 3 * width];
+        batch::encode_packed_into(&xs, &mut bytes).unwrap();
+        let mut back = [Fp::<M>::ZERO; 3];
+        batch::decode_packed_into(&bytes, &mut back).unwrap();
+        assert_eq!(back, xs);
+        // A packed value >= p is rejected.
+        bytes[..width].fill(0xff);
+        assert!(matches!(
+            batch::decode_packed_into(&bytes, &mut back),
+            Err(Error::NonCanonical { .. })
+        ));
+        assert!(batch::decode_packed_into(&bytes[1..], &mut back).is_err());
+    }
+    check::<P2138816513>(4);
+    check::<P2061584302081>(6);
+}

@@ -122,6 +122,35 @@ pub fn decode_many<M: Modulus>(bytes: &[u8]) -> Result<Vec<Fp<M>>, Error> {
     Ok(out)
 }
 
+/// Bytes per element in the packed encoding: `ceil(bits(p) / 8)`.
+pub const fn packed_width<M: Modulus>() -> usize {
+    M::BITS.div_ceil(8) as usize
+}
+
+/// Packed little-endian encoding into `out` (`packed_width` bytes per
+/// element; `out.len()` must be `packed_width * xs.len()`).
+pub fn encode_packed_into<M: Modulus>(xs: &[Fp<M>], out: &mut [u8]) -> Result<(), Error> {
+    let w = packed_width::<M>();
+    check_len(xs.len() * w, out.len())?;
+    for (x, chunk) in xs.iter().zip(out.chunks_exact_mut(w)) {
+        chunk.copy_from_slice(&x.to_le_bytes()[..w]);
+    }
+    Ok(())
+}
+
+/// Canonical decoding of the packed encoding; a value `>= P` is
+/// [`Error::NonCanonical`].
+pub fn decode_packed_into<M: Modulus>(bytes: &[u8], out: &mut [Fp<M>]) -> Result<(), Error> {
+    let w = packed_width::<M>();
+    check_len(out.len() * w, bytes.len())?;
+    for (o, chunk) in out.iter_mut().zip(bytes.chunks_exact(w)) {
+        let mut b = [0u8; FP_BYTES];
+        b[..w].copy_from_slice(chunk);
+        *o = Fp::from_le_bytes(b)?;
+    }
+    Ok(())
+}
+
 /// Fills `out` with independent uniform elements.
 pub fn fill_random<M: Modulus, R: CryptoRng + ?Sized>(rng: &mut R, out: &mut [Fp<M>]) {
     out.iter_mut().for_each(|o| *o = Fp::random(rng));

@@ -10,7 +10,8 @@
 //! * pads `P0 = G(H(q_o)), P1 = G(H(q_o xor Delta))`, where `G` expands a
 //!   block into `L` field elements (one 128-bit AES-CTR block reduced mod `p`
 //!   per element: statistical distance below `p / 2^128 <= 2^-66` from uniform);
-//! * the sender sends `d_o = P0 - P1 + v_o` (`L` field elements) and keeps `-P0`;
+//! * the sender sends `d_o = P0 - P1 + v_o` (`L` field elements, packed to
+//!   `ceil(bits(p)/8)` bytes each and decoded canonically) and keeps `-P0`;
 //! * the receiver computes `y_o = G(H(t_o)) + b_o d_o = P0 + b_o v_o`.
 //!
 //! So `y_o + (-P0) = b_o v_o`. The receiver never learns `P_{1-b}` (the hash
@@ -26,7 +27,7 @@ use subtle::{Choice, ConditionallySelectable};
 
 use crate::error::Error;
 use crate::field::batch;
-use crate::field::{FP_BYTES, Fp, Modulus};
+use crate::field::{Fp, Modulus};
 
 /// Target number of field elements per chunk (bounds memory).
 pub const CHUNK_ELEMS: usize = 1 << 16;
@@ -82,7 +83,8 @@ where
     let mut pad0 = vec![Fp::<M>::ZERO; len];
     let mut pad1 = vec![Fp::<M>::ZERO; len];
     let mut v = vec![Fp::<M>::ZERO; len];
-    let mut wire = vec![0u8; chunk * len * FP_BYTES];
+    let width = batch::packed_width::<M>();
+    let mut wire = vec![0u8; chunk * len * width];
     let mut buf = [Block::ZERO; 64];
     let mut start = 0;
     while start < n_ots {
@@ -102,11 +104,11 @@ where
             for ((d, &p0), &p1) in v.iter_mut().zip(&pad0).zip(&pad1) {
                 *d = p0 - p1 + *d;
             }
-            batch::encode_into(&v, &mut wire[o * len * FP_BYTES..(o + 1) * len * FP_BYTES])?;
+            batch::encode_packed_into(&v, &mut wire[o * len * width..(o + 1) * len * width])?;
             pad0.iter_mut().for_each(|p| *p = -*p);
             acc(start + o, &pad0);
         }
-        ch.send(&wire[..c * len * FP_BYTES])?;
+        ch.send(&wire[..c * len * width])?;
         ch.flush()?;
         start += c;
     }
@@ -142,7 +144,8 @@ where
     let mut bits = vec![false; chunk];
     let mut d = vec![Fp::<M>::ZERO; chunk * len];
     let mut y = vec![Fp::<M>::ZERO; len];
-    let mut wire = vec![0u8; chunk * len * FP_BYTES];
+    let width = batch::packed_width::<M>();
+    let mut wire = vec![0u8; chunk * len * width];
     let mut buf = [Block::ZERO; 64];
     let mut start = 0;
     while start < n_ots {
@@ -154,8 +157,8 @@ where
         }
         cot.receive_cot(ch, bits, t)?;
         hash.hash_seq_in_place(t, first);
-        ch.recv(&mut wire[..c * len * FP_BYTES])?;
-        batch::decode_into(&wire[..c * len * FP_BYTES], &mut d[..c * len])?;
+        ch.recv(&mut wire[..c * len * width])?;
+        batch::decode_packed_into(&wire[..c * len * width], &mut d[..c * len])?;
         for o in 0..c {
             expand_pad(t[o], &mut y, &mut buf);
             let b = Choice::from(bits[o] as u8);
