@@ -62,10 +62,24 @@ pub struct OtBenchResult {
     pub receiver_bytes_per_op: f64,
     /// Seconds for the one-time setup (128 base OTs), the slower party.
     pub setup_seconds: f64,
+    /// CPU seconds the sender thread spent in the extension (Linux only:
+    /// read from `/proc/thread-self/schedstat`; `None` elsewhere). Unlike
+    /// `seconds`, not inflated by other load on the machine.
+    pub sender_cpu_seconds: Option<f64>,
+    /// CPU seconds of the receiver thread, as `sender_cpu_seconds`.
+    pub receiver_cpu_seconds: Option<f64>,
 }
 
-/// What one party measured: setup seconds, extension seconds, extension traffic.
-type PartyResult = Result<(f64, f64, ChannelStats), Error>;
+/// CPU time consumed so far by the calling thread, if the OS tells us.
+fn thread_cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns / 1e9)
+}
+
+/// What one party measured: setup seconds, extension seconds, extension
+/// traffic, extension CPU seconds.
+type PartyResult = Result<(f64, f64, ChannelStats, Option<f64>), Error>;
 
 /// Runs `n` OTs of `kind` between two threads over TCP loopback (one core
 /// per party) in calls of at most [`BENCH_BATCH`] OTs and measures them.
@@ -78,8 +92,8 @@ pub fn run_ot_loopback(kind: OtKind, n: u64) -> Result<OtBenchResult, Error> {
         let sender = hs.join().unwrap_or(Err(Error::Closed));
         (sender, receiver)
     });
-    let (setup_s, secs_s, stats_s) = sender?;
-    let (setup_r, secs_r, stats_r) = receiver?;
+    let (setup_s, secs_s, stats_s, cpu_s) = sender?;
+    let (setup_r, secs_r, stats_r, cpu_r) = receiver?;
     let seconds = secs_s.max(secs_r);
     let ops = n.max(1) as f64;
     Ok(OtBenchResult {
@@ -90,6 +104,8 @@ pub fn run_ot_loopback(kind: OtKind, n: u64) -> Result<OtBenchResult, Error> {
         sender_bytes_per_op: stats_s.bytes_sent as f64 / ops,
         receiver_bytes_per_op: stats_r.bytes_sent as f64 / ops,
         setup_seconds: setup_s.max(setup_r),
+        sender_cpu_seconds: cpu_s,
+        receiver_cpu_seconds: cpu_r,
     })
 }
 
@@ -111,31 +127,31 @@ fn run_sender(kind: OtKind, n: u64, ch: &mut TcpChannel, barrier: &Barrier) -> P
     let t0 = Instant::now();
     let len = batch_len(n);
     // Each arm: setup, then the timed loop.
-    let (setup, start, before) = match kind {
+    let (setup, start, before, cpu) = match kind {
         OtKind::Rcot | OtKind::Cot => {
             let delta = Block::random(&mut rng).with_lsb(true);
             let s = CotSender::setup(ch, delta, &mut rng);
             let setup = t0.elapsed().as_secs_f64();
             barrier.wait();
             let mut s = s?;
-            let (start, before) = (Instant::now(), ch.stats());
+            let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
             let mut q = vec![Block::ZERO; len];
             for b in batches(n) {
                 s.send_cot(ch, &mut q[..b])?;
             }
-            (setup, start, before)
+            (setup, start, before, cpu)
         }
         OtKind::Rot => {
             let s = RotSender::setup(ch, &mut rng);
             let setup = t0.elapsed().as_secs_f64();
             barrier.wait();
             let mut s = s?;
-            let (start, before) = (Instant::now(), ch.stats());
+            let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
             let mut out = vec![[Block::ZERO; 2]; len];
             for b in batches(n) {
                 s.send_rot(ch, &mut out[..b])?;
             }
-            (setup, start, before)
+            (setup, start, before, cpu)
         }
         OtKind::Chosen => {
             let s = OtSender::setup(ch, &mut rng);
@@ -145,18 +161,20 @@ fn run_sender(kind: OtKind, n: u64, ch: &mut TcpChannel, barrier: &Barrier) -> P
                 .fill_blocks(bytemuck::cast_slice_mut(&mut msgs));
             barrier.wait();
             let mut s = s?;
-            let (start, before) = (Instant::now(), ch.stats());
+            let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
             for b in batches(n) {
                 s.send(ch, &msgs[..b])?;
             }
-            (setup, start, before)
+            (setup, start, before, cpu)
         }
     };
     ch.flush()?;
+    let cpu = thread_cpu_seconds().zip(cpu).map(|(now, then)| now - then);
     Ok((
         setup,
         start.elapsed().as_secs_f64(),
         ch.stats().since(&before),
+        cpu,
     ))
 }
 
@@ -166,13 +184,13 @@ fn run_receiver(kind: OtKind, n: u64, ch: &mut TcpChannel, barrier: &Barrier) ->
     let len = batch_len(n);
     let mut choices: Vec<bool> = (0..len).map(|i| (i * 7 + i / 13) % 3 == 0).collect();
     let mut out = vec![Block::ZERO; len];
-    let (setup, start, before) = match kind {
+    let (setup, start, before, cpu) = match kind {
         OtKind::Rcot | OtKind::Cot => {
             let r = CotReceiver::setup(ch, &mut rng);
             let setup = t0.elapsed().as_secs_f64();
             barrier.wait();
             let mut r = r?;
-            let (start, before) = (Instant::now(), ch.stats());
+            let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
             for b in batches(n) {
                 if kind == OtKind::Rcot {
                     r.receive_rcot(ch, &mut choices[..b], &mut out[..b])?;
@@ -180,35 +198,37 @@ fn run_receiver(kind: OtKind, n: u64, ch: &mut TcpChannel, barrier: &Barrier) ->
                     r.receive_cot(ch, &choices[..b], &mut out[..b])?;
                 }
             }
-            (setup, start, before)
+            (setup, start, before, cpu)
         }
         OtKind::Rot => {
             let r = RotReceiver::setup(ch, &mut rng);
             let setup = t0.elapsed().as_secs_f64();
             barrier.wait();
             let mut r = r?;
-            let (start, before) = (Instant::now(), ch.stats());
+            let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
             for b in batches(n) {
                 r.receive_random_rot(ch, &mut choices[..b], &mut out[..b])?;
             }
-            (setup, start, before)
+            (setup, start, before, cpu)
         }
         OtKind::Chosen => {
             let r = OtReceiver::setup(ch, &mut rng);
             let setup = t0.elapsed().as_secs_f64();
             barrier.wait();
             let mut r = r?;
-            let (start, before) = (Instant::now(), ch.stats());
+            let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
             for b in batches(n) {
                 r.receive(ch, &choices[..b], &mut out[..b])?;
             }
-            (setup, start, before)
+            (setup, start, before, cpu)
         }
     };
     ch.flush()?;
+    let cpu = thread_cpu_seconds().zip(cpu).map(|(now, then)| now - then);
     Ok((
         setup,
         start.elapsed().as_secs_f64(),
         ch.stats().since(&before),
+        cpu,
     ))
 }

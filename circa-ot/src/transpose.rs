@@ -16,34 +16,41 @@ use crate::Block;
 /// Rows of the matrix: one per base OT.
 pub const ROWS: usize = 128;
 
-/// Transposes a 64 x 64 bit tile in place: afterwards bit `r` of `a[c]` is
-/// what bit `c` of `a[r]` was.
+/// Tiles transposed side by side: lane `l` of `tile[r]` belongs to tile `l`.
+/// Every stage then works on whole `[u64; LANES]` vectors with lane-wise
+/// shifts, which the compiler maps onto SIMD registers (SSE2 always; wider
+/// units where the build enables them).
+const LANES: usize = 8;
+
+type Tiles = [[u64; LANES]; 64];
+
+/// One stage of the 64 x 64 transpose: swaps the off-diagonal `J x J` blocks
+/// within every `2J x 2J` block (`mask` selects the low `J` bits of each `2J`).
 #[inline(always)]
-fn transpose64(a: &mut [u64; 64]) {
-    #[inline(always)]
-    fn stage<const J: usize>(a: &mut [u64; 64], mask: u64) {
-        for k in 0..64 {
-            if k & J == 0 {
-                let t = ((a[k] >> J) ^ a[k + J]) & mask;
-                a[k + J] ^= t;
-                a[k] ^= t << J;
+fn stage<const J: usize>(a: &mut Tiles, mask: u64) {
+    for k in 0..64 {
+        if k & J == 0 {
+            let (lo, hi) = a.split_at_mut(k + J);
+            let (x, y) = (&mut lo[k], &mut hi[0]);
+            for l in 0..LANES {
+                let t = ((x[l] >> J) ^ y[l]) & mask;
+                y[l] ^= t;
+                x[l] ^= t << J;
             }
         }
     }
+}
+
+/// Transposes `LANES` 64 x 64 bit tiles in place: afterwards bit `r` of
+/// `a[c][l]` is what bit `c` of `a[r][l]` was (Hacker's Delight 7-3).
+#[inline(always)]
+fn transpose64_lanes(a: &mut Tiles) {
     stage::<32>(a, 0x0000_0000_ffff_ffff);
     stage::<16>(a, 0x0000_ffff_0000_ffff);
     stage::<8>(a, 0x00ff_00ff_00ff_00ff);
     stage::<4>(a, 0x0f0f_0f0f_0f0f_0f0f);
     stage::<2>(a, 0x3333_3333_3333_3333);
     stage::<1>(a, 0x5555_5555_5555_5555);
-}
-
-/// The `half`-th (0 = low, 1 = high) 64-bit word of a block.
-#[inline(always)]
-fn word(b: &Block, half: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b.0[8 * half..8 * half + 8]);
-    u64::from_le_bytes(w)
 }
 
 /// Transposes the 128-row matrix `rows` (row-major, each row `width` blocks,
@@ -55,19 +62,72 @@ fn word(b: &Block, half: usize) -> u64 {
 pub fn transpose_128xn(rows: &[Block], width: usize, out: &mut [Block]) {
     assert_eq!(rows.len(), ROWS * width, "transpose: matrix size");
     assert!(out.len() <= 128 * width, "transpose: too many columns");
-    let mut lo = [0u64; 64];
-    let mut hi = [0u64; 64];
-    // Tile g covers columns 64g .. 64g + 64: word (g % 2) of block g / 2 of each row.
-    for (g, out_tile) in out.chunks_mut(64).enumerate() {
-        let (blk, half) = (g / 2, g % 2);
-        for r in 0..64 {
-            lo[r] = word(&rows[r * width + blk], half);
-            hi[r] = word(&rows[(64 + r) * width + blk], half);
+    #[cfg(target_arch = "x86_64")]
+    wide::transpose(rows, width, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    transpose_portable(rows, width, out);
+}
+
+/// [`transpose_128xn`] in plain Rust (the caller checked the sizes).
+#[inline(always)]
+fn transpose_portable(rows: &[Block], width: usize, out: &mut [Block]) {
+    let bytes: &[u8] = bytemuck::cast_slice(rows);
+    let row_bytes = 16 * width;
+    let mut tiles: Tiles = [[0u64; LANES]; 64];
+    // A group covers LANES 64-bit words of every row: columns 64 * LANES * g ...
+    for (g, out_group) in out.chunks_mut(64 * LANES).enumerate() {
+        let first_word = g * LANES;
+        let lanes = out_group.len().div_ceil(64);
+        for half in 0..2 {
+            for (r, tile_row) in tiles.iter_mut().enumerate() {
+                let start = (64 * half + r) * row_bytes + 8 * first_word;
+                let src = &bytes[start..start + 8 * lanes];
+                for (t, w) in tile_row.iter_mut().zip(src.chunks_exact(8)) {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(w);
+                    *t = u64::from_le_bytes(b);
+                }
+            }
+            transpose64_lanes(&mut tiles);
+            for (k, col) in out_group.iter_mut().enumerate() {
+                let word = tiles[k % 64][k / 64];
+                col.0[8 * half..8 * half + 8].copy_from_slice(&word.to_le_bytes());
+            }
         }
-        transpose64(&mut lo);
-        transpose64(&mut hi);
-        for (k, o) in out_tile.iter_mut().enumerate() {
-            *o = Block::from_u64_pair(lo[k], hi[k]);
+    }
+}
+
+/// The only `unsafe` code of the crate: the same portable transpose compiled
+/// a second and third time with AVX2 and AVX-512F enabled, so that the
+/// compiler uses 256- and 512-bit registers for the lane vectors, chosen at
+/// run time by CPU feature detection. No intrinsics, no raw pointers.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod wide {
+    use super::transpose_portable;
+    use crate::Block;
+
+    #[target_feature(enable = "avx512f")]
+    fn transpose_avx512(rows: &[Block], width: usize, out: &mut [Block]) {
+        transpose_portable(rows, width, out);
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn transpose_avx2(rows: &[Block], width: usize, out: &mut [Block]) {
+        transpose_portable(rows, width, out);
+    }
+
+    /// Dispatches on the features of the running CPU.
+    pub(super) fn transpose(rows: &[Block], width: usize, out: &mut [Block]) {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: `transpose_avx512` is safe Rust whose only precondition
+            // is that the CPU supports AVX-512F, which was just detected.
+            unsafe { transpose_avx512(rows, width, out) }
+        } else if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above, for AVX2, which was just detected.
+            unsafe { transpose_avx2(rows, width, out) }
+        } else {
+            transpose_portable(rows, width, out);
         }
     }
 }
@@ -94,25 +154,37 @@ mod tests {
     #[allow(clippy::needless_range_loop)]
     fn tile_transpose_is_an_involution_and_correct() {
         let mut prg = Prg::from_seed_block(Block::from_u128(3));
-        let mut a = [0u64; 64];
-        for x in a.iter_mut() {
+        let mut a: Tiles = [[0u64; LANES]; 64];
+        for x in a.iter_mut().flatten() {
             *x = prg.random_block().to_u64_pair().0;
         }
         let orig = a;
-        transpose64(&mut a);
-        for r in 0..64 {
-            for c in 0..64 {
-                assert_eq!((a[c] >> r) & 1, (orig[r] >> c) & 1);
+        transpose64_lanes(&mut a);
+        for l in 0..LANES {
+            for r in 0..64 {
+                for c in 0..64 {
+                    assert_eq!((a[c][l] >> r) & 1, (orig[r][l] >> c) & 1);
+                }
             }
         }
-        transpose64(&mut a);
+        transpose64_lanes(&mut a);
         assert_eq!(a, orig);
     }
 
     #[test]
     fn matches_naive_for_several_widths() {
         let mut prg = Prg::from_seed_block(Block::from_u128(7));
-        for (width, cols) in [(1, 128), (1, 37), (3, 384), (3, 300), (8, 1000), (2, 64)] {
+        for (width, cols) in [
+            (1, 128),
+            (1, 37),
+            (3, 384),
+            (3, 300),
+            (8, 1000),
+            (2, 64),
+            (9, 1152),
+            (9, 1100),
+            (20, 2560),
+        ] {
             let mut rows = vec![Block::ZERO; ROWS * width];
             prg.fill_blocks(&mut rows);
             let mut fast = vec![Block::ZERO; cols];
@@ -120,6 +192,9 @@ mod tests {
             transpose_128xn(&rows, width, &mut fast);
             transpose_naive(&rows, width, &mut slow);
             assert_eq!(fast, slow, "width {width}, {cols} columns");
+            let mut portable = vec![Block::ZERO; cols];
+            transpose_portable(&rows, width, &mut portable);
+            assert_eq!(portable, slow, "portable, width {width}, {cols} columns");
         }
     }
 

@@ -10,7 +10,7 @@
 
 use super::cot::{check_len, rows_len};
 use super::rot::spread_pairs;
-use super::{CHUNK_OTS, CotReceiver, CotSender, hash_pairs_in_place};
+use super::{CHUNK_OTS, CotReceiver, CotSender, hash_in_place};
 use crate::{Block, Channel, Error};
 use core::ops::Range;
 use rand_core::CryptoRng;
@@ -56,7 +56,7 @@ impl OtSender {
                 let pads = &mut self.pads[..2 * m];
                 self.cot.recv_chunk(ch, &mut pads[..m])?;
                 spread_pairs(pads, delta);
-                hash_pairs_in_place(&hash, pads, index);
+                hash_in_place(&hash, pads, index, 2);
                 for (p, msg) in pads.iter_mut().zip(chunk.iter().flatten()) {
                     *p ^= *msg;
                 }
@@ -151,7 +151,7 @@ impl OtReceiver {
             }
             let rk = range(k);
             let t = &mut out[rk.clone()];
-            hash.hash_seq_in_place(t, first + rk.start as u64);
+            hash_in_place(&hash, t, first + rk.start as u64, 1);
             let y = &mut self.y[..2 * t.len()];
             ch.recv_blocks(y)?;
             for ((o, pair), &c) in t.iter_mut().zip(y.chunks_exact(2)).zip(&choices[rk]) {

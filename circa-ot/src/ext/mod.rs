@@ -34,7 +34,7 @@ pub use chosen::{OtReceiver, OtSender};
 pub use cot::{CotReceiver, CotSender};
 pub use rot::{RotReceiver, RotSender};
 
-use crate::{AES_BATCH, Block, FixedKeyAes, TweakableHash};
+use crate::{Block, FixedKeyAes, TweakableHash};
 use sha2::{Digest, Sha256};
 
 /// OTs per internal chunk: bounds the working memory of a batch to a few
@@ -85,19 +85,25 @@ fn unpack_bits(blocks: &[Block], out: &mut [bool]) {
     }
 }
 
-/// `pairs[2i], pairs[2i+1] = H(pairs[2i], t), H(pairs[2i+1], t)` with
-/// `t = first_tweak + i`: both messages of one OT share its index as tweak.
-fn hash_pairs_in_place(hash: &TweakableHash, pairs: &mut [Block], first_tweak: u64) {
+/// Blocks per batched AES call in the output hashes: larger than
+/// [`crate::AES_BATCH`] because the wide AES backends amortise their per-call setup
+/// over long runs; 8 KiB of stack.
+const HASH_BATCH: usize = 512;
+
+/// `xs[e] = H(xs[e], first_tweak + e / per_tweak)` in place, batched: with
+/// `per_tweak = 1` consecutive tweaks (receiver side), with `per_tweak = 2`
+/// both messages of one OT share its index (sender side).
+fn hash_in_place(hash: &TweakableHash, xs: &mut [Block], first_tweak: u64, per_tweak: usize) {
     let aes = FixedKeyAes::fixed();
-    let mut px = [Block::ZERO; AES_BATCH];
+    let mut px = [Block::ZERO; HASH_BATCH];
     let mut tweak = first_tweak;
-    for chunk in pairs.chunks_mut(AES_BATCH) {
+    for chunk in xs.chunks_mut(HASH_BATCH) {
         let px = &mut px[..chunk.len()];
         px.copy_from_slice(chunk);
         aes.encrypt_many(px);
-        for (pair, ppair) in chunk.chunks_mut(2).zip(px.chunks(2)) {
+        for (group, pgroup) in chunk.chunks_mut(per_tweak).zip(px.chunks(per_tweak)) {
             let t = hash.tweak_block(tweak);
-            for (x, p) in pair.iter_mut().zip(ppair) {
+            for (x, p) in group.iter_mut().zip(pgroup) {
                 *x = *p ^ t;
             }
             tweak = tweak.wrapping_add(1);
@@ -128,15 +134,17 @@ mod tests {
     }
 
     #[test]
-    fn pair_hash_uses_one_tweak_per_pair() {
+    fn hash_in_place_matches_definition() {
         let h = TweakableHash::new(Block::from_u128(77));
-        let xs: Vec<Block> = (0..150u128)
+        let xs: Vec<Block> = (0..1500u128)
             .map(|i| Block::from_u128(i * 0x1234_5678))
             .collect();
-        let mut ys = xs.clone();
-        hash_pairs_in_place(&h, &mut ys, 40);
-        for (i, (x, y)) in xs.iter().zip(&ys).enumerate() {
-            assert_eq!(*y, h.hash(*x, 40 + (i / 2) as u64));
+        for per_tweak in [1, 2] {
+            let mut ys = xs.clone();
+            hash_in_place(&h, &mut ys, 40, per_tweak);
+            for (i, (x, y)) in xs.iter().zip(&ys).enumerate() {
+                assert_eq!(*y, h.hash(*x, 40 + (i / per_tweak) as u64));
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 //! (IKNP section 3, with the TCCR hash of ePrint 2019/074). Semi-honest.
 
 use super::cot::check_len;
-use super::{CHUNK_OTS, CotReceiver, CotSender, hash_pairs_in_place};
+use super::{CHUNK_OTS, CotReceiver, CotSender, hash_in_place};
 use crate::{Block, Channel, Error};
 use rand_core::CryptoRng;
 
@@ -59,7 +59,7 @@ impl RotSender {
                 let flat: &mut [Block] = bytemuck::cast_slice_mut(chunk);
                 self.cot.recv_chunk(ch, &mut flat[..m])?;
                 spread_pairs(flat, delta);
-                hash_pairs_in_place(&hash, flat, index);
+                hash_in_place(&hash, flat, index, 2);
                 index += m as u64;
             }
             Ok(())
@@ -107,7 +107,7 @@ impl RotReceiver {
                 let mut index = first;
                 for (c, t) in choices.chunks(CHUNK_OTS).zip(out.chunks_mut(CHUNK_OTS)) {
                     self.cot.send_chunk_chosen(ch, c, t)?;
-                    hash.hash_seq_in_place(t, index);
+                    hash_in_place(&hash, t, index, 1);
                     index += t.len() as u64;
                 }
                 ch.flush()
@@ -129,7 +129,7 @@ impl RotReceiver {
                 let mut index = first;
                 for (c, t) in choices.chunks_mut(CHUNK_OTS).zip(out.chunks_mut(CHUNK_OTS)) {
                     self.cot.send_chunk_random(ch, c, t)?;
-                    hash.hash_seq_in_place(t, index);
+                    hash_in_place(&hash, t, index, 1);
                     index += t.len() as u64;
                 }
                 ch.flush()
