@@ -329,6 +329,33 @@ pub enum NnError {
         /// Element count given.
         actual: usize,
     },
+
+    // ----- fixed point (added with `fixed` / `simulate`) -----
+    /// Fixed-point parameters that the field cannot hold (`2f + 2 > bits(p)`).
+    #[error("fixed point: {frac_bits} fractional bits do not fit a {field_bits}-bit prime")]
+    FracBitsTooLarge {
+        /// Fractional bits requested.
+        frac_bits: u32,
+        /// Bits of the prime.
+        field_bits: u32,
+    },
+    /// A value (input, weight, bias or coefficient) outside the centred range of the field at
+    /// its fixed-point scale.
+    #[error("{what}: {value} overflows the field at scale 2^{scale_bits}")]
+    FixedPointOverflow {
+        /// What was encoded (`"input"`, `"weight"`, `"bias"`, `"coefficient"`).
+        what: &'static str,
+        /// The value.
+        value: f64,
+        /// The scale exponent it was encoded at.
+        scale_bits: u32,
+    },
+    /// ReLU parameters rejected by `circa-relu` (e.g. a truncation `k >= bits(p)`).
+    #[error("ReLU parameters: {reason}")]
+    InvalidReluParams {
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 /// Result alias for this crate.

@@ -4,16 +4,20 @@
 
 pub mod dataset;
 pub mod error;
+pub mod fixed;
 pub mod kernels;
 pub mod model;
 pub mod onnx;
 pub mod plain;
+pub mod simulate;
 pub mod summary;
 
 pub use error::{NnError, Result};
+pub use fixed::{ExactOracle, Fixed, SignOracle, SignScale, argmax_fixed};
 pub use model::{
     Activation, Architecture, Conv2d, Layer, LinearWeights, Network, Op, Pool, Shape, TensorId,
 };
 pub use onnx::{DecodeLimits, import_onnx};
 pub use plain::{argmax, infer};
+pub use simulate::{CircaSign, Simulated, simulated};
 pub use summary::summary;

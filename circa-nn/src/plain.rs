@@ -31,6 +31,28 @@ pub trait Evaluator {
     /// Applies an activation in place to a tensor of shape `shape`.
     fn activation(&self, act: &Activation, shape: Shape, data: &mut [Self::Value]);
 
+    /// Layer-aware form of [`Evaluator::after_product`], which is what [`evaluate`] calls, with
+    /// the index of the layer whose product it is. The default ignores the index; a fixed-point
+    /// backend overrides it to leave a product at scale `2^(2f)` when a ReLU consumes it
+    /// (`crate::fixed::SignScale::Product`).
+    fn after_layer_product(&self, layer: usize, data: &mut [Self::Value]) {
+        let _ = layer;
+        self.after_product(data);
+    }
+
+    /// Layer-aware form of [`Evaluator::activation`], which is what [`evaluate`] calls, with
+    /// the index of the activation layer. The default ignores the index.
+    fn layer_activation(
+        &self,
+        layer: usize,
+        act: &Activation,
+        shape: Shape,
+        data: &mut [Self::Value],
+    ) {
+        let _ = layer;
+        self.activation(act, shape, data);
+    }
+
     /// `max(a, b)` (max pooling folds each window with this, in [`kernels::pool_windows`]
     /// order; a private evaluation computes it as `a + ReLU(b - a)`).
     fn max(&self, a: Self::Value, b: Self::Value) -> Self::Value;
@@ -66,7 +88,7 @@ pub fn evaluate<E: Evaluator>(
                 let (w, b) = params()?;
                 let mut y = kernels::conv2d(c, xs, x, w);
                 kernels::add_channel_bias(&mut y, b, out_shape.spatial());
-                eval.after_product(&mut y);
+                eval.after_layer_product(i, &mut y);
                 y
             }
             Op::Dense {
@@ -76,19 +98,19 @@ pub fn evaluate<E: Evaluator>(
                 let (w, b) = params()?;
                 let mut y = kernels::dense(*in_features, *out_features, x, w);
                 kernels::add_channel_bias(&mut y, b, 1);
-                eval.after_product(&mut y);
+                eval.after_layer_product(i, &mut y);
                 y
             }
             Op::AvgPool(p) => {
                 let mut y = kernels::sum_pool(p, xs, x);
                 kernels::scale(&mut y, eval.reciprocal(p.area()));
-                eval.after_product(&mut y);
+                eval.after_layer_product(i, &mut y);
                 y
             }
             Op::GlobalAvgPool => {
                 let mut y = kernels::sum_channels(xs, x);
                 kernels::scale(&mut y, eval.reciprocal(xs.spatial()));
-                eval.after_product(&mut y);
+                eval.after_layer_product(i, &mut y);
                 y
             }
             Op::MaxPool(p) => kernels::pool_windows(p, xs)
@@ -99,7 +121,7 @@ pub fn evaluate<E: Evaluator>(
             Op::Reshape { .. } => x.clone(),
             Op::Activation(a) => {
                 let mut y = x.clone();
-                eval.activation(a, out_shape, &mut y);
+                eval.layer_activation(i, a, out_shape, &mut y);
                 y
             }
         };

@@ -1,0 +1,389 @@
+//! Fixed-point reference inference over the prime field `Fp<M>`: exactly what the private
+//! protocol computes on the reconstructed values, with exact rescaling.
+//!
+//! Encodings (`f` = fractional bits):
+//!
+//! * inputs and weights at scale `2^f`, biases at `2^(2f)` (they are added to a product);
+//! * a linear layer's output (convolution, dense, average pooling as a sum times the
+//!   fixed-point reciprocal `round(2^f / area)`) is at `2^(2f)` and is rescaled to `2^f` by
+//!   `floor(x / 2^f)` of the centred value. In the private run this rescale is local share
+//!   truncation (`circa_share::fixed_point`), which is off by at most one unit and fails (wraps)
+//!   with probability about `|x| / p`; this reference rescales exactly, without failures;
+//! * ReLU keeps `y` when the sign bit says "non-negative" (a [`SignOracle`]: the exact sign
+//!   here, the simulated Circa sign in [`crate::simulate`]), else 0;
+//! * [`SignScale`] chooses where ReLU runs relative to the rescale: with
+//!   [`SignScale::Product`] a linear layer whose output only ReLU activations consume is left
+//!   at `2^(2f)`, the sign test runs on that (`ReLU(a y) = a ReLU(y)` for `a > 0`), and the
+//!   ReLU output is rescaled; a given truncation `k` then cuts off a `2^f` times smaller real
+//!   magnitude. With [`SignScale::Rescaled`] every product is rescaled first;
+//! * polynomial `c0 + c1 x + c2 x^2` (one Beaver round: a square pair gives `x^2`): `c1`, `c2`
+//!   at `2^f`, `c0` at `2^(2f)`; `q = floor(x^2 / 2^f)`, then
+//!   `floor((c2 q + c1 x + c0) / 2^f)`: two rescales;
+//! * max pooling folds each window with `max(a, b) = a + ReLU(b - a)`; the inputs are at
+//!   `2^f`. With [`SignScale::Product`] the sign of `b - a` is tested on `2^f (b - a)` (a local
+//!   multiplication of the shares by a public constant, so every sign test in the network is at
+//!   the same scale and one `k` fits all), and the selected value is `b - a` itself (no extra
+//!   rescale).
+
+use circa_relu::reference::true_sign;
+use circa_share::fixed_point::truncate_plain;
+use circa_share::{Fp, Modulus};
+
+use crate::error::{NnError, Result};
+use crate::kernels::Ring;
+use crate::model::{Activation, Architecture, Network, Op, Shape};
+use crate::plain::{Evaluator, LinearParams, evaluate};
+
+impl<M: Modulus> Ring for Fp<M> {
+    fn zero() -> Self {
+        Fp::ZERO
+    }
+    fn add(self, rhs: Self) -> Self {
+        self + rhs
+    }
+    fn mul(self, rhs: Self) -> Self {
+        self * rhs
+    }
+}
+
+/// Where the ReLU sign test runs relative to the rescale after a linear layer (DESIGN.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SignScale {
+    /// On the product at scale `2^(2f)`, before rescaling (then the ReLU output is rescaled).
+    Product,
+    /// On the rescaled value at scale `2^f`.
+    Rescaled,
+}
+
+impl SignScale {
+    /// A short stable name (`"product"`, `"rescaled"`), for reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SignScale::Product => "product",
+            SignScale::Rescaled => "rescaled",
+        }
+    }
+}
+
+/// The source of each ReLU's sign bit, given the reconstructed pre-activation `y`.
+pub trait SignOracle<M: Modulus> {
+    /// `true` keeps `y`, `false` zeroes it.
+    fn sign(&self, y: Fp<M>) -> bool;
+}
+
+/// The exact sign: `y >= 0` as a centred value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExactOracle;
+
+impl<M: Modulus> SignOracle<M> for ExactOracle {
+    fn sign(&self, y: Fp<M>) -> bool {
+        true_sign(y)
+    }
+}
+
+/// Encodes `r` as `round(r * 2^bits)`, checked against the centred range of the field.
+pub fn encode<M: Modulus>(r: f64, bits: u32, what: &'static str) -> Result<Fp<M>> {
+    let v = (r * (bits as f64).exp2()).round();
+    if !v.is_finite() || v.abs() > M::HALF as f64 {
+        return Err(NnError::FixedPointOverflow {
+            what,
+            value: r,
+            scale_bits: bits,
+        });
+    }
+    // |v| <= HALF < 2^61 is an exact i64.
+    Ok(Fp::from_i64_reduced(v as i64))
+}
+
+/// Index of the largest centred value (the predicted class); the first one on ties.
+pub fn argmax_fixed<M: Modulus>(values: &[Fp<M>]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, v) in values.iter().enumerate() {
+        if best.is_none_or(|b| v.to_i64() > values[b].to_i64()) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+type EncodedLinear<M> = Option<(Vec<Fp<M>>, Vec<Fp<M>>)>;
+
+/// The fixed-point backend: weights encoded once, an [`Evaluator`] for
+/// [`crate::plain::evaluate`], generic over the modulus and the ReLU sign source.
+#[derive(Debug)]
+pub struct Fixed<M: Modulus, S = ExactOracle> {
+    arch: Architecture,
+    frac_bits: u32,
+    sign_scale: SignScale,
+    oracle: S,
+    params: Vec<EncodedLinear<M>>,
+    /// Per layer: `[c0 at 2^(2f), c1 at 2^f, c2 at 2^f]` of a polynomial activation.
+    poly: Vec<Option<[Fp<M>; 3]>>,
+    /// Per layer: its product stays at `2^(2f)` (only ReLU activations consume it).
+    deferred: Vec<bool>,
+    /// `2^f` (the lift of a max-pool difference to the product scale).
+    lift: Fp<M>,
+}
+
+impl<M: Modulus> Fixed<M, ExactOracle> {
+    /// The fixed-point reference with exact ReLU.
+    pub fn new(network: &Network, frac_bits: u32, sign_scale: SignScale) -> Result<Self> {
+        Self::with_oracle(network, frac_bits, sign_scale, ExactOracle)
+    }
+}
+
+impl<M: Modulus, S: SignOracle<M>> Fixed<M, S> {
+    /// The fixed-point backend with ReLU signs from `oracle`. Errors when `2f + 2 > bits(p)`
+    /// or a weight, bias or coefficient overflows the field at its scale.
+    pub fn with_oracle(
+        network: &Network,
+        frac_bits: u32,
+        sign_scale: SignScale,
+        oracle: S,
+    ) -> Result<Self> {
+        if 2 * frac_bits + 2 > M::BITS {
+            return Err(NnError::FracBitsTooLarge {
+                frac_bits,
+                field_bits: M::BITS,
+            });
+        }
+        let f = frac_bits;
+        let params = network
+            .weights()
+            .iter()
+            .map(|w| {
+                w.as_ref()
+                    .map(|w| {
+                        let weight = w
+                            .weight()
+                            .iter()
+                            .map(|&v| encode(v, f, "weight"))
+                            .collect::<Result<Vec<_>>>()?;
+                        let bias = w
+                            .bias()
+                            .iter()
+                            .map(|&v| encode(v, 2 * f, "bias"))
+                            .collect::<Result<Vec<_>>>()?;
+                        Ok((weight, bias))
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let arch = network.architecture().clone();
+        let poly = arch
+            .layers()
+            .iter()
+            .map(|l| match &l.op {
+                Op::Activation(Activation::Polynomial {
+                    coefficients: [c0, c1, c2],
+                }) => Ok(Some([
+                    encode(*c0, 2 * f, "coefficient")?,
+                    encode(*c1, f, "coefficient")?,
+                    encode(*c2, f, "coefficient")?,
+                ])),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let deferred = deferred_layers(&arch, sign_scale);
+        Ok(Self {
+            arch,
+            frac_bits,
+            sign_scale,
+            oracle,
+            params,
+            poly,
+            deferred,
+            lift: Fp::from_u64_reduced(1u64 << f),
+        })
+    }
+
+    /// Fractional bits `f`.
+    pub fn frac_bits(&self) -> u32 {
+        self.frac_bits
+    }
+
+    /// Where the ReLU sign test runs.
+    pub fn sign_scale(&self) -> SignScale {
+        self.sign_scale
+    }
+
+    /// The sign source.
+    pub fn oracle(&self) -> &S {
+        &self.oracle
+    }
+
+    /// Encodes an input (`C x H x W`) at scale `2^f`.
+    pub fn encode_input(&self, input: &[f64]) -> Result<Vec<Fp<M>>> {
+        input
+            .iter()
+            .map(|&v| encode(v, self.frac_bits, "input"))
+            .collect()
+    }
+
+    /// Runs the network on an encoded input; returns the output (logits) at scale `2^f`.
+    pub fn run_encoded(&self, input: Vec<Fp<M>>) -> Result<Vec<Fp<M>>> {
+        let out = self.arch.output();
+        let mut all = evaluate(&self.arch, self, input)?;
+        Ok(all.swap_remove(out))
+    }
+
+    /// Encodes `input`, runs the network and returns the logits at scale `2^f`.
+    pub fn run(&self, input: &[f64]) -> Result<Vec<Fp<M>>> {
+        self.run_encoded(self.encode_input(input)?)
+    }
+
+    /// The logits decoded to reals.
+    pub fn logits(&self, input: &[f64]) -> Result<Vec<f64>> {
+        let scale = (self.frac_bits as f64).exp2();
+        Ok(self
+            .run(input)?
+            .iter()
+            .map(|v| v.to_i64() as f64 / scale)
+            .collect())
+    }
+
+    /// The predicted class (`None` only for an empty output).
+    pub fn predict(&self, input: &[f64]) -> Result<Option<usize>> {
+        Ok(argmax_fixed(&self.run(input)?))
+    }
+
+    fn rescale(&self, x: Fp<M>) -> Fp<M> {
+        truncate_plain(x, self.frac_bits)
+    }
+
+    fn relu(&self, y: Fp<M>) -> Fp<M> {
+        if self.oracle.sign(y) { y } else { Fp::ZERO }
+    }
+}
+
+/// Which layers' products stay at `2^(2f)`: with [`SignScale::Product`], every product layer
+/// whose output is not the network output and is consumed only by ReLU activations.
+fn deferred_layers(arch: &Architecture, sign_scale: SignScale) -> Vec<bool> {
+    let layers = arch.layers();
+    layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| {
+            let product = matches!(
+                layer.op,
+                Op::Conv2d(_) | Op::Dense { .. } | Op::AvgPool(_) | Op::GlobalAvgPool
+            );
+            let id = i + 1;
+            let mut consumers = layers.iter().filter(|l| l.inputs.contains(&id)).peekable();
+            sign_scale == SignScale::Product
+                && product
+                && arch.output() != id
+                && consumers.peek().is_some()
+                && consumers.all(|l| {
+                    matches!(
+                        l.op,
+                        Op::Activation(Activation::Relu | Activation::ChannelRelu { .. })
+                    )
+                })
+        })
+        .collect()
+}
+
+impl<M: Modulus, S: SignOracle<M>> Evaluator for Fixed<M, S> {
+    type Value = Fp<M>;
+
+    fn linear_params(&self, layer: usize) -> Option<LinearParams<'_, Fp<M>>> {
+        self.params
+            .get(layer)?
+            .as_ref()
+            .map(|(w, b)| (w.as_slice(), b.as_slice()))
+    }
+
+    fn after_product(&self, data: &mut [Fp<M>]) {
+        data.iter_mut().for_each(|v| *v = self.rescale(*v));
+    }
+
+    fn after_layer_product(&self, layer: usize, data: &mut [Fp<M>]) {
+        if !self.deferred.get(layer).copied().unwrap_or(false) {
+            self.after_product(data);
+        }
+    }
+
+    fn reciprocal(&self, divisor: usize) -> Fp<M> {
+        let r = ((self.frac_bits as f64).exp2() / divisor.max(1) as f64).round();
+        Fp::from_i64_reduced(r as i64)
+    }
+
+    fn activation(&self, act: &Activation, shape: Shape, data: &mut [Fp<M>]) {
+        // Input at 2^f (no layer index: nothing deferred).
+        self.apply(act, shape, data, false, None);
+    }
+
+    fn layer_activation(&self, layer: usize, act: &Activation, shape: Shape, data: &mut [Fp<M>]) {
+        let input = self.arch.layers().get(layer).map(|l| l.inputs[0]);
+        // Tensor id t > 0 is the output of layer t - 1.
+        let at_product = input.is_some_and(|t| t > 0 && self.deferred[t - 1]);
+        self.apply(
+            act,
+            shape,
+            data,
+            at_product,
+            self.poly.get(layer).copied().flatten(),
+        );
+    }
+
+    fn max(&self, a: Fp<M>, b: Fp<M>) -> Fp<M> {
+        let d = b - a;
+        let probe = match self.sign_scale {
+            SignScale::Product => d * self.lift,
+            SignScale::Rescaled => d,
+        };
+        if self.oracle.sign(probe) { a + d } else { a }
+    }
+}
+
+impl<M: Modulus, S: SignOracle<M>> Fixed<M, S> {
+    /// Applies an activation; `at_product`: the input is at `2^(2f)` (a deferred product).
+    fn apply(
+        &self,
+        act: &Activation,
+        shape: Shape,
+        data: &mut [Fp<M>],
+        at_product: bool,
+        poly: Option<[Fp<M>; 3]>,
+    ) {
+        match act {
+            Activation::Relu => data.iter_mut().for_each(|v| *v = self.relu(*v)),
+            Activation::ChannelRelu { mask } => {
+                let spatial = shape.spatial();
+                for (c, &on) in mask.iter().enumerate() {
+                    if on {
+                        data[c * spatial..(c + 1) * spatial]
+                            .iter_mut()
+                            .for_each(|v| *v = self.relu(*v));
+                    }
+                }
+            }
+            Activation::Polynomial { coefficients } => {
+                let [c0, c1, c2] = match poly {
+                    Some(p) => p,
+                    // Only reachable through the index-free `activation`: encode on the fly
+                    // (coefficients were range-checked when the backend was built).
+                    None => {
+                        let f = self.frac_bits;
+                        let e = |v: f64, bits| encode(v, bits, "coefficient").unwrap_or(Fp::ZERO);
+                        [
+                            e(coefficients[0], 2 * f),
+                            e(coefficients[1], f),
+                            e(coefficients[2], f),
+                        ]
+                    }
+                };
+                for v in data.iter_mut() {
+                    let x = *v;
+                    let q = self.rescale(x * x);
+                    *v = self.rescale(c2 * q + c1 * x + c0);
+                }
+            }
+            Activation::Identity => {}
+        }
+        if at_product {
+            self.after_product(data);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Plaintext simulation of the Circa ReLU inside the fixed-point reference.
+//!
+//! Each ReLU's sign comes from `circa_relu::reference::sign_bit(params, c, s)` on a fresh
+//! uniformly random sharing of the reconstructed pre-activation `y` (`c` uniform, `s = y - c`),
+//! drawn from an injected (seeded) rng. In the private protocol the client's share of a
+//! ReLU input is uniform and independent of `y` (a fresh mask from the linear-layer
+//! correlation), so this reproduces the output distribution of the protocol's ReLU, given that
+//! its plaintext reference has the circuit's fault behaviour (tested in `circa-relu`). Rescaling
+//! stays exact, as in [`crate::fixed`]: local truncation failures are not simulated.
+
+use core::cell::{Cell, RefCell};
+use core::fmt;
+
+use circa_relu::reference::{sign_bit, true_sign};
+use circa_relu::{ProductPath, ReluParams, Variant};
+use circa_share::{Fp, Modulus};
+use rand_core::CryptoRng;
+
+use crate::error::{NnError, Result};
+use crate::fixed::{Fixed, SignOracle, SignScale};
+use crate::model::Network;
+
+/// A [`SignOracle`] that shares `y` at random and asks the variant's reference function,
+/// counting the sign tests and the wrong signs.
+pub struct CircaSign<M: Modulus, R> {
+    params: ReluParams<M>,
+    rng: RefCell<R>,
+    tests: Cell<u64>,
+    faults: Cell<u64>,
+}
+
+impl<M: Modulus, R> fmt::Debug for CircaSign<M, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircaSign")
+            .field("params", &self.params)
+            .field("tests", &self.tests.get())
+            .field("faults", &self.faults.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Modulus, R: CryptoRng> CircaSign<M, R> {
+    /// The oracle for `params`, drawing client shares from `rng`.
+    pub fn new(params: ReluParams<M>, rng: R) -> Self {
+        Self {
+            params,
+            rng: RefCell::new(rng),
+            tests: Cell::new(0),
+            faults: Cell::new(0),
+        }
+    }
+
+    /// The ReLU parameters.
+    pub fn params(&self) -> &ReluParams<M> {
+        &self.params
+    }
+
+    /// Sign tests run so far.
+    pub fn tests(&self) -> u64 {
+        self.tests.get()
+    }
+
+    /// Sign tests so far whose bit differed from the exact sign on a nonzero `y` (a wrong bit
+    /// on `y = 0` changes nothing and is not counted).
+    pub fn faults(&self) -> u64 {
+        self.faults.get()
+    }
+}
+
+impl<M: Modulus, R: CryptoRng> SignOracle<M> for CircaSign<M, R> {
+    fn sign(&self, y: Fp<M>) -> bool {
+        let c = Fp::random(&mut *self.rng.borrow_mut());
+        let bit = sign_bit(&self.params, c, y - c);
+        self.tests.set(self.tests.get() + 1);
+        // A wrong bit on y = 0 is harmless (0 * b = 0): not counted.
+        if bit != true_sign(y) && y != Fp::ZERO {
+            self.faults.set(self.faults.get() + 1);
+        }
+        bit
+    }
+}
+
+/// The fixed-point reference with simulated Circa ReLUs.
+pub type Simulated<M, R> = Fixed<M, CircaSign<M, R>>;
+
+/// Builds the simulation of `variant` (every sign variant of `circa-relu`; the baseline's sign
+/// is exact) with `f = frac_bits` fractional bits, sign tests at `sign_scale`, client shares
+/// from `rng`.
+pub fn simulated<M: Modulus, R: CryptoRng>(
+    network: &Network,
+    frac_bits: u32,
+    sign_scale: SignScale,
+    variant: Variant,
+    rng: R,
+) -> Result<Simulated<M, R>> {
+    let params = ReluParams::new(variant, ProductPath::LabelTable, frac_bits).map_err(|e| {
+        NnError::InvalidReluParams {
+            reason: match e {
+                circa_relu::Error::InvalidParams { reason } => reason,
+                _ => "rejected by circa-relu",
+            },
+        }
+    })?;
+    Fixed::with_oracle(network, frac_bits, sign_scale, CircaSign::new(params, rng))
+}
