@@ -5,13 +5,14 @@
 use std::path::Path;
 use std::time::Instant;
 
-use circa_ot::{Block, Prg};
+use circa_ot::{Block, Channel, Prg, TcpChannel};
 
 use crate::circuit::{Circuit, Gate};
 use crate::error::Error;
 use crate::evaluate::EvaluatorSession;
 use crate::garble::GarblerSession;
 use crate::label::{Delta, Label};
+use crate::twopc::{Evaluator2pc, Garbler2pc, Reveal};
 
 /// One measured figure.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,24 +148,99 @@ pub fn measure_in_memory(
     ])
 }
 
-/// All in-memory figures: the AND stream (`stream_ands` gates) and, if present in `circuits_dir`,
+/// The benchmark circuits: the AND stream (`stream_ands` gates) and, if present in `circuits_dir`,
 /// `aes_128.txt` and `sha256.txt`.
+pub fn bench_circuits(
+    circuits_dir: Option<&Path>,
+    stream_ands: usize,
+) -> Result<Vec<(String, Circuit)>, Error> {
+    let mut out = vec![("and_stream".to_string(), and_stream_circuit(stream_ands)?)];
+    if let Some(dir) = circuits_dir {
+        for (name, file) in [("aes_128", "aes_128.txt"), ("sha256", "sha256.txt")] {
+            let path = dir.join(file);
+            if path.exists() {
+                out.push((name.to_string(), crate::bristol::read_bristol_file(&path)?));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// All in-memory figures (`garble`, `eval`) for [`bench_circuits`].
 pub fn measure_all_in_memory(
     circuits_dir: Option<&Path>,
     stream_ands: usize,
     reps: usize,
 ) -> Result<Vec<GcMeasurement>, Error> {
-    let mut out = measure_in_memory("and_stream", &and_stream_circuit(stream_ands)?, reps)?;
-    if let Some(dir) = circuits_dir {
-        for (name, file) in [("aes_128", "aes_128.txt"), ("sha256", "sha256.txt")] {
-            let path = dir.join(file);
-            if path.exists() {
-                let c = crate::bristol::read_bristol_file(&path)?;
-                out.extend(measure_in_memory(name, &c, reps)?);
-            }
-        }
+    let mut out = Vec::new();
+    for (name, c) in bench_circuits(circuits_dir, stream_ands)? {
+        out.extend(measure_in_memory(&name, &c, reps)?);
     }
     Ok(out)
+}
+
+/// All figures: `garble`, `eval` in memory and `garble_net` over TCP loopback, for [`bench_circuits`].
+pub fn measure_all(
+    circuits_dir: Option<&Path>,
+    stream_ands: usize,
+    reps: usize,
+) -> Result<Vec<GcMeasurement>, Error> {
+    let mut out = Vec::new();
+    for (name, c) in bench_circuits(circuits_dir, stream_ands)? {
+        out.extend(measure_in_memory(&name, &c, reps)?);
+        out.push(measure_net(&name, &c, reps)?);
+    }
+    Ok(out)
+}
+
+/// `garble_net`: the garbler garbles and streams `circuit` over TCP loopback to an evaluator thread
+/// that evaluates as tables arrive (the full per-circuit protocol of [`crate::twopc`], including the
+/// correlated OTs for the evaluator's inputs; the one-time base-OT setup is excluded). Time per run
+/// ends when the evaluator acknowledges completion; bytes are everything the garbler sent per run.
+pub fn measure_net(name: &str, circuit: &Circuit, reps: usize) -> Result<GcMeasurement, Error> {
+    let (mut gch, mut ech) = TcpChannel::loopback_pair()?;
+    let runs = reps.max(1) + 1;
+    std::thread::scope(|s| {
+        let evaluator = s.spawn(move || -> Result<(), Error> {
+            let mut rng = Prg::from_seed_block(Block::from_u128(2));
+            let mut e = Evaluator2pc::setup(&mut ech, &mut rng)?;
+            let y = vec![false; circuit.evaluator_inputs()];
+            for _ in 0..runs {
+                e.run(&mut ech, circuit, &y, Reveal::Evaluator)?;
+                ech.send(&[1])?;
+                ech.flush()?;
+            }
+            Ok(())
+        });
+        let garbler = (|| -> Result<GcMeasurement, Error> {
+            let mut rng = Prg::from_seed_block(Block::from_u128(1));
+            let mut g = Garbler2pc::setup(&mut gch, &mut rng)?;
+            let x = vec![false; circuit.garbler_inputs()];
+            let before = gch.stats().bytes_sent;
+            let seconds = median_seconds(reps, || {
+                g.run(&mut gch, circuit, &x, Reveal::Evaluator, &mut rng)?;
+                gch.recv(&mut [0u8])?;
+                Ok(())
+            })?;
+            let bytes = (gch.stats().bytes_sent - before) / runs as u64;
+            Ok(record(
+                name,
+                "garble_net",
+                circuit.and_count() as u64,
+                seconds,
+                bytes,
+            ))
+        })();
+        drop(gch);
+        let ev = evaluator.join();
+        let m = garbler?;
+        match ev {
+            Ok(r) => r.map(|_| m),
+            Err(_) => Err(Error::Malformed {
+                what: "evaluator thread panicked",
+            }),
+        }
+    })
 }
 
 /// Fixed-key AES blocks per second on this machine (batches of [`circa_ot::AES_BATCH`]), and the

@@ -176,11 +176,17 @@ fn eval_ands(
         s.tweaks[2 * i + 1] = t + 1;
     }
     hash.hash_many(&s.xs[..2 * n], &s.tweaks[..2 * n], &mut s.hs[..2 * n]);
-    for (i, g) in gates.iter().enumerate() {
-        let (a, b) = (s.xs[2 * i], s.xs[2 * i + 1]);
-        let (tg, te) = (tables[2 * i], tables[2 * i + 1]);
-        let wg = s.hs[2 * i] ^ tg.and_bit(a.lsb());
-        let we = s.hs[2 * i + 1] ^ (te ^ a).and_bit(b.lsb());
-        wires[g.out as usize] = wg ^ we;
+    let iter = gates
+        .iter()
+        .zip(s.xs.chunks_exact(2))
+        .zip(s.hs.chunks_exact(2))
+        .zip(tables.chunks_exact(2));
+    for (((g, x), h), t) in iter {
+        let (a, b) = (x[0].to_u128(), x[1].to_u128());
+        let (sa, sb) = ((a & 1).wrapping_neg(), (b & 1).wrapping_neg());
+        let (tg, te) = (t[0].to_u128(), t[1].to_u128());
+        let wg = h[0].to_u128() ^ (tg & sa);
+        let we = h[1].to_u128() ^ ((te ^ a) & sb);
+        wires[g.out as usize] = Block::from_u128(wg ^ we);
     }
 }

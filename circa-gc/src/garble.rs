@@ -417,16 +417,26 @@ fn garble_ands(
         s.tweaks[4 * i..4 * i + 4].copy_from_slice(&[t, t, t + 1, t + 1]);
     }
     hash.hash_many(&s.xs[..4 * n], &s.tweaks[..4 * n], &mut s.hs[..4 * n]);
-    for (i, g) in gates.iter().enumerate() {
-        let a = s.xs[4 * i];
-        let (pa, pb) = (a.lsb(), s.xs[4 * i + 2].lsb());
-        let h = &s.hs[4 * i..4 * i + 4];
-        let tg = h[0] ^ h[1] ^ delta.and_bit(pb);
-        let wg = h[0] ^ tg.and_bit(pa);
-        let te = h[2] ^ h[3] ^ a;
-        let we = h[2] ^ (te ^ a).and_bit(pb);
-        wires[g.out as usize] = wg ^ we;
-        out.push(tg);
-        out.push(te);
+    let d = delta.to_u128();
+    for ((g, x), h) in gates
+        .iter()
+        .zip(s.xs.chunks_exact(4))
+        .zip(s.hs.chunks_exact(4))
+    {
+        let (a, b) = (x[0].to_u128(), x[2].to_u128());
+        // All-ones masks from the colour bits: branch-free selection.
+        let (pa, pb) = ((a & 1).wrapping_neg(), (b & 1).wrapping_neg());
+        let (h0, h1, h2, h3) = (
+            h[0].to_u128(),
+            h[1].to_u128(),
+            h[2].to_u128(),
+            h[3].to_u128(),
+        );
+        let tg = h0 ^ h1 ^ (d & pb);
+        let wg = h0 ^ (tg & pa);
+        let te = h2 ^ h3 ^ a;
+        let we = h2 ^ ((h2 ^ h3) & pb); // (TE ^ A) = H(B) ^ H(B ^ Delta)
+        wires[g.out as usize] = Block::from_u128(wg ^ we);
+        out.extend_from_slice(&[Block::from_u128(tg), Block::from_u128(te)]);
     }
 }
