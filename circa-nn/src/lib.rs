@@ -7,6 +7,7 @@ pub mod error;
 pub mod fixed;
 pub mod kernels;
 pub mod model;
+pub mod net;
 pub mod onnx;
 pub mod plain;
 pub mod simulate;

@@ -1,0 +1,3 @@
+//! The `circa` command.
+
+fn main() {}
