@@ -4,9 +4,14 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use circa_ot::{Block, Channel, Prg, TcpChannel};
+
+use crate::beaver::TripleSource;
 use crate::error::Error;
-use crate::field::{Fp, Modulus};
+use crate::field::{Fp, Modulus, batch};
 use crate::linalg::{Conv2dShape, conv2d, conv2d_i64};
+use crate::ole::{LinearCorrelationClient, LinearCorrelationServer, OtTripleSource};
+use crate::share::{Client, Server};
 
 /// Multiply-accumulates per second of one convolution on shares and of the
 /// same convolution in plain `i64`, measured in the same call.
@@ -92,5 +97,96 @@ pub fn conv_throughput<M: Modulus>(
         macs_per_conv: macs,
         shares_macs_per_sec: shares_per_sec * macs as f64,
         plain_i64_macs_per_sec: plain_per_sec * macs as f64,
+    })
+}
+
+/// Throughput and wire cost of an OT-based generator, measured over TCP
+/// loopback between two threads (setup with base OTs excluded).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OtThroughput {
+    /// Operations produced (triples, or multiply-accumulates).
+    pub ops: u64,
+    /// Operations per second (wall clock, both parties on this machine).
+    pub per_sec: f64,
+    /// Bytes on the wire (both directions) per operation.
+    pub bytes_per_op: f64,
+    /// The method's analytic bytes per operation.
+    pub analytic_bytes_per_op: f64,
+}
+
+fn server_thread<T: Send + 'static>(
+    chs: TcpChannel,
+    f: impl FnOnce(TcpChannel) -> Result<T, Error> + Send + 'static,
+) -> std::thread::JoinHandle<Result<T, Error>> {
+    std::thread::spawn(move || f(chs))
+}
+
+/// `n` OT-based triples ([`OtTripleSource`]) over loopback.
+pub fn triples_ot_throughput<M: Modulus>(n: usize) -> Result<OtThroughput, Error> {
+    let (chc, chs) = TcpChannel::loopback_pair()?;
+    let server = server_thread(chs, move |chs| {
+        let mut rng = Prg::from_seed_block(Block::from_u128(2));
+        let mut src = OtTripleSource::<Server, M, _>::setup(chs, &mut rng)?;
+        src.triples(n).map(|_| ())
+    });
+    let mut rng = Prg::from_seed_block(Block::from_u128(1));
+    let mut src = OtTripleSource::<Client, M, _>::setup(chc, &mut rng)?;
+    let before = src.channel().stats();
+    let start = Instant::now();
+    let t = src.triples(n)?;
+    let secs = start.elapsed().as_secs_f64();
+    let stats = src.channel().stats().since(&before);
+    server
+        .join()
+        .map_err(|_| Error::Ot(circa_ot::Error::Closed))??;
+    black_box(t);
+    let bits = M::BITS as f64;
+    Ok(OtThroughput {
+        ops: n as u64,
+        per_sec: n as f64 / secs,
+        bytes_per_op: (stats.bytes_sent + stats.bytes_received) as f64 / n as f64,
+        analytic_bytes_per_op: 2.0 * bits * (16.0 + batch::packed_width::<M>() as f64),
+    })
+}
+
+/// The linear-layer correlation of the convolution `shape` with
+/// `weight_bits`-bit weights over loopback, per multiply-accumulate.
+pub fn linear_correlation_throughput<M: Modulus>(
+    shape: &Conv2dShape,
+    weight_bits: u32,
+) -> Result<OtThroughput, Error> {
+    shape.validate()?;
+    let mut st = 0xc0ffee_u64;
+    let half = 1u64 << (weight_bits - 1);
+    let w: Vec<Fp<M>> = (0..shape.weight_len())
+        .map(|_| Fp::from_i64_reduced((splitmix(&mut st) % (2 * half)) as i64 - half as i64))
+        .collect();
+    let (mut chc, chs) = TcpChannel::loopback_pair()?;
+    let shape2 = *shape;
+    let server = server_thread(chs, move |mut chs| {
+        let mut rng = Prg::from_seed_block(Block::from_u128(4));
+        let mut s = LinearCorrelationServer::<M>::setup(&mut chs, &mut rng)?;
+        s.conv2d(&mut chs, &shape2, &w, weight_bits).map(|_| ())
+    });
+    let mut rng = Prg::from_seed_block(Block::from_u128(3));
+    let mut c = LinearCorrelationClient::<M>::setup(&mut chc, &mut rng)?;
+    let r: Vec<Fp<M>> = batch::random_many(&mut rng, shape.input_len());
+    let before = chc.stats();
+    let start = Instant::now();
+    let out = c.conv2d(&mut chc, shape, weight_bits, &r)?;
+    let secs = start.elapsed().as_secs_f64();
+    let stats = chc.stats().since(&before);
+    server
+        .join()
+        .map_err(|_| Error::Ot(circa_ot::Error::Closed))??;
+    black_box(out);
+    let macs = shape.macs();
+    let npos = (shape.out_height() * shape.out_width()) as f64;
+    Ok(OtThroughput {
+        ops: macs,
+        per_sec: macs as f64 / secs,
+        bytes_per_op: (stats.bytes_sent + stats.bytes_received) as f64 / macs as f64,
+        analytic_bytes_per_op: weight_bits as f64
+            * (16.0 / npos + batch::packed_width::<M>() as f64),
     })
 }

@@ -195,3 +195,20 @@ fn correlation_short_message() {
     client.join().unwrap();
     assert!(matches!(r, Err(Error::Ot(_))), "{r:?}");
 }
+
+#[test]
+fn bench_support_reports_costs() {
+    use circa_share::bench_support::{linear_correlation_throughput, triples_ot_throughput};
+    let t = triples_ot_throughput::<P2138816513>(200).unwrap();
+    assert_eq!(t.ops, 200);
+    assert!(
+        t.bytes_per_op >= t.analytic_bytes_per_op && t.bytes_per_op < t.analytic_bytes_per_op * 1.1
+    );
+    let shape = Conv2dShape::new(2, 6, 6, 3, 3).with_padding(1);
+    let l = linear_correlation_throughput::<P2138816513>(&shape, 9).unwrap();
+    assert_eq!(l.ops, shape.macs());
+    assert!(
+        l.bytes_per_op >= l.analytic_bytes_per_op && l.bytes_per_op < l.analytic_bytes_per_op * 1.2,
+        "{l:?}"
+    );
+}
