@@ -37,6 +37,7 @@ use core::marker::PhantomData;
 
 use circa_ot::{Block, Channel, CotReceiver, CotSender};
 use rand_core::CryptoRng;
+use zeroize::Zeroize;
 
 use super::vole::{vole_receive, vole_send};
 use crate::error::Error;
@@ -200,7 +201,12 @@ impl<M: Modulus> LinearCorrelationClient<M> {
                         bt[kk * npos + p] = cols[p * k + kk];
                     }
                 }
-                out.extend(self.matmul(ch, ocg, weight_bits, &bt, k, npos)?);
+                let part = self.matmul(ch, ocg, weight_bits, &bt, k, npos);
+                // Both hold the client's mask.
+                bt.zeroize();
+                let mut cols = cols;
+                cols.zeroize();
+                out.extend(part?);
             }
         }
         Ok(out)
@@ -251,7 +257,7 @@ impl<M: Modulus> LinearCorrelationServer<M> {
             })
             .collect::<Result<_, _>>()?;
         let mut out = vec![Fp::<M>::ZERO; m * n];
-        vole_receive(
+        let result = vole_receive(
             &mut self.cot,
             ch,
             m * k * w,
@@ -263,7 +269,11 @@ impl<M: Modulus> LinearCorrelationServer<M> {
                     *d += s;
                 }
             },
-        )?;
+        );
+        // The offset weights are the server's secret.
+        let mut u = u;
+        u.zeroize();
+        result?;
         Ok(out)
     }
 
