@@ -387,3 +387,101 @@ impl<M: Modulus, S: SignOracle<M>> Fixed<M, S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LinearWeights, Pool};
+    use circa_share::P2138816513 as P31;
+
+    /// Dense 4->4 -> ReLU -> reshape 2x2 -> 2x2 max pool -> polynomial; every intermediate is
+    /// exact at f = 8, so the fixed-point output is exactly the real one.
+    fn tiny() -> Network {
+        let arch = Architecture::new(
+            Shape::flat(4),
+            vec![
+                (
+                    "fc".into(),
+                    Op::Dense {
+                        in_features: 4,
+                        out_features: 4,
+                    },
+                    vec![0],
+                ),
+                ("relu".into(), Op::Activation(Activation::Relu), vec![1]),
+                (
+                    "reshape".into(),
+                    Op::Reshape {
+                        shape: Shape::new(1, 2, 2),
+                    },
+                    vec![2],
+                ),
+                ("pool".into(), Op::MaxPool(Pool::square(2, 2)), vec![3]),
+                (
+                    "poly".into(),
+                    Op::Activation(Activation::Polynomial {
+                        coefficients: [0.5, 1.0, 0.25],
+                    }),
+                    vec![4],
+                ),
+            ],
+            5,
+        )
+        .expect("architecture");
+        #[rustfmt::skip]
+        let w = vec![
+            1.0, 0.0, 0.0, 0.0,
+            0.0, -1.0, 0.0, 0.0,
+            0.0, 0.0, 0.5, 0.0,
+            0.0, 0.0, 0.0, 2.0,
+        ];
+        let weights = vec![
+            Some(LinearWeights::new(w, vec![0.25, 0.0, -1.0, 0.0])),
+            None,
+            None,
+            None,
+            None,
+        ];
+        Network::new(arch, weights).expect("network")
+    }
+
+    #[test]
+    fn exact_values_and_deferral() {
+        let net = tiny();
+        // fc: [1.75, -0.75, -0.5, 1.0] -> relu [1.75, 0, 0, 1] -> max 1.75
+        // -> 0.5 + 1.75 + 0.25 * 1.75^2 = 3.015625 = 772 / 256.
+        let x = [1.5, 0.75, 1.0, 0.5];
+        for (scale, deferred) in [(SignScale::Product, true), (SignScale::Rescaled, false)] {
+            let fx = Fixed::<P31>::new(&net, 8, scale).expect("backend");
+            assert_eq!(fx.deferred, vec![deferred, false, false, false, false]);
+            let out = fx.run(&x).expect("run");
+            assert_eq!(out, vec![Fp::from_i64_reduced(772)], "{scale:?}");
+        }
+    }
+
+    #[test]
+    fn rescale_is_floor_and_relu_uses_the_oracle() {
+        struct Never;
+        impl<M: Modulus> SignOracle<M> for Never {
+            fn sign(&self, _y: Fp<M>) -> bool {
+                false
+            }
+        }
+        let net = tiny();
+        let fx = Fixed::<P31, _>::with_oracle(&net, 8, SignScale::Product, Never).expect("backend");
+        // Every ReLU and max zeroes/keeps a: max pool output 0 -> polynomial gives c0 = 0.5.
+        assert_eq!(
+            fx.run(&[1.5, 0.75, 1.0, 0.5]).expect("run"),
+            vec![Fp::from_i64_reduced(128)]
+        );
+        let exact = Fixed::<P31>::new(&net, 8, SignScale::Rescaled).expect("backend");
+        assert_eq!(
+            exact.rescale(Fp::from_i64_reduced(-1)),
+            Fp::from_i64_reduced(-1)
+        );
+        assert_eq!(
+            exact.rescale(Fp::from_i64_reduced(511)),
+            Fp::from_i64_reduced(1)
+        );
+    }
+}
