@@ -47,7 +47,7 @@ fn test_values<M: Modulus>(k: u32, n: usize, rng: &mut ChaCha20Rng) -> Vec<Fp<M>
     .map(|&x| Fp::from_i64_reduced(x))
     .collect();
     while v.len() < n {
-        let y = if v.len() % 2 == 0 {
+        let y = if v.len().is_multiple_of(2) {
             Fp::from_i64_reduced((rng.next_u64() % (1 << 24)) as i64 - (1 << 23))
         } else {
             Fp::random(rng)

@@ -13,8 +13,9 @@ use super::msgs::{
     recv_bits, recv_blocks, recv_field, recv_labels, recv_u64, send_field, send_u64,
 };
 use super::preprocessed::{ClientChunk, ClientPreprocessed};
-use super::server::exchange_fingerprints;
-use super::session::{CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak};
+use super::session::{
+    CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak, exchange_fingerprints,
+};
 use crate::circuits::{
     evaluator_bits, garbler_offline_inputs_per_relu, garbler_online_inputs_per_relu,
     merge_garbler_inputs,
@@ -65,7 +66,7 @@ impl<M: Modulus> ReluClient<M> {
         };
         ch.flush()?;
         Ok(ReluClient {
-            params: params.clone(),
+            params: *params,
             garble_tweak: tweaks[0],
             conv_hash: TweakableHash::new(tweaks[1]),
             cot,

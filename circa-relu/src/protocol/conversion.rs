@@ -11,6 +11,9 @@ use subtle::{Choice, ConditionallySelectable};
 use super::session::{fp_bit, hash_to_field_many, lambda_ot_tweak, output_table_tweak};
 use crate::error::Error;
 
+/// A party's output shares and the message `d` it sends.
+pub(crate) type SharesAndMessage<M> = (Vec<Fp<M>>, Vec<Fp<M>>);
+
 fn check(what: &'static str, expected: usize, actual: usize) -> Result<(), Error> {
     if expected == actual {
         Ok(())
@@ -123,7 +126,7 @@ pub(crate) fn client_label_table_shares<M: Modulus>(
     e: &[Fp<M>],
     m: &[Fp<M>],
     rho: &[Fp<M>],
-) -> Result<(Vec<Fp<M>>, Vec<Fp<M>>), Error> {
+) -> Result<SharesAndMessage<M>, Error> {
     let n = c.len();
     for (what, len) in [("colours", col.len()), ("table openings", e.len())] {
         check(what, n, len)?;
@@ -160,7 +163,7 @@ pub(crate) fn client_sign_shares<M: Modulus>(
     col: &[bool],
     m: &[Fp<M>],
     rho: &[Fp<M>],
-) -> Result<(Vec<Fp<M>>, Vec<Fp<M>>), Error> {
+) -> Result<SharesAndMessage<M>, Error> {
     check("lambda-OT pads", col.len(), m.len())?;
     check("lambda-OT pads", col.len(), rho.len())?;
     let mut b = Vec::with_capacity(col.len());
@@ -207,7 +210,7 @@ mod tests {
         let y: Vec<F> = (0..n).map(|_| F::random(&mut rng)).collect();
         let c: Vec<F> = (0..n).map(|_| F::random(&mut rng)).collect();
         let s: Vec<F> = y.iter().zip(&c).map(|(&y, &c)| y - c).collect();
-        let b: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
+        let b: Vec<bool> = (0..n).map(|i: usize| i.is_multiple_of(2)).collect();
         let out_zero: Vec<Block> = (0..n).map(|_| Block::random(&mut rng)).collect();
         let lambda: Vec<bool> = out_zero.iter().map(|l| l.lsb()).collect();
         // Evaluator's label for value b: L0 ^ b Delta; its colour is b ^ lambda.

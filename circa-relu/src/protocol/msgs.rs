@@ -86,7 +86,7 @@ pub(crate) fn send_bits<C: Channel + ?Sized>(ch: &mut C, bits: &[bool]) -> Resul
 pub(crate) fn recv_bits<C: Channel + ?Sized>(ch: &mut C, n: usize) -> Result<Vec<bool>, Error> {
     let mut buf = vec![0u8; packed_len(n)];
     ch.recv(&mut buf)?;
-    if n % 8 != 0 && buf[n / 8] >> (n % 8) != 0 {
+    if !n.is_multiple_of(8) && buf[n / 8] >> (n % 8) != 0 {
         return Err(Error::MalformedMessage {
             what: "packed bits: non-zero padding",
         });

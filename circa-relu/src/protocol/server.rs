@@ -4,7 +4,6 @@ use circa_gc::{Delta, EvaluatorSession, GarblerSession, Label};
 use circa_ot::{Block, Channel, CotReceiver, CotSender, Prg, TweakableHash};
 use circa_share::{Fp, Modulus, Server, Share, TripleSource, beaver};
 use rand_core::CryptoRng;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use super::conversion::{
@@ -13,7 +12,7 @@ use super::conversion::{
 use super::msgs::{recv_field, recv_u64, send_bits, send_field, send_labels, send_u64};
 use super::preprocessed::{ServerChunk, ServerPreprocessed};
 use super::session::{
-    CircuitCache, HELLO_LABEL, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak,
+    CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak, exchange_fingerprints,
 };
 use crate::circuits::{garbler_bits, split_garbler_inputs};
 use crate::error::Error;
@@ -45,33 +44,6 @@ impl<M: Modulus> core::fmt::Debug for ReluServer<M> {
     }
 }
 
-/// Exchanges and compares parameter fingerprints (both directions, so both parties detect a
-/// mismatch).
-pub(crate) fn exchange_fingerprints<C: Channel + ?Sized>(
-    ch: &mut C,
-    mine: &[u8; 32],
-    first: bool,
-) -> Result<(), Error> {
-    let mut theirs = [0u8; 32];
-    if first {
-        ch.send(HELLO_LABEL)?;
-        ch.send(mine)?;
-        ch.flush()?;
-    }
-    let mut label = [0u8; 16];
-    ch.recv(&mut label)?;
-    ch.recv(&mut theirs)?;
-    if !first {
-        ch.send(HELLO_LABEL)?;
-        ch.send(mine)?;
-        ch.flush()?;
-    }
-    if &label != HELLO_LABEL || !bool::from(theirs.ct_eq(mine)) {
-        return Err(Error::ParamsMismatch);
-    }
-    Ok(())
-}
-
 impl<M: Modulus> ReluServer<M> {
     /// Session setup: compares parameters with the client, samples the free-XOR `Delta` and the
     /// session tweaks, runs the base OTs of the garbling COT and (sign variants) of the reversed
@@ -95,7 +67,7 @@ impl<M: Modulus> ReluServer<M> {
             None
         };
         Ok(ReluServer {
-            params: params.clone(),
+            params: *params,
             delta,
             garble_tweak,
             conv_hash: TweakableHash::new(conv_tweak),

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use circa_gc::Circuit;
-use circa_ot::{Block, TweakableHash};
+use circa_ot::{Block, Channel, TweakableHash};
 use circa_share::{Fp, Modulus};
+use subtle::ConstantTimeEq;
 
 use crate::circuits::relu_circuit;
 use crate::error::Error;
@@ -90,4 +91,31 @@ impl CircuitCache {
 /// Splits `n` ReLUs into chunk lengths.
 pub(crate) fn chunk_lengths(n: usize) -> impl Iterator<Item = usize> {
     (0..n.div_ceil(CHUNK_RELUS)).map(move |i| CHUNK_RELUS.min(n - i * CHUNK_RELUS))
+}
+
+/// Exchanges and compares parameter fingerprints (both directions, so both parties detect a
+/// mismatch).
+pub(crate) fn exchange_fingerprints<C: Channel + ?Sized>(
+    ch: &mut C,
+    mine: &[u8; 32],
+    first: bool,
+) -> Result<(), Error> {
+    let mut theirs = [0u8; 32];
+    if first {
+        ch.send(HELLO_LABEL)?;
+        ch.send(mine)?;
+        ch.flush()?;
+    }
+    let mut label = [0u8; 16];
+    ch.recv(&mut label)?;
+    ch.recv(&mut theirs)?;
+    if !first {
+        ch.send(HELLO_LABEL)?;
+        ch.send(mine)?;
+        ch.flush()?;
+    }
+    if &label != HELLO_LABEL || !bool::from(theirs.ct_eq(mine)) {
+        return Err(Error::ParamsMismatch);
+    }
+    Ok(())
 }
