@@ -10,6 +10,7 @@
 
 pub mod gc;
 pub mod ot;
+pub mod relu;
 pub mod share;
 
 use serde_json::Value;
@@ -26,6 +27,12 @@ pub enum Error {
     /// A field or share failure.
     #[error(transparent)]
     Share(#[from] circa_share::Error),
+    /// A ReLU protocol failure.
+    #[error(transparent)]
+    Relu(#[from] circa_relu::Error),
+    /// A measurement thread panicked.
+    #[error("a measurement thread panicked")]
+    ThreadPanicked,
 }
 
 /// How much work a report section does.

@@ -56,3 +56,28 @@ fn share_section_has_required_keys() {
     let r = circa_benches::share::run(Size::Quick).unwrap();
     assert_keys(&r, "share", &["op", "per_sec"]);
 }
+
+#[test]
+fn relu_section_has_required_keys() {
+    let r = circa_benches::relu::run_all(Size::Quick).unwrap();
+    let keys = [
+        "variant",
+        "k",
+        "mode",
+        "and_gates",
+        "garbled_bytes",
+        "offline_bytes",
+        "online_bytes_server_to_client",
+        "online_bytes_client_to_server",
+        "online_rounds",
+        "client_storage_bytes",
+        "offline_relus_per_sec",
+        "online_relus_per_sec",
+    ];
+    assert_keys(&r, "relu", &keys);
+    // Half-gates: 32 garbled bytes per AND gate, for every variant.
+    for x in &r {
+        let per_and = x["garbled_bytes"].as_f64().unwrap() / x["and_gates"].as_f64().unwrap();
+        assert_eq!(per_and, 32.0, "{x}");
+    }
+}

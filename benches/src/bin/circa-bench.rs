@@ -1,7 +1,7 @@
 //! `circa-bench`: the machine-readable benchmark report of circa-rs.
 //!
 //! `circa-bench SECTION [--json] [--quick]` prints one JSON object per line
-//! (with `--json`) or aligned `key=value` text. Sections: `ot`, `gc`, `share`, `all`.
+//! (with `--json`) or aligned `key=value` text. Sections: `ot`, `gc`, `share`, `relu`, `all`.
 
 use circa_benches::{Record, Size, print_records};
 use clap::{Parser, Subcommand};
@@ -32,6 +32,8 @@ enum Section {
     Gc,
     /// Linear algebra on shares.
     Share,
+    /// The ReLU protocols: cost per ReLU and throughput.
+    Relu,
     /// Every section in turn.
     All,
 }
@@ -57,6 +59,9 @@ fn run(cli: &Cli) -> Result<Vec<Record>, circa_benches::Error> {
     }
     if all || matches!(cli.section, Section::Share) {
         out.extend(circa_benches::share::run(size)?);
+    }
+    if all || matches!(cli.section, Section::Relu) {
+        out.extend(circa_benches::relu::run_all(size)?);
     }
     Ok(out)
 }
