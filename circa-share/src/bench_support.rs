@@ -10,7 +10,7 @@ use crate::beaver::TripleSource;
 use crate::error::Error;
 use crate::field::{Fp, Modulus, batch};
 use crate::linalg::{Conv2dShape, conv2d, conv2d_i64};
-use crate::ole::{LinearCorrelationClient, LinearCorrelationServer, OtTripleSource};
+use crate::ole::{Direction, LinearCorrelationClient, LinearCorrelationServer, OtTripleSource};
 use crate::share::{Client, Server};
 
 /// Multiply-accumulates per second of one convolution on shares and of the
@@ -181,12 +181,15 @@ pub fn linear_correlation_throughput<M: Modulus>(
         .map_err(|_| Error::Ot(circa_ot::Error::Closed))??;
     black_box(out);
     let macs = shape.macs();
-    let npos = (shape.out_height() * shape.out_width()) as f64;
+    let (ocg, k) = (shape.out_channels / shape.groups, shape.patch_len());
+    let npos = shape.out_height() * shape.out_width();
+    let per_group =
+        Direction::choose::<M>(ocg, k, npos, weight_bits).bytes::<M>(ocg, k, npos, weight_bits);
+    let analytic = per_group as f64 * (shape.batch * shape.groups) as f64;
     Ok(OtThroughput {
         ops: macs,
         per_sec: macs as f64 / secs,
         bytes_per_op: (stats.bytes_sent + stats.bytes_received) as f64 / macs as f64,
-        analytic_bytes_per_op: weight_bits as f64
-            * (16.0 / npos + batch::packed_width::<M>() as f64),
+        analytic_bytes_per_op: analytic / macs as f64,
     })
 }

@@ -116,6 +116,46 @@ fn linear_correlation_dense_and_conv() {
 }
 
 #[test]
+fn linear_correlation_mask_bits_direction() {
+    use circa_share::ole::Direction;
+    type M = P2061584302081;
+    let (rows, cols, bits) = (64, 10, 13);
+    assert_eq!(
+        Direction::choose::<M>(rows, cols, 1, bits),
+        Direction::MaskBits
+    );
+    assert_eq!(
+        Direction::choose::<M>(7, 19, 30, bits),
+        Direction::WeightBits
+    );
+    let mut rng = ChaCha20Rng::seed_from_u64(75);
+    let w = signed_weights::<M>(&mut rng, rows * cols, bits);
+    let r: Vec<Fp<M>> = batch::random_many(&mut rng, cols);
+    let (mut chc, mut chs) = TcpChannel::loopback_pair().unwrap();
+    let w2 = w.clone();
+    let server = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(76);
+        let mut s = LinearCorrelationServer::<M>::setup(&mut chs, &mut rng).unwrap();
+        let before = chs.stats();
+        let out = s.dense(&mut chs, &w2, rows, cols, bits).unwrap();
+        (out, chs.stats().since(&before))
+    });
+    let mut c = LinearCorrelationClient::<M>::setup(&mut chc, &mut rng).unwrap();
+    let cd = c.dense(&mut chc, rows, cols, bits, &r).unwrap();
+    let (sd, stats) = server.join().unwrap();
+    let want = dense(&w, rows, cols, &r).unwrap();
+    for i in 0..rows {
+        assert_eq!(cd[i] + sd[i], want[i], "row {i}");
+    }
+    let expected = Direction::MaskBits.bytes::<M>(rows, cols, 1, bits) as u64;
+    let total = stats.bytes_sent + stats.bytes_received;
+    assert!(
+        total >= expected && total <= expected + 4096,
+        "{total} vs {expected}"
+    );
+}
+
+#[test]
 fn weight_out_of_range_rejected() {
     type M = P2138816513;
     let (mut chc, mut chs) = TcpChannel::loopback_pair().unwrap();

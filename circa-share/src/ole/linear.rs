@@ -14,10 +14,13 @@
 //! the client adds `-P0` into row `i` of its share, and finally subtracts the
 //! public-offset term `2^(w-1) sum_k B[k, :]` from every row (it knows `B`).
 //!
-//! Putting the weights' bits (`w`, typically 9 to 16) rather than the
-//! mask's (`bits(p)` = 31 or 41, since `r` is uniform) in the choice bits is
-//! the cheaper direction for convolutions, where each weight meets a whole
-//! row of `B` (`N` = output positions).
+//! The other direction ([`Direction::MaskBits`]) puts the bits of the
+//! client's `B` in the choice bits: for every `(k, col, j)` one OT in which
+//! the client chooses with bit `j` of `B[k][col]` and the server supplies
+//! `2^j A[:, k]`. Both parties pick the cheaper direction from the public
+//! shapes ([`Direction::choose`]): weight bits for convolutions (each weight
+//! meets a whole row of `B`, `n` = output positions), mask bits for dense
+//! layers with many rows.
 //!
 //! # Cost (bytes per multiply-accumulate)
 //!
@@ -27,11 +30,9 @@
 //! this method over IKNP-style correlated OT. For 13-bit weights and the
 //! 31-bit prime (`e = 4`) that is `52 + 208 / N` B per MAC; a 3x3
 //! convolution on a 32x32 output (`N = 1024`) costs about 52.2 B per MAC.
-//! For a dense layer (`N = 1`) the mask-bits direction (the client chooses
-//! with the bits of `r`, the server sends columns of `W`) would cost
-//! `bits(p) (16 / m + e)` instead (e.g. 124 + 496/m B for p31 against
-//! `20 w` = 260 B for 13-bit weights); only the weight-bits direction is
-//! implemented.
+//! For a dense layer (`N = 1`) the mask-bits direction costs
+//! `bits(p) (16 / m + e)` per MAC instead (124 + 496/m B for p31, against
+//! `20 w` = 260 B for 13-bit weights), and is chosen automatically.
 
 use core::marker::PhantomData;
 
@@ -74,15 +75,53 @@ fn check_params<M: Modulus>(m: usize, k: usize, n: usize, weight_bits: u32) -> R
     Ok(())
 }
 
-/// The client's side (COT sender).
+/// Which operand's bits are the OT choice bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The server chooses with the bits of its weights (offset to `[0, 2^w)`);
+    /// the client sends rows of `B`: `m k w (16 + n e)` bytes.
+    WeightBits,
+    /// The client chooses with the bits of its mask entries (`bits(p)` each);
+    /// the server sends columns of `A`: `k n bits(p) (16 + m e)` bytes.
+    MaskBits,
+}
+
+impl Direction {
+    /// Bytes on the wire (OT-extension rows plus corrections) of `A B` for an
+    /// `m x k` weight matrix of `weight_bits`-bit entries and a `k x n` mask.
+    pub fn bytes<M: Modulus>(self, m: usize, k: usize, n: usize, weight_bits: u32) -> u128 {
+        let e = crate::field::batch::packed_width::<M>() as u128;
+        let (m, k, n) = (m as u128, k as u128, n as u128);
+        match self {
+            Direction::WeightBits => m * k * weight_bits as u128 * (16 + n * e),
+            Direction::MaskBits => k * n * M::BITS as u128 * (16 + m * e),
+        }
+    }
+
+    /// The cheaper direction (both parties compute it from public shapes).
+    pub fn choose<M: Modulus>(m: usize, k: usize, n: usize, weight_bits: u32) -> Direction {
+        if Direction::MaskBits.bytes::<M>(m, k, n, weight_bits)
+            < Direction::WeightBits.bytes::<M>(m, k, n, weight_bits)
+        {
+            Direction::MaskBits
+        } else {
+            Direction::WeightBits
+        }
+    }
+}
+
+/// The client's side: COT sender for [`Direction::WeightBits`], COT receiver
+/// for [`Direction::MaskBits`].
 pub struct LinearCorrelationClient<M: Modulus> {
     cot: CotSender,
+    cot_rev: CotReceiver,
     _m: PhantomData<M>,
 }
 
-/// The server's side (COT receiver).
+/// The server's side (the mirror of [`LinearCorrelationClient`]).
 pub struct LinearCorrelationServer<M: Modulus> {
     cot: CotReceiver,
+    cot_rev: CotSender,
     _m: PhantomData<M>,
 }
 
@@ -99,21 +138,70 @@ impl<M: Modulus> core::fmt::Debug for LinearCorrelationServer<M> {
 }
 
 impl<M: Modulus> LinearCorrelationClient<M> {
-    /// OT-extension setup (base OTs) with the server.
+    /// OT-extension setup (base OTs, one session per direction) with the server.
     pub fn setup<C: Channel + ?Sized, G: CryptoRng + ?Sized>(
         ch: &mut C,
         rng: &mut G,
     ) -> Result<Self, Error> {
+        let cot = CotSender::setup(ch, Block::random(rng), rng)?;
+        let cot_rev = CotReceiver::setup(ch, rng)?;
         Ok(Self {
-            cot: CotSender::setup(ch, Block::random(rng), rng)?,
+            cot,
+            cot_rev,
             _m: PhantomData,
         })
     }
 
     /// Client side of `A B` for a server matrix `A` (`m x k`, weights of
-    /// `weight_bits` bits) and the client's `B` (`k x n`, row-major). Returns
-    /// the client's share `A B - S` (`m x n`, row-major).
+    /// `weight_bits` bits) and the client's `B` (`k x n`, row-major), in the
+    /// cheaper [`Direction`]. Returns the client's share `A B - S`
+    /// (`m x n`, row-major).
     pub fn matmul<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        m: usize,
+        weight_bits: u32,
+        b: &[Fp<M>],
+        k: usize,
+        n: usize,
+    ) -> Result<Vec<Fp<M>>, Error> {
+        check_params::<M>(m, k, n, weight_bits)?;
+        check_len(k * n, b.len())?;
+        match Direction::choose::<M>(m, k, n, weight_bits) {
+            Direction::WeightBits => self.matmul_weight_bits(ch, m, weight_bits, b, k, n),
+            Direction::MaskBits => self.matmul_mask_bits(ch, m, b, k, n),
+        }
+    }
+
+    fn matmul_mask_bits<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        m: usize,
+        b: &[Fp<M>],
+        k: usize,
+        n: usize,
+    ) -> Result<Vec<Fp<M>>, Error> {
+        let bits = M::BITS as usize;
+        let mut out = vec![Fp::<M>::ZERO; m * n];
+        // OT o = (kk * n + col) * bits + j chooses with bit j of B[kk][col]
+        // and adds 2^j A[:, kk] (+ pad) into column col.
+        vole_receive(
+            &mut self.cot_rev,
+            ch,
+            k * n * bits,
+            m,
+            |o| (b[o / bits].value() >> (o % bits)) & 1 == 1,
+            |o, y: &[Fp<M>]| {
+                let col = (o / bits) % n;
+                for (i, &v) in y.iter().enumerate() {
+                    out[i * n + col] += v;
+                }
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn matmul_weight_bits<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
         m: usize,
@@ -214,21 +302,86 @@ impl<M: Modulus> LinearCorrelationClient<M> {
 }
 
 impl<M: Modulus> LinearCorrelationServer<M> {
-    /// OT-extension setup (base OTs) with the client.
+    /// OT-extension setup (base OTs, one session per direction) with the client.
     pub fn setup<C: Channel + ?Sized, G: CryptoRng + ?Sized>(
         ch: &mut C,
         rng: &mut G,
     ) -> Result<Self, Error> {
+        let cot = CotReceiver::setup(ch, rng)?;
+        let cot_rev = CotSender::setup(ch, Block::random(rng), rng)?;
         Ok(Self {
-            cot: CotReceiver::setup(ch, rng)?,
+            cot,
+            cot_rev,
             _m: PhantomData,
         })
     }
 
     /// Server side of `A B` (see [`LinearCorrelationClient::matmul`]): `a` is
     /// `m x k` row-major, each entry's centred value in
-    /// `[-2^(w-1), 2^(w-1))` with `w = weight_bits`. Returns `S`.
+    /// `[-2^(w-1), 2^(w-1))` with `w = weight_bits` (checked in both
+    /// directions, so the choice of direction never changes what is accepted).
+    /// Returns `S`.
     pub fn matmul<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        a: &[Fp<M>],
+        m: usize,
+        k: usize,
+        n: usize,
+        weight_bits: u32,
+    ) -> Result<Vec<Fp<M>>, Error> {
+        check_params::<M>(m, k, n, weight_bits)?;
+        check_len(m * k, a.len())?;
+        let half = 1i64 << (weight_bits - 1);
+        if let Some(v) = a
+            .iter()
+            .map(|x| x.to_i64())
+            .find(|&v| v < -half || v >= half)
+        {
+            return Err(Error::SignedOutOfRange {
+                value: v,
+                modulus: M::P,
+            });
+        }
+        match Direction::choose::<M>(m, k, n, weight_bits) {
+            Direction::WeightBits => self.matmul_weight_bits(ch, a, m, k, n, weight_bits),
+            Direction::MaskBits => self.matmul_mask_bits(ch, a, m, k, n),
+        }
+    }
+
+    fn matmul_mask_bits<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        a: &[Fp<M>],
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<Vec<Fp<M>>, Error> {
+        let bits = M::BITS as usize;
+        let two_pow: Vec<Fp<M>> = (0..bits).map(|j| Fp::from_u64_reduced(1u64 << j)).collect();
+        let mut out = vec![Fp::<M>::ZERO; m * n];
+        vole_send(
+            &mut self.cot_rev,
+            ch,
+            k * n * bits,
+            m,
+            |o, v: &mut [Fp<M>]| {
+                let (kk, j) = (o / bits / n, o % bits);
+                for (i, d) in v.iter_mut().enumerate() {
+                    *d = two_pow[j] * a[i * k + kk];
+                }
+            },
+            |o, share| {
+                let col = (o / bits) % n;
+                for (i, &v) in share.iter().enumerate() {
+                    out[i * n + col] += v;
+                }
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn matmul_weight_bits<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
         a: &[Fp<M>],

@@ -9,7 +9,7 @@ mod triples;
 mod vole;
 
 pub use linear::{
-    LinearCorrelationClient, LinearCorrelationServer, MAX_MACS_PER_CALL, MAX_WEIGHT_BITS,
+    Direction, LinearCorrelationClient, LinearCorrelationServer, MAX_MACS_PER_CALL, MAX_WEIGHT_BITS,
 };
 pub use triples::{MAX_TRIPLES_PER_CALL, OtTripleSource};
 pub use vole::CHUNK_ELEMS;
