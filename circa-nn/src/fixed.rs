@@ -65,10 +65,17 @@ impl SignScale {
     }
 }
 
-/// The source of each ReLU's sign bit, given the reconstructed pre-activation `y`.
+/// The source of each ReLU's sign bit, given the reconstructed pre-activation `y`, and of each
+/// rescale.
 pub trait SignOracle<M: Modulus> {
     /// `true` keeps `y`, `false` zeroes it.
     fn sign(&self, y: Fp<M>) -> bool;
+
+    /// `x / 2^bits` after a product. The default is the exact `floor` of the centred value;
+    /// a simulation may instead truncate a random sharing locally (with its failures).
+    fn truncate(&self, x: Fp<M>, bits: u32) -> Fp<M> {
+        truncate_plain(x, bits)
+    }
 }
 
 /// The exact sign: `y >= 0` as a centred value.
@@ -248,7 +255,7 @@ impl<M: Modulus, S: SignOracle<M>> Fixed<M, S> {
     }
 
     fn rescale(&self, x: Fp<M>) -> Fp<M> {
-        truncate_plain(x, self.frac_bits)
+        self.oracle.truncate(x, self.frac_bits)
     }
 
     fn relu(&self, y: Fp<M>) -> Fp<M> {

@@ -5,14 +5,18 @@
 //! drawn from an injected (seeded) rng. In the private protocol the client's share of a
 //! ReLU input is uniform and independent of `y` (a fresh mask from the linear-layer
 //! correlation), so this reproduces the output distribution of the protocol's ReLU, given that
-//! its plaintext reference has the circuit's fault behaviour (tested in `circa-relu`). Rescaling
-//! stays exact, as in [`crate::fixed`]: local truncation failures are not simulated.
+//! its plaintext reference has the circuit's fault behaviour (tested in `circa-relu`). By default
+//! rescaling stays exact, as in [`crate::fixed`]; [`CircaSign::with_local_truncation`] also
+//! simulates the private run's rescale: local truncation of a fresh random sharing
+//! (`circa_share::fixed_point::{truncate_client_share, truncate_server_share}`), off by at most
+//! one unit and failing (wrapping) with probability `|x| / p`.
 
 use core::cell::{Cell, RefCell};
 use core::fmt;
 
 use circa_relu::reference::{sign_bit, true_sign};
 use circa_relu::{ProductPath, ReluParams, Variant};
+use circa_share::fixed_point::{truncate_client_share, truncate_plain, truncate_server_share};
 use circa_share::{Fp, Modulus};
 use rand_core::CryptoRng;
 
@@ -27,6 +31,9 @@ pub struct CircaSign<M: Modulus, R> {
     rng: RefCell<R>,
     tests: Cell<u64>,
     faults: Cell<u64>,
+    local_truncation: bool,
+    truncations: Cell<u64>,
+    truncation_failures: Cell<u64>,
 }
 
 impl<M: Modulus, R> fmt::Debug for CircaSign<M, R> {
@@ -35,6 +42,8 @@ impl<M: Modulus, R> fmt::Debug for CircaSign<M, R> {
             .field("params", &self.params)
             .field("tests", &self.tests.get())
             .field("faults", &self.faults.get())
+            .field("local_truncation", &self.local_truncation)
+            .field("truncation_failures", &self.truncation_failures.get())
             .finish_non_exhaustive()
     }
 }
@@ -47,7 +56,27 @@ impl<M: Modulus, R: CryptoRng> CircaSign<M, R> {
             rng: RefCell::new(rng),
             tests: Cell::new(0),
             faults: Cell::new(0),
+            local_truncation: false,
+            truncations: Cell::new(0),
+            truncation_failures: Cell::new(0),
         }
+    }
+
+    /// Also simulate each rescale as local truncation of a fresh random sharing.
+    pub fn with_local_truncation(mut self, on: bool) -> Self {
+        self.local_truncation = on;
+        self
+    }
+
+    /// Rescales so far (counted only with local truncation on).
+    pub fn truncations(&self) -> u64 {
+        self.truncations.get()
+    }
+
+    /// Local truncations so far whose result is more than one unit from the exact `floor`
+    /// (a wrap).
+    pub fn truncation_failures(&self) -> u64 {
+        self.truncation_failures.get()
     }
 
     /// The ReLU parameters.
@@ -77,6 +106,21 @@ impl<M: Modulus, R: CryptoRng> SignOracle<M> for CircaSign<M, R> {
             self.faults.set(self.faults.get() + 1);
         }
         bit
+    }
+
+    fn truncate(&self, x: Fp<M>, bits: u32) -> Fp<M> {
+        let exact = truncate_plain(x, bits);
+        if !self.local_truncation {
+            return exact;
+        }
+        let c = Fp::random(&mut *self.rng.borrow_mut());
+        let out = truncate_client_share(c, bits) + truncate_server_share(x - c, bits);
+        self.truncations.set(self.truncations.get() + 1);
+        if (out - exact).to_i64().unsigned_abs() > 1 {
+            self.truncation_failures
+                .set(self.truncation_failures.get() + 1);
+        }
+        out
     }
 }
 

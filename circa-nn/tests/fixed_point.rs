@@ -229,3 +229,33 @@ fn parameter_errors() {
         Err(NnError::FixedPointOverflow { what: "input", .. })
     ));
 }
+
+/// With local truncation simulated, the exact-sign run stays within one unit per rescale of the
+/// reference on the 41-bit prime (no wraps at these magnitudes), and the counters move.
+#[test]
+fn local_truncation_simulation() {
+    let images = &test_set()[..30];
+    let net = load("digits_cnn");
+    let reference = Fixed::<P41>::new(&net, 13, SignScale::Product).expect("backend");
+    let params = circa_relu::ReluParams::<P41>::new(
+        Variant::ExactSign,
+        circa_relu::ProductPath::LabelTable,
+        13,
+    )
+    .expect("params");
+    let oracle = circa_nn::CircaSign::new(params, ChaCha20Rng::seed_from_u64(11))
+        .with_local_truncation(true);
+    let sim = Fixed::<P41, _>::with_oracle(&net, 13, SignScale::Product, oracle).expect("backend");
+    let mut differ = 0;
+    for (_, x) in images {
+        let (got, want) = (sim.run(x).expect("sim"), reference.run(x).expect("fixed"));
+        differ += usize::from(got != want);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((*g - *w).to_i64().abs() < 64, "{g:?} vs {w:?}");
+        }
+        assert_eq!(argmax_fixed(&got), argmax_fixed(&want));
+    }
+    assert!(differ > 0, "off-by-one truncations must show");
+    assert!(sim.oracle().truncations() > 0);
+    assert_eq!(sim.oracle().truncation_failures(), 0);
+}
