@@ -10,6 +10,7 @@ pub mod model;
 pub mod net;
 pub mod onnx;
 pub mod plain;
+pub mod private;
 pub mod simulate;
 pub mod summary;
 

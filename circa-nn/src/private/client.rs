@@ -1,0 +1,372 @@
+//! The client's engine (generic over the modulus): offline walk (masks, linear correlations,
+//! ReLU preprocessing, square pairs) and online walk (shares layer by layer).
+
+use std::collections::VecDeque;
+
+use circa_ot::{Channel, Prg, RotReceiver};
+use circa_relu::ReluParams;
+use circa_relu::protocol::{ClientPreprocessed as ReluPre, ReluClient};
+use circa_share::fixed_point::truncate_plain;
+use circa_share::{Client, FP_BYTES, Fp, Modulus};
+use zeroize::Zeroize;
+
+use super::error::{PrivateError, Result};
+use super::local::{
+    Party, fold_level, gather, lift, local_layer, pair_differences, scatter, select, truncate,
+};
+use super::msgs::{recv_field, send_field};
+use super::ole::{Pregenerated, SquarePairs, Support, client_ole, client_squares, client_triples};
+use super::params::PrivateParams;
+use super::plan::{Plan, Remask, pool_widths, relu_mask};
+use crate::fixed::{SignScale, encode};
+use crate::kernels;
+use crate::model::{Activation, Architecture, Op};
+
+/// The client's material for one inference (one modulus).
+pub(crate) struct ClientPre<M: Modulus> {
+    masks: VecDeque<Vec<Fp<M>>>,
+    linear: VecDeque<Vec<Fp<M>>>,
+    relus: VecDeque<ReluPre<M>>,
+    squares: VecDeque<SquarePairs<Client, M>>,
+    pub(crate) relu_offline_bytes: u64,
+    pub(crate) relus_total: u64,
+}
+
+impl<M: Modulus> ClientPre<M> {
+    fn new() -> Self {
+        Self {
+            masks: VecDeque::new(),
+            linear: VecDeque::new(),
+            relus: VecDeque::new(),
+            squares: VecDeque::new(),
+            relu_offline_bytes: 0,
+            relus_total: 0,
+        }
+    }
+
+    /// Bytes the client stores between the phases.
+    pub(crate) fn storage_bytes(&self) -> u64 {
+        let fields: usize = self
+            .masks
+            .iter()
+            .chain(&self.linear)
+            .map(Vec::len)
+            .sum::<usize>()
+            + self.squares.iter().map(|s| 2 * s.len()).sum::<usize>();
+        (fields * FP_BYTES + self.relus.iter().map(ReluPre::storage_bytes).sum::<usize>()) as u64
+    }
+}
+
+impl<M: Modulus> Drop for ClientPre<M> {
+    fn drop(&mut self) {
+        self.masks.iter_mut().for_each(|v| v.zeroize());
+        self.linear.iter_mut().for_each(|v| v.zeroize());
+    }
+}
+
+fn missing(what: &'static str) -> PrivateError {
+    PrivateError::Preprocessing { what }
+}
+
+fn pop<T>(q: &mut VecDeque<T>, what: &'static str) -> Result<T> {
+    q.pop_front().ok_or(missing(what))
+}
+
+/// The client's per-session state for modulus `M`.
+pub(crate) struct ClientEngine<M: Modulus> {
+    pub(crate) arch: Architecture,
+    plan: Plan,
+    pub(crate) params: PrivateParams,
+    relu: ReluClient<M>,
+    rot: RotReceiver,
+    prg: Prg,
+    supports: Vec<Option<Support>>,
+}
+
+impl<M: Modulus> ClientEngine<M> {
+    pub(crate) fn setup<C: Channel + ?Sized, R: rand_core::CryptoRng + ?Sized>(
+        ch: &mut C,
+        arch: Architecture,
+        params: PrivateParams,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let relu_params = ReluParams::<M>::new(params.relu.0, params.relu.1, params.frac_bits)?;
+        let relu = ReluClient::setup(ch, &relu_params, rng)?;
+        let rot = RotReceiver::setup(ch, rng)?;
+        ch.flush()?;
+        let plan = Plan::new(&arch, params.sign_scale);
+        let supports = super::linear_supports(&arch);
+        Ok(Self {
+            arch,
+            plan,
+            params,
+            relu,
+            rot,
+            prg: Prg::from_crypto_rng(rng),
+            supports,
+        })
+    }
+
+    fn random(&mut self, n: usize) -> Vec<Fp<M>> {
+        (0..n).map(|_| Fp::random(&mut self.prg)).collect()
+    }
+
+    fn lift(&self) -> Fp<M> {
+        match self.params.sign_scale {
+            SignScale::Product => lift(self.params.frac_bits),
+            SignScale::Rescaled => Fp::ONE,
+        }
+    }
+
+    fn relu_offline<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        c: &[Fp<M>],
+        pre: &mut ClientPre<M>,
+    ) -> Result<()> {
+        let before = ch.stats();
+        let beaver =
+            self.params.relu.0.is_sign() && self.params.relu.1 == circa_relu::ProductPath::Beaver;
+        let r = if beaver {
+            let t = client_triples::<M, _, _>(ch, &mut self.rot, c.len(), &mut self.prg)?;
+            self.relu
+                .offline_with_triples(ch, c, &mut Pregenerated(t))?
+        } else {
+            self.relu.offline(ch, c)?
+        };
+        let d = ch.stats().since(&before);
+        pre.relu_offline_bytes += d.bytes_sent + d.bytes_received;
+        pre.relus_total += c.len() as u64;
+        pre.relus.push_back(r);
+        Ok(())
+    }
+
+    /// The offline phase of one inference.
+    pub(crate) fn offline<C: Channel + ?Sized>(&mut self, ch: &mut C) -> Result<ClientPre<M>> {
+        let f = self.params.frac_bits;
+        let lift = self.lift();
+        let mut pre = ClientPre::new();
+        let arch = self.arch.clone();
+        let layers = arch.layers();
+        let mut known: Vec<Option<Vec<Fp<M>>>> = vec![None; layers.len() + 1];
+        let m0 = self.random(arch.input_shape().len());
+        known[0] = Some(m0.clone());
+        pre.masks.push_back(m0);
+        for (i, layer) in layers.iter().enumerate() {
+            let lp = self.plan.layers[i].clone();
+            let t = layer.inputs[0];
+            let xs = arch.tensor_shape(t).unwrap_or(arch.input_shape());
+            let unsupported = || PrivateError::Unsupported {
+                layer: i,
+                reason: "client share not known offline",
+            };
+            if lp.remask != Remask::No {
+                let m = self.random(xs.len());
+                if lp.remask == Remask::Offline {
+                    let v = known[t].as_ref().ok_or_else(unsupported)?;
+                    let diff: Vec<Fp<M>> = v.iter().zip(&m).map(|(&a, &b)| a - b).collect();
+                    send_field(ch, &diff)?;
+                }
+                known[t] = Some(m.clone());
+                pre.masks.push_back(m);
+            }
+            let out = match &layer.op {
+                Op::Conv2d(_) | Op::Dense { .. } => {
+                    let r = known[t].as_ref().ok_or(PrivateError::Unsupported {
+                        layer: i,
+                        reason: "linear input without a mask",
+                    })?;
+                    let support = self.supports[i].as_ref().ok_or(missing("support"))?;
+                    let mut wr = client_ole(ch, &mut self.rot, support, r)?;
+                    pre.linear.push_back(wr.clone());
+                    if !lp.deferred {
+                        truncate(Party::Client, &mut wr, f);
+                    }
+                    Some(wr)
+                }
+                Op::Activation(Activation::Polynomial { .. }) => {
+                    let sq = client_squares(ch, &mut self.rot, xs.len(), &mut self.prg)?;
+                    pre.squares.push_back(sq);
+                    None
+                }
+                Op::Activation(act @ (Activation::Relu | Activation::ChannelRelu { .. })) => {
+                    let mask = relu_mask(act, xs.channels, xs.spatial()).unwrap_or_default();
+                    if mask.iter().any(|&m| m) {
+                        let x = known[t].as_ref().ok_or_else(unsupported)?;
+                        let c = select(x, &mask);
+                        self.relu_offline(ch, &c, &mut pre)?;
+                        None
+                    } else {
+                        known[t].clone().map(|mut v| {
+                            if lp.input_at_product {
+                                truncate(Party::Client, &mut v, f);
+                            }
+                            v
+                        })
+                    }
+                }
+                Op::MaxPool(p) => {
+                    let windows = kernels::pool_windows(p, xs);
+                    let widths = pool_widths(p.area());
+                    let mut cand = gather(known[t].as_ref().ok_or_else(unsupported)?, &windows);
+                    for (l, &w) in widths[..widths.len() - 1].iter().enumerate() {
+                        if l > 0 {
+                            let m = self.random(cand.len());
+                            cand = m.clone();
+                            pre.masks.push_back(m);
+                        }
+                        let c = pair_differences(&cand, w, lift);
+                        self.relu_offline(ch, &c, &mut pre)?;
+                        cand = vec![Fp::ZERO; cand.len() / w * widths[l + 1]];
+                    }
+                    None
+                }
+                op => {
+                    let second = layer.inputs.get(1).map(|&u| known[u].as_deref());
+                    match (&known[t], second) {
+                        (Some(x), None) | (Some(x), Some(Some(_))) => {
+                            let s = second.flatten();
+                            let mut y = local_layer(op, xs, x, s, f).ok_or(missing("local op"))?;
+                            if matches!(op, Op::AvgPool(_) | Op::GlobalAvgPool) && !lp.deferred {
+                                truncate(Party::Client, &mut y, f);
+                            }
+                            Some(y)
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            known[i + 1] = out;
+        }
+        ch.flush()?;
+        known.iter_mut().flatten().for_each(|v| v.zeroize());
+        Ok(pre)
+    }
+
+    /// The online phase: the client's input (`C x H x W`, reals) -> the logits.
+    pub(crate) fn online<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        mut pre: ClientPre<M>,
+        input: &[f64],
+    ) -> Result<Vec<f64>> {
+        let f = self.params.frac_bits;
+        let arch = self.arch.clone();
+        let in_len = arch.input_shape().len();
+        if input.len() != in_len {
+            return Err(PrivateError::LengthMismatch {
+                what: "input length",
+                expected: in_len,
+                actual: input.len(),
+            });
+        }
+        let mut x = input
+            .iter()
+            .map(|&v| encode::<M>(v, f, "input"))
+            .collect::<crate::Result<Vec<_>>>()?;
+        let m0 = pop(&mut pre.masks, "input mask")?;
+        let diff: Vec<Fp<M>> = x.iter().zip(&m0).map(|(&a, &b)| a - b).collect();
+        x.zeroize();
+        send_field(ch, &diff)?;
+        let layers = arch.layers();
+        let mut sh: Vec<Vec<Fp<M>>> = Vec::with_capacity(layers.len() + 1);
+        sh.push(m0);
+        for (i, layer) in layers.iter().enumerate() {
+            let lp = &self.plan.layers[i];
+            let t = layer.inputs[0];
+            let xs = arch.tensor_shape(t).unwrap_or(arch.input_shape());
+            if lp.remask != Remask::No {
+                let m = pop(&mut pre.masks, "re-masking mask")?;
+                if lp.remask == Remask::Online {
+                    let d: Vec<Fp<M>> = sh[t].iter().zip(&m).map(|(&a, &b)| a - b).collect();
+                    send_field(ch, &d)?;
+                }
+                sh[t] = m;
+            }
+            let out = match &layer.op {
+                Op::Conv2d(_) | Op::Dense { .. } => {
+                    let mut y = pop(&mut pre.linear, "linear correlation")?;
+                    if !lp.deferred {
+                        truncate(Party::Client, &mut y, f);
+                    }
+                    y
+                }
+                Op::Activation(Activation::Polynomial { coefficients }) => {
+                    let sq = pop(&mut pre.squares, "square pairs")?;
+                    let xv = &sh[t];
+                    let d_s = recv_field::<M, _>(ch, xv.len())?;
+                    let d_c: Vec<Fp<M>> = xv.iter().zip(&sq.a).map(|(&x, &a)| x - a).collect();
+                    send_field(ch, &d_c)?;
+                    let two = Fp::<M>::from_u64_reduced(2);
+                    let mut x2: Vec<Fp<M>> = (0..xv.len())
+                        .map(|k| sq.sq[k] + two * (d_c[k] + d_s[k]) * sq.a[k])
+                        .collect();
+                    truncate(Party::Client, &mut x2, f);
+                    let c1 = encode::<M>(coefficients[1], f, "coefficient")?;
+                    let c2 = encode::<M>(coefficients[2], f, "coefficient")?;
+                    let mut y: Vec<Fp<M>> =
+                        (0..xv.len()).map(|k| c2 * x2[k] + c1 * xv[k]).collect();
+                    truncate(Party::Client, &mut y, f);
+                    y
+                }
+                Op::Activation(act @ (Activation::Relu | Activation::ChannelRelu { .. })) => {
+                    let mask = relu_mask(act, xs.channels, xs.spatial()).unwrap_or_default();
+                    let mut y = sh[t].clone();
+                    if mask.iter().any(|&m| m) {
+                        let r = self.relu.online(ch, pop(&mut pre.relus, "ReLU")?)?;
+                        scatter(&mut y, &mask, &r);
+                    }
+                    if lp.input_at_product {
+                        truncate(Party::Client, &mut y, f);
+                    }
+                    y
+                }
+                Op::MaxPool(p) => {
+                    let windows = kernels::pool_windows(p, xs);
+                    let widths = pool_widths(p.area());
+                    let mut cand = gather(&sh[t], &windows);
+                    for (l, &w) in widths[..widths.len() - 1].iter().enumerate() {
+                        if l > 0 {
+                            let m = pop(&mut pre.masks, "max-pool mask")?;
+                            let d: Vec<Fp<M>> = cand.iter().zip(&m).map(|(&a, &b)| a - b).collect();
+                            send_field(ch, &d)?;
+                            cand = m;
+                        }
+                        let mut r = self.relu.online(ch, pop(&mut pre.relus, "ReLU")?)?;
+                        if self.params.sign_scale == SignScale::Product {
+                            truncate(Party::Client, &mut r, f);
+                        }
+                        cand = fold_level(&cand, w, &r);
+                    }
+                    cand
+                }
+                op => {
+                    let second = layer.inputs.get(1).map(|&u| sh[u].as_slice());
+                    let mut y =
+                        local_layer(op, xs, &sh[t], second, f).ok_or(missing("local op"))?;
+                    if matches!(op, Op::AvgPool(_) | Op::GlobalAvgPool) && !lp.deferred {
+                        truncate(Party::Client, &mut y, f);
+                    }
+                    y
+                }
+            };
+            sh.push(out);
+        }
+        let out_id = arch.output();
+        let mine = sh.get(out_id).ok_or(missing("output tensor"))?;
+        let theirs = recv_field::<M, _>(ch, mine.len())?;
+        let at_product = out_id > 0 && self.plan.layers[out_id - 1].deferred;
+        let scale = (f as f64).exp2();
+        let logits = mine
+            .iter()
+            .zip(&theirs)
+            .map(|(&a, &b)| {
+                let v = a + b;
+                let v = if at_product { truncate_plain(v, f) } else { v };
+                v.to_i64() as f64 / scale
+            })
+            .collect();
+        sh.iter_mut().for_each(|v| v.zeroize());
+        Ok(logits)
+    }
+}

@@ -1,0 +1,447 @@
+//! Private inference (semi-honest, two parties): the Delphi hybrid protocol (Mishra et al.,
+//! USENIX Security 2020) with the Circa ReLU (Ghodsi et al., NeurIPS 2021, arXiv 2106.08475),
+//! pruned (identity) channels as in DeepReDuce (Jha et al., ICML 2021) and degree-2 polynomial
+//! activations as in Diaa et al. (arXiv 2306.08538). Library only, over any
+//! [`circa_ot::Channel`]; the TCP server and client live in `crate::net`.
+//!
+//! # Usage
+//!
+//! ```text
+//! server: let mut s = ServerSession::handshake(&mut ch, &network, params, &mut rng)?;
+//!         while s.serve_one(&mut ch)?.is_some() {}
+//! client: let mut c = ClientSession::handshake(&mut ch, &mut rng)?;
+//!         let pre = c.offline(&mut ch)?;            // input-independent
+//!         let logits = c.online(&mut ch, pre, &x)?; // consumes `pre`
+//!         c.close(&mut ch)?;
+//! ```
+//!
+//! The handshake sends the architecture (never the weights) and the public [`PrivateParams`]
+//! (prime, fractional bits `f`, ReLU variant and product path, [`SignScale`](crate::SignScale));
+//! then the ReLU session (`circa_relu::protocol`: fingerprints, free-XOR Delta, base OTs) and
+//! a random-OT extension session for the linear layers are set up once.
+//!
+//! # The protocol
+//!
+//! Every tensor is additively shared, `x = x_C + x_S mod p`, at fixed-point scale `2^f`
+//! (products at `2^(2f)`), exactly as the fixed-point reference [`crate::fixed`] computes it.
+//!
+//! * **Linear layers** (convolution, dense): the client's share of the input is a random
+//!   `r_i` chosen offline. Offline, a vector OLE built from random OT (`ole.rs`; Gilboa's
+//!   multiplication with one OT per bit of `r_i`, the server's correction vector restricted to
+//!   the layer's public support) leaves the client with `W r_i - s_i` and the server with `s_i`.
+//!   Online the server computes `W (x - r_i) + s_i + b` (bias at `2^(2f)`), no communication.
+//! * **Re-masking**: when a linear layer's input share is not the fresh `r_i` (or a ReLU's input
+//!   share is not known offline), the client sends (its share - a fresh mask) and the server
+//!   adds it. If the client's share is known offline (linear -> local ops -> linear) this goes
+//!   offline; otherwise it goes in the same flight as the client's previous message (the
+//!   ReLU's `d`, the polynomial opening), so it costs no round.
+//! * **Local ops**: reshape, residual add, identity (pruned channels cost nothing), average
+//!   pooling (sum times the public `round(2^f / area)`, then rescale).
+//! * **Rescale** `2^(2f) -> 2^f`: local share truncation (`circa_share::fixed_point`): each
+//!   party shifts its own share with the prime-field wrap correction. Off by at most one unit;
+//!   fails (an error of about `p / 2^f`) with probability `|x| / p` for the value `x` at scale
+//!   `2^(2f)`. The expected number of failures per inference is `sum |x| / p` over the
+//!   truncated elements (measured on the bundled models in `tests/private.rs`).
+//!   With `SignScale::Product` a linear output consumed only by ReLUs is not truncated before
+//!   the ReLU: the sign test runs at `2^(2f)` and the ReLU output is truncated; with
+//!   `SignScale::Rescaled` the truncation comes first. The network output is never truncated by
+//!   the parties: the client reconstructs it at `2^(2f)` and rescales exactly.
+//! * **ReLU**: `circa_relu` with the client's share `c` known offline (it is `W r - s` after
+//!   local ops, or a fresh mask), so the garbled circuit, the client's input labels and the
+//!   conversion material are all produced offline. Online: server flight (its input labels and
+//!   the output tables), client flight (`d`). `ChannelRelu`: only the ReLU channels run it.
+//! * **Max pool**: `max(a, b) = a + ReLU(b - a)`, as a balanced tree over each window (pairs
+//!   in `kernels::pool_windows` order, an odd candidate passed up): `ceil(log2(area))` ReLU
+//!   levels, `area - 1` ReLUs per output. The level-0 differences have offline-known client
+//!   shares when the pool's input does (else the input is re-masked); every later level's
+//!   candidates are re-masked to fresh offline masks in the flight carrying the previous
+//!   level's `d`. So a 2x2 pool costs 2 ReLU rounds (the sequential fold would cost 3); with
+//!   the exact sign the result is exactly the reference's maximum (max is associative), and
+//!   with `SignScale::Product` the sign of `2^f (b - a)` is tested and the selected value is
+//!   divided back exactly (a multiple of `2^f`: truncation is exact unless it wraps).
+//! * **Polynomial** `c0 + c1 x + c2 x^2`: one Beaver square per unit from a square pair
+//!   `(a, a^2)` made offline by OLE (one OT-multiplication per unit). Online one round: the
+//!   server sends its share of `d = x - a`, the client answers with its own (plus any
+//!   re-masking); `x^2 = a^2 + 2 d a + d^2`. Then `q = trunc(x^2)`, `trunc(c2 q + c1 x + c0)`
+//!   (coefficients public: `c1, c2` at `2^f`, `c0` at `2^(2f)`), as in the reference.
+//! * **Output**: the server sends its share of the logits; the client reconstructs.
+//!
+//! Everything preprocessed (masks, correlations, ReLU material, square pairs / triples) belongs
+//! to ONE inference and is consumed by value by its online phase ([`ClientPreprocessed`] is not
+//! `Clone`; the server's material never leaves its session). Rounds of the digits CNN: 12
+//! one-way flights (input; 3 ReLU layers and 2 max-pool levels at 2 flights each; logits).
+//!
+//! # Security (semi-honest)
+//!
+//! The client learns the architecture, the parameters and the output, and (stochastic ReLUs)
+//! the faults' effect on the output; the server learns nothing about the input. The server's
+//! view: `x - r`, re-masking messages `v - m` (fresh masks: uniform), the OLE's OT messages
+//! (hide the client's bits), the ReLU protocol's view (`d`, uniform), the polynomial openings
+//! `x - a` (uniform `a`). The client's view: OLE corrections masked by PRG outputs of keys it
+//! does not hold, the ReLU protocol's view, the server's openings and its output share (after
+//! the client learns the output it is determined by it).
+
+mod client;
+mod error;
+mod flight;
+mod local;
+pub mod msgs;
+mod ole;
+mod params;
+mod plan;
+mod server;
+
+use std::time::Instant;
+
+use circa_ot::Channel;
+use circa_share::{P2138816513, P2061584302081};
+use rand_core::CryptoRng;
+
+pub use error::{PrivateError, Result};
+pub use params::{Prime, PrivateParams};
+
+use crate::model::{Architecture, Network, Op};
+use client::{ClientEngine, ClientPre};
+use flight::Coalescing;
+use msgs::{TAG_DONE, TAG_HELLO, TAG_INFER, VERSION, expect_tag, recv_tag, send_tag};
+use ole::Support;
+use server::ServerEngine;
+
+/// The public support of every linear layer (`None` for the others).
+fn linear_supports(arch: &Architecture) -> Vec<Option<Support>> {
+    arch.layers()
+        .iter()
+        .map(|l| {
+            let xs = arch.tensor_shape(l.inputs[0]).unwrap_or(arch.input_shape());
+            match &l.op {
+                Op::Conv2d(c) => Some(Support::conv(c, xs)),
+                Op::Dense {
+                    in_features,
+                    out_features,
+                } => Some(Support::dense(*in_features, *out_features)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Costs of one inference, as seen by one party (`c2s` = client to server).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SessionStats {
+    /// Wall-clock seconds of the offline phase.
+    pub offline_seconds: f64,
+    /// Wall-clock seconds of the online phase.
+    pub online_seconds: f64,
+    /// Offline bytes, client to server.
+    pub offline_bytes_c2s: u64,
+    /// Offline bytes, server to client.
+    pub offline_bytes_s2c: u64,
+    /// Online bytes, client to server.
+    pub online_bytes_c2s: u64,
+    /// Online bytes, server to client.
+    pub online_bytes_s2c: u64,
+    /// Online one-way flights, both directions (a round trip is two).
+    pub online_rounds: u64,
+    /// Bytes the client stores between the phases (0 on the server's side).
+    pub client_storage_bytes: u64,
+    /// Offline bytes (both directions) of the ReLU preprocessing alone.
+    pub offline_relu_bytes: u64,
+    /// ReLUs evaluated (activations and max pooling).
+    pub relus: u64,
+}
+
+enum ServerInner {
+    P41(Box<ServerEngine<P2061584302081>>),
+    P31(Box<ServerEngine<P2138816513>>),
+}
+
+/// The server's side of a private-inference session (one client, many inferences).
+pub struct ServerSession {
+    inner: ServerInner,
+    stats: SessionStats,
+}
+
+impl core::fmt::Debug for ServerSession {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "ServerSession(secrets redacted)")
+    }
+}
+
+impl ServerSession {
+    /// Sends the architecture and `params` to the client and sets up the ReLU and OT sessions.
+    pub fn handshake<C: Channel + ?Sized, R: CryptoRng + ?Sized>(
+        ch: &mut C,
+        network: &Network,
+        params: PrivateParams,
+        rng: &mut R,
+    ) -> Result<Self> {
+        params.validate()?;
+        send_tag(ch, TAG_HELLO)?;
+        ch.send(&[VERSION])?;
+        ch.send(&params.to_bytes())?;
+        ch.send_frame(&network.architecture().to_bytes())?;
+        ch.flush()?;
+        let inner = match params.prime {
+            Prime::P41 => {
+                ServerInner::P41(Box::new(ServerEngine::setup(ch, network, params, rng)?))
+            }
+            Prime::P31 => {
+                ServerInner::P31(Box::new(ServerEngine::setup(ch, network, params, rng)?))
+            }
+        };
+        Ok(Self {
+            inner,
+            stats: SessionStats::default(),
+        })
+    }
+
+    /// Serves one inference (offline, then online); `None` when the client ends the session.
+    pub fn serve_one<C: Channel + ?Sized>(&mut self, ch: &mut C) -> Result<Option<()>> {
+        match recv_tag(ch)? {
+            TAG_INFER => {}
+            TAG_DONE => return Ok(None),
+            actual => {
+                return Err(PrivateError::UnexpectedTag {
+                    expected: TAG_INFER,
+                    actual,
+                });
+            }
+        }
+        let s0 = ch.stats();
+        let t0 = Instant::now();
+        let relu_bytes = match &mut self.inner {
+            ServerInner::P41(e) => {
+                let pre = e.offline(ch)?;
+                let b = pre.relu_offline_bytes;
+                self.stats.offline_seconds = t0.elapsed().as_secs_f64();
+                let s1 = ch.stats();
+                let t1 = Instant::now();
+                let mut co = Coalescing::new(ch);
+                e.online(&mut co, pre)?;
+                co.finish()?;
+                let flights_in = co.incoming_flights();
+                self.record(s0, s1, ch.stats(), t1, flights_in);
+                b
+            }
+            ServerInner::P31(e) => {
+                let pre = e.offline(ch)?;
+                let b = pre.relu_offline_bytes;
+                self.stats.offline_seconds = t0.elapsed().as_secs_f64();
+                let s1 = ch.stats();
+                let t1 = Instant::now();
+                let mut co = Coalescing::new(ch);
+                e.online(&mut co, pre)?;
+                co.finish()?;
+                let flights_in = co.incoming_flights();
+                self.record(s0, s1, ch.stats(), t1, flights_in);
+                b
+            }
+        };
+        self.stats.offline_relu_bytes = relu_bytes;
+        Ok(Some(()))
+    }
+
+    fn record(
+        &mut self,
+        s0: circa_ot::ChannelStats,
+        s1: circa_ot::ChannelStats,
+        s2: circa_ot::ChannelStats,
+        t1: Instant,
+        flights_in: u64,
+    ) {
+        self.stats.online_seconds = t1.elapsed().as_secs_f64();
+        let off = s1.since(&s0);
+        let on = s2.since(&s1);
+        self.stats.offline_bytes_s2c = off.bytes_sent;
+        self.stats.offline_bytes_c2s = off.bytes_received;
+        self.stats.online_bytes_s2c = on.bytes_sent;
+        self.stats.online_bytes_c2s = on.bytes_received;
+        self.stats.online_rounds = on.rounds + flights_in;
+    }
+
+    /// Costs of the last inference served (server's view; no client storage).
+    pub fn last_stats(&self) -> SessionStats {
+        self.stats
+    }
+}
+
+enum ClientInner {
+    P41(Box<ClientEngine<P2061584302081>>),
+    P31(Box<ClientEngine<P2138816513>>),
+}
+
+enum PreInner {
+    P41(ClientPre<P2061584302081>),
+    P31(ClientPre<P2138816513>),
+}
+
+/// The client's preprocessed material for ONE inference: consumed by [`ClientSession::online`].
+/// Not `Clone`; zeroized on drop; `Debug` redacted.
+pub struct ClientPreprocessed {
+    inner: PreInner,
+    offline_seconds: f64,
+    offline_bytes: circa_ot::ChannelStats,
+}
+
+impl core::fmt::Debug for ClientPreprocessed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "ClientPreprocessed({} bytes stored, redacted)",
+            self.storage_bytes()
+        )
+    }
+}
+
+impl ClientPreprocessed {
+    /// Bytes stored between the phases: masks, correlation outputs `W r - s`, ReLU material
+    /// (garbled tables, labels, conversion pads), square pairs.
+    pub fn storage_bytes(&self) -> u64 {
+        match &self.inner {
+            PreInner::P41(p) => p.storage_bytes(),
+            PreInner::P31(p) => p.storage_bytes(),
+        }
+    }
+}
+
+/// The client's side of a private-inference session.
+pub struct ClientSession {
+    inner: ClientInner,
+    arch: Architecture,
+    params: PrivateParams,
+    stats: SessionStats,
+}
+
+impl core::fmt::Debug for ClientSession {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "ClientSession({:?}, secrets redacted)", self.params)
+    }
+}
+
+impl ClientSession {
+    /// Receives the architecture and parameters (bounded decoding, validated) and sets up the
+    /// ReLU and OT sessions.
+    pub fn handshake<C: Channel + ?Sized, R: CryptoRng + ?Sized>(
+        ch: &mut C,
+        rng: &mut R,
+    ) -> Result<Self> {
+        expect_tag(ch, TAG_HELLO)?;
+        let version = recv_tag(ch)?;
+        if version != VERSION {
+            return Err(PrivateError::InvalidParams {
+                reason: "unsupported protocol version",
+            });
+        }
+        let mut pb = [0u8; params::PARAMS_BYTES];
+        ch.recv(&mut pb)?;
+        let params = PrivateParams::from_bytes(&pb)?;
+        let bytes = ch.recv_frame(msgs::MAX_ARCHITECTURE_BYTES)?;
+        let arch = Architecture::from_bytes(&bytes)?;
+        let inner = match params.prime {
+            Prime::P41 => ClientInner::P41(Box::new(ClientEngine::setup(
+                ch,
+                arch.clone(),
+                params,
+                rng,
+            )?)),
+            Prime::P31 => ClientInner::P31(Box::new(ClientEngine::setup(
+                ch,
+                arch.clone(),
+                params,
+                rng,
+            )?)),
+        };
+        Ok(Self {
+            inner,
+            arch,
+            params,
+            stats: SessionStats::default(),
+        })
+    }
+
+    /// The architecture received from the server.
+    pub fn architecture(&self) -> &Architecture {
+        &self.arch
+    }
+
+    /// The session's public parameters.
+    pub fn params(&self) -> &PrivateParams {
+        &self.params
+    }
+
+    /// The offline phase of one inference (input-independent).
+    pub fn offline<C: Channel + ?Sized>(&mut self, ch: &mut C) -> Result<ClientPreprocessed> {
+        send_tag(ch, TAG_INFER)?;
+        let s0 = ch.stats();
+        let t0 = Instant::now();
+        let inner = match &mut self.inner {
+            ClientInner::P41(e) => PreInner::P41(e.offline(ch)?),
+            ClientInner::P31(e) => PreInner::P31(e.offline(ch)?),
+        };
+        Ok(ClientPreprocessed {
+            inner,
+            offline_seconds: t0.elapsed().as_secs_f64(),
+            offline_bytes: ch.stats().since(&s0),
+        })
+    }
+
+    /// The online phase: shares `input` (`C x H x W` reals), runs the network, returns the
+    /// logits. Consumes the material of one [`ClientSession::offline`] call.
+    pub fn online<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        pre: ClientPreprocessed,
+        input: &[f64],
+    ) -> Result<Vec<f64>> {
+        let storage = pre.storage_bytes();
+        let (relu_bytes, relus) = match &pre.inner {
+            PreInner::P41(p) => (p.relu_offline_bytes, p.relus_total),
+            PreInner::P31(p) => (p.relu_offline_bytes, p.relus_total),
+        };
+        let ClientPreprocessed {
+            inner,
+            offline_seconds,
+            offline_bytes,
+        } = pre;
+        let s1 = ch.stats();
+        let t1 = Instant::now();
+        let mut co = Coalescing::new(ch);
+        let logits = match (&mut self.inner, inner) {
+            (ClientInner::P41(e), PreInner::P41(p)) => e.online(&mut co, p, input)?,
+            (ClientInner::P31(e), PreInner::P31(p)) => e.online(&mut co, p, input)?,
+            _ => {
+                return Err(PrivateError::Preprocessing {
+                    what: "material for another prime",
+                });
+            }
+        };
+        co.finish()?;
+        let flights_in = co.incoming_flights();
+        let on = ch.stats().since(&s1);
+        self.stats = SessionStats {
+            offline_seconds,
+            online_seconds: t1.elapsed().as_secs_f64(),
+            offline_bytes_c2s: offline_bytes.bytes_sent,
+            offline_bytes_s2c: offline_bytes.bytes_received,
+            online_bytes_c2s: on.bytes_sent,
+            online_bytes_s2c: on.bytes_received,
+            online_rounds: on.rounds + flights_in,
+            client_storage_bytes: storage,
+            offline_relu_bytes: relu_bytes,
+            relus,
+        };
+        Ok(logits)
+    }
+
+    /// Costs of the last inference (client's view).
+    pub fn last_stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Ends the session (the server's `serve_one` returns `None`).
+    pub fn close<C: Channel + ?Sized>(self, ch: &mut C) -> Result<()> {
+        send_tag(ch, TAG_DONE)?;
+        ch.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,255 @@
+//! Private inference end to end: server and client in two threads over an in-memory or TCP
+//! loopback channel, compared with the fixed-point reference (`circa_nn::fixed`).
+
+use std::path::PathBuf;
+use std::thread;
+
+use circa_nn::private::{ClientSession, Prime, PrivateParams, ServerSession, SessionStats};
+use circa_nn::{Fixed, Network, SignScale, argmax, import_onnx};
+use circa_ot::{Channel, MemChannel, TcpChannel};
+use circa_relu::{ProductPath, TieMode, Variant};
+use circa_share::{P2138816513, P2061584302081};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+/// Fractional bits of the tests on the 41-bit prime.
+const F41: u32 = 10;
+
+fn models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn load(model: &str) -> Network {
+    let bytes = std::fs::read(models_dir().join(format!("{model}.onnx"))).expect("model file");
+    import_onnx(&bytes).expect("import")
+}
+
+fn test_images(n: usize) -> Vec<(usize, Vec<f64>)> {
+    let text = std::fs::read_to_string(models_dir().join("data/digits_test.csv")).expect("csv");
+    let mut all = circa_nn::dataset::parse_labelled(&text, 64, 10).expect("test set");
+    all.truncate(n);
+    all
+}
+
+/// Runs one session: the client runs every input (offline then online); returns the logits
+/// and the client's stats of each inference.
+fn run_session<C: Channel + Send + 'static>(
+    (mut sch, mut cch): (C, C),
+    network: &Network,
+    params: PrivateParams,
+    inputs: &[Vec<f64>],
+) -> Vec<(Vec<f64>, SessionStats, SessionStats)> {
+    let net = network.clone();
+    let n = inputs.len();
+    let server = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let mut s = ServerSession::handshake(&mut sch, &net, params, &mut rng).expect("server");
+        let mut stats = Vec::new();
+        while s.serve_one(&mut sch).expect("serve").is_some() {
+            stats.push(s.last_stats());
+        }
+        assert_eq!(stats.len(), n);
+        stats
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let mut c = ClientSession::handshake(&mut cch, &mut rng).expect("client");
+    assert_eq!(c.params(), &params);
+    assert_eq!(c.architecture(), network.architecture());
+    let mut out = Vec::new();
+    for x in inputs {
+        let pre = c.offline(&mut cch).expect("offline");
+        let logits = c.online(&mut cch, pre, x).expect("online");
+        out.push((logits, c.last_stats()));
+    }
+    c.close(&mut cch).expect("close");
+    let server_stats = server.join().expect("server thread");
+    out.into_iter()
+        .zip(server_stats)
+        .map(|((l, cs), ss)| (l, cs, ss))
+        .collect()
+}
+
+fn reference(network: &Network, params: &PrivateParams, x: &[f64]) -> Vec<f64> {
+    match params.prime {
+        Prime::P41 => Fixed::<P2061584302081>::new(network, params.frac_bits, params.sign_scale)
+            .expect("reference")
+            .logits(x)
+            .expect("logits"),
+        Prime::P31 => Fixed::<P2138816513>::new(network, params.frac_bits, params.sign_scale)
+            .expect("reference")
+            .logits(x)
+            .expect("logits"),
+    }
+}
+
+/// Private predictions vs the fixed-point reference: (agreeing, total, largest logit gap).
+fn compare(model: &str, params: PrivateParams, images: usize, tcp: bool) -> (usize, usize, f64) {
+    let net = load(model);
+    let data = test_images(images);
+    let inputs: Vec<Vec<f64>> = data.iter().map(|(_, x)| x.clone()).collect();
+    let results = if tcp {
+        run_session(
+            TcpChannel::loopback_pair().expect("tcp"),
+            &net,
+            params,
+            &inputs,
+        )
+    } else {
+        run_session(MemChannel::pair(), &net, params, &inputs)
+    };
+    let mut agree = 0;
+    let mut gap = 0f64;
+    for (x, (logits, _, _)) in inputs.iter().zip(&results) {
+        let want = reference(&net, &params, x);
+        assert_eq!(logits.len(), want.len());
+        if argmax(logits) == argmax(&want) {
+            agree += 1;
+        }
+        for (a, b) in logits.iter().zip(&want) {
+            gap = gap.max((a - b).abs());
+        }
+    }
+    (agree, inputs.len(), gap)
+}
+
+#[test]
+fn exact_relu_matches_fixed_reference_on_every_image() {
+    let params = PrivateParams::exact(Prime::P41, F41);
+    let (agree, total, gap) = compare("digits_cnn", params, 20, true);
+    assert_eq!(
+        agree, total,
+        "exact ReLU must reproduce every reference prediction"
+    );
+    // Local truncation is off by at most one unit per rescale; the logits stay close.
+    assert!(gap < 0.05, "largest logit gap {gap}");
+}
+
+#[test]
+fn circa_relu_agrees_on_at_least_99_percent() {
+    let params = PrivateParams::circa(Prime::P41, F41, 12, TieMode::PosZero);
+    let (agree, total, _) = compare("digits_cnn", params, 20, false);
+    assert!(agree * 100 >= 99 * total, "{agree}/{total}");
+}
+
+#[test]
+fn pruned_and_polynomial_models_agree() {
+    for model in ["digits_cnn_pruned", "digits_poly"] {
+        let params = PrivateParams::exact(Prime::P41, F41);
+        let (agree, total, gap) = compare(model, params, 8, false);
+        assert_eq!(agree, total, "{model}");
+        // The polynomial network's logits reach about 57 and square its rounding errors.
+        assert!(gap < 0.25, "{model}: largest logit gap {gap}");
+    }
+}
+
+#[test]
+fn other_parameters_run_and_agree() {
+    let cases = [
+        // 31-bit prime, sign test after the rescale.
+        PrivateParams {
+            sign_scale: SignScale::Rescaled,
+            ..PrivateParams::exact(Prime::P31, 8)
+        },
+        // Beaver product path (triples from OT) and the Delphi baseline circuit.
+        PrivateParams {
+            relu: (Variant::StochasticSign, ProductPath::Beaver),
+            ..PrivateParams::exact(Prime::P41, F41)
+        },
+        PrivateParams {
+            relu: (Variant::DelphiBaseline, ProductPath::LabelTable),
+            ..PrivateParams::exact(Prime::P41, F41)
+        },
+    ];
+    for params in cases {
+        let (agree, total, gap) = compare("digits_cnn", params, 3, false);
+        assert_eq!(agree, total, "{params:?}");
+        assert!(gap < 0.2, "{params:?}: gap {gap}");
+    }
+}
+
+#[test]
+fn stats_and_round_count() {
+    let net = load("digits_cnn");
+    let x = test_images(1).remove(0).1;
+    let params = PrivateParams::exact(Prime::P41, F41);
+    let r = run_session(MemChannel::pair(), &net, params, &[x]);
+    let (_, c, s) = &r[0];
+    // input, 3 ReLU layers and 2 max-pool levels (2 flights each), logits
+    assert_eq!(c.online_rounds, 12, "{c:?}");
+    assert_eq!(s.online_rounds, 12, "{s:?}");
+    assert_eq!(c.relus, 1184);
+    assert_eq!(c.online_bytes_c2s, s.online_bytes_c2s);
+    assert_eq!(c.online_bytes_s2c, s.online_bytes_s2c);
+    assert_eq!(c.offline_bytes_c2s, s.offline_bytes_c2s);
+    assert!(c.client_storage_bytes > 0 && c.offline_relu_bytes > 0);
+    assert!(c.offline_relu_bytes < c.offline_bytes_c2s + c.offline_bytes_s2c);
+}
+
+#[test]
+fn wrong_input_length_is_an_error() {
+    let net = load("digits_cnn");
+    let (mut sch, mut cch) = MemChannel::pair_with_timeout(std::time::Duration::from_secs(5));
+    let params = PrivateParams::exact(Prime::P41, F41);
+    let server = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let mut s = ServerSession::handshake(&mut sch, &net, params, &mut rng).expect("server");
+        // The client gives up after the offline phase: the server's online read fails.
+        s.serve_one(&mut sch).is_err()
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let mut c = ClientSession::handshake(&mut cch, &mut rng).expect("client");
+    let pre = c.offline(&mut cch).expect("offline");
+    assert!(c.online(&mut cch, pre, &[0.5; 63]).is_err());
+    drop(cch);
+    assert!(server.join().expect("thread"));
+}
+
+/// Cost figures for the report: `cargo test -p circa-nn --release --test private -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn report_costs() {
+    let models = ["digits_cnn", "digits_cnn_pruned", "digits_poly"];
+    let variants = [
+        ("exact", PrivateParams::exact(Prime::P41, F41)),
+        (
+            "circa k=12 poszero",
+            PrivateParams::circa(Prime::P41, F41, 12, TieMode::PosZero),
+        ),
+        (
+            "circa p31 f=8 k=8 poszero",
+            PrivateParams::circa(Prime::P31, 8, 8, TieMode::PosZero),
+        ),
+    ];
+    for model in models {
+        let net = load(model);
+        let inputs: Vec<Vec<f64>> = test_images(5).into_iter().map(|(_, x)| x).collect();
+        for (name, params) in variants {
+            let r = run_session(
+                TcpChannel::loopback_pair().expect("tcp"),
+                &net,
+                params,
+                &inputs,
+            );
+            let n = r.len() as f64;
+            let avg =
+                |f: &dyn Fn(&SessionStats) -> f64| r.iter().map(|(_, c, _)| f(c)).sum::<f64>() / n;
+            let c = &r[0].1;
+            let relus = c.relus.max(1) as f64;
+            println!(
+                "{model:18} {name:26} relus {:5} offline {:.3} s online {:.4} s | offline B c2s {} s2c {} (ReLU part {} = {:.0} B/ReLU) | online B c2s {} s2c {} | flights {} | client storage {} B",
+                c.relus,
+                avg(&|s| s.offline_seconds),
+                avg(&|s| s.online_seconds),
+                c.offline_bytes_c2s,
+                c.offline_bytes_s2c,
+                c.offline_relu_bytes,
+                c.offline_relu_bytes as f64 / relus,
+                c.online_bytes_c2s,
+                c.online_bytes_s2c,
+                c.online_rounds,
+                c.client_storage_bytes
+            );
+        }
+    }
+}
