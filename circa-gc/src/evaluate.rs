@@ -5,7 +5,10 @@ use circa_ot::{Block, TweakableHash};
 
 use crate::circuit::{Circuit, Gate, GateKind, check_len};
 use crate::error::Error;
-use crate::garble::{AND_BATCH, BLOCKS_PER_AND, GarbledCircuit, HashScratch, reserve_tweaks};
+use crate::garble::{
+    AND_BATCH, BLOCKS_PER_AND, GarbledCircuit, HashScratch, Lanes, and_colour, block, lanes,
+    padded_len, reserve_tweaks, xor,
+};
 use crate::label::Label;
 use crate::schedule::{Cursor, Schedule, Step};
 
@@ -35,9 +38,9 @@ impl EvaluatorSession {
         let inputs = circuit.garbler_inputs() + circuit.evaluator_inputs();
         check_len("input labels", inputs, input_labels.len())?;
         let tweak_base = reserve_tweaks(&mut self.next_tweak, circuit.and_count())?;
-        let mut wires = vec![Block::ZERO; circuit.num_wires()];
+        let mut wires = vec![[0u64; 2]; circuit.num_wires()];
         for (w, l) in wires.iter_mut().zip(input_labels) {
-            *w = l.as_block();
+            *w = lanes(l.as_block());
         }
         let mut ev = StreamEvaluator {
             circuit,
@@ -72,7 +75,8 @@ pub struct StreamEvaluator<'c> {
     cursor: Cursor,
     hash: TweakableHash,
     tweak_base: u64,
-    wires: Vec<Block>,
+    /// Labels by wire.
+    wires: Vec<Lanes>,
     scratch: HashScratch,
 }
 
@@ -109,7 +113,7 @@ impl StreamEvaluator<'_> {
                     for g in gates {
                         w[g.out as usize] = match g.kind {
                             GateKind::Not => w[g.a as usize],
-                            _ => w[g.a as usize] ^ w[g.b as usize],
+                            _ => xor(w[g.a as usize], w[g.b as usize]),
                         };
                     }
                 }
@@ -142,7 +146,7 @@ impl StreamEvaluator<'_> {
             .circuit
             .outputs()
             .iter()
-            .map(|&o| Label::from_block(self.wires[o as usize]))
+            .map(|&o| Label::from_block(block(self.wires[o as usize])))
             .collect())
     }
 }
@@ -161,7 +165,7 @@ impl core::fmt::Debug for StreamEvaluator<'_> {
 /// Evaluates a run of independent AND gates with their tables.
 fn eval_ands(
     hash: &TweakableHash,
-    wires: &mut [Block],
+    wires: &mut [Lanes],
     gates: &[Gate],
     first_tweak: u64,
     s: &mut HashScratch,
@@ -170,23 +174,23 @@ fn eval_ands(
     let n = gates.len();
     for (i, g) in gates.iter().enumerate() {
         let t = first_tweak + 2 * i as u64;
-        s.xs[2 * i] = wires[g.a as usize];
-        s.xs[2 * i + 1] = wires[g.b as usize];
+        s.xs[2 * i] = block(wires[g.a as usize]);
+        s.xs[2 * i + 1] = block(wires[g.b as usize]);
         s.tweaks[2 * i] = t;
         s.tweaks[2 * i + 1] = t + 1;
     }
-    hash.hash_many(&s.xs[..2 * n], &s.tweaks[..2 * n], &mut s.hs[..2 * n]);
+    let m = padded_len(2 * n).min(s.xs.len());
+    hash.hash_many(&s.xs[..m], &s.tweaks[..m], &mut s.hs[..m]);
     let iter = gates
         .iter()
         .zip(s.xs.chunks_exact(2))
         .zip(s.hs.chunks_exact(2))
         .zip(tables.chunks_exact(2));
     for (((g, x), h), t) in iter {
-        let (a, b) = (x[0].to_u128(), x[1].to_u128());
-        let (sa, sb) = ((a & 1).wrapping_neg(), (b & 1).wrapping_neg());
-        let (tg, te) = (t[0].to_u128(), t[1].to_u128());
-        let wg = h[0].to_u128() ^ (tg & sa);
-        let we = h[1].to_u128() ^ ((te ^ a) & sb);
-        wires[g.out as usize] = Block::from_u128(wg ^ we);
+        let (a, b) = (lanes(x[0]), lanes(x[1]));
+        let (tg, te) = (lanes(t[0]), lanes(t[1]));
+        let wg = xor(lanes(h[0]), and_colour(tg, a));
+        let we = xor(lanes(h[1]), and_colour(xor(te, a), b));
+        wires[g.out as usize] = xor(wg, we);
     }
 }

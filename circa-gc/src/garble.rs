@@ -33,6 +33,47 @@ pub const CHUNK_ANDS: usize = 4096;
 /// Blocks per AND table.
 pub const BLOCKS_PER_AND: usize = 2;
 
+/// The number of hash inputs to actually hash for `m` useful ones: rounded up to a multiple of
+/// [`circa_ot::AES_BATCH`] when the remainder is at least 8. The AES backends pipeline whole
+/// batches (64 blocks with VAES-512) and encrypt a shorter tail one block at a time, which costs
+/// several times more per block; hashing (and discarding) a few spare blocks is cheaper.
+pub(crate) fn padded_len(m: usize) -> usize {
+    let tail = m % circa_ot::AES_BATCH;
+    if tail >= 8 {
+        m - tail + circa_ot::AES_BATCH
+    } else {
+        m
+    }
+}
+
+/// A label in a wire table: two 64-bit lanes. Keeping every load and store of the tables at the
+/// same width lets a gate read the label an earlier gate just wrote through store-to-load
+/// forwarding (a 16-byte load of two 8-byte stores stalls; `u128` arithmetic produced that mix).
+pub(crate) type Lanes = [u64; 2];
+
+#[inline(always)]
+pub(crate) fn lanes(b: Block) -> Lanes {
+    let (lo, hi) = b.to_u64_pair();
+    [lo, hi]
+}
+
+#[inline(always)]
+pub(crate) fn block(l: Lanes) -> Block {
+    Block::from_u64_pair(l[0], l[1])
+}
+
+#[inline(always)]
+pub(crate) fn xor(a: Lanes, b: Lanes) -> Lanes {
+    [a[0] ^ b[0], a[1] ^ b[1]]
+}
+
+/// `a` if the colour bit (lsb) of `c` is 1, else zero; branch-free.
+#[inline(always)]
+pub(crate) fn and_colour(a: Lanes, c: Lanes) -> Lanes {
+    let m = (c[0] & 1).wrapping_neg();
+    [a[0] & m, a[1] & m]
+}
+
 /// Reserves `2 * and_count` consecutive tweaks from a session counter.
 pub(crate) fn reserve_tweaks(next: &mut u64, and_count: usize) -> Result<u64, Error> {
     let base = *next;
@@ -92,13 +133,14 @@ impl GarblerSession {
             evaluator_zero_labels.len(),
         )?;
         let tweak_base = reserve_tweaks(&mut self.next_tweak, circuit.and_count())?;
-        let mut wires = Zeroizing::new(vec![Block::ZERO; circuit.num_wires()]);
         let g = circuit.garbler_inputs();
-        for w in &mut wires[..g] {
-            *w = Block::random(rng);
+        let mut input_zero = Zeroizing::new(Vec::with_capacity(g + evaluator_zero_labels.len()));
+        input_zero.extend((0..g).map(|_| Block::random(rng)));
+        input_zero.extend_from_slice(evaluator_zero_labels);
+        let mut wires = Zeroizing::new(vec![[0u64; 2]; circuit.num_wires()]);
+        for (w, z) in wires.iter_mut().zip(input_zero.iter()) {
+            *w = lanes(*z);
         }
-        wires[g..g + evaluator_zero_labels.len()].copy_from_slice(evaluator_zero_labels);
-        let input_zero = Zeroizing::new(wires[..g + evaluator_zero_labels.len()].to_vec());
         Ok(StreamGarbler {
             circuit,
             schedule: circuit.schedule(),
@@ -310,7 +352,8 @@ pub struct StreamGarbler<'c> {
     hash: TweakableHash,
     delta: Delta,
     tweak_base: u64,
-    wires: Zeroizing<Vec<Block>>,
+    /// Zero-labels by wire.
+    wires: Zeroizing<Vec<Lanes>>,
     encoder: InputEncoder,
     scratch: HashScratch,
 }
@@ -330,7 +373,7 @@ impl StreamGarbler<'_> {
     /// returns the number of tables appended (0 once the circuit is done).
     pub fn next_chunk(&mut self, out: &mut Vec<Block>) -> usize {
         let mut produced = 0;
-        let delta = self.delta.as_block();
+        let delta = lanes(self.delta.as_block());
         loop {
             let room = (CHUNK_ANDS - produced).min(AND_BATCH);
             match self.cursor.next_step(self.schedule, room) {
@@ -339,8 +382,8 @@ impl StreamGarbler<'_> {
                     let w = &mut self.wires;
                     for g in gates {
                         w[g.out as usize] = match g.kind {
-                            GateKind::Not => w[g.a as usize] ^ delta,
-                            _ => w[g.a as usize] ^ w[g.b as usize],
+                            GateKind::Not => xor(w[g.a as usize], delta),
+                            _ => xor(w[g.a as usize], w[g.b as usize]),
                         };
                     }
                 }
@@ -379,7 +422,7 @@ impl StreamGarbler<'_> {
             .circuit
             .outputs()
             .iter()
-            .map(|&o| self.wires[o as usize])
+            .map(|&o| block(self.wires[o as usize]))
             .collect();
         Ok(GarblerOutputs {
             zero: Zeroizing::new(zero),
@@ -402,8 +445,8 @@ impl core::fmt::Debug for StreamGarbler<'_> {
 /// Garbles a run of independent AND gates (at most [`AND_BATCH`]).
 fn garble_ands(
     hash: &TweakableHash,
-    delta: Block,
-    wires: &mut [Block],
+    delta: Lanes,
+    wires: &mut [Lanes],
     gates: &[crate::circuit::Gate],
     first_tweak: u64,
     s: &mut HashScratch,
@@ -413,30 +456,24 @@ fn garble_ands(
     for (i, g) in gates.iter().enumerate() {
         let (a, b) = (wires[g.a as usize], wires[g.b as usize]);
         let t = first_tweak + 2 * i as u64;
-        s.xs[4 * i..4 * i + 4].copy_from_slice(&[a, a ^ delta, b, b ^ delta]);
+        let x = [a, xor(a, delta), b, xor(b, delta)].map(block);
+        s.xs[4 * i..4 * i + 4].copy_from_slice(&x);
         s.tweaks[4 * i..4 * i + 4].copy_from_slice(&[t, t, t + 1, t + 1]);
     }
-    hash.hash_many(&s.xs[..4 * n], &s.tweaks[..4 * n], &mut s.hs[..4 * n]);
-    let d = delta.to_u128();
+    let m = padded_len(4 * n).min(s.xs.len());
+    hash.hash_many(&s.xs[..m], &s.tweaks[..m], &mut s.hs[..m]);
     for ((g, x), h) in gates
         .iter()
         .zip(s.xs.chunks_exact(4))
         .zip(s.hs.chunks_exact(4))
     {
-        let (a, b) = (x[0].to_u128(), x[2].to_u128());
-        // All-ones masks from the colour bits: branch-free selection.
-        let (pa, pb) = ((a & 1).wrapping_neg(), (b & 1).wrapping_neg());
-        let (h0, h1, h2, h3) = (
-            h[0].to_u128(),
-            h[1].to_u128(),
-            h[2].to_u128(),
-            h[3].to_u128(),
-        );
-        let tg = h0 ^ h1 ^ (d & pb);
-        let wg = h0 ^ (tg & pa);
-        let te = h2 ^ h3 ^ a;
-        let we = h2 ^ ((h2 ^ h3) & pb); // (TE ^ A) = H(B) ^ H(B ^ Delta)
-        wires[g.out as usize] = Block::from_u128(wg ^ we);
-        out.extend_from_slice(&[Block::from_u128(tg), Block::from_u128(te)]);
+        let (a, b) = (lanes(x[0]), lanes(x[2]));
+        let [h0, h1, h2, h3] = [h[0], h[1], h[2], h[3]].map(lanes);
+        let tg = xor(xor(h0, h1), and_colour(delta, b));
+        let wg = xor(h0, and_colour(tg, a));
+        let te = xor(xor(h2, h3), a);
+        let we = xor(h2, and_colour(xor(h2, h3), b)); // (TE ^ A) = H(B) ^ H(B ^ Delta)
+        wires[g.out as usize] = xor(wg, we);
+        out.extend_from_slice(&[block(tg), block(te)]);
     }
 }
