@@ -75,6 +75,21 @@ fn check_params<M: Modulus>(m: usize, k: usize, n: usize, weight_bits: u32) -> R
     Ok(())
 }
 
+fn check_weight_range<M: Modulus>(a: &[Fp<M>], weight_bits: u32) -> Result<(), Error> {
+    let half = 1i64 << (weight_bits - 1);
+    match a
+        .iter()
+        .map(|x| x.to_i64())
+        .find(|&v| v < -half || v >= half)
+    {
+        Some(value) => Err(Error::SignedOutOfRange {
+            value,
+            modulus: M::P,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Which operand's bits are the OT choice bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -332,17 +347,8 @@ impl<M: Modulus> LinearCorrelationServer<M> {
     ) -> Result<Vec<Fp<M>>, Error> {
         check_params::<M>(m, k, n, weight_bits)?;
         check_len(m * k, a.len())?;
-        let half = 1i64 << (weight_bits - 1);
-        if let Some(v) = a
-            .iter()
-            .map(|x| x.to_i64())
-            .find(|&v| v < -half || v >= half)
-        {
-            return Err(Error::SignedOutOfRange {
-                value: v,
-                modulus: M::P,
-            });
-        }
+        check_weight_range(a, weight_bits)?;
+
         match Direction::choose::<M>(m, k, n, weight_bits) {
             Direction::WeightBits => self.matmul_weight_bits(ch, a, m, k, n, weight_bits),
             Direction::MaskBits => self.matmul_mask_bits(ch, a, m, k, n),
@@ -455,6 +461,10 @@ impl<M: Modulus> LinearCorrelationServer<M> {
         let npos = shape.out_height() * shape.out_width();
         let k = shape.patch_len();
         let ocg = shape.out_channels / shape.groups;
+        // Check every parameter before the first group touches the channel,
+        // so an error never leaves the peer half-way through the layer.
+        check_params::<M>(ocg, k, npos, weight_bits)?;
+        check_weight_range(weights, weight_bits)?;
         let mut out = Vec::with_capacity(shape.output_len());
         for _ in 0..shape.batch {
             for g in 0..shape.groups {
