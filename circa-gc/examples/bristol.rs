@@ -19,6 +19,7 @@ use circa_ot::{Channel, TcpChannel};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const USAGE: &str = "usage: bristol CIRCUIT_FILE GARBLER_INPUT_HEX EVALUATOR_INPUT_HEX";
 
 #[derive(Debug)]
@@ -88,8 +89,13 @@ fn run(args: &[String]) -> Result<(Circuit, Report), Failure> {
     let x = hex_to_bits(gx, c.garbler_inputs()).map_err(|e| Failure::Input("garbler input", e))?;
     let y =
         hex_to_bits(ex, c.evaluator_inputs()).map_err(|e| Failure::Input("evaluator input", e))?;
-    let (gch, mut ech) =
+    let (mut gch, mut ech) =
         TcpChannel::loopback_pair().map_err(|e| Failure::Protocol("loopback", e.into()))?;
+    // A silent peer is an error after a minute, never a hang.
+    for ch in [&mut gch, &mut ech] {
+        ch.set_read_timeout(Some(READ_TIMEOUT))
+            .map_err(|e| Failure::Protocol("loopback", e.into()))?;
+    }
     let (g_res, e_res) = thread::scope(|s| {
         let gt = s.spawn(|| garbler(gch, &c, &x));
         let e_res = evaluator(&mut ech, &c, &y);
