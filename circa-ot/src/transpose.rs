@@ -73,13 +73,14 @@ pub fn transpose_128xn(rows: &[Block], width: usize, out: &mut [Block]) {
 fn transpose_portable(rows: &[Block], width: usize, out: &mut [Block]) {
     let bytes: &[u8] = bytemuck::cast_slice(rows);
     let row_bytes = 16 * width;
-    let mut tiles: Tiles = [[0u64; LANES]; 64];
+    // Rows 0..64 in `tiles[0]`, rows 64..128 in `tiles[1]`.
+    let mut tiles: [Tiles; 2] = [[[0u64; LANES]; 64]; 2];
     // A group covers LANES 64-bit words of every row: columns 64 * LANES * g ...
     for (g, out_group) in out.chunks_mut(64 * LANES).enumerate() {
         let first_word = g * LANES;
         let lanes = out_group.len().div_ceil(64);
-        for half in 0..2 {
-            for (r, tile_row) in tiles.iter_mut().enumerate() {
+        for (half, t) in tiles.iter_mut().enumerate() {
+            for (r, tile_row) in t.iter_mut().enumerate() {
                 let start = (64 * half + r) * row_bytes + 8 * first_word;
                 let src = &bytes[start..start + 8 * lanes];
                 for (t, w) in tile_row.iter_mut().zip(src.chunks_exact(8)) {
@@ -88,11 +89,11 @@ fn transpose_portable(rows: &[Block], width: usize, out: &mut [Block]) {
                     *t = u64::from_le_bytes(b);
                 }
             }
-            transpose64_lanes(&mut tiles);
-            for (k, col) in out_group.iter_mut().enumerate() {
-                let word = tiles[k % 64][k / 64];
-                col.0[8 * half..8 * half + 8].copy_from_slice(&word.to_le_bytes());
-            }
+            transpose64_lanes(t);
+        }
+        for (k, col) in out_group.iter_mut().enumerate() {
+            let (r, l) = (k % 64, k / 64);
+            *col = Block::from_u64_pair(tiles[0][r][l], tiles[1][r][l]);
         }
     }
 }
