@@ -86,9 +86,13 @@ type PartyResult = Result<(f64, f64, ChannelStats, Option<f64>), Error>;
 pub fn run_ot_loopback(kind: OtKind, n: u64) -> Result<OtBenchResult, Error> {
     let (mut ch_s, mut ch_r) = TcpChannel::loopback_pair()?;
     let barrier = Barrier::new(2);
+    // Each party owns its channel, so a party that fails closes its end and
+    // the other one gets `Error::Closed` instead of waiting forever.
     let (sender, receiver) = std::thread::scope(|s| {
-        let hs = s.spawn(|| run_sender(kind, n, &mut ch_s, &barrier));
-        let receiver = run_receiver(kind, n, &mut ch_r, &barrier);
+        let barrier = &barrier;
+        let hs = s.spawn(move || run_sender(kind, n, &mut ch_s, barrier));
+        let receiver = run_receiver(kind, n, &mut ch_r, barrier);
+        drop(ch_r);
         let sender = hs.join().unwrap_or(Err(Error::Closed));
         (sender, receiver)
     });

@@ -4,8 +4,12 @@
 //! Portable Rust on `u64` words: the matrix is cut into 64 x 64 tiles and
 //! each tile is transposed with the recursive block-swap method (six stages
 //! of masked shifts, Hacker's Delight section 7-3), about 0.3 word operations
-//! per bit. No `unsafe`, no SIMD intrinsics; the compiler vectorises the
-//! stages with the baseline SSE2 it may always use.
+//! per bit. Eight tiles are transposed side by side, lane `l` of every
+//! vector belonging to tile `l`, so each stage is a handful of lane-wise
+//! vector operations. No SIMD intrinsics: the compiler vectorises the safe
+//! code with SSE2 by default, and on x86-64 [`transpose_128xn`] dispatches at
+//! run time to copies of the same code compiled with AVX2 or AVX-512F (the
+//! crate's only `unsafe`, in the private module `wide`).
 //!
 //! Bit conventions match [`Block`]: bit `i` of a row is bit `i % 8` of byte
 //! `i / 8` of the row's bytes, and bit `j` of an output block is bit `j` of
