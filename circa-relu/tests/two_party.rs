@@ -477,3 +477,29 @@ fn beaver_path_without_triples_is_an_error() {
         ));
     });
 }
+
+/// A server whose online output tables hold non-canonical field elements: a typed error.
+#[test]
+fn non_canonical_table_entries_are_rejected() {
+    let params = truncated(ProductPath::LabelTable);
+    let n = 20;
+    let (mut sch, mut cch) = TcpChannel::loopback_pair().unwrap();
+    std::thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            let mut rng = ChaCha20Rng::seed_from_u64(CLIENT_SEED);
+            let mut cl = ReluClient::setup(&mut cch, &params, &mut rng).unwrap();
+            let pre = cl.offline(&mut cch, &[Fp::ONE; 20]).unwrap();
+            cl.online(&mut cch, pre).map(|o| o.len())
+        });
+        let mut rng = ChaCha20Rng::seed_from_u64(SERVER_SEED);
+        let mut sv = ReluServer::setup(&mut sch, &params, &mut rng).unwrap();
+        let _pre = sv.offline(&mut sch, n).unwrap();
+        sch.send_u64(0).unwrap();
+        sch.send(&vec![0u8; n * params.comparator_bits() * 16])
+            .unwrap();
+        sch.send(&vec![0xffu8; n * 16]).unwrap();
+        sch.flush().unwrap();
+        let r = client.join().unwrap();
+        assert!(matches!(r, Err(Error::Share(_))), "{r:?}");
+    });
+}
