@@ -56,7 +56,7 @@ impl OtSender {
                 let pads = &mut self.pads[..2 * m];
                 self.cot.recv_chunk(ch, &mut pads[..m])?;
                 spread_pairs(pads, delta);
-                hash_in_place(&hash, pads, index, 2);
+                hash_in_place::<2>(&hash, pads, index);
                 for (p, msg) in pads.iter_mut().zip(chunk.iter().flatten()) {
                     *p ^= *msg;
                 }
@@ -151,7 +151,7 @@ impl OtReceiver {
             }
             let rk = range(k);
             let t = &mut out[rk.clone()];
-            hash_in_place(&hash, t, first + rk.start as u64, 1);
+            hash_in_place::<1>(&hash, t, first + rk.start as u64);
             let y = &mut self.y[..2 * t.len()];
             ch.recv_blocks(y)?;
             for ((o, pair), &c) in t.iter_mut().zip(y.chunks_exact(2)).zip(&choices[rk]) {

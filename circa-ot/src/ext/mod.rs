@@ -90,10 +90,11 @@ fn unpack_bits(blocks: &[Block], out: &mut [bool]) {
 /// over long runs; 8 KiB of stack.
 const HASH_BATCH: usize = 512;
 
-/// `xs[e] = H(xs[e], first_tweak + e / per_tweak)` in place, batched: with
-/// `per_tweak = 1` consecutive tweaks (receiver side), with `per_tweak = 2`
-/// both messages of one OT share its index (sender side).
-fn hash_in_place(hash: &TweakableHash, xs: &mut [Block], first_tweak: u64, per_tweak: usize) {
+/// `xs[e] = H(xs[e], first_tweak + e / P)` in place, batched: with `P = 1`
+/// consecutive tweaks (receiver side), with `P = 2` both messages of one OT
+/// share its index (sender side). `xs.len()` must be a multiple of `P`.
+fn hash_in_place<const P: usize>(hash: &TweakableHash, xs: &mut [Block], first_tweak: u64) {
+    debug_assert!(xs.len().is_multiple_of(P) && HASH_BATCH.is_multiple_of(P));
     let aes = FixedKeyAes::fixed();
     let mut px = [Block::ZERO; HASH_BATCH];
     let mut tweak = first_tweak;
@@ -101,7 +102,7 @@ fn hash_in_place(hash: &TweakableHash, xs: &mut [Block], first_tweak: u64, per_t
         let px = &mut px[..chunk.len()];
         px.copy_from_slice(chunk);
         aes.encrypt_many(px);
-        for (group, pgroup) in chunk.chunks_mut(per_tweak).zip(px.chunks(per_tweak)) {
+        for (group, pgroup) in chunk.chunks_exact_mut(P).zip(px.chunks_exact(P)) {
             let t = hash.tweak_block(tweak);
             for (x, p) in group.iter_mut().zip(pgroup) {
                 *x = *p ^ t;
@@ -139,12 +140,13 @@ mod tests {
         let xs: Vec<Block> = (0..1500u128)
             .map(|i| Block::from_u128(i * 0x1234_5678))
             .collect();
-        for per_tweak in [1, 2] {
-            let mut ys = xs.clone();
-            hash_in_place(&h, &mut ys, 40, per_tweak);
-            for (i, (x, y)) in xs.iter().zip(&ys).enumerate() {
-                assert_eq!(*y, h.hash(*x, 40 + (i / per_tweak) as u64));
-            }
+        let mut ones = xs.clone();
+        hash_in_place::<1>(&h, &mut ones, 40);
+        let mut twos = xs.clone();
+        hash_in_place::<2>(&h, &mut twos, 40);
+        for (i, x) in xs.iter().enumerate() {
+            assert_eq!(ones[i], h.hash(*x, 40 + i as u64));
+            assert_eq!(twos[i], h.hash(*x, 40 + (i / 2) as u64));
         }
     }
 }

@@ -59,7 +59,7 @@ impl RotSender {
                 let flat: &mut [Block] = bytemuck::cast_slice_mut(chunk);
                 self.cot.recv_chunk(ch, &mut flat[..m])?;
                 spread_pairs(flat, delta);
-                hash_in_place(&hash, flat, index, 2);
+                hash_in_place::<2>(&hash, flat, index);
                 index += m as u64;
             }
             Ok(())
@@ -107,7 +107,7 @@ impl RotReceiver {
                 let mut index = first;
                 for (c, t) in choices.chunks(CHUNK_OTS).zip(out.chunks_mut(CHUNK_OTS)) {
                     self.cot.send_chunk_chosen(ch, c, t)?;
-                    hash_in_place(&hash, t, index, 1);
+                    hash_in_place::<1>(&hash, t, index);
                     index += t.len() as u64;
                 }
                 ch.flush()
@@ -129,7 +129,7 @@ impl RotReceiver {
                 let mut index = first;
                 for (c, t) in choices.chunks_mut(CHUNK_OTS).zip(out.chunks_mut(CHUNK_OTS)) {
                     self.cot.send_chunk_random(ch, c, t)?;
-                    hash_in_place(&hash, t, index, 1);
+                    hash_in_place::<1>(&hash, t, index);
                     index += t.len() as u64;
                 }
                 ch.flush()
