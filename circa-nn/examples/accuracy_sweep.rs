@@ -1,10 +1,13 @@
 //! Test accuracy of the bundled digits models against the truncation `k` of the Circa ReLU,
 //! in a PLAINTEXT SIMULATION of the fault model (`circa_nn::simulate`: each ReLU sign from
-//! `circa_relu::reference::sign_bit` on a fresh random sharing; exact rescaling), for both
-//! shipped primes, several fractional bits `f`, both sign-test scales and both tie modes.
-//! Then picks the default `(p, f, k, mode, scale)`: for each configuration the largest `k` such
-//! that every `k' <= k` in the range keeps the simulated accuracy of every model within 0.5
-//! points of plaintext (`f64`), and among those the fewest comparator bits `bits(p) - k`.
+//! `circa_relu::reference::sign_bit` on a fresh random sharing), for both shipped primes,
+//! several fractional bits `f`, both sign-test scales and both tie modes; each point twice:
+//! with exact rescaling, and with every rescale simulated as local share truncation of a random
+//! sharing (what the private run does; it wraps with probability about `|x| / p`).
+//! Then picks, per configuration, the largest `k` such that every `k' <= k` in the range keeps
+//! the simulated accuracy of every model within 0.5 points of plaintext (`f64`), and among all
+//! configurations the fewest comparator bits `bits(p) - k` (ties: the smaller worst drop).
+//! The default is the choice under simulated local truncation.
 //!
 //! `cargo run --release -p circa-nn --example accuracy_sweep [-- --seeds N]`
 //! (N = independent simulation runs per point, averaged; default 2).
@@ -13,7 +16,7 @@ use std::path::PathBuf;
 
 use circa_nn::dataset::parse_labelled;
 use circa_nn::{
-    CircaSign, Fixed, Network, SignScale, argmax, argmax_fixed, import_onnx, infer, simulated,
+    CircaSign, Fixed, Network, SignOracle, SignScale, argmax, argmax_fixed, import_onnx, infer,
 };
 use circa_relu::{ProductPath, ReluParams, TieMode, Variant};
 use circa_share::{Modulus, P2138816513, P2061584302081};
@@ -40,14 +43,51 @@ struct Row {
     scale: SignScale,
     mode: TieMode,
     k: u32,
-    /// Mean simulated accuracy (percent); for a model without ReLUs, the fixed-point accuracy.
+    /// Mean simulated accuracy (percent) with exact rescaling; for a model without ReLUs, the
+    /// fixed-point accuracy.
     sim: f64,
-    /// Wrong sign bits per sign test.
+    /// Mean simulated accuracy with every rescale simulated as local share truncation.
+    sim_trunc: f64,
+    /// Wrong sign bits (on nonzero inputs) per sign test.
     fault_rate: f64,
+    /// Local truncation wraps per inference.
+    wraps: f64,
 }
 
 fn percent(correct: usize, total: usize) -> f64 {
     100.0 * correct as f64 / total as f64
+}
+
+fn accuracy<M: Modulus, S: SignOracle<M>>(
+    fx: &Fixed<M, S>,
+    images: &Images,
+) -> Result<f64, String> {
+    let mut correct = 0;
+    for (label, x) in images {
+        let pred = argmax_fixed(&fx.run(x).map_err(|e| e.to_string())?);
+        correct += usize::from(pred == Some(*label));
+    }
+    Ok(percent(correct, images.len()))
+}
+
+/// A simulation run: (accuracy, sign tests, sign faults, truncation wraps).
+fn sim_run<M: Modulus>(
+    net: &Network,
+    images: &Images,
+    f: u32,
+    scale: SignScale,
+    variant: Variant,
+    truncation: bool,
+    seed: u64,
+) -> Result<(f64, u64, u64, u64), String> {
+    let params =
+        ReluParams::<M>::new(variant, ProductPath::LabelTable, f).map_err(|e| e.to_string())?;
+    let oracle =
+        CircaSign::new(params, ChaCha20Rng::seed_from_u64(seed)).with_local_truncation(truncation);
+    let sim = Fixed::<M, _>::with_oracle(net, f, scale, oracle).map_err(|e| e.to_string())?;
+    let acc = accuracy(&sim, images)?;
+    let o = sim.oracle();
+    Ok((acc, o.tests(), o.faults(), o.truncation_failures()))
 }
 
 fn load() -> Result<(Vec<Model>, Images), String> {
@@ -75,12 +115,14 @@ fn load() -> Result<(Vec<Model>, Images), String> {
     Ok((models, images))
 }
 
+type FixedRow = (&'static str, u32, u32, SignScale, Option<f64>);
+
 fn sweep<M: Modulus>(
     models: &[Model],
     images: &Images,
     fs: &[u32],
     seeds: u64,
-    fixed_rows: &mut Vec<(&'static str, u32, u32, SignScale, Option<f64>)>,
+    fixed_rows: &mut Vec<FixedRow>,
     rows: &mut Vec<Row>,
 ) -> Result<(), String> {
     for &f in fs {
@@ -91,77 +133,167 @@ fn sweep<M: Modulus>(
             };
             let k_lo = scale_bits.saturating_sub(8);
             let k_hi = (scale_bits + 2).min(M::BITS - 1);
+            // Fixed point, exact ReLU, exact rescale.
+            let mut fits = true;
             for m in models {
-                // Fixed point, exact ReLU.
                 let fixed = match Fixed::<M>::new(&m.net, f, scale) {
-                    Ok(fx) => {
-                        let mut correct = 0;
-                        for (label, x) in images {
-                            let pred = argmax_fixed(&fx.run(x).map_err(|e| e.to_string())?);
-                            correct += usize::from(pred == Some(*label));
-                        }
-                        Some(percent(correct, images.len()))
-                    }
+                    Ok(fx) => Some(accuracy(&fx, images)?),
                     Err(_) => None,
                 };
+                fits &= fixed.is_some_and(|a| a >= m.plain - TOLERANCE_POINTS);
                 fixed_rows.push((m.name, M::BITS, f, scale, fixed));
-                let Some(fixed_acc) = fixed else { continue };
+            }
+            if !fits {
+                continue; // Some model already misses the tolerance without any Circa fault.
+            }
+            for m in models {
+                let seed0 = (u64::from(M::BITS) << 48) ^ (u64::from(f) << 40);
+                let no_relu = if m.relus == 0 {
+                    // Independent of k and mode: one exact and one truncation-simulated run.
+                    let fx = Fixed::<M>::new(&m.net, f, scale).map_err(|e| e.to_string())?;
+                    let exact = accuracy(&fx, images)?;
+                    let (mut acc, mut wraps) = (0.0, 0);
+                    for seed in 0..seeds {
+                        let r = sim_run::<M>(
+                            &m.net,
+                            images,
+                            f,
+                            scale,
+                            Variant::ExactSign,
+                            true,
+                            seed0 ^ seed,
+                        )?;
+                        acc += r.0;
+                        wraps += r.3;
+                    }
+                    Some((
+                        exact,
+                        acc / seeds as f64,
+                        wraps as f64 / (seeds as f64 * images.len() as f64),
+                    ))
+                } else {
+                    None
+                };
                 for mode in [TieMode::NegPass, TieMode::PosZero] {
                     for k in k_lo..=k_hi {
-                        if m.relus == 0 {
-                            rows.push(Row {
-                                model: m.name,
-                                bits: M::BITS,
-                                f,
-                                scale,
-                                mode,
-                                k,
-                                sim: fixed_acc,
-                                fault_rate: 0.0,
-                            });
-                            continue;
-                        }
-                        let (mut total, mut tests, mut faults) = (0.0, 0, 0);
-                        for seed in 0..seeds {
-                            let rng = ChaCha20Rng::seed_from_u64(
-                                (u64::from(M::BITS) << 48)
-                                    ^ (u64::from(f) << 40)
-                                    ^ (u64::from(k) << 32)
-                                    ^ seed,
-                            );
-                            let sim = simulated::<M, _>(
-                                &m.net,
-                                f,
-                                scale,
-                                Variant::TruncatedSign { k, mode },
-                                rng,
-                            )
-                            .map_err(|e| e.to_string())?;
-                            let mut correct = 0;
-                            for (label, x) in images {
-                                let pred = argmax_fixed(&sim.run(x).map_err(|e| e.to_string())?);
-                                correct += usize::from(pred == Some(*label));
-                            }
-                            total += percent(correct, images.len());
-                            tests += sim.oracle().tests();
-                            faults += sim.oracle().faults();
-                        }
-                        rows.push(Row {
+                        let mut row = Row {
                             model: m.name,
                             bits: M::BITS,
                             f,
                             scale,
                             mode,
                             k,
-                            sim: total / seeds as f64,
-                            fault_rate: faults as f64 / tests.max(1) as f64,
-                        });
+                            sim: 0.0,
+                            sim_trunc: 0.0,
+                            fault_rate: 0.0,
+                            wraps: 0.0,
+                        };
+                        if let Some((exact, trunc, wraps)) = no_relu {
+                            row.sim = exact;
+                            row.sim_trunc = trunc;
+                            row.wraps = wraps;
+                            rows.push(row);
+                            continue;
+                        }
+                        let variant = Variant::TruncatedSign { k, mode };
+                        let (mut tests, mut faults, mut wraps) = (0, 0, 0);
+                        for seed in 0..seeds {
+                            let seed = seed0 ^ (u64::from(k) << 32) ^ seed;
+                            let a = sim_run::<M>(&m.net, images, f, scale, variant, false, seed)?;
+                            let b = sim_run::<M>(&m.net, images, f, scale, variant, true, !seed)?;
+                            row.sim += a.0 / seeds as f64;
+                            row.sim_trunc += b.0 / seeds as f64;
+                            tests += a.1;
+                            faults += a.2;
+                            wraps += b.3;
+                        }
+                        row.fault_rate = faults as f64 / tests.max(1) as f64;
+                        row.wraps = wraps as f64 / (seeds as f64 * images.len() as f64);
+                        rows.push(row);
                     }
                 }
             }
         }
     }
     Ok(())
+}
+
+type Choice = (u32, u32, SignScale, TieMode, u32, f64);
+
+/// Prints, per configuration, the largest k whose every k' <= k keeps all models within the
+/// tolerance under `acc`, and returns the choice with the fewest comparator bits.
+fn select(models: &[Model], rows: &[Row], acc: fn(&Row) -> f64) -> Option<Choice> {
+    println!(
+        "| bits(p) | f | sign scale | mode | largest k | comparator bits | worst drop at that k |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut best: Option<Choice> = None;
+    let mut configs: Vec<(u32, u32, SignScale, TieMode)> = Vec::new();
+    for r in rows {
+        let c = (r.bits, r.f, r.scale, r.mode);
+        if !configs.contains(&c) {
+            configs.push(c);
+        }
+    }
+    for (bits, f, scale, mode) in configs {
+        let pts: Vec<&Row> = rows
+            .iter()
+            .filter(|r| (r.bits, r.f, r.scale, r.mode) == (bits, f, scale, mode))
+            .collect();
+        let mut ks: Vec<u32> = pts.iter().map(|r| r.k).collect();
+        ks.sort_unstable();
+        ks.dedup();
+        let drop_at = |k: u32| -> Option<f64> {
+            let mut worst = f64::NEG_INFINITY;
+            for m in models {
+                let r = pts.iter().find(|r| r.k == k && r.model == m.name)?;
+                worst = worst.max(m.plain - acc(r));
+            }
+            Some(worst)
+        };
+        let mut chosen: Option<(u32, f64)> = None;
+        for &k in &ks {
+            match drop_at(k) {
+                Some(d) if d <= TOLERANCE_POINTS => chosen = Some((k, d)),
+                _ => break,
+            }
+        }
+        let top = ks.last().copied().unwrap_or(0);
+        match chosen {
+            Some((k, d)) => {
+                let note = if k == top { " (top of range)" } else { "" };
+                println!(
+                    "| {bits} | {f} | {} | {} | {k}{note} | {} | {d:.2} |",
+                    scale.name(),
+                    mode.name(),
+                    bits - k
+                );
+                if best.is_none_or(|(bb, _, _, _, bk, bd)| (bits - k, d) < (bb - bk, bd)) {
+                    best = Some((bits, f, scale, mode, k, d));
+                }
+            }
+            None => {
+                let k0 = ks.first().copied().unwrap_or(0);
+                let lo = drop_at(k0).unwrap_or(f64::NAN);
+                println!(
+                    "| {bits} | {f} | {} | {} | none (drop {lo:.2} at k = {k0}) | - | - |",
+                    scale.name(),
+                    mode.name()
+                )
+            }
+        }
+    }
+    match best {
+        Some((bits, f, scale, mode, k, d)) => println!(
+            "\nChoice (fewest comparator bits): bits(p) = {bits}, f = {f}, k = {k}, mode = {}, \
+             sign scale = {}: comparator {} bits, worst drop {d:.2} points.",
+            mode.name(),
+            scale.name(),
+            bits - k
+        ),
+        None => println!("\nNo configuration stays within {TOLERANCE_POINTS} points."),
+    }
+    best
 }
 
 fn main() {
@@ -204,7 +336,7 @@ fn main() {
     let run = sweep::<P2061584302081>(
         &models,
         &images,
-        &[8, 10, 12, 13],
+        &[7, 8, 10, 13],
         seeds,
         &mut fixed_rows,
         &mut rows,
@@ -213,7 +345,7 @@ fn main() {
         sweep::<P2138816513>(
             &models,
             &images,
-            &[6, 8, 10, 12],
+            &[6, 7, 8, 10],
             seeds,
             &mut fixed_rows,
             &mut rows,
@@ -231,24 +363,21 @@ fn main() {
         let a = acc.map_or("-".to_string(), |a| format!("{a:.2}"));
         println!("| {model} | {bits} | {f} | {} | {a} |", scale.name());
     }
-
     println!(
-        "\n## Simulated Circa ReLU (TruncatedSign), mean accuracy % and sign faults per test\n"
+        "\n## Simulated Circa ReLU (TruncatedSign): mean accuracy %, sign faults per test, \
+         truncation wraps per inference\n"
     );
     println!(
-        "| model | bits(p) | f | sign scale | mode | k | comparator bits | simulated acc. | plaintext | sign faults |"
+        "| model | bits(p) | f | sign scale | mode | k | comparator bits | sim. acc. (exact rescale) | sim. acc. (local truncation) | plaintext | sign faults | wraps/inference |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for r in rows
-        .iter()
-        .filter(|r| models.iter().any(|m| m.name == r.model && m.relus > 0))
-    {
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in &rows {
         let plain = models
             .iter()
             .find(|m| m.name == r.model)
             .map_or(0.0, |m| m.plain);
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2e} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2e} | {:.3} |",
             r.model,
             r.bits,
             r.f,
@@ -257,169 +386,20 @@ fn main() {
             r.k,
             r.bits - r.k,
             r.sim,
+            r.sim_trunc,
             plain,
-            r.fault_rate
+            r.fault_rate,
+            r.wraps
         );
     }
-
-    // Per configuration: the largest k whose every k' <= k keeps all models within tolerance.
     println!(
-        "\n## Largest k within {TOLERANCE_POINTS} points of plaintext on all {} models\n",
+        "\n## Largest k within {TOLERANCE_POINTS} points of plaintext on all {} models: exact rescale\n",
         models.len()
     );
+    select(&models, &rows, |r| r.sim);
     println!(
-        "| bits(p) | f | sign scale | mode | largest k | comparator bits | worst drop at that k |"
+        "\n## Largest k within {TOLERANCE_POINTS} points of plaintext on all {} models: local truncation simulated too (the default)\n",
+        models.len()
     );
-    println!("|---|---|---|---|---|---|---|");
-    type Choice = (u32, u32, SignScale, TieMode, u32, f64);
-    let mut best: Option<Choice> = None;
-    let mut best_per_prime: Vec<Choice> = Vec::new();
-    let mut configs: Vec<(u32, u32, SignScale, TieMode)> = Vec::new();
-    for r in &rows {
-        let c = (r.bits, r.f, r.scale, r.mode);
-        if !configs.contains(&c) {
-            configs.push(c);
-        }
-    }
-    for (bits, f, scale, mode) in configs {
-        let pts: Vec<&Row> = rows
-            .iter()
-            .filter(|r| (r.bits, r.f, r.scale, r.mode) == (bits, f, scale, mode))
-            .collect();
-        let mut ks: Vec<u32> = pts.iter().map(|r| r.k).collect();
-        ks.sort_unstable();
-        ks.dedup();
-        let drop_at = |k: u32| -> Option<f64> {
-            let mut worst = f64::NEG_INFINITY;
-            for m in &models {
-                let r = pts.iter().find(|r| r.k == k && r.model == m.name)?;
-                worst = worst.max(m.plain - r.sim);
-            }
-            Some(worst)
-        };
-        let mut chosen: Option<(u32, f64)> = None;
-        for &k in &ks {
-            match drop_at(k) {
-                Some(d) if d <= TOLERANCE_POINTS => chosen = Some((k, d)),
-                _ => break,
-            }
-        }
-        let top = ks.last().copied().unwrap_or(0);
-        match chosen {
-            Some((k, d)) => {
-                let note = if k == top { " (top of range)" } else { "" };
-                println!(
-                    "| {bits} | {f} | {} | {} | {k}{note} | {} | {d:.2} |",
-                    scale.name(),
-                    mode.name(),
-                    bits - k
-                );
-                let better = best.is_none_or(|(bb, _, _, _, bk, bd)| (bits - k, d) < (bb - bk, bd));
-                if better {
-                    best = Some((bits, f, scale, mode, k, d));
-                }
-                let choice = (bits, f, scale, mode, k, d);
-                match best_per_prime.iter_mut().find(|c| c.0 == bits) {
-                    Some(c) if (bits - k, d) < (c.0 - c.4, c.5) => *c = choice,
-                    Some(_) => {}
-                    None => best_per_prime.push(choice),
-                }
-            }
-            None => println!(
-                "| {bits} | {f} | {} | {} | none | - | - |",
-                scale.name(),
-                mode.name()
-            ),
-        }
-    }
-    match best {
-        Some((bits, f, scale, mode, k, d)) => println!(
-            "\nDefault (fewest comparator bits, simulated): bits(p) = {bits}, f = {f}, k = {k}, \
-             mode = {}, sign scale = {}: comparator {} bits, worst simulated drop {d:.2} points.",
-            mode.name(),
-            scale.name(),
-            bits - k
-        ),
-        None => println!("\nNo configuration stays within {TOLERANCE_POINTS} points."),
-    }
-
-    // The best point of each prime again, now also simulating every rescale as local share
-    // truncation of a random sharing (off by one unit, wrapping with probability |x|/p).
-    println!(
-        "\n## Best point per prime with local share truncation also simulated ({seeds} run(s))\n"
-    );
-    println!(
-        "| bits(p) | f | sign scale | mode | k | model | simulated acc. (exact rescale) | simulated acc. (local truncation) | truncation wraps per inference |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for &(bits, f, scale, mode, k, _) in &best_per_prime {
-        let res = if bits == P2061584302081::BITS {
-            with_truncation::<P2061584302081>(&models, &images, f, scale, mode, k, seeds)
-        } else {
-            with_truncation::<P2138816513>(&models, &images, f, scale, mode, k, seeds)
-        };
-        match res {
-            Ok(list) => {
-                for (model, acc, wraps) in list {
-                    let exact = rows
-                        .iter()
-                        .find(|r| {
-                            (r.model, r.bits, r.f, r.scale, r.mode, r.k)
-                                == (model, bits, f, scale, mode, k)
-                        })
-                        .map_or(f64::NAN, |r| r.sim);
-                    println!(
-                        "| {bits} | {f} | {} | {} | {k} | {model} | {exact:.2} | {acc:.2} | {wraps:.4} |",
-                        scale.name(),
-                        mode.name()
-                    );
-                }
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
-        }
-    }
-}
-
-/// Mean accuracy and truncation wraps per inference with local truncation simulated.
-fn with_truncation<M: Modulus>(
-    models: &[Model],
-    images: &Images,
-    f: u32,
-    scale: SignScale,
-    mode: TieMode,
-    k: u32,
-    seeds: u64,
-) -> Result<Vec<(&'static str, f64, f64)>, String> {
-    let mut out = Vec::new();
-    for m in models {
-        let (mut total, mut wraps) = (0.0, 0u64);
-        for seed in 0..seeds {
-            let params = ReluParams::<M>::new(
-                Variant::TruncatedSign { k, mode },
-                ProductPath::LabelTable,
-                f,
-            )
-            .map_err(|e| e.to_string())?;
-            let rng = ChaCha20Rng::seed_from_u64(0x7472_756e_6300 ^ seed);
-            let oracle = CircaSign::new(params, rng).with_local_truncation(true);
-            let sim =
-                Fixed::<M, _>::with_oracle(&m.net, f, scale, oracle).map_err(|e| e.to_string())?;
-            let mut correct = 0;
-            for (label, x) in images {
-                let pred = argmax_fixed(&sim.run(x).map_err(|e| e.to_string())?);
-                correct += usize::from(pred == Some(*label));
-            }
-            total += percent(correct, images.len());
-            wraps += sim.oracle().truncation_failures();
-        }
-        out.push((
-            m.name,
-            total / seeds as f64,
-            wraps as f64 / (seeds as f64 * images.len() as f64),
-        ));
-    }
-    Ok(out)
+    select(&models, &rows, |r| r.sim_trunc);
 }
