@@ -438,6 +438,13 @@ impl CotReceiver {
     pub fn finish(self) {}
 }
 
+impl Drop for CotReceiver {
+    fn drop(&mut self) {
+        // The packed choice bits of the last chunk.
+        self.r.zeroize();
+    }
+}
+
 impl core::fmt::Debug for CotReceiver {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CotReceiver")
@@ -447,11 +454,12 @@ impl core::fmt::Debug for CotReceiver {
     }
 }
 
-/// Blocks per chunk row for `m` OTs, for the other modules.
+/// Blocks in the 128 rows of a chunk of `m` OTs, for the other modules.
 pub(super) fn rows_len(m: usize) -> usize {
     BASE_OTS * width(m)
 }
 
+/// [`Error::LengthMismatch`] unless the two lengths agree.
 pub(super) fn check_len(expected: usize, actual: usize) -> Result<(), Error> {
     if expected == actual {
         Ok(())
