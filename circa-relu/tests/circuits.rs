@@ -194,3 +194,66 @@ fn and_gate_counts() {
     counts::<P2138816513>();
     counts::<P2061584302081>();
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn params_from<M: Modulus>(which: u8, k: u32, poszero: bool) -> ReluParams<M> {
+        let variant = match which % 4 {
+            0 => Variant::DelphiBaseline,
+            1 => Variant::ExactSign,
+            2 => Variant::StochasticSign,
+            _ => Variant::TruncatedSign {
+                k: k % M::BITS,
+                mode: if poszero {
+                    TieMode::PosZero
+                } else {
+                    TieMode::NegPass
+                },
+            },
+        };
+        ReluParams::new(variant, ProductPath::LabelTable, 12).unwrap()
+    }
+
+    fn agrees<M: Modulus>(params: &ReluParams<M>, raw: &[(u64, u64, u64)]) {
+        let f = |v: u64| Fp::<M>::from_u64_reduced(v);
+        let c: Vec<_> = raw.iter().map(|r| f(r.0)).collect();
+        let s: Vec<_> = raw.iter().map(|r| f(r.1)).collect();
+        let masks: Vec<_> = if params.variant().is_sign() {
+            Vec::new()
+        } else {
+            raw.iter().map(|r| f(r.2)).collect()
+        };
+        let circuit = relu_circuit(params, raw.len()).unwrap();
+        let (mut g, mut e) = (Vec::new(), Vec::new());
+        garbler_bits(params, &s, &masks, &mut g).unwrap();
+        evaluator_bits(params, &c, &mut e);
+        let out = circuit.eval_plain(&g, &e).unwrap();
+        if params.variant().is_sign() {
+            for i in 0..raw.len() {
+                assert_eq!(out[i], sign_bit(params, c[i], s[i]));
+            }
+        } else {
+            let v = decode_field_outputs(params, &out).unwrap();
+            for i in 0..raw.len() {
+                assert_eq!(v[i], baseline_output(c[i], s[i], masks[i]));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn random_shares_p31(which in 0u8..4, k in 0u32..31, poszero: bool,
+                             raw in prop::collection::vec(any::<(u64, u64, u64)>(), 1..12)) {
+            agrees(&params_from::<P2138816513>(which, k, poszero), &raw);
+        }
+
+        #[test]
+        fn random_shares_p41(which in 0u8..4, k in 0u32..41, poszero: bool,
+                             raw in prop::collection::vec(any::<(u64, u64, u64)>(), 1..12)) {
+            agrees(&params_from::<P2061584302081>(which, k, poszero), &raw);
+        }
+    }
+}
