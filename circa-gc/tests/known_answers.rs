@@ -56,3 +56,22 @@ fn sha256_compression_plain() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+#[test]
+fn bristol_writer_round_trips_the_shared_circuits() {
+    for name in ["aes_128.txt", "sha256.txt"] {
+        let Some(c) = shared_circuit(name) else {
+            return;
+        };
+        let again = circa_gc::parse_bristol(&circa_gc::to_bristol_string(&c)).unwrap();
+        assert_eq!(again.and_count(), c.and_count());
+        assert_eq!(again.outputs().len(), c.outputs().len());
+        let x: Vec<bool> = (0..c.garbler_inputs()).map(|i| i % 3 == 0).collect();
+        let y: Vec<bool> = (0..c.evaluator_inputs()).map(|i| i % 5 == 1).collect();
+        assert_eq!(
+            again.eval_plain(&x, &y).unwrap(),
+            c.eval_plain(&x, &y).unwrap(),
+            "{name}"
+        );
+    }
+}

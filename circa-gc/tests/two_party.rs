@@ -47,20 +47,40 @@ fn run_pair<C: Channel + Send + 'static>(
 }
 
 #[test]
-fn aes_128_known_answer_over_tcp() {
+fn aes_128_known_answer_and_random_inputs_over_tcp() {
+    use aes::Aes128;
+    use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
     let Some(c) = shared_circuit("aes_128.txt") else {
         return;
     };
-    let (k, p) = (
+    let hex = |b: &[u8]| b.iter().map(|v| format!("{v:02x}")).collect::<String>();
+    let mut jobs = vec![(
+        c.clone(),
         hex_to_bits(AES_KEY, 128).unwrap(),
         hex_to_bits(AES_PT, 128).unwrap(),
-    );
-    let pair = TcpChannel::loopback_pair().unwrap();
-    let (g, e) = run_pair(pair, vec![(c, k, p, Reveal::Both)]);
-    let g = g.into_iter().next().unwrap().unwrap().unwrap();
-    let e = e.into_iter().next().unwrap().unwrap().unwrap();
-    assert_eq!(bits_to_hex(&e), AES_CT);
-    assert_eq!(bits_to_hex(&g), AES_CT);
+        Reveal::Both,
+    )];
+    let mut want = vec![AES_CT.to_string()];
+    let mut rng = ChaCha20Rng::seed_from_u64(0xae5);
+    for _ in 0..3 {
+        let (mut key, mut pt) = ([0u8; 16], [0u8; 16]);
+        rng.fill_bytes(&mut key);
+        rng.fill_bytes(&mut pt);
+        let mut block = Array::from(pt);
+        Aes128::new(&Array::from(key)).encrypt_block(&mut block);
+        want.push(hex(&block.0));
+        jobs.push((
+            c.clone(),
+            hex_to_bits(&hex(&key), 128).unwrap(),
+            hex_to_bits(&hex(&pt), 128).unwrap(),
+            Reveal::Both,
+        ));
+    }
+    let (g, e) = run_pair(TcpChannel::loopback_pair().unwrap(), jobs);
+    for ((g, e), want) in g.into_iter().zip(e).zip(want) {
+        assert_eq!(bits_to_hex(&e.unwrap().unwrap()), want);
+        assert_eq!(bits_to_hex(&g.unwrap().unwrap()), want);
+    }
 }
 
 fn compare_circuit() -> Circuit {
