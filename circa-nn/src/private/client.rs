@@ -3,19 +3,20 @@
 
 use std::collections::VecDeque;
 
-use circa_ot::{Channel, Prg, RotReceiver};
+use circa_ot::{Channel, Prg};
 use circa_relu::ReluParams;
 use circa_relu::protocol::{ClientPreprocessed as ReluPre, ReluClient};
 use circa_share::fixed_point::truncate_plain;
-use circa_share::{Client, FP_BYTES, Fp, Modulus};
+use circa_share::ole::LinearCorrelationClient;
+use circa_share::{Client, FP_BYTES, Fp, Modulus, Share, Triples, beaver};
 use zeroize::Zeroize;
 
+use super::correlations::{Pregenerated, client_linear, triples};
 use super::error::{PrivateError, Result};
 use super::local::{
     Party, fold_level, gather, lift, local_layer, pair_differences, scatter, select, truncate,
 };
 use super::msgs::{recv_field, send_field};
-use super::ole::{Pregenerated, SquarePairs, Support, client_ole, client_squares, client_triples};
 use super::params::PrivateParams;
 use super::plan::{Plan, Remask, pool_widths, relu_mask};
 use crate::fixed::{SignScale, encode};
@@ -27,7 +28,7 @@ pub(crate) struct ClientPre<M: Modulus> {
     masks: VecDeque<Vec<Fp<M>>>,
     linear: VecDeque<Vec<Fp<M>>>,
     relus: VecDeque<ReluPre<M>>,
-    squares: VecDeque<SquarePairs<Client, M>>,
+    poly: VecDeque<Triples<Client, M>>,
     pub(crate) relu_offline_bytes: u64,
     pub(crate) relus_total: u64,
 }
@@ -38,7 +39,7 @@ impl<M: Modulus> ClientPre<M> {
             masks: VecDeque::new(),
             linear: VecDeque::new(),
             relus: VecDeque::new(),
-            squares: VecDeque::new(),
+            poly: VecDeque::new(),
             relu_offline_bytes: 0,
             relus_total: 0,
         }
@@ -52,7 +53,7 @@ impl<M: Modulus> ClientPre<M> {
             .chain(&self.linear)
             .map(Vec::len)
             .sum::<usize>()
-            + self.squares.iter().map(|s| 2 * s.len()).sum::<usize>();
+            + self.poly.iter().map(|s| 3 * s.len()).sum::<usize>();
         (fields * FP_BYTES + self.relus.iter().map(ReluPre::storage_bytes).sum::<usize>()) as u64
     }
 }
@@ -78,9 +79,9 @@ pub(crate) struct ClientEngine<M: Modulus> {
     plan: Plan,
     pub(crate) params: PrivateParams,
     relu: ReluClient<M>,
-    rot: RotReceiver,
+    lin: LinearCorrelationClient<M>,
     prg: Prg,
-    supports: Vec<Option<Support>>,
+    weight_bits: u32,
 }
 
 impl<M: Modulus> ClientEngine<M> {
@@ -88,22 +89,22 @@ impl<M: Modulus> ClientEngine<M> {
         ch: &mut C,
         arch: Architecture,
         params: PrivateParams,
+        weight_bits: u32,
         rng: &mut R,
     ) -> Result<Self> {
         let relu_params = ReluParams::<M>::new(params.relu.0, params.relu.1, params.frac_bits)?;
         let relu = ReluClient::setup(ch, &relu_params, rng)?;
-        let rot = RotReceiver::setup(ch, rng)?;
+        let lin = LinearCorrelationClient::setup(ch, rng)?;
         ch.flush()?;
         let plan = Plan::new(&arch, params.sign_scale);
-        let supports = super::linear_supports(&arch);
         Ok(Self {
             arch,
             plan,
             params,
             relu,
-            rot,
+            lin,
             prg: Prg::from_crypto_rng(rng),
-            supports,
+            weight_bits,
         })
     }
 
@@ -123,12 +124,13 @@ impl<M: Modulus> ClientEngine<M> {
         ch: &mut C,
         c: &[Fp<M>],
         pre: &mut ClientPre<M>,
+        pool: &mut Triples<Client, M>,
     ) -> Result<()> {
         let before = ch.stats();
         let beaver =
             self.params.relu.0.is_sign() && self.params.relu.1 == circa_relu::ProductPath::Beaver;
         let r = if beaver {
-            let t = client_triples::<M, _, _>(ch, &mut self.rot, c.len(), &mut self.prg)?;
+            let t = pool.take_front(c.len())?;
             self.relu
                 .offline_with_triples(ch, c, &mut Pregenerated(t))?
         } else {
@@ -149,6 +151,8 @@ impl<M: Modulus> ClientEngine<M> {
         let arch = self.arch.clone();
         let layers = arch.layers();
         let mut known: Vec<Option<Vec<Fp<M>>>> = vec![None; layers.len() + 1];
+        let total = super::plan::triple_count(&arch, &self.params);
+        let mut pool = triples::<Client, M, _, _>(ch, total, &mut self.prg)?;
         let m0 = self.random(arch.input_shape().len());
         known[0] = Some(m0.clone());
         pre.masks.push_back(m0);
@@ -176,8 +180,8 @@ impl<M: Modulus> ClientEngine<M> {
                         layer: i,
                         reason: "linear input without a mask",
                     })?;
-                    let support = self.supports[i].as_ref().ok_or(missing("support"))?;
-                    let mut wr = client_ole(ch, &mut self.rot, support, r)?;
+                    let mut wr =
+                        client_linear(ch, &mut self.lin, &layer.op, xs, self.weight_bits, r)?;
                     pre.linear.push_back(wr.clone());
                     if !lp.deferred {
                         truncate(Party::Client, &mut wr, f);
@@ -185,8 +189,7 @@ impl<M: Modulus> ClientEngine<M> {
                     Some(wr)
                 }
                 Op::Activation(Activation::Polynomial { .. }) => {
-                    let sq = client_squares(ch, &mut self.rot, xs.len(), &mut self.prg)?;
-                    pre.squares.push_back(sq);
+                    pre.poly.push_back(pool.take_front(xs.len())?);
                     None
                 }
                 Op::Activation(act @ (Activation::Relu | Activation::ChannelRelu { .. })) => {
@@ -194,7 +197,7 @@ impl<M: Modulus> ClientEngine<M> {
                     if mask.iter().any(|&m| m) {
                         let x = known[t].as_ref().ok_or_else(unsupported)?;
                         let c = select(x, &mask);
-                        self.relu_offline(ch, &c, &mut pre)?;
+                        self.relu_offline(ch, &c, &mut pre, &mut pool)?;
                         None
                     } else {
                         known[t].clone().map(|mut v| {
@@ -216,7 +219,7 @@ impl<M: Modulus> ClientEngine<M> {
                             pre.masks.push_back(m);
                         }
                         let c = pair_differences(&cand, w, lift);
-                        self.relu_offline(ch, &c, &mut pre)?;
+                        self.relu_offline(ch, &c, &mut pre, &mut pool)?;
                         cand = vec![Fp::ZERO; cand.len() / w * widths[l + 1]];
                     }
                     None
@@ -292,15 +295,16 @@ impl<M: Modulus> ClientEngine<M> {
                     y
                 }
                 Op::Activation(Activation::Polynomial { coefficients }) => {
-                    let sq = pop(&mut pre.squares, "square pairs")?;
+                    let t3 = pop(&mut pre.poly, "polynomial triples")?;
                     let xv = &sh[t];
-                    let d_s = recv_field::<M, _>(ch, xv.len())?;
-                    let d_c: Vec<Fp<M>> = xv.iter().zip(&sq.a).map(|(&x, &a)| x - a).collect();
-                    send_field(ch, &d_c)?;
-                    let two = Fp::<M>::from_u64_reduced(2);
-                    let mut x2: Vec<Fp<M>> = (0..xv.len())
-                        .map(|k| sq.sq[k] + two * (d_c[k] + d_s[k]) * sq.a[k])
-                        .collect();
+                    let n = xv.len();
+                    let x = Share::<Client, M>::from_vec(xv.clone());
+                    let mine = beaver::blind(&x, &x, &t3)?;
+                    let mut buf = vec![0u8; beaver::BeaverOpening::<M>::encoded_len(n)];
+                    ch.recv(&mut buf)?;
+                    let theirs = beaver::BeaverOpening::<M>::from_bytes(&buf, n)?;
+                    ch.send(&mine.to_bytes())?;
+                    let mut x2 = beaver::finish(t3, &beaver::open(&mine, &theirs)?)?.into_vec();
                     truncate(Party::Client, &mut x2, f);
                     let c1 = encode::<M>(coefficients[1], f, "coefficient")?;
                     let c2 = encode::<M>(coefficients[2], f, "coefficient")?;

@@ -17,8 +17,8 @@
 //!
 //! The handshake sends the architecture (never the weights) and the public [`PrivateParams`]
 //! (prime, fractional bits `f`, ReLU variant and product path, [`SignScale`](crate::SignScale));
-//! then the ReLU session (`circa_relu::protocol`: fingerprints, free-XOR Delta, base OTs) and
-//! a random-OT extension session for the linear layers are set up once.
+//! then the weights' bit width, the ReLU session (`circa_relu::protocol`: fingerprints,
+//! free-XOR Delta, base OTs) and the linear-correlation OT sessions are set up once.
 //!
 //! # The protocol
 //!
@@ -26,10 +26,11 @@
 //! (products at `2^(2f)`), exactly as the fixed-point reference [`crate::fixed`] computes it.
 //!
 //! * **Linear layers** (convolution, dense): the client's share of the input is a random
-//!   `r_i` chosen offline. Offline, a vector OLE built from random OT (`ole.rs`; Gilboa's
-//!   multiplication with one OT per bit of `r_i`, the server's correction vector restricted to
-//!   the layer's public support) leaves the client with `W r_i - s_i` and the server with `s_i`.
+//!   `r_i` chosen offline. Offline, `circa_share::ole`'s linear correlation (vector OLE from
+//!   correlated OT; for a convolution one matrix product per group on the client's im2col of
+//!   `r_i`, `correlations.rs`) leaves the client with `W r_i - s_i` and the server with `s_i`.
 //!   Online the server computes `W (x - r_i) + s_i + b` (bias at `2^(2f)`), no communication.
+//!   The weights' signed bit width is a public session parameter (sent in the handshake).
 //! * **Re-masking**: when a linear layer's input share is not the fresh `r_i` (or a ReLU's input
 //!   share is not known offline), the client sends (its share - a fresh mask) and the server
 //!   adds it. If the client's share is known offline (linear -> local ops -> linear) this goes
@@ -59,14 +60,14 @@
 //!   the exact sign the result is exactly the reference's maximum (max is associative), and
 //!   with `SignScale::Product` the sign of `2^f (b - a)` is tested and the selected value is
 //!   divided back exactly (a multiple of `2^f`: truncation is exact unless it wraps).
-//! * **Polynomial** `c0 + c1 x + c2 x^2`: one Beaver square per unit from a square pair
-//!   `(a, a^2)` made offline by OLE (one OT-multiplication per unit). Online one round: the
-//!   server sends its share of `d = x - a`, the client answers with its own (plus any
-//!   re-masking); `x^2 = a^2 + 2 d a + d^2`. Then `q = trunc(x^2)`, `trunc(c2 q + c1 x + c0)`
-//!   (coefficients public: `c1, c2` at `2^f`, `c0` at `2^(2f)`), as in the reference.
+//! * **Polynomial** `c0 + c1 x + c2 x^2`: one Beaver multiplication `x * x` per unit with a
+//!   triple from `circa_share::OtTripleSource` (OT-based, made offline). Online one round: the
+//!   server sends its shares of `(x - a, x - b)`, the client answers with its own (plus any
+//!   re-masking). Then `q = trunc(x^2)`, `trunc(c2 q + c1 x + c0)` (coefficients public: `c1,
+//!   c2` at `2^f`, `c0` at `2^(2f)`), as in the reference.
 //! * **Output**: the server sends its share of the logits; the client reconstructs.
 //!
-//! Everything preprocessed (masks, correlations, ReLU material, square pairs / triples) belongs
+//! Everything preprocessed (masks, correlations, ReLU material, triples) belongs
 //! to ONE inference and is consumed by value by its online phase ([`ClientPreprocessed`] is not
 //! `Clone`; the server's material never leaves its session). Rounds of the digits CNN: 12
 //! one-way flights (input; 3 ReLU layers and 2 max-pool levels at 2 flights each; logits).
@@ -75,18 +76,18 @@
 //!
 //! The client learns the architecture, the parameters and the output, and (stochastic ReLUs)
 //! the faults' effect on the output; the server learns nothing about the input. The server's
-//! view: `x - r`, re-masking messages `v - m` (fresh masks: uniform), the OLE's OT messages
-//! (hide the client's bits), the ReLU protocol's view (`d`, uniform), the polynomial openings
-//! `x - a` (uniform `a`). The client's view: OLE corrections masked by PRG outputs of keys it
-//! does not hold, the ReLU protocol's view, the server's openings and its output share (after
-//! the client learns the output it is determined by it).
+//! view: `x - r`, re-masking messages `v - m` (fresh masks: uniform), the correlations' and
+//! triples' OT transcripts (see `circa_share::ole`), the ReLU protocol's view (`d`, uniform),
+//! the Beaver openings (uniform `a`, `b`). The client's view: the OT transcripts, the ReLU
+//! protocol's view, the server's openings and its output share (given the output, determined
+//! by it). Public besides the architecture: the parameters and the weights' bit width.
 
 mod client;
+mod correlations;
 mod error;
 mod flight;
 mod local;
 pub mod msgs;
-mod ole;
 mod params;
 mod plan;
 mod server;
@@ -100,30 +101,11 @@ use rand_core::CryptoRng;
 pub use error::{PrivateError, Result};
 pub use params::{Prime, PrivateParams};
 
-use crate::model::{Architecture, Network, Op};
+use crate::model::{Architecture, Network};
 use client::{ClientEngine, ClientPre};
 use flight::Coalescing;
 use msgs::{TAG_DONE, TAG_HELLO, TAG_INFER, VERSION, expect_tag, recv_tag, send_tag};
-use ole::Support;
 use server::ServerEngine;
-
-/// The public support of every linear layer (`None` for the others).
-fn linear_supports(arch: &Architecture) -> Vec<Option<Support>> {
-    arch.layers()
-        .iter()
-        .map(|l| {
-            let xs = arch.tensor_shape(l.inputs[0]).unwrap_or(arch.input_shape());
-            match &l.op {
-                Op::Conv2d(c) => Some(Support::conv(c, xs)),
-                Op::Dense {
-                    in_features,
-                    out_features,
-                } => Some(Support::dense(*in_features, *out_features)),
-                _ => None,
-            }
-        })
-        .collect()
-}
 
 /// Costs of one inference, as seen by one party (`c2s` = client to server).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -337,17 +319,27 @@ impl ClientSession {
         let params = PrivateParams::from_bytes(&pb)?;
         let bytes = ch.recv_frame(msgs::MAX_ARCHITECTURE_BYTES)?;
         let arch = Architecture::from_bytes(&bytes)?;
+        let weight_bits = u32::from(recv_tag(ch)?);
+        if !(2..=circa_share::ole::MAX_WEIGHT_BITS).contains(&weight_bits)
+            || weight_bits + 2 > params.prime.bits()
+        {
+            return Err(PrivateError::InvalidParams {
+                reason: "weight bit width out of range",
+            });
+        }
         let inner = match params.prime {
             Prime::P41 => ClientInner::P41(Box::new(ClientEngine::setup(
                 ch,
                 arch.clone(),
                 params,
+                weight_bits,
                 rng,
             )?)),
             Prime::P31 => ClientInner::P31(Box::new(ClientEngine::setup(
                 ch,
                 arch.clone(),
                 params,
+                weight_bits,
                 rng,
             )?)),
         };

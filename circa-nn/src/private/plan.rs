@@ -87,6 +87,13 @@ pub(crate) fn pool_widths(area: usize) -> Vec<usize> {
     w
 }
 
+/// Beaver triples one inference needs: one per polynomial unit, and one per ReLU on the
+/// ReLU's Beaver product path.
+pub(crate) fn triple_count(arch: &Architecture, params: &super::PrivateParams) -> usize {
+    let beaver = params.relu.0.is_sign() && params.relu.1 == circa_relu::ProductPath::Beaver;
+    arch.polynomial_count() + if beaver { arch.relu_count() } else { 0 }
+}
+
 impl Plan {
     pub(crate) fn new(arch: &Architecture, sign_scale: SignScale) -> Self {
         let layers = arch.layers();

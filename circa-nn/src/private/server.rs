@@ -3,18 +3,19 @@
 
 use std::collections::VecDeque;
 
-use circa_ot::{Channel, Prg, RotSender};
+use circa_ot::{Channel, Prg};
 use circa_relu::ReluParams;
 use circa_relu::protocol::{ReluServer, ServerPreprocessed as ReluPre};
-use circa_share::{Fp, Modulus, Server};
+use circa_share::ole::LinearCorrelationServer;
+use circa_share::{Fp, Modulus, Server, Share, Triples, beaver};
 use zeroize::Zeroize;
 
+use super::correlations::{Pregenerated, server_linear, triples, weight_bits};
 use super::error::{PrivateError, Result};
 use super::local::{
     Party, fold_level, gather, lift, local_layer, pair_differences, scatter, select, truncate,
 };
 use super::msgs::{recv_field, send_field};
-use super::ole::{Pregenerated, SquarePairs, Support, server_ole, server_squares, server_triples};
 use super::params::PrivateParams;
 use super::plan::{Plan, Remask, pool_widths, relu_mask};
 use crate::fixed::{SignScale, encode};
@@ -26,7 +27,7 @@ pub(crate) struct ServerPre<M: Modulus> {
     adjust: VecDeque<Vec<Fp<M>>>,
     linear: VecDeque<Vec<Fp<M>>>,
     relus: VecDeque<ReluPre<M>>,
-    squares: VecDeque<SquarePairs<Server, M>>,
+    poly: VecDeque<Triples<Server, M>>,
     pub(crate) relu_offline_bytes: u64,
 }
 
@@ -55,9 +56,9 @@ pub(crate) struct ServerEngine<M: Modulus> {
     weights: Vec<Encoded<M>>,
     poly: Vec<Option<[Fp<M>; 3]>>,
     relu: ReluServer<M>,
-    rot: RotSender,
+    lin: LinearCorrelationServer<M>,
     prg: Prg,
-    supports: Vec<Option<Support>>,
+    pub(crate) weight_bits: u32,
 }
 
 impl<M: Modulus> Drop for ServerEngine<M> {
@@ -113,12 +114,23 @@ impl<M: Modulus> ServerEngine<M> {
                 _ => Ok(None),
             })
             .collect::<crate::Result<Vec<_>>>()?;
+        let all: Vec<Fp<M>> = weights
+            .iter()
+            .flatten()
+            .flat_map(|(w, _)| w.iter().copied())
+            .collect();
+        let weight_bits = weight_bits(&all);
+        if weight_bits + 2 > M::BITS || weight_bits > circa_share::ole::MAX_WEIGHT_BITS {
+            return Err(PrivateError::InvalidParams {
+                reason: "weights too large for the field at this fixed-point scale",
+            });
+        }
+        ch.send(&[weight_bits as u8])?;
         let relu_params = ReluParams::<M>::new(params.relu.0, params.relu.1, f)?;
         let relu = ReluServer::setup(ch, &relu_params, rng)?;
-        let rot = RotSender::setup(ch, rng)?;
+        let lin = LinearCorrelationServer::setup(ch, rng)?;
         ch.flush()?;
         let plan = Plan::new(&arch, params.sign_scale);
-        let supports = super::linear_supports(&arch);
         Ok(Self {
             arch,
             plan,
@@ -126,9 +138,9 @@ impl<M: Modulus> ServerEngine<M> {
             weights,
             poly,
             relu,
-            rot,
+            lin,
             prg: Prg::from_crypto_rng(rng),
-            supports,
+            weight_bits,
         })
     }
 
@@ -137,12 +149,13 @@ impl<M: Modulus> ServerEngine<M> {
         ch: &mut C,
         n: usize,
         pre: &mut ServerPre<M>,
+        pool: &mut Triples<Server, M>,
     ) -> Result<()> {
         let before = ch.stats();
         let beaver =
             self.params.relu.0.is_sign() && self.params.relu.1 == circa_relu::ProductPath::Beaver;
         let r = if beaver {
-            let t = server_triples::<M, _, _>(ch, &mut self.rot, n, &mut self.prg)?;
+            let t = pool.take_front(n)?;
             self.relu
                 .offline_with_triples(ch, n, &mut Pregenerated(t))?
         } else {
@@ -160,10 +173,12 @@ impl<M: Modulus> ServerEngine<M> {
             adjust: VecDeque::new(),
             linear: VecDeque::new(),
             relus: VecDeque::new(),
-            squares: VecDeque::new(),
+            poly: VecDeque::new(),
             relu_offline_bytes: 0,
         };
         let arch = self.arch.clone();
+        let total = super::plan::triple_count(&arch, &self.params);
+        let mut pool = triples::<Server, M, _, _>(ch, total, &mut self.prg)?;
         for (i, layer) in arch.layers().iter().enumerate() {
             let lp = self.plan.layers[i].clone();
             let t = layer.inputs[0];
@@ -173,27 +188,25 @@ impl<M: Modulus> ServerEngine<M> {
             }
             match &layer.op {
                 Op::Conv2d(_) | Op::Dense { .. } => {
-                    let support = self.supports[i].as_ref().ok_or(missing("support"))?;
                     let (w, _) = self.weights[i].as_ref().ok_or(missing("weights"))?;
-                    let s = server_ole(ch, &mut self.rot, support, w)?;
+                    let s = server_linear(ch, &mut self.lin, &layer.op, xs, self.weight_bits, w)?;
                     pre.linear.push_back(s);
                 }
                 Op::Activation(Activation::Polynomial { .. }) => {
-                    let sq = server_squares(ch, &mut self.rot, xs.len(), &mut self.prg)?;
-                    pre.squares.push_back(sq);
+                    pre.poly.push_back(pool.take_front(xs.len())?);
                 }
                 Op::Activation(act @ (Activation::Relu | Activation::ChannelRelu { .. })) => {
                     let mask = relu_mask(act, xs.channels, xs.spatial()).unwrap_or_default();
                     let n = mask.iter().filter(|&&m| m).count();
                     if n > 0 {
-                        self.relu_offline(ch, n, &mut pre)?;
+                        self.relu_offline(ch, n, &mut pre, &mut pool)?;
                     }
                 }
                 Op::MaxPool(p) => {
                     let outputs = layer.output_shape().len();
                     let widths = pool_widths(p.area());
                     for &w in &widths[..widths.len() - 1] {
-                        self.relu_offline(ch, outputs * (w / 2), &mut pre)?;
+                        self.relu_offline(ch, outputs * (w / 2), &mut pre, &mut pool)?;
                     }
                 }
                 _ => {}
@@ -259,18 +272,16 @@ impl<M: Modulus> ServerEngine<M> {
                 }
                 Op::Activation(Activation::Polynomial { .. }) => {
                     let [c0, c1, c2] = self.poly[i].ok_or(missing("coefficients"))?;
-                    let sq = pop(&mut pre.squares, "square pairs")?;
+                    let t3 = pop(&mut pre.poly, "polynomial triples")?;
                     let xv = &sh[t];
-                    let d_s: Vec<Fp<M>> = xv.iter().zip(&sq.a).map(|(&x, &a)| x - a).collect();
-                    send_field(ch, &d_s)?;
-                    let d_c = recv_field::<M, _>(ch, xv.len())?;
-                    let two = Fp::<M>::from_u64_reduced(2);
-                    let mut x2: Vec<Fp<M>> = (0..xv.len())
-                        .map(|k| {
-                            let d = d_c[k] + d_s[k];
-                            sq.sq[k] + two * d * sq.a[k] + d * d
-                        })
-                        .collect();
+                    let n = xv.len();
+                    let x = Share::<Server, M>::from_vec(xv.clone());
+                    let mine = beaver::blind(&x, &x, &t3)?;
+                    ch.send(&mine.to_bytes())?;
+                    let mut buf = vec![0u8; beaver::BeaverOpening::<M>::encoded_len(n)];
+                    ch.recv(&mut buf)?;
+                    let theirs = beaver::BeaverOpening::<M>::from_bytes(&buf, n)?;
+                    let mut x2 = beaver::finish(t3, &beaver::open(&mine, &theirs)?)?.into_vec();
                     truncate(Party::Server, &mut x2, f);
                     let mut y: Vec<Fp<M>> = (0..xv.len())
                         .map(|k| c2 * x2[k] + c1 * xv[k] + c0)
