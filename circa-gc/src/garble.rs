@@ -321,6 +321,17 @@ impl GarblerOutputs {
         }
     }
 
+    /// The output wires' zero-labels (secret: with [`GarblerOutputs::delta`] they give both labels of
+    /// every output), for protocols that post-process output labels, e.g. label tables.
+    pub fn zero_labels(&self) -> &[Label] {
+        bytemuck::cast_slice(self.zero.as_slice())
+    }
+
+    /// The free-XOR offset the circuit was garbled under.
+    pub fn delta(&self) -> &Delta {
+        &self.delta
+    }
+
     /// Decodes the evaluator's output labels, rejecting any label that is neither valid label.
     pub fn decode_verified(&self, labels: &[Label]) -> Result<Vec<bool>, Error> {
         check_len("output labels", self.zero.len(), labels.len())?;

@@ -166,6 +166,12 @@ fn streaming_in_arbitrary_chunks_and_garbler_decoding() {
     let want = c.eval_plain(&x, &y).unwrap();
     assert_eq!(outs.decoder().decode(&out).unwrap(), want);
     assert_eq!(outs.decode_verified(&out).unwrap(), want);
+    // The exposed zero-labels and Delta give exactly the evaluator's labels.
+    let d = outs.delta().as_block();
+    for ((z, l), &bit) in outs.zero_labels().iter().zip(&out).zip(&want) {
+        let expect = if bit { z.as_block() ^ d } else { z.as_block() };
+        assert_eq!(l.as_block(), expect);
+    }
     let mut forged = out.clone();
     forged[3] = circa_gc::Label::from_block(forged[3].as_block() ^ Block::from_u128(1 << 7));
     assert!(matches!(
