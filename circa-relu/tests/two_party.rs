@@ -503,3 +503,34 @@ fn non_canonical_table_entries_are_rejected() {
         assert!(matches!(r, Err(Error::Share(_))), "{r:?}");
     });
 }
+
+/// An empty batch is a no-op that still keeps both parties in step.
+#[test]
+fn empty_batch_then_a_real_one() {
+    let params = truncated(ProductPath::LabelTable);
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let y = test_values::<P2138816513>(8, 30, &mut rng);
+    let (c, s) = share(&y, &mut rng);
+    let (mut sch, mut cch) = TcpChannel::loopback_pair().unwrap();
+    std::thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            let mut rng = ChaCha20Rng::seed_from_u64(CLIENT_SEED);
+            let mut cl = ReluClient::setup(&mut cch, &params, &mut rng).unwrap();
+            let p0 = cl.offline(&mut cch, &[]).unwrap();
+            assert!(p0.is_empty());
+            assert!(cl.online(&mut cch, p0).unwrap().is_empty());
+            let p1 = cl.offline(&mut cch, &c).unwrap();
+            cl.online(&mut cch, p1).unwrap()
+        });
+        let mut rng = ChaCha20Rng::seed_from_u64(SERVER_SEED);
+        let mut sv = ReluServer::setup(&mut sch, &params, &mut rng).unwrap();
+        let p0 = sv.offline(&mut sch, 0).unwrap();
+        assert!(sv.online(&mut sch, p0, &[]).unwrap().is_empty());
+        let p1 = sv.offline(&mut sch, 30).unwrap();
+        let so = sv.online(&mut sch, p1, &s).unwrap();
+        let co = client.join().unwrap();
+        for i in 0..30 {
+            assert_eq!(so[i] + co[i], relu_value(&params, c[i], s[i]));
+        }
+    });
+}
