@@ -18,12 +18,18 @@
 //! is correlation robust), so `d_o` hides `v_o`; the sender's view is the OT
 //! extension's, independent of `b_o`.
 //!
-//! Work is done in chunks of whole OT-extension columns so that memory stays
-//! bounded (about [`CHUNK_ELEMS`] field elements) whatever the job size. Every
-//! length on the wire is known to both parties beforehand.
+//! Work is done in chunks of whole OT-extension column blocks (at least 128
+//! OTs, so the extension's per-batch cost stays at 16 bytes per OT), and the
+//! corrections are streamed in messages of about [`CHUNK_ELEMS`] field
+//! elements (at least one OT's vector), so memory stays at about
+//! `max(CHUNK_ELEMS, L)` field elements whatever the job size. Every length on
+//! the wire is known to both parties beforehand; nothing read from the peer
+//! decides an allocation. Every buffer that holds a pad, a correlation or a
+//! choice bit is zeroized when the call returns, on success and on error.
 
 use circa_ot::{Block, Channel, CotReceiver, CotSender, Prg};
 use subtle::{Choice, ConditionallySelectable};
+use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::field::batch;
@@ -36,6 +42,11 @@ pub const CHUNK_ELEMS: usize = 1 << 16;
 /// OT-extension column block), at least 128.
 pub(crate) fn chunk_ots(len: usize) -> usize {
     ((CHUNK_ELEMS / len.max(1)) / 128 * 128).max(128)
+}
+
+/// OTs per correction message for vectors of length `len` (at least one).
+fn message_ots(len: usize) -> usize {
+    (CHUNK_ELEMS / len.max(1)).max(1)
 }
 
 /// Expands a hashed block into `out.len()` field elements.
@@ -76,16 +87,19 @@ where
         return Ok(());
     }
     let chunk = chunk_ots(len);
+    let per_msg = message_ots(len).min(chunk);
     let delta = cot.delta();
     let hash = cot.hash();
-    let mut q = vec![Block::ZERO; chunk];
-    let mut q1 = vec![Block::ZERO; chunk];
-    let mut pad0 = vec![Fp::<M>::ZERO; len];
-    let mut pad1 = vec![Fp::<M>::ZERO; len];
-    let mut v = vec![Fp::<M>::ZERO; len];
+    let mut q = Zeroizing::new(vec![Block::ZERO; chunk]);
+    let mut q1 = Zeroizing::new(vec![Block::ZERO; chunk]);
+    let mut pad0 = Zeroizing::new(vec![Fp::<M>::ZERO; len]);
+    let mut pad1 = Zeroizing::new(vec![Fp::<M>::ZERO; len]);
+    let mut v = Zeroizing::new(vec![Fp::<M>::ZERO; len]);
+    let mut buf = Zeroizing::new([Block::ZERO; 64]);
     let width = batch::packed_width::<M>();
-    let mut wire = vec![0u8; chunk * len * width];
-    let mut buf = [Block::ZERO; 64];
+    let row = len * width;
+    // Holds only corrections d_o, which the peer receives anyway.
+    let mut wire = vec![0u8; per_msg * row];
     let mut start = 0;
     while start < n_ots {
         let c = chunk.min(n_ots - start);
@@ -97,25 +111,24 @@ where
         }
         hash.hash_seq_in_place(q, first);
         hash.hash_seq_in_place(q1, first);
-        for o in 0..c {
-            expand_pad(q[o], &mut pad0, &mut buf);
-            expand_pad(q1[o], &mut pad1, &mut buf);
-            corr(start + o, &mut v);
-            for ((d, &p0), &p1) in v.iter_mut().zip(&pad0).zip(&pad1) {
-                *d = p0 - p1 + *d;
+        for m0 in (0..c).step_by(per_msg) {
+            let m1 = c.min(m0 + per_msg);
+            for o in m0..m1 {
+                expand_pad(q[o], &mut pad0, &mut buf[..]);
+                expand_pad(q1[o], &mut pad1, &mut buf[..]);
+                corr(start + o, &mut v);
+                for ((d, &p0), &p1) in v.iter_mut().zip(pad0.iter()).zip(pad1.iter()) {
+                    *d = p0 - p1 + *d;
+                }
+                batch::encode_packed_into(&v, &mut wire[(o - m0) * row..(o - m0 + 1) * row])?;
+                pad0.iter_mut().for_each(|p| *p = -*p);
+                acc(start + o, &pad0);
             }
-            batch::encode_packed_into(&v, &mut wire[o * len * width..(o + 1) * len * width])?;
-            pad0.iter_mut().for_each(|p| *p = -*p);
-            acc(start + o, &pad0);
+            ch.send(&wire[..(m1 - m0) * row])?;
         }
-        ch.send(&wire[..c * len * width])?;
         ch.flush()?;
         start += c;
     }
-    zeroize::Zeroize::zeroize(&mut q);
-    zeroize::Zeroize::zeroize(&mut q1);
-    zeroize::Zeroize::zeroize(&mut pad0);
-    zeroize::Zeroize::zeroize(&mut pad1);
     Ok(())
 }
 
@@ -139,14 +152,17 @@ where
         return Ok(());
     }
     let chunk = chunk_ots(len);
+    let per_msg = message_ots(len).min(chunk);
     let hash = cot.hash();
-    let mut t = vec![Block::ZERO; chunk];
-    let mut bits = vec![false; chunk];
-    let mut d = vec![Fp::<M>::ZERO; chunk * len];
-    let mut y = vec![Fp::<M>::ZERO; len];
+    let mut t = Zeroizing::new(vec![Block::ZERO; chunk]);
+    let mut bits = Zeroizing::new(vec![false; chunk]);
+    let mut y = Zeroizing::new(vec![Fp::<M>::ZERO; len]);
+    let mut buf = Zeroizing::new([Block::ZERO; 64]);
     let width = batch::packed_width::<M>();
-    let mut wire = vec![0u8; chunk * len * width];
-    let mut buf = [Block::ZERO; 64];
+    let row = len * width;
+    // Corrections from the peer (public to the receiver).
+    let mut d = vec![Fp::<M>::ZERO; per_msg * len];
+    let mut wire = vec![0u8; per_msg * row];
     let mut start = 0;
     while start < n_ots {
         let c = chunk.min(n_ots - start);
@@ -157,20 +173,21 @@ where
         }
         cot.receive_cot(ch, bits, t)?;
         hash.hash_seq_in_place(t, first);
-        ch.recv(&mut wire[..c * len * width])?;
-        batch::decode_packed_into(&wire[..c * len * width], &mut d[..c * len])?;
-        for o in 0..c {
-            expand_pad(t[o], &mut y, &mut buf);
-            let b = Choice::from(bits[o] as u8);
-            for (yv, &dv) in y.iter_mut().zip(&d[o * len..(o + 1) * len]) {
-                *yv += Fp::conditional_select(&Fp::ZERO, &dv, b);
+        for m0 in (0..c).step_by(per_msg) {
+            let m1 = c.min(m0 + per_msg);
+            let (wire, d) = (&mut wire[..(m1 - m0) * row], &mut d[..(m1 - m0) * len]);
+            ch.recv(wire)?;
+            batch::decode_packed_into(wire, d)?;
+            for o in m0..m1 {
+                expand_pad(t[o], &mut y, &mut buf[..]);
+                let b = Choice::from(bits[o] as u8);
+                for (yv, &dv) in y.iter_mut().zip(&d[(o - m0) * len..(o - m0 + 1) * len]) {
+                    *yv += Fp::conditional_select(&Fp::ZERO, &dv, b);
+                }
+                acc(start + o, &y);
             }
-            acc(start + o, &y);
         }
         start += c;
     }
-    zeroize::Zeroize::zeroize(&mut t);
-    zeroize::Zeroize::zeroize(&mut bits);
-    zeroize::Zeroize::zeroize(&mut y);
     Ok(())
 }
