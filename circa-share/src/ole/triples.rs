@@ -16,9 +16,11 @@
 //! adds only per-chunk framing (8 bytes per batch announcement).
 
 use core::marker::PhantomData;
+use core::mem::take;
 
 use circa_ot::{Block, Channel, CotReceiver, CotSender, Prg};
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use super::vole::{vole_receive, vole_send};
 use crate::beaver::{TripleSource, Triples};
@@ -89,9 +91,11 @@ impl<R: Role, M: Modulus, C: Channel> TripleSource<M> for OtTripleSource<R, M, C
                 limit: MAX_TRIPLES_PER_CALL as u64,
             });
         }
-        let a: Vec<Fp<M>> = batch::random_many(&mut self.rng, n);
-        let b: Vec<Fp<M>> = batch::random_many(&mut self.rng, n);
-        let mut c: Vec<Fp<M>> = a.iter().zip(&b).map(|(&x, &y)| x * y).collect();
+        // Zeroized if the OTs fail half-way.
+        let mut a: Zeroizing<Vec<Fp<M>>> = Zeroizing::new(batch::random_many(&mut self.rng, n));
+        let mut b: Zeroizing<Vec<Fp<M>>> = Zeroizing::new(batch::random_many(&mut self.rng, n));
+        let mut c: Zeroizing<Vec<Fp<M>>> =
+            Zeroizing::new(a.iter().zip(b.iter()).map(|(&x, &y)| x * y).collect());
         let bits = M::BITS as usize;
         let n_ots = n * 2 * bits;
         // OT o serves triple o / (2 bits); its position r = o % (2 bits) selects
@@ -130,6 +134,6 @@ impl<R: Role, M: Modulus, C: Channel> TripleSource<M> for OtTripleSource<R, M, C
                 |o, y: &[Fp<M>]| c[o / (2 * bits)] += y[0],
             )?,
         }
-        Triples::from_parts(a, b, c)
+        Triples::from_parts(take(&mut a), take(&mut b), take(&mut c))
     }
 }
