@@ -20,6 +20,15 @@ pub enum Error {
         /// The modulus.
         modulus: u64,
     },
+    /// A weight given to the linear-layer correlation does not fit its
+    /// declared width (the error names its position, never its secret value).
+    #[error("weight at index {index} does not fit in {weight_bits} signed bits")]
+    WeightOutOfRange {
+        /// Position of the first offending weight.
+        index: usize,
+        /// The declared width.
+        weight_bits: u32,
+    },
     /// Two lengths that must agree do not.
     #[error("length mismatch: expected {expected}, got {actual}")]
     LengthMismatch {

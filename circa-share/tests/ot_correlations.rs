@@ -2,6 +2,8 @@
 //! TCP loopback, checked at every index; a peer that disconnects or sends a
 //! short message.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::thread;
 
 use circa_ot::{Channel, ChannelStats, TcpChannel};
@@ -166,9 +168,27 @@ fn weight_out_of_range_rejected() {
     let mut rng = ChaCha20Rng::seed_from_u64(80);
     let mut s = LinearCorrelationServer::<M>::setup(&mut chs, &mut rng).unwrap();
     let _c = client.join().unwrap();
-    let w = vec![Fp::from_i64(256).unwrap(); 4];
+    let mut w = vec![Fp::from_i64(255).unwrap(); 4];
+    w[2] = Fp::from_i64(256).unwrap();
     let r = s.dense(&mut chs, &w, 2, 2, 9);
-    assert!(matches!(r, Err(Error::SignedOutOfRange { .. })), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(Error::WeightOutOfRange {
+                index: 2,
+                weight_bits: 9
+            })
+        ),
+        "{r:?}"
+    );
+    // The message names the position, not the secret weight.
+    assert!(!r.unwrap_err().to_string().contains("256"));
+    w[2] = Fp::from_i64(-257).unwrap();
+    let r = s.dense(&mut chs, &w, 2, 2, 9);
+    assert!(
+        matches!(r, Err(Error::WeightOutOfRange { index: 2, .. })),
+        "{r:?}"
+    );
     let r = s.dense(&mut chs, &w, 2, 2, 40);
     assert!(matches!(r, Err(Error::LimitExceeded { .. })), "{r:?}");
 }
@@ -189,16 +209,18 @@ fn triples_peer_disconnects() {
     assert!(matches!(r, Err(Error::Ot(_))), "{r:?}");
 }
 
-/// A channel that forwards at most `budget` bytes, then silently drops the rest.
+/// A channel that forwards at most `budget` bytes, then silently drops the
+/// rest (the budget is shared so a test can lower it while a protocol object
+/// holds the channel).
 struct Truncating<C> {
     inner: C,
-    budget: usize,
+    budget: Rc<Cell<usize>>,
 }
 
 impl<C: Channel> Channel for Truncating<C> {
     fn send(&mut self, data: &[u8]) -> Result<(), circa_ot::Error> {
-        let n = data.len().min(self.budget);
-        self.budget -= n;
+        let n = data.len().min(self.budget.get());
+        self.budget.set(self.budget.get() - n);
         self.inner.send(&data[..n])
     }
     fn recv(&mut self, buf: &mut [u8]) -> Result<(), circa_ot::Error> {
@@ -218,13 +240,14 @@ fn correlation_short_message() {
     let (chc, mut chs) = TcpChannel::loopback_pair().unwrap();
     let client = thread::spawn(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(101);
+        let budget = Rc::new(Cell::new(usize::MAX));
         let mut ch = Truncating {
             inner: chc,
-            budget: usize::MAX,
+            budget: budget.clone(),
         };
         let mut c = LinearCorrelationClient::<M>::setup(&mut ch, &mut rng).unwrap();
         // After setup, let only 100 more bytes through, then hang up.
-        ch.budget = 100;
+        budget.set(100);
         let r: Vec<Fp<M>> = batch::random_many(&mut rng, 8);
         let _ = c.dense(&mut ch, 3, 8, 9, &r);
     });
@@ -234,6 +257,22 @@ fn correlation_short_message() {
     let r = s.dense(&mut chs, &w, 3, 8, 9);
     client.join().unwrap();
     assert!(matches!(r, Err(Error::Ot(_))), "{r:?}");
+}
+
+#[test]
+fn linear_correlation_size_overflow_is_an_error() {
+    type M = P2138816513;
+    let (mut a, mut b) = TcpChannel::loopback_pair().unwrap();
+    let server = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(141);
+        LinearCorrelationServer::<M>::setup(&mut b, &mut rng).unwrap()
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(140);
+    let mut c = LinearCorrelationClient::<M>::setup(&mut a, &mut rng).unwrap();
+    let _s = server.join().unwrap();
+    // m = 0 makes the MAC count zero, but k * n overflows usize.
+    let r = c.matmul(&mut a, 0, 9, &[], usize::MAX, 2);
+    assert!(matches!(r, Err(Error::ShapeOverflow)), "{r:?}");
 }
 
 #[test]

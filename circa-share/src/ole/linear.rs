@@ -35,10 +35,11 @@
 //! `20 w` = 260 B for 13-bit weights), and is chosen automatically.
 
 use core::marker::PhantomData;
+use core::mem::take;
 
 use circa_ot::{Block, Channel, CotReceiver, CotSender};
 use rand_core::CryptoRng;
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 use super::vole::{vole_receive, vole_send};
 use crate::error::Error;
@@ -53,7 +54,14 @@ pub const MAX_WEIGHT_BITS: u32 = 32;
 /// make us do; the lengths themselves are never read from the peer).
 pub const MAX_MACS_PER_CALL: u64 = 1 << 32;
 
-fn check_params<M: Modulus>(m: usize, k: usize, n: usize, weight_bits: u32) -> Result<(), Error> {
+/// Checks the weight width and the job size; returns `(m k, k n)`, the
+/// lengths of `A` and `B` (computed without overflow).
+fn check_params<M: Modulus>(
+    m: usize,
+    k: usize,
+    n: usize,
+    weight_bits: u32,
+) -> Result<(usize, usize), Error> {
     if weight_bits == 0 || weight_bits > MAX_WEIGHT_BITS || weight_bits + 1 >= M::BITS {
         return Err(Error::LimitExceeded {
             what: "weight bits",
@@ -72,20 +80,21 @@ fn check_params<M: Modulus>(m: usize, k: usize, n: usize, weight_bits: u32) -> R
             limit: MAX_MACS_PER_CALL,
         });
     }
-    Ok(())
+    let a_len = m.checked_mul(k).ok_or(Error::ShapeOverflow)?;
+    let b_len = k.checked_mul(n).ok_or(Error::ShapeOverflow)?;
+    m.checked_mul(n).ok_or(Error::ShapeOverflow)?;
+    Ok((a_len, b_len))
 }
 
+/// Checks that every weight's centred value lies in `[-2^(w-1), 2^(w-1))`.
+/// The error names the position, never the (secret) weight.
 fn check_weight_range<M: Modulus>(a: &[Fp<M>], weight_bits: u32) -> Result<(), Error> {
     let half = 1i64 << (weight_bits - 1);
-    match a
-        .iter()
-        .map(|x| x.to_i64())
-        .find(|&v| v < -half || v >= half)
-    {
-        Some(value) => Err(Error::SignedOutOfRange {
-            value,
-            modulus: M::P,
-        }),
+    match a.iter().position(|x| {
+        let v = x.to_i64();
+        v < -half || v >= half
+    }) {
+        Some(index) => Err(Error::WeightOutOfRange { index, weight_bits }),
         None => Ok(()),
     }
 }
@@ -180,8 +189,8 @@ impl<M: Modulus> LinearCorrelationClient<M> {
         k: usize,
         n: usize,
     ) -> Result<Vec<Fp<M>>, Error> {
-        check_params::<M>(m, k, n, weight_bits)?;
-        check_len(k * n, b.len())?;
+        let (_, b_len) = check_params::<M>(m, k, n, weight_bits)?;
+        check_len(b_len, b.len())?;
         match Direction::choose::<M>(m, k, n, weight_bits) {
             Direction::WeightBits => self.matmul_weight_bits(ch, m, weight_bits, b, k, n),
             Direction::MaskBits => self.matmul_mask_bits(ch, m, b, k, n),
@@ -197,7 +206,7 @@ impl<M: Modulus> LinearCorrelationClient<M> {
         n: usize,
     ) -> Result<Vec<Fp<M>>, Error> {
         let bits = M::BITS as usize;
-        let mut out = vec![Fp::<M>::ZERO; m * n];
+        let mut out = Zeroizing::new(vec![Fp::<M>::ZERO; m * n]);
         // OT o = (kk * n + col) * bits + j chooses with bit j of B[kk][col]
         // and adds 2^j A[:, kk] (+ pad) into column col.
         vole_receive(
@@ -213,7 +222,7 @@ impl<M: Modulus> LinearCorrelationClient<M> {
                 }
             },
         )?;
-        Ok(out)
+        Ok(take(&mut *out))
     }
 
     fn matmul_weight_bits<C: Channel + ?Sized>(
@@ -225,10 +234,8 @@ impl<M: Modulus> LinearCorrelationClient<M> {
         k: usize,
         n: usize,
     ) -> Result<Vec<Fp<M>>, Error> {
-        check_params::<M>(m, k, n, weight_bits)?;
-        check_len(k * n, b.len())?;
         let w = weight_bits as usize;
-        let mut out = vec![Fp::<M>::ZERO; m * n];
+        let mut out = Zeroizing::new(vec![Fp::<M>::ZERO; m * n]);
         let two_pow: Vec<Fp<M>> = (0..w).map(|j| Fp::from_u64_reduced(1u64 << j)).collect();
         vole_send(
             &mut self.cot,
@@ -250,18 +257,18 @@ impl<M: Modulus> LinearCorrelationClient<M> {
         )?;
         // Remove the public offset 2^(w-1) from every weight.
         let offset = Fp::<M>::from_u64_reduced(1u64 << (w - 1));
-        let mut colsum = vec![Fp::<M>::ZERO; n];
+        let mut colsum = Zeroizing::new(vec![Fp::<M>::ZERO; n]);
         for row in b.chunks_exact(n.max(1)) {
             for (s, &x) in colsum.iter_mut().zip(row) {
                 *s += x;
             }
         }
         for row in out.chunks_exact_mut(n.max(1)) {
-            for (d, &s) in row.iter_mut().zip(&colsum) {
+            for (d, &s) in row.iter_mut().zip(colsum.iter()) {
                 *d -= offset * s;
             }
         }
-        Ok(out)
+        Ok(take(&mut *out))
     }
 
     /// Dense layer: the client's share of `W r` for the server's
@@ -292,27 +299,26 @@ impl<M: Modulus> LinearCorrelationClient<M> {
         let npos = shape.out_height() * shape.out_width();
         let k = shape.patch_len();
         let ocg = shape.out_channels / shape.groups;
-        let mut out = Vec::with_capacity(shape.output_len());
+        // Allocated once at its final size (no reallocation leaves copies
+        // behind) and zeroized if a group fails.
+        let mut out = Zeroizing::new(Vec::with_capacity(shape.output_len()));
+        let one = Conv2dShape { batch: 1, ..*shape };
         for image in r.chunks_exact(img) {
             for g in 0..shape.groups {
-                let one = Conv2dShape { batch: 1, ..*shape };
-                let cols = im2col(&one, image, g)?;
+                // Both hold the client's mask.
+                let cols = Zeroizing::new(im2col(&one, image, g)?);
                 // B = cols^T: k x npos.
-                let mut bt = vec![Fp::<M>::ZERO; k * npos];
+                let mut bt = Zeroizing::new(vec![Fp::<M>::ZERO; k * npos]);
                 for p in 0..npos {
                     for kk in 0..k {
                         bt[kk * npos + p] = cols[p * k + kk];
                     }
                 }
-                let part = self.matmul(ch, ocg, weight_bits, &bt, k, npos);
-                // Both hold the client's mask.
-                bt.zeroize();
-                let mut cols = cols;
-                cols.zeroize();
-                out.extend(part?);
+                let part = Zeroizing::new(self.matmul(ch, ocg, weight_bits, &bt, k, npos)?);
+                out.extend_from_slice(&part);
             }
         }
-        Ok(out)
+        Ok(take(&mut *out))
     }
 }
 
@@ -345,8 +351,8 @@ impl<M: Modulus> LinearCorrelationServer<M> {
         n: usize,
         weight_bits: u32,
     ) -> Result<Vec<Fp<M>>, Error> {
-        check_params::<M>(m, k, n, weight_bits)?;
-        check_len(m * k, a.len())?;
+        let (a_len, _) = check_params::<M>(m, k, n, weight_bits)?;
+        check_len(a_len, a.len())?;
         check_weight_range(a, weight_bits)?;
 
         match Direction::choose::<M>(m, k, n, weight_bits) {
@@ -365,7 +371,7 @@ impl<M: Modulus> LinearCorrelationServer<M> {
     ) -> Result<Vec<Fp<M>>, Error> {
         let bits = M::BITS as usize;
         let two_pow: Vec<Fp<M>> = (0..bits).map(|j| Fp::from_u64_reduced(1u64 << j)).collect();
-        let mut out = vec![Fp::<M>::ZERO; m * n];
+        let mut out = Zeroizing::new(vec![Fp::<M>::ZERO; m * n]);
         vole_send(
             &mut self.cot_rev,
             ch,
@@ -384,7 +390,7 @@ impl<M: Modulus> LinearCorrelationServer<M> {
                 }
             },
         )?;
-        Ok(out)
+        Ok(take(&mut *out))
     }
 
     fn matmul_weight_bits<C: Channel + ?Sized>(
@@ -396,27 +402,17 @@ impl<M: Modulus> LinearCorrelationServer<M> {
         n: usize,
         weight_bits: u32,
     ) -> Result<Vec<Fp<M>>, Error> {
-        check_params::<M>(m, k, n, weight_bits)?;
-        check_len(m * k, a.len())?;
         let w = weight_bits as usize;
         let half = 1i64 << (w - 1);
-        // u = a + 2^(w-1) in [0, 2^w).
-        let u: Vec<u64> = a
-            .iter()
-            .map(|x| {
-                let v = x.to_i64();
-                if v < -half || v >= half {
-                    Err(Error::SignedOutOfRange {
-                        value: v,
-                        modulus: M::P,
-                    })
-                } else {
-                    Ok((v + half) as u64)
-                }
-            })
-            .collect::<Result<_, _>>()?;
-        let mut out = vec![Fp::<M>::ZERO; m * n];
-        let result = vole_receive(
+        // u = a + 2^(w-1) in [0, 2^w) (the range was checked by `matmul`);
+        // the offset weights are the server's secret.
+        let u: Zeroizing<Vec<u64>> = Zeroizing::new(
+            a.iter()
+                .map(|x| x.to_i64().wrapping_add(half) as u64)
+                .collect(),
+        );
+        let mut out = Zeroizing::new(vec![Fp::<M>::ZERO; m * n]);
+        vole_receive(
             &mut self.cot,
             ch,
             m * k * w,
@@ -428,12 +424,8 @@ impl<M: Modulus> LinearCorrelationServer<M> {
                     *d += s;
                 }
             },
-        );
-        // The offset weights are the server's secret.
-        let mut u = u;
-        u.zeroize();
-        result?;
-        Ok(out)
+        )?;
+        Ok(take(&mut *out))
     }
 
     /// Dense layer: the server's share `s` of `W r`.
@@ -465,13 +457,14 @@ impl<M: Modulus> LinearCorrelationServer<M> {
         // so an error never leaves the peer half-way through the layer.
         check_params::<M>(ocg, k, npos, weight_bits)?;
         check_weight_range(weights, weight_bits)?;
-        let mut out = Vec::with_capacity(shape.output_len());
+        let mut out = Zeroizing::new(Vec::with_capacity(shape.output_len()));
         for _ in 0..shape.batch {
             for g in 0..shape.groups {
                 let w = &weights[g * ocg * k..(g + 1) * ocg * k];
-                out.extend(self.matmul(ch, w, ocg, k, npos, weight_bits)?);
+                let part = Zeroizing::new(self.matmul(ch, w, ocg, k, npos, weight_bits)?);
+                out.extend_from_slice(&part);
             }
         }
-        Ok(out)
+        Ok(take(&mut *out))
     }
 }
