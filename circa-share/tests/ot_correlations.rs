@@ -260,6 +260,100 @@ fn correlation_short_message() {
 }
 
 #[test]
+fn triples_short_message() {
+    type M = P2138816513;
+    let (chc, chs) = TcpChannel::loopback_pair().unwrap();
+    let server = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(111);
+        let budget = Rc::new(Cell::new(usize::MAX));
+        let ch = Truncating {
+            inner: chs,
+            budget: budget.clone(),
+        };
+        let mut src = OtTripleSource::<Server, M, _>::setup(ch, &mut rng).unwrap();
+        // After setup, let only 100 bytes of corrections through, then hang up.
+        budget.set(100);
+        let _ = src.triples(100);
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(110);
+    let mut src = OtTripleSource::<Client, M, _>::setup(chc, &mut rng).unwrap();
+    let r = src.triples(100);
+    server.join().unwrap();
+    assert!(matches!(r, Err(Error::Ot(_))), "{r:?}");
+}
+
+#[test]
+fn correlation_peer_disconnects() {
+    type M = P2138816513;
+    let (mut chc, mut chs) = TcpChannel::loopback_pair().unwrap();
+    let server = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(121);
+        drop(LinearCorrelationServer::<M>::setup(&mut chs, &mut rng).unwrap());
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(120);
+    let mut c = LinearCorrelationClient::<M>::setup(&mut chc, &mut rng).unwrap();
+    server.join().unwrap();
+    let r: Vec<Fp<M>> = batch::random_many(&mut rng, 8);
+    // Weight-bits direction: the client (COT sender) reads the OT rows first.
+    let res = c.dense(&mut chc, 3, 8, 9, &r);
+    assert!(matches!(res, Err(Error::Ot(_))), "{res:?}");
+}
+
+/// A channel that overwrites every byte it sends with 0xff.
+struct Corrupting<C> {
+    inner: C,
+    on: Rc<Cell<bool>>,
+}
+
+impl<C: Channel> Channel for Corrupting<C> {
+    fn send(&mut self, data: &[u8]) -> Result<(), circa_ot::Error> {
+        if self.on.get() {
+            self.inner.send(&vec![0xff; data.len()])
+        } else {
+            self.inner.send(data)
+        }
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> Result<(), circa_ot::Error> {
+        self.inner.recv(buf)
+    }
+    fn flush(&mut self) -> Result<(), circa_ot::Error> {
+        self.inner.flush()
+    }
+    fn stats(&self) -> ChannelStats {
+        self.inner.stats()
+    }
+}
+
+#[test]
+fn correlation_noncanonical_correction_rejected() {
+    type M = P2138816513;
+    let (chc, mut chs) = TcpChannel::loopback_pair().unwrap();
+    let client = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(131);
+        let on = Rc::new(Cell::new(false));
+        let mut ch = Corrupting {
+            inner: chc,
+            on: on.clone(),
+        };
+        let mut c = LinearCorrelationClient::<M>::setup(&mut ch, &mut rng).unwrap();
+        // In the weight-bits direction the client (COT sender) sends only
+        // corrections: 0xffffffff is not below p.
+        on.set(true);
+        let r: Vec<Fp<M>> = batch::random_many(&mut rng, 8);
+        let _ = c.dense(&mut ch, 3, 8, 9, &r);
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(130);
+    let mut s = LinearCorrelationServer::<M>::setup(&mut chs, &mut rng).unwrap();
+    assert_eq!(
+        circa_share::ole::Direction::choose::<M>(3, 8, 1, 9),
+        circa_share::ole::Direction::WeightBits
+    );
+    let r = s.dense(&mut chs, &[Fp::ONE; 24], 3, 8, 9);
+    client.join().unwrap();
+    assert!(matches!(r, Err(Error::NonCanonical { .. })), "{r:?}");
+}
+
+#[test]
 fn linear_correlation_size_overflow_is_an_error() {
     type M = P2138816513;
     let (mut a, mut b) = TcpChannel::loopback_pair().unwrap();
