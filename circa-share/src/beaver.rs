@@ -89,11 +89,17 @@ impl<R: Role, M: Modulus> Triples<R, M> {
         Ok(front)
     }
 
-    /// Appends `other`'s triples.
+    /// Appends `other`'s triples. When a buffer must grow, the old one is
+    /// zeroized before it is freed (a plain `Vec::append` would free it with
+    /// the secrets still in it).
     pub fn append(&mut self, mut other: Self) {
-        self.a.append(&mut other.a);
-        self.b.append(&mut other.b);
-        self.c.append(&mut other.c);
+        for (mine, theirs) in [
+            (&mut self.a, &mut other.a),
+            (&mut self.b, &mut other.b),
+            (&mut self.c, &mut other.c),
+        ] {
+            append_zeroizing(mine, theirs);
+        }
     }
 
     /// The shares of `a`.
@@ -110,6 +116,18 @@ impl<R: Role, M: Modulus> Triples<R, M> {
     pub fn c(&self) -> &[Fp<M>] {
         &self.c
     }
+}
+
+/// `dst.append(src)`, zeroizing `dst`'s old buffer if it has to move.
+fn append_zeroizing<T: zeroize::DefaultIsZeroes>(dst: &mut Vec<T>, src: &mut Vec<T>) {
+    if dst.capacity() - dst.len() < src.len() {
+        let mut grown = Vec::with_capacity(dst.len() + src.len());
+        grown.extend_from_slice(dst);
+        let mut old = core::mem::replace(dst, grown);
+        old.zeroize();
+    }
+    dst.extend_from_slice(src);
+    src.zeroize();
 }
 
 impl<R: Role, M: Modulus> Drop for Triples<R, M> {

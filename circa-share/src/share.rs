@@ -11,6 +11,7 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use rand_core::CryptoRng;
+use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroize;
 
 use crate::error::Error;
@@ -56,8 +57,9 @@ impl Role for Server {
 
 /// One party's additive share of a vector over `Fp<M>`.
 ///
-/// Zeroized on drop; `Debug` shows only the role and the length.
-#[derive(Clone, PartialEq, Eq)]
+/// Zeroized on drop; `Debug` shows only the role and the length; `==`
+/// compares the values in constant time (only the lengths may leak).
+#[derive(Clone)]
 pub struct Share<R: Role, M: Modulus> {
     values: Vec<Fp<M>>,
     _role: PhantomData<R>,
@@ -201,6 +203,26 @@ impl<R: Role, M: Modulus> fmt::Debug for Share<R, M> {
         )
     }
 }
+
+impl<R: Role, M: Modulus> ConstantTimeEq for Share<R, M> {
+    fn ct_eq(&self, other: &Self) -> Choice {
+        if self.values.len() != other.values.len() {
+            return Choice::from(0);
+        }
+        self.values
+            .iter()
+            .zip(&other.values)
+            .fold(Choice::from(1), |acc, (a, b)| acc & a.ct_eq(b))
+    }
+}
+
+impl<R: Role, M: Modulus> PartialEq for Share<R, M> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl<R: Role, M: Modulus> Eq for Share<R, M> {}
 
 impl<R: Role, M: Modulus> Drop for Share<R, M> {
     fn drop(&mut self) {

@@ -135,3 +135,38 @@ fn beaver_negative() {
     );
     assert!(!format!("{tc:?}").contains("Fp("));
 }
+
+#[test]
+fn triples_append_keeps_order_and_correlation() {
+    type M = P2138816513;
+    let (mut dc, mut ds) = InsecureDealer::<_, M>::pair([10; 32]);
+    let (mut c, mut s) = (dc.triples(3).unwrap(), ds.triples(3).unwrap());
+    let (c2, s2) = (dc.triples(5).unwrap(), ds.triples(5).unwrap());
+    let (c2_a0, s2_a4) = (c2.a()[0], s2.a()[4]);
+    // Grows past the initial capacity (the zeroizing reallocation path).
+    c.append(c2);
+    s.append(s2);
+    assert_eq!((c.len(), s.len()), (8, 8));
+    assert_eq!((c.a()[3], s.a()[7]), (c2_a0, s2_a4));
+    for i in 0..8 {
+        let a = c.a()[i] + s.a()[i];
+        let b = c.b()[i] + s.b()[i];
+        assert_eq!(a * b, c.c()[i] + s.c()[i], "triple {i}");
+    }
+    // Appending into spare capacity (no reallocation) works too.
+    let mut front = c.take_front(2).unwrap();
+    front.append(Triples::empty());
+    assert_eq!(front.len(), 2);
+}
+
+#[test]
+fn share_equality() {
+    type M = P2138816513;
+    let a: ClientShare<M> = Share::from_vec(vec![Fp::ONE, Fp::ZERO]);
+    let b: ClientShare<M> = Share::from_vec(vec![Fp::ONE, Fp::ZERO]);
+    let c: ClientShare<M> = Share::from_vec(vec![Fp::ONE, Fp::ONE]);
+    let d: ClientShare<M> = Share::from_vec(vec![Fp::ONE]);
+    assert!(a == b);
+    assert!(a != c);
+    assert!(a != d);
+}
