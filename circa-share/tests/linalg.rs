@@ -247,6 +247,13 @@ fn shape_errors() {
     assert!(big.with_padding(1).validate().is_ok());
     let huge = Conv2dShape::new(1 << 30, 1 << 20, 1 << 20, 1, 1);
     assert!(matches!(huge.validate(), Err(Error::ShapeOverflow)));
+    // Padding whose double overflows is an error, not a panic or a wrap.
+    assert!(matches!(
+        Conv2dShape::new(1, 2, 2, 1, 1)
+            .with_padding(usize::MAX / 2 + 1)
+            .validate(),
+        Err(Error::ShapeOverflow)
+    ));
     assert!(matches!(
         dense(&[F::ZERO; 6], 2, 3, &[F::ZERO; 2]),
         Err(Error::LengthMismatch { .. })

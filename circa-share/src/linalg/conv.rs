@@ -112,8 +112,10 @@ impl Conv2dShape {
             (self.kernel_height, self.in_height),
             (self.kernel_width, self.in_width),
         ] {
-            let padded_input = extent
-                .checked_add(2 * self.padding)
+            let padded_input = self
+                .padding
+                .checked_mul(2)
+                .and_then(|both_sides| extent.checked_add(both_sides))
                 .ok_or(Error::ShapeOverflow)?;
             if kernel > padded_input {
                 return Err(Error::KernelTooLarge {
