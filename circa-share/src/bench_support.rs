@@ -156,6 +156,13 @@ pub fn linear_correlation_throughput<M: Modulus>(
     weight_bits: u32,
 ) -> Result<OtThroughput, Error> {
     shape.validate()?;
+    if !(1..=crate::ole::MAX_WEIGHT_BITS).contains(&weight_bits) {
+        return Err(Error::LimitExceeded {
+            what: "weight bits",
+            requested: weight_bits as u64,
+            limit: crate::ole::MAX_WEIGHT_BITS as u64,
+        });
+    }
     let mut st = 0xc0ffee_u64;
     let half = 1u64 << (weight_bits - 1);
     let w: Vec<Fp<M>> = (0..shape.weight_len())
