@@ -34,6 +34,33 @@ use crate::kernels::Ring;
 use crate::model::{Activation, Architecture, Network, Op, Shape};
 use crate::plain::{Evaluator, LinearParams, evaluate};
 
+/// The defaults chosen by `examples/accuracy_sweep.rs` in a plaintext simulation of the Circa
+/// ReLU with local share truncation (crate README, "Accuracy against k (simulated)"): the 41-bit
+/// prime, `f = 10`, the sign test at the product scale `2^(2f)`, `PosZero`, `k = 19`
+/// (`41 - 19 = 22` comparator bits). The 31-bit prime fails the 0.5-point target once local
+/// truncation wraps are simulated.
+pub mod defaults {
+    use circa_relu::{TieMode, Variant};
+
+    use super::SignScale;
+
+    /// The field.
+    pub type DefaultModulus = circa_share::P2061584302081;
+    /// Fractional bits `f`.
+    pub const FRAC_BITS: u32 = 10;
+    /// Where the sign test runs.
+    pub const SIGN_SCALE: SignScale = SignScale::Product;
+    /// Truncation `k` of the comparator inputs.
+    pub const K: u32 = 19;
+    /// Tie rule.
+    pub const TIE_MODE: TieMode = TieMode::PosZero;
+    /// The ReLU variant.
+    pub const VARIANT: Variant = Variant::TruncatedSign {
+        k: K,
+        mode: TIE_MODE,
+    };
+}
+
 impl<M: Modulus> Ring for Fp<M> {
     fn zero() -> Self {
         Fp::ZERO
