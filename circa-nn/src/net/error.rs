@@ -42,6 +42,10 @@ pub enum NetError {
         /// The status byte.
         status: u8,
     },
+    /// The private inference session failed (the peer broke the protocol, a count disagreed
+    /// with the architecture, the channel failed inside the session, ...).
+    #[error("private inference: {0}")]
+    Private(#[from] crate::private::PrivateError),
     /// The operating system's random number source failed.
     #[error("the operating system's random source failed")]
     Entropy,

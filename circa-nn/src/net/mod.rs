@@ -19,6 +19,7 @@ mod client;
 mod config;
 mod error;
 pub mod hello;
+mod inference;
 mod limited;
 mod server;
 
@@ -28,5 +29,6 @@ pub use config::{
     ServerConfig, Shutdown, session_rng,
 };
 pub use error::{NetError, NetResult};
+pub use inference::{Client, PrivateInference, infer, serve};
 pub use limited::LimitedChannel;
 pub use server::{ServeReport, Service, SessionChannel, serve_with};

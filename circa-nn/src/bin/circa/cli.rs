@@ -1,0 +1,283 @@
+//! Command-line syntax (clap) and its translation into library parameters.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use circa_nn::SignScale;
+use circa_nn::net::{DEFAULT_MAX_MESSAGE, DEFAULT_MAX_SESSIONS};
+use circa_nn::private::{Prime, PrivateParams};
+use circa_relu::{ProductPath, TieMode, Variant};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default prime of the command (see the crate README for how it was chosen).
+pub const DEFAULT_PRIME: PrimeArg = PrimeArg::P41;
+/// Default fixed-point fractional bits.
+pub const DEFAULT_FRAC_BITS: u32 = 10;
+/// Default number of truncated bits of the Circa ReLU.
+pub const DEFAULT_K: u32 = 12;
+/// Default tie rule of the Circa ReLU.
+pub const DEFAULT_MODE: ModeArg = ModeArg::Poszero;
+
+/// Private neural-network inference with the Circa ReLU (semi-honest two-party protocol).
+#[derive(Debug, Parser)]
+#[command(name = "circa", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve private inference with a model to any number of clients.
+    Serve(ServeArgs),
+    /// Run private inference on the inputs in a file against a server.
+    Infer(InferArgs),
+    /// Print a model's layers, ReLU counts and private-inference cost estimate.
+    Inspect(InspectArgs),
+    /// Server and client on loopback with the bundled model and test split: plaintext and
+    /// private accuracy (exact and Circa ReLU), time, bytes, rounds, client storage.
+    Demo(DemoArgs),
+}
+
+/// `circa serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The model (ONNX).
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub model: PathBuf,
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    pub listen: String,
+    /// Largest number of concurrent sessions; further clients are told the server is busy.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SESSIONS)]
+    pub max_sessions: usize,
+    /// Read and write deadline per session, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Largest single message accepted from a client, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE)]
+    pub max_message: usize,
+    /// Protocol parameters.
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+/// `circa infer`.
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    /// The server's address.
+    #[arg(long, value_name = "ADDR")]
+    pub connect: String,
+    /// Inputs: one image per line, comma-separated values in C x H x W order.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Read and write deadline, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub timeout: f64,
+}
+
+/// `circa inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The model (ONNX).
+    #[arg(value_name = "MODEL.onnx")]
+    pub model: PathBuf,
+    /// Also measure the per-ReLU costs by running this many ReLUs over loopback.
+    #[arg(long, value_name = "RELUS")]
+    pub measure: Option<usize>,
+    /// Protocol parameters the estimate is for.
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+/// `circa demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The model (default: the bundled digits CNN).
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub model: Option<PathBuf>,
+    /// Labelled test data, `label,v0,...` per line (default: the bundled test split).
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Run only the first N test images (default: all).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Truncated bits of the Circa ReLU.
+    #[arg(long, default_value_t = DEFAULT_K)]
+    pub k: u32,
+    /// Tie rule of the Circa ReLU.
+    #[arg(long, value_enum, default_value_t = DEFAULT_MODE)]
+    pub mode: ModeArg,
+    /// The prime field.
+    #[arg(long, value_enum, default_value_t = DEFAULT_PRIME)]
+    pub prime: PrimeArg,
+    /// Fixed-point fractional bits.
+    #[arg(long, default_value_t = DEFAULT_FRAC_BITS)]
+    pub frac_bits: u32,
+    /// Where the sign test runs relative to the rescale.
+    #[arg(long, value_enum, default_value_t = SignScaleArg::Product)]
+    pub sign_scale: SignScaleArg,
+}
+
+/// The ReLU variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VariantArg {
+    /// Exact sign (adder, reduction, comparison in the circuit).
+    Exact,
+    /// Circa: truncated stochastic sign (`--k`, `--mode`).
+    Circa,
+    /// Stochastic sign without truncation.
+    Stochastic,
+    /// Delphi's baseline circuit (outputs the ReLU value).
+    Delphi,
+}
+
+/// The tie rule of the truncated sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// `[c' >= t']`: small negative values may pass.
+    Negpass,
+    /// `[c' > t']`: small positive values may be zeroed.
+    Poszero,
+}
+
+/// The prime field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrimeArg {
+    /// Delphi's 41-bit prime 2061584302081.
+    P41,
+    /// Circa's 31-bit prime 2138816513.
+    P31,
+}
+
+/// Where the sign test runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignScaleArg {
+    /// On the linear layer's output at scale 2^(2f), before the rescale.
+    Product,
+    /// After the rescale to 2^f.
+    Rescaled,
+}
+
+/// How the ReLU's sign bit becomes shares of its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProductArg {
+    /// Encrypted two-entry table under the output labels plus one random OT (default).
+    LabelTable,
+    /// A Beaver multiplication, as in the paper.
+    Beaver,
+}
+
+/// Protocol parameters shared by `serve` and `inspect`.
+#[derive(Debug, Clone, Args)]
+pub struct ParamArgs {
+    /// The ReLU variant.
+    #[arg(long, value_enum, default_value_t = VariantArg::Circa)]
+    pub variant: VariantArg,
+    /// Truncated bits of the Circa ReLU.
+    #[arg(long, default_value_t = DEFAULT_K)]
+    pub k: u32,
+    /// Tie rule of the Circa ReLU.
+    #[arg(long, value_enum, default_value_t = DEFAULT_MODE)]
+    pub mode: ModeArg,
+    /// The prime field.
+    #[arg(long, value_enum, default_value_t = DEFAULT_PRIME)]
+    pub prime: PrimeArg,
+    /// Fixed-point fractional bits.
+    #[arg(long, default_value_t = DEFAULT_FRAC_BITS)]
+    pub frac_bits: u32,
+    /// Where the sign test runs relative to the rescale.
+    #[arg(long, value_enum, default_value_t = SignScaleArg::Product)]
+    pub sign_scale: SignScaleArg,
+    /// How the sign bit becomes shares of the ReLU output.
+    #[arg(long, value_enum, default_value_t = ProductArg::LabelTable)]
+    pub product: ProductArg,
+}
+
+impl ModeArg {
+    /// The library's tie mode.
+    pub fn tie_mode(self) -> TieMode {
+        match self {
+            ModeArg::Negpass => TieMode::NegPass,
+            ModeArg::Poszero => TieMode::PosZero,
+        }
+    }
+}
+
+impl PrimeArg {
+    /// The library's prime.
+    pub fn prime(self) -> Prime {
+        match self {
+            PrimeArg::P41 => Prime::P41,
+            PrimeArg::P31 => Prime::P31,
+        }
+    }
+}
+
+impl SignScaleArg {
+    /// The library's sign scale.
+    pub fn sign_scale(self) -> SignScale {
+        match self {
+            SignScaleArg::Product => SignScale::Product,
+            SignScaleArg::Rescaled => SignScale::Rescaled,
+        }
+    }
+}
+
+impl ParamArgs {
+    /// The parameters these options describe (validated by the library when used).
+    pub fn params(&self) -> PrivateParams {
+        let variant = match self.variant {
+            VariantArg::Exact => Variant::ExactSign,
+            VariantArg::Circa => Variant::TruncatedSign {
+                k: self.k,
+                mode: self.mode.tie_mode(),
+            },
+            VariantArg::Stochastic => Variant::StochasticSign,
+            VariantArg::Delphi => Variant::DelphiBaseline,
+        };
+        let product = match self.product {
+            ProductArg::LabelTable => ProductPath::LabelTable,
+            ProductArg::Beaver => ProductPath::Beaver,
+        };
+        PrivateParams {
+            prime: self.prime.prime(),
+            frac_bits: self.frac_bits,
+            relu: (variant, product),
+            sign_scale: self.sign_scale.sign_scale(),
+        }
+    }
+}
+
+/// A deadline in seconds given on the command line.
+pub fn seconds(secs: f64) -> Result<Duration, crate::CliError> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or(crate::CliError::InvalidOption {
+            option: "--timeout",
+            reason: "must be a positive number of seconds",
+        })
+}
+
+/// A one-line description of the parameters.
+pub fn describe(p: &PrivateParams) -> String {
+    let (variant, product) = p.relu;
+    let relu = match variant {
+        Variant::TruncatedSign { k, mode } => format!("Circa ReLU (k = {k}, {})", mode.name()),
+        other => other.name().to_owned(),
+    };
+    let product = match product {
+        ProductPath::LabelTable => "label table",
+        ProductPath::Beaver => "Beaver",
+    };
+    format!(
+        "{relu}, {product} product, {} (p = {}), f = {}, sign test at the {} scale",
+        p.prime.name(),
+        p.prime.value(),
+        p.frac_bits,
+        p.sign_scale.name()
+    )
+}

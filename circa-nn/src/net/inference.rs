@@ -1,0 +1,117 @@
+//! Private inference over the connection: the [`Service`] that runs
+//! [`ServerSession`](crate::private::ServerSession)s, [`serve`], and the [`Client`].
+
+use std::net::{TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+
+use rand_chacha::ChaCha20Rng;
+
+use super::client::connect_channel;
+use super::config::{ClientConfig, ServerConfig, session_rng};
+use super::error::{NetError, NetResult};
+use super::server::{ServeReport, Service, SessionChannel, serve_with};
+use crate::error::NnError;
+use crate::model::{Architecture, Network};
+use crate::private::{ClientSession, PrivateParams, ServerSession, SessionStats};
+
+/// The server's service: one private-inference session per connection, any number of
+/// inferences per session, with the network's weights shared (read-only) by all sessions.
+#[derive(Debug)]
+pub struct PrivateInference {
+    network: Arc<Network>,
+    params: PrivateParams,
+}
+
+impl PrivateInference {
+    /// The service for `network` under `params` (validated here, once).
+    pub fn new(network: Arc<Network>, params: PrivateParams) -> NetResult<Self> {
+        params.validate()?;
+        Ok(Self { network, params })
+    }
+}
+
+impl Service for PrivateInference {
+    fn run_session(&self, ch: &mut SessionChannel, rng: &mut ChaCha20Rng) -> NetResult<u64> {
+        let mut session = ServerSession::handshake(ch, &self.network, self.params, rng)?;
+        let mut served = 0;
+        while session.serve_one(ch)?.is_some() {
+            served += 1;
+        }
+        Ok(served)
+    }
+}
+
+/// Serves private inference with `network` under `params` on `listener` until
+/// `config.shutdown` is triggered (see [`serve_with`] for the behaviour of the loop).
+pub fn serve(
+    listener: TcpListener,
+    network: Arc<Network>,
+    params: PrivateParams,
+    config: ServerConfig,
+) -> NetResult<ServeReport> {
+    let service = PrivateInference::new(network, params)?;
+    serve_with(listener, Arc::new(service), config)
+}
+
+/// A connected client: one session, any number of inferences.
+#[derive(Debug)]
+pub struct Client {
+    ch: SessionChannel,
+    session: ClientSession,
+}
+
+impl Client {
+    /// Connects, exchanges the greetings, receives the architecture and parameters and sets up
+    /// the session (base OTs). The session's generator is seeded from the operating system.
+    pub fn connect<A: ToSocketAddrs>(addr: A, config: &ClientConfig) -> NetResult<Self> {
+        let mut ch = connect_channel(addr, config)?;
+        let mut rng = session_rng()?;
+        let session = ClientSession::handshake(&mut ch, &mut rng)?;
+        Ok(Self { ch, session })
+    }
+
+    /// The architecture the server announced.
+    pub fn architecture(&self) -> &Architecture {
+        self.session.architecture()
+    }
+
+    /// The session's public parameters.
+    pub fn params(&self) -> &PrivateParams {
+        self.session.params()
+    }
+
+    /// Runs one private inference (offline, then online) on `input` (`C x H x W` order) and
+    /// returns the logits and the costs seen by the client. An input whose length differs from
+    /// the architecture's is rejected before anything is sent.
+    pub fn infer(&mut self, input: &[f64]) -> NetResult<(Vec<f64>, SessionStats)> {
+        let expected = self.architecture().input_shape().len();
+        if input.len() != expected {
+            return Err(NetError::Model(NnError::InputLengthMismatch {
+                expected,
+                actual: input.len(),
+            }));
+        }
+        let pre = self.session.offline(&mut self.ch)?;
+        let logits = self.session.online(&mut self.ch, pre, input)?;
+        Ok((logits, self.session.last_stats()))
+    }
+
+    /// Ends the session politely.
+    pub fn close(mut self) -> NetResult<()> {
+        self.session.close(&mut self.ch)?;
+        Ok(())
+    }
+}
+
+/// Connects to `addr`, runs one private inference on `input`, closes the session and returns
+/// the logits and the client's costs.
+pub fn infer<A: ToSocketAddrs>(
+    addr: A,
+    input: &[f64],
+    config: &ClientConfig,
+) -> NetResult<(Vec<f64>, SessionStats)> {
+    let mut client = Client::connect(addr, config)?;
+    let out = client.infer(input)?;
+    client.close()?;
+    Ok(out)
+}

@@ -1,0 +1,134 @@
+//! Smoke tests of the `circa` binary: `inspect`, `demo --limit 3`, `serve` + `infer` over
+//! loopback (port 0), and clear errors for a malformed model or a bad option.
+#![cfg(feature = "cli")]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn circa() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_circa"))
+}
+
+fn models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().expect("run circa");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn inspect_prints_layers_relus_and_costs() {
+    let (ok, out, err) = run(circa().arg("inspect").arg(models().join("digits_cnn.onnx")));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("relus: 1184 (activations 800, max pooling 384)"),
+        "{out}"
+    );
+    assert!(out.contains("Conv2d 1->8 k3x3"), "{out}");
+    assert!(out.contains("AND gates"), "{out}");
+    assert!(out.contains("per ReLU (analytic)"), "{out}");
+    // The exact-sign circuit is larger than the truncated one.
+    let (ok, exact, _) = run(circa()
+        .args(["inspect", "--variant", "exact"])
+        .arg(models().join("digits_cnn.onnx")));
+    assert!(ok);
+    assert_ne!(exact, out);
+}
+
+#[test]
+fn malformed_model_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("circa-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.onnx");
+    std::fs::write(&bad, [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]).unwrap();
+    for args in [
+        vec!["inspect"],
+        vec!["serve", "--listen", "127.0.0.1:0", "--model"],
+    ] {
+        let (ok, _, err) = run(circa().args(&args).arg(&bad));
+        assert!(!ok, "{args:?} accepted a malformed model");
+        assert!(err.contains("bad.onnx"), "{err}");
+        assert!(err.starts_with("circa: "), "{err}");
+    }
+    let (ok, _, err) = run(circa().args(["inspect"]).arg(dir.join("missing.onnx")));
+    assert!(!ok);
+    assert!(err.contains("missing.onnx"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn invalid_parameters_are_rejected() {
+    let (ok, _, err) = run(circa()
+        .args(["inspect", "--prime", "p31", "--k", "31"])
+        .arg(models().join("digits_cnn.onnx")));
+    assert!(!ok);
+    assert!(err.contains("circa: "), "{err}");
+    let (ok, _, _) = run(circa().args(["demo", "--mode", "sideways"]));
+    assert!(!ok);
+}
+
+#[test]
+fn demo_runs_three_images() {
+    let (ok, out, err) = run(circa().args(["demo", "--limit", "3"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("plaintext accuracy"), "{out}");
+    let acc = out
+        .lines()
+        .find(|l| l.starts_with("private accuracy"))
+        .unwrap_or_else(|| panic!("{out}"));
+    // Both private runs agree with the labels on the three bundled test images.
+    assert_eq!(acc.matches("(3/3)").count(), 2, "{out}");
+    assert!(out.contains("online rounds"), "{out}");
+    assert!(out.contains("client storage"), "{out}");
+}
+
+#[test]
+fn serve_and_infer_over_loopback() {
+    let mut server = circa()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-sessions",
+            "2",
+            "--timeout",
+            "5",
+        ])
+        .arg("--model")
+        .arg(models().join("digits_cnn.onnx"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = server.stdout.take().unwrap();
+    // Keep reading the server's standard output open while it runs.
+    let mut lines = BufReader::new(stdout);
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    // "circa serve: MODEL (N ReLUs) on ADDR, at most ..."
+    let addr = first
+        .split(" on ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+    let result = run(circa()
+        .args(["infer", "--timeout", "20", "--connect", &addr, "--input"])
+        .arg(models().join("data/sample_input.csv")));
+    // Stop the server we started (by its handle) before asserting.
+    server.kill().ok();
+    server.wait().ok();
+    drop(lines);
+    let (ok, out, err) = result;
+    assert!(ok, "{err}");
+    // The sample input is the first test image, a 7 (models/data/digits_test.csv).
+    assert!(out.contains("predicted class: 7"), "{out}");
+    assert!(out.contains("logits: "), "{out}");
+}
