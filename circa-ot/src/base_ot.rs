@@ -71,7 +71,7 @@ fn kdf(
     shared: &RistrettoPoint,
 ) -> Block {
     let mut shared_bytes = shared.compress().to_bytes();
-    let digest = Sha256::new()
+    let mut digest = Sha256::new()
         .chain_update(KDF_LABEL)
         .chain_update(session)
         .chain_update((index as u64).to_le_bytes())
@@ -82,6 +82,7 @@ fn kdf(
     shared_bytes.zeroize();
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest[..16]);
+    digest.as_mut_slice().zeroize();
     Block(key)
 }
 
@@ -127,12 +128,13 @@ impl BaseOtSender {
                 actual: msg.len(),
             });
         }
-        let aa = self.a * self.a_point;
+        // `a*A = a^2*G` is secret: with it and `a*B_i` anyone gets both keys.
+        let aa = Zeroizing::new(self.a * self.a_point);
         let mut keys = Zeroizing::new(Vec::with_capacity(n));
         for (i, b_bytes) in msg.chunks_exact(POINT_BYTES).enumerate() {
             let b = decode_point(b_bytes, i)?;
             let mut s0 = self.a * b;
-            let mut s1 = s0 - aa;
+            let mut s1 = s0 - *aa;
             keys.push([
                 kdf(&self.session, i, &self.a_enc, b_bytes, &s0),
                 kdf(&self.session, i, &self.a_enc, b_bytes, &s1),
@@ -171,13 +173,16 @@ pub fn receiver_respond<R: CryptoRng + ?Sized>(
     let mut keys = Zeroizing::new(Vec::with_capacity(choices.len()));
     for (i, &c) in choices.iter().enumerate() {
         let mut b = Scalar::random(rng);
-        let added = RistrettoPoint::conditional_select(&identity, &a_point, Choice::from(c as u8));
+        // `added` reveals the choice bit: zeroized below with the other secrets.
+        let mut added =
+            RistrettoPoint::conditional_select(&identity, &a_point, Choice::from(c as u8));
         let b_enc = (RistrettoPoint::mul_base(&b) + added).compress();
         let mut shared = b * a_point;
         keys.push(kdf(session, i, &a_enc, b_enc.as_bytes(), &shared));
         reply.extend_from_slice(b_enc.as_bytes());
         b.zeroize();
         shared.zeroize();
+        added.zeroize();
     }
     Ok((reply, keys))
 }

@@ -17,6 +17,7 @@
 //! with probability about `sessions^2 * tweaks / 2^128`.
 
 use crate::{AES_BATCH, Block, FixedKeyAes};
+use zeroize::Zeroize;
 
 /// The TCCR hash `H(x, i) = pi(pi(x) xor T_i) xor pi(x)` with
 /// `T_i = session_tweak xor i` (see the module docs).
@@ -76,6 +77,8 @@ impl TweakableHash {
                 *o ^= *p;
             }
         }
+        // `pi(x)` reveals `x`: do not leave it on the stack.
+        px.zeroize();
     }
 
     /// `xs[j] = H(xs[j], first_tweak + j)` in place: the common case of
@@ -96,6 +99,7 @@ impl TweakableHash {
                 *x ^= *p;
             }
         }
+        px.zeroize();
     }
 }
 
@@ -120,6 +124,8 @@ pub fn ccr_hash_many(xs: &mut [Block]) {
             *x ^= *s;
         }
     }
+    // `sigma(x)` reveals `x`.
+    sx.zeroize();
 }
 
 #[cfg(test)]

@@ -114,6 +114,8 @@ fn hash_in_place<const P: usize>(hash: &TweakableHash, xs: &mut [Block], first_t
             *x ^= *p;
         }
     }
+    // `pi(q_i)` reveals the OT secret `q_i`: do not leave it on the stack.
+    zeroize::Zeroize::zeroize(&mut px);
 }
 
 #[cfg(test)]
