@@ -49,6 +49,14 @@ fn message_ots(len: usize) -> usize {
     (CHUNK_ELEMS / len.max(1)).max(1)
 }
 
+/// `[1, 2, 4, ..., 2^(count-1)]` in the field (`count <= 63`), the weights
+/// of the bit decompositions whose bits are OT choice bits.
+pub(crate) fn powers_of_two<M: Modulus>(count: usize) -> Vec<Fp<M>> {
+    (0..count)
+        .map(|j| Fp::from_u64_reduced(1u64 << j))
+        .collect()
+}
+
 /// Expands a hashed block into `out.len()` field elements.
 fn expand_pad<M: Modulus>(seed: Block, out: &mut [Fp<M>], buf: &mut [Block]) {
     if out.len() == 1 {
@@ -190,4 +198,95 @@ where
         start += c;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use circa_ot::{ChannelStats, MemChannel};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::field::P2138816513;
+
+    type M = P2138816513;
+
+    /// Forwards everything and records the largest single `send`.
+    struct MaxSend<C> {
+        inner: C,
+        max: usize,
+    }
+
+    impl<C: Channel> Channel for MaxSend<C> {
+        fn send(&mut self, data: &[u8]) -> Result<(), circa_ot::Error> {
+            self.max = self.max.max(data.len());
+            self.inner.send(data)
+        }
+        fn recv(&mut self, buf: &mut [u8]) -> Result<(), circa_ot::Error> {
+            self.inner.recv(buf)
+        }
+        fn flush(&mut self) -> Result<(), circa_ot::Error> {
+            self.inner.flush()
+        }
+        fn stats(&self) -> ChannelStats {
+            self.inner.stats()
+        }
+    }
+
+    fn corr(o: usize, l: usize) -> Fp<M> {
+        Fp::from_u64_reduced((o * 7919 + l * 104729) as u64)
+    }
+
+    fn choice(o: usize) -> bool {
+        ((o * 2654435761) >> 7) & 1 == 1
+    }
+
+    /// Long vectors (1000 elements, so fewer than 128 OTs fit in
+    /// `CHUNK_ELEMS`): the result is `b_o v_o` at every OT and element, and
+    /// no correction message exceeds `CHUNK_ELEMS` packed elements.
+    #[test]
+    fn long_vectors_correct_and_messages_bounded() {
+        let (len, n_ots) = (1000, 300);
+        let (chs, chr) = MemChannel::pair();
+        let receiver = thread::spawn(move || {
+            let mut ch = chr;
+            let mut rng = ChaCha20Rng::seed_from_u64(2);
+            let mut cot = CotReceiver::setup(&mut ch, &mut rng).unwrap();
+            let mut ys = vec![Fp::<M>::ZERO; n_ots * len];
+            vole_receive(&mut cot, &mut ch, n_ots, len, choice, |o, y: &[Fp<M>]| {
+                ys[o * len..(o + 1) * len].copy_from_slice(y)
+            })
+            .unwrap();
+            ys
+        });
+        let mut ch = MaxSend { inner: chs, max: 0 };
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let mut cot = CotSender::setup(&mut ch, Block::random(&mut rng), &mut rng).unwrap();
+        let mut shares = vec![Fp::<M>::ZERO; n_ots * len];
+        vole_send(
+            &mut cot,
+            &mut ch,
+            n_ots,
+            len,
+            |o, v: &mut [Fp<M>]| v.iter_mut().enumerate().for_each(|(l, x)| *x = corr(o, l)),
+            |o, s: &[Fp<M>]| shares[o * len..(o + 1) * len].copy_from_slice(s),
+        )
+        .unwrap();
+        let ys = receiver.join().unwrap();
+        for o in 0..n_ots {
+            for l in 0..len {
+                let want = if choice(o) { corr(o, l) } else { Fp::ZERO };
+                assert_eq!(
+                    ys[o * len + l] + shares[o * len + l],
+                    want,
+                    "ot {o}, element {l}"
+                );
+            }
+        }
+        assert!(ys.iter().any(|y| !y.is_zero()));
+        let width = batch::packed_width::<M>();
+        assert!(ch.max > 0 && ch.max <= CHUNK_ELEMS * width, "{}", ch.max);
+    }
 }
