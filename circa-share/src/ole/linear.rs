@@ -41,7 +41,7 @@ use circa_ot::{Block, Channel, CotReceiver, CotSender};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::vole::{vole_receive, vole_send};
+use super::vole::{powers_of_two, vole_receive, vole_send};
 use crate::error::Error;
 use crate::field::batch::check_len;
 use crate::field::{Fp, Modulus};
@@ -96,6 +96,41 @@ fn check_weight_range<M: Modulus>(a: &[Fp<M>], weight_bits: u32) -> Result<(), E
     }) {
         Some(index) => Err(Error::WeightOutOfRange { index, weight_bits }),
         None => Ok(()),
+    }
+}
+
+// The OT layouts. Both parties derive every index from the same public
+// shapes through these functions, so their views of "OT o" cannot drift apart.
+
+/// Weight-bits direction: OT `o = (i k + kk) w + j` covers bit `j` of the
+/// offset weight `A[i][kk]`; returns `(i, kk, j)`.
+#[inline]
+fn weight_bits_index(o: usize, k: usize, w: usize) -> (usize, usize, usize) {
+    let (ik, j) = (o / w, o % w);
+    (ik / k, ik % k, j)
+}
+
+/// Mask-bits direction: OT `o = (kk n + col) bits + j` covers bit `j` of
+/// `B[kk][col]`; returns `(kk, col, j)`.
+#[inline]
+fn mask_bits_index(o: usize, n: usize, bits: usize) -> (usize, usize, usize) {
+    let (entry, j) = (o / bits, o % bits);
+    (entry / n, entry % n, j)
+}
+
+/// `out[i][..] += vals` for a row-major matrix with `n` columns.
+#[inline]
+fn add_into_row<M: Modulus>(out: &mut [Fp<M>], n: usize, i: usize, vals: &[Fp<M>]) {
+    for (d, &v) in out[i * n..(i + 1) * n].iter_mut().zip(vals) {
+        *d += v;
+    }
+}
+
+/// `out[..][col] += vals` for a row-major matrix with `n` columns.
+#[inline]
+fn add_into_column<M: Modulus>(out: &mut [Fp<M>], n: usize, col: usize, vals: &[Fp<M>]) {
+    for (i, &v) in vals.iter().enumerate() {
+        out[i * n + col] += v;
     }
 }
 
@@ -207,20 +242,18 @@ impl<M: Modulus> LinearCorrelationClient<M> {
     ) -> Result<Vec<Fp<M>>, Error> {
         let bits = M::BITS as usize;
         let mut out = Zeroizing::new(vec![Fp::<M>::ZERO; m * n]);
-        // OT o = (kk * n + col) * bits + j chooses with bit j of B[kk][col]
-        // and adds 2^j A[:, kk] (+ pad) into column col.
+        // OT o chooses with bit j of B[kk][col] and adds 2^j A[:, kk] (+ pad)
+        // into column col.
         vole_receive(
             &mut self.cot_rev,
             ch,
             k * n * bits,
             m,
-            |o| (b[o / bits].value() >> (o % bits)) & 1 == 1,
-            |o, y: &[Fp<M>]| {
-                let col = (o / bits) % n;
-                for (i, &v) in y.iter().enumerate() {
-                    out[i * n + col] += v;
-                }
+            |o| {
+                let (kk, col, j) = mask_bits_index(o, n, bits);
+                (b[kk * n + col].value() >> j) & 1 == 1
             },
+            |o, y: &[Fp<M>]| add_into_column(&mut out, n, mask_bits_index(o, n, bits).1, y),
         )?;
         Ok(take(&mut *out))
     }
@@ -236,24 +269,19 @@ impl<M: Modulus> LinearCorrelationClient<M> {
     ) -> Result<Vec<Fp<M>>, Error> {
         let w = weight_bits as usize;
         let mut out = Zeroizing::new(vec![Fp::<M>::ZERO; m * n]);
-        let two_pow: Vec<Fp<M>> = (0..w).map(|j| Fp::from_u64_reduced(1u64 << j)).collect();
+        let two_pow = powers_of_two::<M>(w);
         vole_send(
             &mut self.cot,
             ch,
             m * k * w,
             n,
             |o, v: &mut [Fp<M>]| {
-                let (kk, j) = ((o / w) % k, o % w);
+                let (_, kk, j) = weight_bits_index(o, k, w);
                 for (d, &x) in v.iter_mut().zip(&b[kk * n..(kk + 1) * n]) {
                     *d = two_pow[j] * x;
                 }
             },
-            |o, share| {
-                let i = o / (w * k);
-                for (d, &s) in out[i * n..(i + 1) * n].iter_mut().zip(share) {
-                    *d += s;
-                }
-            },
+            |o, share| add_into_row(&mut out, n, weight_bits_index(o, k, w).0, share),
         )?;
         // Remove the public offset 2^(w-1) from every weight.
         let offset = Fp::<M>::from_u64_reduced(1u64 << (w - 1));
@@ -370,7 +398,7 @@ impl<M: Modulus> LinearCorrelationServer<M> {
         n: usize,
     ) -> Result<Vec<Fp<M>>, Error> {
         let bits = M::BITS as usize;
-        let two_pow: Vec<Fp<M>> = (0..bits).map(|j| Fp::from_u64_reduced(1u64 << j)).collect();
+        let two_pow = powers_of_two::<M>(bits);
         let mut out = Zeroizing::new(vec![Fp::<M>::ZERO; m * n]);
         vole_send(
             &mut self.cot_rev,
@@ -378,17 +406,12 @@ impl<M: Modulus> LinearCorrelationServer<M> {
             k * n * bits,
             m,
             |o, v: &mut [Fp<M>]| {
-                let (kk, j) = (o / bits / n, o % bits);
+                let (kk, _, j) = mask_bits_index(o, n, bits);
                 for (i, d) in v.iter_mut().enumerate() {
                     *d = two_pow[j] * a[i * k + kk];
                 }
             },
-            |o, share| {
-                let col = (o / bits) % n;
-                for (i, &v) in share.iter().enumerate() {
-                    out[i * n + col] += v;
-                }
-            },
+            |o, share| add_into_column(&mut out, n, mask_bits_index(o, n, bits).1, share),
         )?;
         Ok(take(&mut *out))
     }
@@ -417,13 +440,11 @@ impl<M: Modulus> LinearCorrelationServer<M> {
             ch,
             m * k * w,
             n,
-            |o| (u[o / w] >> (o % w)) & 1 == 1,
-            |o, y: &[Fp<M>]| {
-                let i = o / (w * k);
-                for (d, &s) in out[i * n..(i + 1) * n].iter_mut().zip(y) {
-                    *d += s;
-                }
+            |o| {
+                let (i, kk, j) = weight_bits_index(o, k, w);
+                (u[i * k + kk] >> j) & 1 == 1
             },
+            |o, y: &[Fp<M>]| add_into_row(&mut out, n, weight_bits_index(o, k, w).0, y),
         )?;
         Ok(take(&mut *out))
     }

@@ -22,7 +22,7 @@ use circa_ot::{Block, Channel, CotReceiver, CotSender, Prg};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::vole::{vole_receive, vole_send};
+use super::vole::{powers_of_two, vole_receive, vole_send};
 use crate::beaver::{TripleSource, Triples};
 use crate::error::Error;
 use crate::field::{Fp, Modulus, batch};
@@ -100,7 +100,7 @@ impl<R: Role, M: Modulus, C: Channel> TripleSource<M> for OtTripleSource<R, M, C
         let n_ots = n * 2 * bits;
         // OT o serves triple o / (2 bits); its position r = o % (2 bits) selects
         // bit r of a_C (r < bits) or bit r - bits of b_C.
-        let two_pow: Vec<Fp<M>> = (0..bits).map(|j| Fp::from_u64_reduced(1u64 << j)).collect();
+        let two_pow = powers_of_two::<M>(bits);
         match &mut self.side {
             Side::Sender(cot) => vole_send(
                 cot,
