@@ -41,7 +41,8 @@ impl<M: Modulus> FixedPoint<M> {
     /// (scale `2^(2f)`) must still represent magnitudes of at least 1, so
     /// `2f + 2 <= bits(p)` is required.
     pub fn new(frac_bits: u32) -> Result<Self, Error> {
-        if 2 * frac_bits + 2 > M::BITS {
+        let needed = frac_bits.checked_mul(2).and_then(|b| b.checked_add(2));
+        if needed.is_none_or(|b| b > M::BITS) {
             return Err(Error::FracBitsTooLarge {
                 frac_bits,
                 field_bits: M::BITS,

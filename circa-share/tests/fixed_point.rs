@@ -30,6 +30,11 @@ fn encode_errors() {
         Err(Error::FracBitsTooLarge { .. })
     ));
     assert!(FixedPoint::<P2138816513>::new(14).is_ok());
+    // 2f + 2 overflowing u32 is the same error, not a panic.
+    assert!(matches!(
+        FixedPoint::<P2138816513>::new(u32::MAX / 2 + 1),
+        Err(Error::FracBitsTooLarge { .. })
+    ));
 }
 
 fn check_products<M: Modulus>(f: u32, a: f64, b: f64) -> Result<(), TestCaseError> {
