@@ -235,3 +235,65 @@ fn debug_output_is_redacted() {
     assert!(s.contains("redacted"), "{s}");
     assert!(!s.contains("d17a"), "{s}");
 }
+
+/// A peer that trickles one byte every 50 ms (each well inside the socket
+/// timeout) must not stretch a `recv` past the read deadline.
+#[test]
+fn trickling_peer_gives_timeout_over_tcp() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let mut ch = TcpChannel::with_timeouts(stream, Some(Duration::from_millis(300)), None).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if peer.write_all(&[1]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let start = Instant::now();
+        // 1000 bytes at 20 bytes/s would take 50 s without a whole-call deadline.
+        let r = ch.recv(&mut [0u8; 1000]);
+        let took = start.elapsed();
+        // Stop the peer before asserting, so a failure cannot hang the test.
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let e = r.unwrap_err();
+        assert!(matches!(e, Error::Timeout), "{e:?}");
+        assert!(
+            took < Duration::from_secs(20),
+            "deadline stretched: {took:?}"
+        );
+    });
+}
+
+/// The same for the in-memory channel: many small chunks, slowly.
+#[test]
+fn trickling_peer_gives_timeout_in_memory() {
+    let (mut a, mut b) = MemChannel::pair_with_timeout(Duration::from_millis(300));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if a.send(&[1]).and_then(|_| a.flush()).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let start = Instant::now();
+        let r = b.recv(&mut [0u8; 1000]);
+        let took = start.elapsed();
+        // Stop the peer before asserting, so a failure cannot hang the test.
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let e = r.unwrap_err();
+        assert!(matches!(e, Error::Timeout), "{e:?}");
+        assert!(
+            took < Duration::from_secs(20),
+            "deadline stretched: {took:?}"
+        );
+    });
+}

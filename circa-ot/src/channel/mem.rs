@@ -30,7 +30,7 @@ impl MemChannel {
     }
 
     /// Two connected ends whose reads and (blocked) writes fail with
-    /// [`Error::Timeout`] after `timeout`.
+    /// [`Error::Timeout`] after `timeout` (each `recv` call as a whole).
     pub fn pair_with_timeout(timeout: Duration) -> (MemChannel, MemChannel) {
         Self::make_pair(Some(timeout))
     }
@@ -105,14 +105,20 @@ impl Channel for MemChannel {
 
     fn recv(&mut self, mut buf: &mut [u8]) -> Result<(), Error> {
         self.flush()?;
+        // The timeout bounds the whole call, not each chunk: a peer sending
+        // many small chunks slowly cannot stretch it.
+        let deadline = self.timeout.map(|t| std::time::Instant::now() + t);
         while !buf.is_empty() {
             if self.inbox_pos == self.inbox.len() {
-                self.inbox = match self.timeout {
+                self.inbox = match deadline {
                     None => self.rx.recv().map_err(|_| Error::Closed)?,
-                    Some(t) => self.rx.recv_timeout(t).map_err(|e| match e {
-                        RecvTimeoutError::Timeout => Error::Timeout,
-                        RecvTimeoutError::Disconnected => Error::Closed,
-                    })?,
+                    Some(d) => {
+                        let left = d.saturating_duration_since(std::time::Instant::now());
+                        self.rx.recv_timeout(left).map_err(|e| match e {
+                            RecvTimeoutError::Timeout => Error::Timeout,
+                            RecvTimeoutError::Disconnected => Error::Closed,
+                        })?
+                    }
                 };
                 self.inbox_pos = 0;
             }
