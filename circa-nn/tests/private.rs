@@ -5,9 +5,13 @@ use std::path::PathBuf;
 use std::thread;
 
 use circa_nn::private::{ClientSession, Prime, PrivateParams, ServerSession, SessionStats};
-use circa_nn::{Fixed, Network, SignScale, argmax, import_onnx};
+use std::cell::Cell;
+
+use circa_nn::{Fixed, Network, SignOracle, SignScale, argmax, import_onnx};
 use circa_ot::{Channel, MemChannel, TcpChannel};
 use circa_relu::{ProductPath, TieMode, Variant};
+use circa_share::fixed_point::truncate_plain;
+use circa_share::{Fp, Modulus};
 use circa_share::{P2138816513, P2061584302081};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -204,6 +208,60 @@ fn wrong_input_length_is_an_error() {
     assert!(server.join().expect("thread"));
 }
 
+/// Exact signs; every rescale adds its local-truncation failure probability `|x| / p`.
+#[derive(Default)]
+struct FailureMeter {
+    expected: Cell<f64>,
+    count: Cell<u64>,
+}
+
+impl<M: Modulus> SignOracle<M> for FailureMeter {
+    fn sign(&self, y: Fp<M>) -> bool {
+        y.to_i64() >= 0
+    }
+    fn truncate(&self, x: Fp<M>, bits: u32) -> Fp<M> {
+        self.expected
+            .set(self.expected.get() + x.to_i64().unsigned_abs() as f64 / M::P as f64);
+        self.count.set(self.count.get() + 1);
+        truncate_plain(x, bits)
+    }
+}
+
+/// Expected local-truncation failures per inference (mean over `images` test images) and
+/// truncations per inference, from the reference's rescales (the private run truncates the
+/// same tensors, except that the network output is rescaled exactly by the client and, with
+/// `SignScale::Product`, the max-pool selections are divided by `2^f` exactly unless they wrap).
+fn expected_truncation_failures<M: Modulus>(
+    model: &str,
+    f: u32,
+    sign_scale: SignScale,
+    images: usize,
+) -> (f64, f64) {
+    let net = load(model);
+    let data = test_images(images);
+    let fixed = Fixed::<M, _>::with_oracle(&net, f, sign_scale, FailureMeter::default())
+        .expect("reference");
+    for (_, x) in &data {
+        fixed.run(x).expect("run");
+    }
+    let n = data.len() as f64;
+    (
+        fixed.oracle().expected.get() / n,
+        fixed.oracle().count.get() as f64 / n,
+    )
+}
+
+#[test]
+fn local_truncation_failure_rate_is_small_at_the_test_parameters() {
+    for model in ["digits_cnn", "digits_cnn_pruned", "digits_poly"] {
+        let (e, n) =
+            expected_truncation_failures::<P2061584302081>(model, F41, SignScale::Product, 50);
+        println!("{model}: p41 f={F41}: {n} truncations, {e:.2e} expected failures per inference");
+        assert!(n > 100.0);
+        assert!(e < 5e-3, "{model}: {e}");
+    }
+}
+
 /// Cost figures for the report: `cargo test -p circa-nn --release --test private -- --ignored
 /// --nocapture`.
 #[test]
@@ -213,6 +271,13 @@ fn report_costs() {
     let variants = [
         ("exact", PrivateParams::exact(Prime::P41, F41)),
         (
+            "delphi baseline",
+            PrivateParams {
+                relu: (Variant::DelphiBaseline, ProductPath::LabelTable),
+                ..PrivateParams::exact(Prime::P41, F41)
+            },
+        ),
+        (
             "circa k=12 poszero",
             PrivateParams::circa(Prime::P41, F41, 12, TieMode::PosZero),
         ),
@@ -221,6 +286,21 @@ fn report_costs() {
             PrivateParams::circa(Prime::P31, 8, 8, TieMode::PosZero),
         ),
     ];
+    for model in models {
+        for (prime, f) in [("p41", 10), ("p41", 12), ("p31", 8)] {
+            for scale in [SignScale::Product, SignScale::Rescaled] {
+                let (e, n) = if prime == "p41" {
+                    expected_truncation_failures::<P2061584302081>(model, f, scale, 360)
+                } else {
+                    expected_truncation_failures::<P2138816513>(model, f, scale, 360)
+                };
+                println!(
+                    "{model:18} {prime} f={f} {:8}: {n:.0} truncations, {e:.2e} expected wraps per inference",
+                    scale.name()
+                );
+            }
+        }
+    }
     for model in models {
         let net = load(model);
         let inputs: Vec<Vec<f64>> = test_images(5).into_iter().map(|(_, x)| x).collect();
@@ -252,4 +332,85 @@ fn report_costs() {
             );
         }
     }
+    // The whole test split with the default Circa ReLU against the fixed-point reference.
+    let params = PrivateParams::circa(Prime::P41, F41, 12, TieMode::PosZero);
+    let net = load("digits_cnn");
+    let data = test_images(360);
+    let inputs: Vec<Vec<f64>> = data.iter().map(|(_, x)| x.clone()).collect();
+    let r = run_session(
+        TcpChannel::loopback_pair().expect("tcp"),
+        &net,
+        params,
+        &inputs,
+    );
+    let (mut agree, mut correct, mut ref_correct) = (0, 0, 0);
+    for ((label, x), (logits, _, _)) in data.iter().zip(&r) {
+        let want = reference(&net, &params, x);
+        agree += usize::from(argmax(logits) == argmax(&want));
+        correct += usize::from(argmax(logits) == Some(*label));
+        ref_correct += usize::from(argmax(&want) == Some(*label));
+    }
+    println!(
+        "digits_cnn circa k=12 poszero p41 f={F41}, all 360 test images: private accuracy {correct}/360, fixed-point reference {ref_correct}/360, predictions agree on {agree}/360"
+    );
+}
+
+#[test]
+fn garbage_from_the_peer_is_a_typed_error() {
+    // A client that sends an unknown tag instead of "infer"/"done".
+    let net = load("digits_cnn");
+    let (mut sch, mut cch) = MemChannel::pair_with_timeout(std::time::Duration::from_secs(5));
+    let params = PrivateParams::exact(Prime::P31, 8);
+    let server = thread::spawn(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let mut s = ServerSession::handshake(&mut sch, &net, params, &mut rng).expect("server");
+        s.serve_one(&mut sch)
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    let _c = ClientSession::handshake(&mut cch, &mut rng).expect("client");
+    cch.send(&[0x42]).expect("send");
+    cch.flush().expect("flush");
+    let err = server.join().expect("thread").expect_err("bad tag");
+    assert!(
+        matches!(
+            err,
+            circa_nn::private::PrivateError::UnexpectedTag { actual: 0x42, .. }
+        ),
+        "{err}"
+    );
+
+    // A "server" whose hello is garbage, or whose parameters are invalid.
+    for hello in [vec![0u8; 64], {
+        let mut h = vec![
+            circa_nn::private::msgs::TAG_HELLO,
+            circa_nn::private::msgs::VERSION,
+        ];
+        let mut p = PrivateParams::exact(Prime::P31, 8).to_bytes();
+        p[1] = 40; // f = 40 does not fit the field
+        h.extend_from_slice(&p);
+        h
+    }] {
+        let (mut sch, mut cch) = MemChannel::pair_with_timeout(std::time::Duration::from_secs(5));
+        sch.send(&hello).expect("send");
+        sch.flush().expect("flush");
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        assert!(ClientSession::handshake(&mut cch, &mut rng).is_err());
+    }
+
+    // An architecture frame that claims a huge length is rejected before allocating.
+    let (mut sch, mut cch) = MemChannel::pair_with_timeout(std::time::Duration::from_secs(5));
+    let mut h = vec![
+        circa_nn::private::msgs::TAG_HELLO,
+        circa_nn::private::msgs::VERSION,
+    ];
+    h.extend_from_slice(&PrivateParams::exact(Prime::P41, 10).to_bytes());
+    h.extend_from_slice(&u64::MAX.to_le_bytes());
+    sch.send(&h).expect("send");
+    sch.flush().expect("flush");
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    let err = ClientSession::handshake(&mut cch, &mut rng).expect_err("huge frame");
+    assert!(
+        matches!(err, circa_nn::private::PrivateError::Channel(_)),
+        "{err}"
+    );
 }
