@@ -13,6 +13,7 @@ mod error;
 pub mod ext;
 mod hash;
 mod prg;
+mod security;
 pub mod transpose;
 
 pub use crate::aes::{AES_BATCH, FixedKeyAes};
@@ -22,3 +23,4 @@ pub use error::Error;
 pub use ext::{CotReceiver, CotSender, OtReceiver, OtSender, RotReceiver, RotSender};
 pub use hash::{TweakableHash, ccr_hash_many};
 pub use prg::Prg;
+pub use security::{Malicious, SemiHonest};
