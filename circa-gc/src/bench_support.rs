@@ -44,6 +44,32 @@ pub fn and_stream_circuit(n: usize) -> Result<Circuit, Error> {
     Circuit::new(2 * K as usize + n, K as usize, K as usize, gates, vec![])
 }
 
+/// `count` independent comparator blocks of `bits`-bit words, shaped like the ReLU circuits of
+/// circa-relu: with `full`, the Delphi-baseline ReLU (`y = (c + s) mod m`, `y <= m/2`, select, add a
+/// mask mod `m`); otherwise the stochastic sign (`c >= t`, `bits` AND gates). `m` is `2^bits - 21`.
+/// Many small circuits side by side: the case where the wire table, not AES, bounds garbling.
+pub fn relu_batch_circuit(count: usize, bits: usize, full: bool) -> Result<Circuit, Error> {
+    let bits = bits.clamp(2, 120);
+    let m = (1u128 << bits) - 21;
+    let mut b = crate::builder::CircuitBuilder::new();
+    for _ in 0..count {
+        let s = b.garbler_input(bits);
+        let c = b.evaluator_input(bits);
+        if full {
+            let mask = b.garbler_input(bits);
+            let y = b.add_mod(&c, &s, m);
+            let non_negative = b.le_const(&y, m / 2);
+            let relu: Vec<_> = y.iter().map(|&w| b.and(non_negative, w)).collect();
+            let out = b.add_mod(&relu, &mask, m);
+            b.output(&out);
+        } else {
+            let bit = b.ge(&c, &s);
+            b.output(&[bit]);
+        }
+    }
+    b.finish()
+}
+
 /// A seeded garbler session, its session tweak and rng for benchmarking (fixed seeds: benchmarks
 /// are not about secrecy). `EvaluatorSession::new(tweak)` gives the matching evaluator.
 pub fn bench_session(seed: u64) -> (GarblerSession, Block, Prg) {

@@ -238,6 +238,13 @@ impl Circuit {
             .count()
     }
 
+    /// Entries in the garbler's and the evaluator's wire table (16 bytes each): the peak number of
+    /// live wires of the evaluation schedule, usually far below [`Circuit::num_wires`] (wire slots
+    /// are reused once their wire has been read for the last time). Computed on first use.
+    pub fn wire_slots(&self) -> usize {
+        self.schedule().num_slots
+    }
+
     /// The level schedule used by the garbler and evaluator (computed on first use).
     pub(crate) fn schedule(&self) -> &Schedule {
         self.schedule.0.get_or_init(|| Schedule::new(self))

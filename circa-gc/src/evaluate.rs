@@ -38,7 +38,8 @@ impl EvaluatorSession {
         let inputs = circuit.garbler_inputs() + circuit.evaluator_inputs();
         check_len("input labels", inputs, input_labels.len())?;
         let tweak_base = reserve_tweaks(&mut self.next_tweak, circuit.and_count())?;
-        let mut wires = vec![[0u64; 2]; circuit.num_wires()];
+        // One entry per wire slot (see `schedule`); input `i` is in slot `i`.
+        let mut wires = vec![[0u64; 2]; circuit.schedule().num_slots];
         for (w, l) in wires.iter_mut().zip(input_labels) {
             *w = lanes(l.as_block());
         }
@@ -75,7 +76,7 @@ pub struct StreamEvaluator<'c> {
     cursor: Cursor,
     hash: TweakableHash,
     tweak_base: u64,
-    /// Labels by wire.
+    /// Labels by wire slot.
     wires: Vec<Lanes>,
     scratch: HashScratch,
 }
@@ -143,8 +144,8 @@ impl StreamEvaluator<'_> {
             });
         }
         Ok(self
-            .circuit
-            .outputs()
+            .schedule
+            .output_slots
             .iter()
             .map(|&o| Label::from_block(block(self.wires[o as usize])))
             .collect())

@@ -137,7 +137,8 @@ impl GarblerSession {
         let mut input_zero = Zeroizing::new(Vec::with_capacity(g + evaluator_zero_labels.len()));
         input_zero.extend((0..g).map(|_| Block::random(rng)));
         input_zero.extend_from_slice(evaluator_zero_labels);
-        let mut wires = Zeroizing::new(vec![[0u64; 2]; circuit.num_wires()]);
+        // One entry per wire slot (see `schedule`); input `i` is in slot `i`.
+        let mut wires = Zeroizing::new(vec![[0u64; 2]; circuit.schedule().num_slots]);
         for (w, z) in wires.iter_mut().zip(input_zero.iter()) {
             *w = lanes(*z);
         }
@@ -363,7 +364,7 @@ pub struct StreamGarbler<'c> {
     hash: TweakableHash,
     delta: Delta,
     tweak_base: u64,
-    /// Zero-labels by wire.
+    /// Zero-labels by wire slot.
     wires: Zeroizing<Vec<Lanes>>,
     encoder: InputEncoder,
     scratch: HashScratch,
@@ -430,8 +431,8 @@ impl StreamGarbler<'_> {
             return Err(Error::NotFinished);
         }
         let zero = self
-            .circuit
-            .outputs()
+            .schedule
+            .output_slots
             .iter()
             .map(|&o| block(self.wires[o as usize]))
             .collect();

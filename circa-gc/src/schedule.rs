@@ -4,6 +4,16 @@
 //! for AND outputs. Gates are emitted level by level: first the free gates whose output has depth
 //! `L` (in their original order), then every AND gate whose inputs have depth at most `L` and at
 //! least one exactly `L`. The AND gates of one run are independent, so their hashes are batched.
+//!
+//! Wire slots: the garbler and evaluator keep one label per *live* wire, not one per wire id. Walking
+//! the reordered gates, a wire's slot is released after its last reader and reused (most recently
+//! released first, so the slot is likely still in cache) for the next gate output; outputs are never
+//! released. The wire table then has [`Schedule::num_slots`] entries -- about the peak number of live
+//! wires -- instead of `num_wires`: for many small circuits side by side (a batch of ReLU
+//! comparators) that keeps it in cache. Input wire `i` keeps slot `i`.
+//!
+//! This is sound for batched AND runs because every gate of a run reads its inputs before any gate
+//! of the run writes its output, and a slot is only reused after the last read of its wire.
 
 use crate::circuit::{Circuit, Gate, GateKind};
 
@@ -18,11 +28,17 @@ pub(crate) struct Segment {
     pub and: bool,
 }
 
-/// The reordered gates and their runs; computed once per circuit.
+/// The reordered gates (over wire slots, see the module docs) and their runs; computed once per
+/// circuit.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Schedule {
+    /// The gates in schedule order, their wire ids replaced by slots.
     pub gates: Vec<Gate>,
     pub segments: Vec<Segment>,
+    /// Size of the wire table: slots `0..num_slots` (at least the number of input wires).
+    pub num_slots: usize,
+    /// The slot holding each circuit output at the end.
+    pub output_slots: Vec<u32>,
 }
 
 impl Schedule {
@@ -69,11 +85,64 @@ impl Schedule {
             ordered[next[b as usize]] = *g;
             next[b as usize] += 1;
         }
+        let (num_slots, output_slots) = assign_slots(circuit, &mut ordered);
         Schedule {
             gates: ordered,
             segments,
+            num_slots,
+            output_slots,
         }
     }
+}
+
+/// Rewrites the wire ids of `gates` (a valid evaluation order of `circuit`'s gates) to slots,
+/// releasing a slot after the last read of its wire; returns the slot count and the output slots.
+fn assign_slots(circuit: &Circuit, gates: &mut [Gate]) -> (usize, Vec<u32>) {
+    const NEVER: u32 = u32::MAX;
+    const KEEP: u32 = u32::MAX - 1;
+    // last[w]: position of the last gate reading w; NEVER if none, KEEP for outputs.
+    let mut last = vec![NEVER; circuit.num_wires()];
+    for (k, g) in gates.iter().enumerate() {
+        last[g.a as usize] = k as u32;
+        last[g.b as usize] = k as u32;
+    }
+    for &o in circuit.outputs() {
+        last[o as usize] = KEEP;
+    }
+    let inputs = circuit.garbler_inputs() + circuit.evaluator_inputs();
+    // slot[w] for defined wires; inputs keep their ids.
+    let mut slot: Vec<u32> = (0..circuit.num_wires() as u32).collect();
+    let mut free: Vec<u32> = (0..inputs as u32)
+        .rev()
+        .filter(|&w| last[w as usize] == NEVER)
+        .collect();
+    let mut num_slots = inputs as u32;
+    for (k, g) in gates.iter_mut().enumerate() {
+        let (a, b, out) = (g.a as usize, g.b as usize, g.out as usize);
+        g.a = slot[a];
+        g.b = slot[b];
+        if last[a] == k as u32 {
+            free.push(slot[a]);
+        }
+        if b != a && last[b] == k as u32 {
+            free.push(slot[b]);
+        }
+        let s = free.pop().unwrap_or_else(|| {
+            num_slots += 1;
+            num_slots - 1
+        });
+        slot[out] = s;
+        g.out = s;
+        if last[out] == NEVER {
+            free.push(s); // never read: the slot is free again at once
+        }
+    }
+    let outputs = circuit
+        .outputs()
+        .iter()
+        .map(|&o| slot[o as usize])
+        .collect();
+    (num_slots as usize, outputs)
 }
 
 /// One step of a walk through a schedule.
@@ -137,18 +206,52 @@ mod tests {
     use super::*;
     use crate::CircuitBuilder;
 
-    #[test]
-    fn schedule_is_a_valid_topological_order_with_batched_ands() {
+    /// Runs the schedule in the clear the way the garbler and evaluator do (free gates in order; an
+    /// AND run reads all its inputs before writing any output) on a table of `num_slots` bits.
+    fn eval_schedule(sched: &Schedule, inputs: &[bool]) -> Vec<bool> {
+        let mut w = vec![false; sched.num_slots];
+        w[..inputs.len()].copy_from_slice(inputs);
+        for seg in &sched.segments {
+            let gates = &sched.gates[seg.start..seg.end];
+            if seg.and {
+                let vals: Vec<bool> = gates
+                    .iter()
+                    .map(|g| w[g.a as usize] & w[g.b as usize])
+                    .collect();
+                for (g, v) in gates.iter().zip(vals) {
+                    w[g.out as usize] = v;
+                }
+            } else {
+                for g in gates {
+                    w[g.out as usize] = match g.kind {
+                        GateKind::Not => !w[g.a as usize],
+                        _ => w[g.a as usize] ^ w[g.b as usize],
+                    };
+                }
+            }
+        }
+        sched.output_slots.iter().map(|&o| w[o as usize]).collect()
+    }
+
+    fn sample_circuit() -> Circuit {
         let mut b = CircuitBuilder::new();
         let x = b.garbler_input(16);
         let y = b.evaluator_input(16);
         let s = b.add(&x, &y);
         let p = b.and_words(&x, &y); // 16 independent ANDs at level 0
         let e = b.eq(&s, &p);
-        b.output(&[e]);
-        let c = b.finish().unwrap();
+        let g = b.ge(&x, &y);
+        b.output(&[e, g]);
+        b.output(&s[..3]);
+        b.output(&x[..2]);
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn schedule_is_a_valid_topological_order_with_batched_ands() {
+        let c = sample_circuit();
         let sched = Schedule::new(&c);
-        let mut defined = vec![false; c.num_wires()];
+        let mut defined = vec![false; sched.num_slots];
         defined[..32].fill(true);
         let mut ands = 0;
         for seg in &sched.segments {
@@ -167,5 +270,45 @@ mod tests {
         assert_eq!(ands, c.and_count());
         let first_and_run = sched.segments.iter().find(|s| s.and).unwrap();
         assert!(first_and_run.end - first_and_run.start >= 17);
+    }
+
+    #[test]
+    fn reused_slots_compute_the_circuit() {
+        let c = sample_circuit();
+        let sched = Schedule::new(&c);
+        assert!(sched.num_slots < c.num_wires());
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let bits: Vec<bool> = (0..32).map(|i| (state >> (i + 16)) & 1 == 1).collect();
+            assert_eq!(
+                eval_schedule(&sched, &bits),
+                c.eval_plain(&bits[..16], &bits[16..]).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn dead_and_repeated_wires_and_unused_inputs() {
+        // Wire 3 is never read (dead), input 1 is unused, wire 4 is read twice by one gate, an
+        // input is an output, and an output is repeated.
+        let gates = vec![
+            Gate::and(0, 0, 3),
+            Gate::xor(0, 2, 4),
+            Gate::and(4, 4, 5),
+            Gate::not(5, 6),
+            Gate::and(5, 6, 7),
+        ];
+        let c = Circuit::new(8, 1, 2, gates, vec![7, 0, 7, 6]).unwrap();
+        let sched = Schedule::new(&c);
+        for x in 0..8u32 {
+            let bits: Vec<bool> = (0..3).map(|i| (x >> i) & 1 == 1).collect();
+            assert_eq!(
+                eval_schedule(&sched, &bits),
+                c.eval_plain(&bits[..1], &bits[1..]).unwrap()
+            );
+        }
     }
 }
