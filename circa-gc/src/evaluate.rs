@@ -2,6 +2,7 @@
 //! they arrive, in any chunking.
 
 use circa_ot::{Block, TweakableHash};
+use zeroize::Zeroizing;
 
 use crate::circuit::{Circuit, Gate, GateKind, check_len};
 use crate::error::Error;
@@ -39,7 +40,7 @@ impl EvaluatorSession {
         check_len("input labels", inputs, input_labels.len())?;
         let tweak_base = reserve_tweaks(&mut self.next_tweak, circuit.and_count())?;
         // One entry per wire slot (see `schedule`); input `i` is in slot `i`.
-        let mut wires = vec![[0u64; 2]; circuit.schedule().num_slots];
+        let mut wires = Zeroizing::new(vec![[0u64; 2]; circuit.schedule().num_slots]);
         for (w, l) in wires.iter_mut().zip(input_labels) {
             *w = lanes(l.as_block());
         }
@@ -76,8 +77,9 @@ pub struct StreamEvaluator<'c> {
     cursor: Cursor,
     hash: TweakableHash,
     tweak_base: u64,
-    /// Labels by wire slot.
-    wires: Vec<Lanes>,
+    /// Labels by wire slot (zeroized on drop: with the garbler's zero-labels they give every wire's
+    /// value).
+    wires: Zeroizing<Vec<Lanes>>,
     scratch: HashScratch,
 }
 

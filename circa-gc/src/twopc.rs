@@ -116,8 +116,8 @@ impl Garbler2pc {
         let mut garbler = self
             .session
             .garble_stream_with_evaluator_labels(circuit, rng, &q)?;
-        let labels = garbler.encoder().encode_garbler(input)?;
-        ch.send(bytemuck::cast_slice(&labels))?;
+        let labels = Zeroizing::new(garbler.encoder().encode_garbler(input)?);
+        ch.send(bytemuck::cast_slice(labels.as_slice()))?;
         let mut chunk = Vec::with_capacity(CHUNK_ANDS * BLOCKS_PER_AND);
         loop {
             chunk.clear();
@@ -184,7 +184,7 @@ impl Evaluator2pc {
             }
         }
         let g = circuit.garbler_inputs();
-        let mut labels = vec![Label::default(); g + input.len()];
+        let mut labels = Zeroizing::new(vec![Label::default(); g + input.len()]);
         {
             let t: &mut [Block] = bytemuck::cast_slice_mut(&mut labels[g..]);
             self.cot.receive_cot(ch, input, t)?;
@@ -197,7 +197,7 @@ impl Evaluator2pc {
             ch.recv_blocks(&mut chunk[..n])?;
             ev.consume(&chunk[..n])?;
         }
-        let out_labels = ev.finish()?;
+        let out_labels = Zeroizing::new(ev.finish()?);
         let mut result = None;
         if reveal.to_evaluator() {
             let mut colours = vec![0u8; out_labels.len().div_ceil(8)];
@@ -206,7 +206,7 @@ impl Evaluator2pc {
             result = Some(decoder.decode(&out_labels)?);
         }
         if reveal.to_garbler() {
-            ch.send(bytemuck::cast_slice(&out_labels))?;
+            ch.send(bytemuck::cast_slice(out_labels.as_slice()))?;
             ch.flush()?;
         }
         Ok(result)
