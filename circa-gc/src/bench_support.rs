@@ -230,11 +230,7 @@ pub fn measure_all_in_memory(
     stream_ands: usize,
     reps: usize,
 ) -> Result<Vec<GcMeasurement>, Error> {
-    let mut out = Vec::new();
-    for (name, c) in bench_circuits(circuits_dir, stream_ands)? {
-        out.extend(measure_in_memory(&name, &c, reps)?);
-    }
-    Ok(out)
+    measure_circuits(circuits_dir, stream_ands, reps, false)
 }
 
 /// All figures: `garble`, `eval` in memory and `garble_net` over TCP loopback, for [`bench_circuits`].
@@ -243,10 +239,22 @@ pub fn measure_all(
     stream_ands: usize,
     reps: usize,
 ) -> Result<Vec<GcMeasurement>, Error> {
+    measure_circuits(circuits_dir, stream_ands, reps, true)
+}
+
+/// In-memory figures, and with `net` the loopback figure, for every circuit of [`bench_circuits`].
+fn measure_circuits(
+    circuits_dir: Option<&Path>,
+    stream_ands: usize,
+    reps: usize,
+    net: bool,
+) -> Result<Vec<GcMeasurement>, Error> {
     let mut out = Vec::new();
     for (name, c) in bench_circuits(circuits_dir, stream_ands)? {
         out.extend(measure_in_memory(&name, &c, reps)?);
-        out.push(measure_net(&name, &c, reps)?);
+        if net {
+            out.push(measure_net(&name, &c, reps)?);
+        }
     }
     Ok(out)
 }
