@@ -39,6 +39,10 @@ impl Default for BristolLimits {
 
 const UNDEFINED: u32 = u32::MAX;
 
+/// Longest line the reader accepts, in bytes (a longer one is [`BristolError::LineTooLong`], so a
+/// file without line breaks cannot make the reader buffer it whole).
+pub const MAX_LINE_BYTES: usize = 1 << 24;
+
 /// Reads a Bristol Fashion circuit with the default limits.
 pub fn read_bristol<R: BufRead>(reader: R) -> Result<Circuit, Error> {
     read_bristol_with_limits(reader, BristolLimits::default())
@@ -64,10 +68,23 @@ struct Lines<R> {
 impl<R: BufRead> Lines<R> {
     /// Moves to the next non-blank line; `false` at end of file.
     fn advance(&mut self) -> Result<bool, Error> {
+        use std::io::Read;
         loop {
             self.buf.clear();
-            if self.reader.read_line(&mut self.buf)? == 0 {
+            let limit = MAX_LINE_BYTES as u64 + 1;
+            let read = match (&mut self.reader).take(limit).read_line(&mut self.buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(self.err_next(BristolError::NotUtf8));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if read == 0 {
                 return Ok(false);
+            }
+            if read > MAX_LINE_BYTES {
+                let max = MAX_LINE_BYTES;
+                return Err(self.err_next(BristolError::LineTooLong { max }));
             }
             self.line += 1;
             if !self.buf.trim().is_empty() {
@@ -85,6 +102,14 @@ impl<R: BufRead> Lines<R> {
             });
         }
         Ok(self.buf.split_ascii_whitespace().collect())
+    }
+
+    /// An error about the line being read (not yet counted).
+    fn err_next(&self, reason: BristolError) -> Error {
+        Error::Bristol {
+            line: self.line + 1,
+            reason,
+        }
     }
 
     fn err(&self, reason: BristolError) -> Error {
@@ -131,6 +156,20 @@ fn group_line(
     (1..expected).map(|i| number(tokens, i)).collect()
 }
 
+/// The total size of `groups`, which must not exceed the wire count.
+fn group_total(groups: &[u64], what: &'static str, num_wires: u64) -> Result<u64, BristolError> {
+    let bits = groups.iter().fold(0u64, |a, &b| a.saturating_add(b));
+    if bits > num_wires {
+        Err(BristolError::TooManyBits {
+            what,
+            bits,
+            num_wires,
+        })
+    } else {
+        Ok(bits)
+    }
+}
+
 /// Reads a Bristol Fashion circuit, rejecting headers beyond `limits` before allocating.
 pub fn read_bristol_with_limits<R: BufRead>(
     reader: R,
@@ -164,30 +203,14 @@ pub fn read_bristol_with_limits<R: BufRead>(
     if input_groups.is_empty() {
         return Err(lines.err(BristolError::UnsupportedInputGroups { count: 0 }));
     }
-    let total_in = input_groups.iter().fold(0u64, |a, &b| a.saturating_add(b));
-    if total_in > num_wires {
-        let reason = BristolError::TooManyBits {
-            what: "input",
-            bits: total_in,
-            num_wires,
-        };
-        return Err(lines.err(reason));
-    }
+    let total_in = group_total(&input_groups, "input", num_wires).map_err(|r| lines.err(r))?;
     let garbler_inputs = input_groups[0] as usize;
     let evaluator_inputs = input_groups.get(1).copied().unwrap_or(0) as usize;
 
     let outputs = lines.next_tokens()?;
     let output_groups =
         group_line(&outputs, "output groups", limits.max_groups).map_err(|r| lines.err(r))?;
-    let total_out = output_groups.iter().fold(0u64, |a, &b| a.saturating_add(b));
-    if total_out > num_wires {
-        let reason = BristolError::TooManyBits {
-            what: "output",
-            bits: total_out,
-            num_wires,
-        };
-        return Err(lines.err(reason));
-    }
+    let total_out = group_total(&output_groups, "output", num_wires).map_err(|r| lines.err(r))?;
     let outputs_line = lines.line;
 
     // file wire -> circuit wire; grows with the wires actually used (never beyond `num_wires`).
@@ -562,6 +585,46 @@ mod tests {
                 actual: 6
             }
         );
+    }
+
+    #[test]
+    fn endless_long_or_binary_lines_are_errors() {
+        // An endless line (no newline ever) stops at the line limit instead of buffering it all.
+        let endless = std::io::BufReader::new(std::io::repeat(b'7'));
+        assert!(matches!(
+            read_bristol(endless),
+            Err(Error::Bristol {
+                line: 1,
+                reason: BristolError::LineTooLong {
+                    max: MAX_LINE_BYTES
+                }
+            })
+        ));
+        let mut long = "1 3\n2 1 1\n".to_string();
+        long.push_str(&" ".repeat(MAX_LINE_BYTES));
+        long.push_str("1 1\n");
+        assert_eq!(
+            reason(&long),
+            (
+                3,
+                BristolError::LineTooLong {
+                    max: MAX_LINE_BYTES
+                }
+            )
+        );
+        // A line of exactly the limit (newline included) is accepted.
+        let mut ok = "1 3\n2 1 1\n".to_string();
+        ok.push_str(&" ".repeat(MAX_LINE_BYTES - 4));
+        ok.push_str("1 1\n2 1 0 1 2 AND\n");
+        assert_eq!(parse_bristol(&ok).unwrap().and_count(), 1);
+        let binary: &[u8] = b"1 3\n2 1 \xff\n";
+        assert!(matches!(
+            read_bristol(binary),
+            Err(Error::Bristol {
+                line: 2,
+                reason: BristolError::NotUtf8
+            })
+        ));
     }
 
     #[test]

@@ -83,6 +83,15 @@ pub enum BristolError {
     /// Non-blank content follows the last declared gate.
     #[error("content after the last declared gate")]
     TrailingContent,
+    /// A line is longer than [`crate::bristol::MAX_LINE_BYTES`].
+    #[error("line longer than {max} bytes")]
+    LineTooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// A line is not valid UTF-8 text.
+    #[error("line is not UTF-8 text")]
+    NotUtf8,
     /// `EQ` (assign a constant) is only supported when the circuit has at least one input wire.
     #[error("EQ gate in a circuit without inputs")]
     ConstantWithoutInputs,
