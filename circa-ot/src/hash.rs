@@ -16,7 +16,7 @@
 //! each tweak, so (session, tweak) pairs never repeat across sessions except
 //! with probability about `sessions^2 * tweaks / 2^128`.
 
-use crate::{AES_BATCH, Block, FixedKeyAes};
+use crate::{Block, FixedKeyAes, HASH_BATCH};
 use zeroize::Zeroize;
 
 /// The TCCR hash `H(x, i) = pi(pi(x) xor T_i) xor pi(x)` with
@@ -59,11 +59,11 @@ impl TweakableHash {
             xs.len() == tweaks.len() && xs.len() == out.len(),
             "hash_many: slices of different lengths"
         );
-        let mut px = [Block::ZERO; AES_BATCH];
+        let mut px = [Block::ZERO; HASH_BATCH];
         for ((xs, tweaks), out) in xs
-            .chunks(AES_BATCH)
-            .zip(tweaks.chunks(AES_BATCH))
-            .zip(out.chunks_mut(AES_BATCH))
+            .chunks(HASH_BATCH)
+            .zip(tweaks.chunks(HASH_BATCH))
+            .zip(out.chunks_mut(HASH_BATCH))
         {
             let n = xs.len();
             let px = &mut px[..n];
@@ -84,9 +84,9 @@ impl TweakableHash {
     /// `xs[j] = H(xs[j], first_tweak + j)` in place: the common case of
     /// consecutive tweaks (OT indices).
     pub fn hash_seq_in_place(&self, xs: &mut [Block], first_tweak: u64) {
-        let mut px = [Block::ZERO; AES_BATCH];
+        let mut px = [Block::ZERO; HASH_BATCH];
         let mut tweak = first_tweak;
-        for chunk in xs.chunks_mut(AES_BATCH) {
+        for chunk in xs.chunks_mut(HASH_BATCH) {
             let px = &mut px[..chunk.len()];
             px.copy_from_slice(chunk);
             self.aes.encrypt_many(px);
@@ -112,8 +112,8 @@ impl core::fmt::Debug for TweakableHash {
 /// The CCR hash `H(x) = pi(sigma(x)) xor sigma(x)` applied in place, batched.
 pub fn ccr_hash_many(xs: &mut [Block]) {
     let aes = FixedKeyAes::fixed();
-    let mut sx = [Block::ZERO; AES_BATCH];
-    for chunk in xs.chunks_mut(AES_BATCH) {
+    let mut sx = [Block::ZERO; HASH_BATCH];
+    for chunk in xs.chunks_mut(HASH_BATCH) {
         let sx = &mut sx[..chunk.len()];
         for (s, x) in sx.iter_mut().zip(chunk.iter_mut()) {
             *s = x.sigma();
@@ -136,13 +136,16 @@ mod tests {
     fn batched_matches_definition() {
         let h = TweakableHash::new(Block::from_u128(0x5eed));
         let aes = FixedKeyAes::fixed();
-        let xs: Vec<Block> = (0..150u128)
+        // Several batches of `HASH_BATCH` plus a tail that is not a
+        // multiple of the AES pipeline width.
+        const N: usize = 2 * HASH_BATCH + 77;
+        let xs: Vec<Block> = (0..N as u128)
             .map(|i| Block::from_u128(i.wrapping_mul(0x0123_4567_89ab_cdef)))
             .collect();
-        let tweaks: Vec<u64> = (0..150u64).map(|i| i * 3 + 7).collect();
-        let mut out = vec![Block::ZERO; 150];
+        let tweaks: Vec<u64> = (0..N as u64).map(|i| i * 3 + 7).collect();
+        let mut out = vec![Block::ZERO; N];
         h.hash_many(&xs, &tweaks, &mut out);
-        for j in 0..150 {
+        for j in 0..N {
             let px = aes.encrypt(xs[j]);
             let want = aes.encrypt(px ^ Block::from_u128(0x5eed ^ tweaks[j] as u128)) ^ px;
             assert_eq!(out[j], want);
@@ -150,7 +153,7 @@ mod tests {
         }
         let mut seq = xs.clone();
         h.hash_seq_in_place(&mut seq, 1000);
-        for j in 0..150 {
+        for j in 0..N {
             assert_eq!(seq[j], h.hash(xs[j], 1000 + j as u64));
         }
     }
@@ -167,7 +170,9 @@ mod tests {
     #[test]
     fn ccr_matches_definition() {
         let aes = FixedKeyAes::fixed();
-        let xs: Vec<Block> = (0..70u128).map(|i| Block::from_u128(i << 70 | i)).collect();
+        let xs: Vec<Block> = (0..(HASH_BATCH + 70) as u128)
+            .map(|i| Block::from_u128(i << 70 | i))
+            .collect();
         let mut ys = xs.clone();
         ccr_hash_many(&mut ys);
         for (x, y) in xs.iter().zip(&ys) {

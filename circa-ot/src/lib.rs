@@ -16,7 +16,7 @@ mod prg;
 mod security;
 pub mod transpose;
 
-pub use crate::aes::{AES_BATCH, FixedKeyAes};
+pub use crate::aes::{AES_BATCH, FixedKeyAes, HASH_BATCH};
 pub use block::Block;
 pub use channel::{Channel, ChannelStats, MemChannel, TcpChannel};
 pub use error::Error;

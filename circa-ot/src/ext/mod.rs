@@ -34,7 +34,7 @@ pub use chosen::{OtReceiver, OtSender};
 pub use cot::{CotReceiver, CotSender};
 pub use rot::{RotReceiver, RotSender};
 
-use crate::{Block, FixedKeyAes, TweakableHash};
+use crate::{Block, FixedKeyAes, HASH_BATCH, TweakableHash};
 use sha2::{Digest, Sha256};
 
 /// OTs per internal chunk: bounds the working memory of a batch to a few
@@ -84,11 +84,6 @@ fn unpack_bits(blocks: &[Block], out: &mut [bool]) {
         }
     }
 }
-
-/// Blocks per batched AES call in the output hashes: larger than
-/// [`crate::AES_BATCH`] because the wide AES backends amortise their per-call setup
-/// over long runs; 8 KiB of stack.
-const HASH_BATCH: usize = 512;
 
 /// `xs[e] = H(xs[e], first_tweak + e / P)` in place, batched: with `P = 1`
 /// consecutive tweaks (receiver side), with `P = 2` both messages of one OT
