@@ -175,9 +175,10 @@ impl<M: Modulus> BeaverOpening<M> {
         self.d.is_empty()
     }
 
-    /// Encoded size for `n` multiplications: `16 n` bytes.
+    /// Encoded size for `n` multiplications: `16 n` bytes (saturating, so an
+    /// absurd `n` gives a length mismatch rather than an overflow).
     pub fn encoded_len(n: usize) -> usize {
-        2 * n * FP_BYTES
+        n.saturating_mul(2 * FP_BYTES)
     }
 
     /// `d || e`, 8 bytes per element.

@@ -119,6 +119,10 @@ fn beaver_negative() {
         BeaverOpening::<M>::from_bytes(&[0u8; 159], 10),
         Err(Error::LengthMismatch { .. })
     ));
+    assert!(matches!(
+        BeaverOpening::<M>::from_bytes(&[0u8; 16], usize::MAX),
+        Err(Error::LengthMismatch { .. })
+    ));
     let mut bytes = vec![0u8; 160];
     bytes[80..88].copy_from_slice(&M::P.to_le_bytes());
     assert!(matches!(
