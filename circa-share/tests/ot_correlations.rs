@@ -209,19 +209,50 @@ fn triples_peer_disconnects() {
     assert!(matches!(r, Err(Error::Ot(_))), "{r:?}");
 }
 
-/// A channel that forwards at most `budget` bytes, then silently drops the
-/// rest (the budget is shared so a test can lower it while a protocol object
-/// holds the channel).
-struct Truncating<C> {
-    inner: C,
-    budget: Rc<Cell<usize>>,
+/// What a [`Tampering`] channel does to the bytes it sends.
+#[derive(Clone, Copy)]
+enum Tamper {
+    /// Forward unchanged.
+    Pass,
+    /// Forward at most this many more bytes, silently drop the rest.
+    Truncate(usize),
+    /// Replace every byte with 0xff.
+    Corrupt,
 }
 
-impl<C: Channel> Channel for Truncating<C> {
+/// A channel whose outgoing bytes are tampered with as `mode` says (the
+/// mode is shared so a test can change it while a protocol object holds the
+/// channel).
+struct Tampering<C> {
+    inner: C,
+    mode: Rc<Cell<Tamper>>,
+}
+
+impl<C> Tampering<C> {
+    /// Wraps `inner`, passing bytes through until the returned mode changes.
+    fn new(inner: C) -> (Self, Rc<Cell<Tamper>>) {
+        let mode = Rc::new(Cell::new(Tamper::Pass));
+        (
+            Tampering {
+                inner,
+                mode: mode.clone(),
+            },
+            mode,
+        )
+    }
+}
+
+impl<C: Channel> Channel for Tampering<C> {
     fn send(&mut self, data: &[u8]) -> Result<(), circa_ot::Error> {
-        let n = data.len().min(self.budget.get());
-        self.budget.set(self.budget.get() - n);
-        self.inner.send(&data[..n])
+        match self.mode.get() {
+            Tamper::Pass => self.inner.send(data),
+            Tamper::Truncate(budget) => {
+                let n = data.len().min(budget);
+                self.mode.set(Tamper::Truncate(budget - n));
+                self.inner.send(&data[..n])
+            }
+            Tamper::Corrupt => self.inner.send(&vec![0xff; data.len()]),
+        }
     }
     fn recv(&mut self, buf: &mut [u8]) -> Result<(), circa_ot::Error> {
         self.inner.recv(buf)
@@ -240,14 +271,10 @@ fn correlation_short_message() {
     let (chc, mut chs) = TcpChannel::loopback_pair().unwrap();
     let client = thread::spawn(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(101);
-        let budget = Rc::new(Cell::new(usize::MAX));
-        let mut ch = Truncating {
-            inner: chc,
-            budget: budget.clone(),
-        };
+        let (mut ch, mode) = Tampering::new(chc);
         let mut c = LinearCorrelationClient::<M>::setup(&mut ch, &mut rng).unwrap();
         // After setup, let only 100 more bytes through, then hang up.
-        budget.set(100);
+        mode.set(Tamper::Truncate(100));
         let r: Vec<Fp<M>> = batch::random_many(&mut rng, 8);
         let _ = c.dense(&mut ch, 3, 8, 9, &r);
     });
@@ -265,14 +292,10 @@ fn triples_short_message() {
     let (chc, chs) = TcpChannel::loopback_pair().unwrap();
     let server = thread::spawn(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(111);
-        let budget = Rc::new(Cell::new(usize::MAX));
-        let ch = Truncating {
-            inner: chs,
-            budget: budget.clone(),
-        };
+        let (ch, mode) = Tampering::new(chs);
         let mut src = OtTripleSource::<Server, M, _>::setup(ch, &mut rng).unwrap();
         // After setup, let only 100 bytes of corrections through, then hang up.
-        budget.set(100);
+        mode.set(Tamper::Truncate(100));
         let _ = src.triples(100);
     });
     let mut rng = ChaCha20Rng::seed_from_u64(110);
@@ -299,46 +322,17 @@ fn correlation_peer_disconnects() {
     assert!(matches!(res, Err(Error::Ot(_))), "{res:?}");
 }
 
-/// A channel that overwrites every byte it sends with 0xff.
-struct Corrupting<C> {
-    inner: C,
-    on: Rc<Cell<bool>>,
-}
-
-impl<C: Channel> Channel for Corrupting<C> {
-    fn send(&mut self, data: &[u8]) -> Result<(), circa_ot::Error> {
-        if self.on.get() {
-            self.inner.send(&vec![0xff; data.len()])
-        } else {
-            self.inner.send(data)
-        }
-    }
-    fn recv(&mut self, buf: &mut [u8]) -> Result<(), circa_ot::Error> {
-        self.inner.recv(buf)
-    }
-    fn flush(&mut self) -> Result<(), circa_ot::Error> {
-        self.inner.flush()
-    }
-    fn stats(&self) -> ChannelStats {
-        self.inner.stats()
-    }
-}
-
 #[test]
 fn correlation_noncanonical_correction_rejected() {
     type M = P2138816513;
     let (chc, mut chs) = TcpChannel::loopback_pair().unwrap();
     let client = thread::spawn(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(131);
-        let on = Rc::new(Cell::new(false));
-        let mut ch = Corrupting {
-            inner: chc,
-            on: on.clone(),
-        };
+        let (mut ch, mode) = Tampering::new(chc);
         let mut c = LinearCorrelationClient::<M>::setup(&mut ch, &mut rng).unwrap();
         // In the weight-bits direction the client (COT sender) sends only
         // corrections: 0xffffffff is not below p.
-        on.set(true);
+        mode.set(Tamper::Corrupt);
         let r: Vec<Fp<M>> = batch::random_many(&mut rng, 8);
         let _ = c.dense(&mut ch, 3, 8, 9, &r);
     });
