@@ -182,8 +182,13 @@ impl CircuitBuilder {
         }
     }
 
-    /// `!a` (free).
+    /// `!a` (free; folded when `a` is a constant or itself a NOT: `!!a` is `a`).
     pub fn not(&mut self, a: Wire) -> Wire {
+        if let Repr::Gate(k) = a.0
+            && let Some(&(GateKind::Not, inner, _)) = self.gates.get(k as usize)
+        {
+            return inner;
+        }
         match a.as_constant() {
             Some(x) => Wire::constant(!x),
             None => self.gate(GateKind::Not, a, a),
@@ -312,6 +317,8 @@ mod tests {
         assert_eq!(b.xor(x, zero), x);
         assert_eq!(b.xor(x, x), zero);
         assert_eq!(b.and(x, x), x);
+        let nx0 = b.not(x);
+        assert_eq!(b.not(nx0), x);
         let nx = b.xor(x, one);
         let a = b.and(nx, y);
         let o = b.or(x, y);

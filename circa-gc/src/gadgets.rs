@@ -1,7 +1,10 @@
 //! Arithmetic and comparison gadgets on words (LSB first): the only place their logic lives.
 //!
-//! Everything is built from one ripple-carry chain using the one-AND full adder
-//! `c' = c ^ ((x ^ c) & (y ^ c))`, `s = x ^ y ^ c`; constants are folded by the builder, so the
+//! Everything is built from one ripple chain with one AND gate per bit. For `x + y + c` the carry is
+//! `c' = c ^ ((x ^ c) & (y ^ c))`; for `x - y - b` the borrow is `b' = y ^ ((x ^ b) & (y ^ b))` (the
+//! majority of `!x, y, b` without computing `!x`); the sum or difference bit is `(x ^ c) ^ y` in both
+//! cases, reusing the chain's `x ^ c`. So subtraction and comparison need no NOT gates: a chain bit
+//! costs 3 free gates (4 with the sum) besides its AND. Constants are folded by the builder, so the
 //! `*_const` variants cost at most as many AND gates as the general ones (usually fewer).
 //! Comparisons are unsigned.
 //!
@@ -15,11 +18,22 @@
 
 use crate::builder::{CircuitBuilder, Wire};
 
+/// What a ripple chain computes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Chain {
+    /// `x + y + carry_in`.
+    Add,
+    /// `x - y - borrow_in`.
+    Sub,
+}
+
 impl CircuitBuilder {
-    /// Ripple-carry chain over `x + y + carry_in`; returns the sum bits (if `with_sum`) and the
-    /// carry out (if `with_carry`; otherwise the last AND is skipped and the carry is meaningless).
-    fn carry_chain(
+    /// Ripple chain over `x + y + c` ([`Chain::Add`]) or `x - y - c` ([`Chain::Sub`]); returns the
+    /// sum/difference bits (if `with_sum`) and the carry/borrow out (if `with_carry`; otherwise the
+    /// last AND is skipped and the returned carry is meaningless).
+    fn chain(
         &mut self,
+        op: Chain,
         x: &[Wire],
         y: &[Wire],
         carry_in: Wire,
@@ -33,15 +47,17 @@ impl CircuitBuilder {
         let mut c = carry_in;
         let last = x.len().saturating_sub(1);
         for (i, (&a, &b)) in x.iter().zip(y).enumerate() {
+            let ac = self.xor(a, c);
             if with_sum {
-                let t = self.xor(a, b);
-                sum.push(self.xor(t, c));
+                sum.push(self.xor(ac, b));
             }
             if i < last || with_carry {
-                let ac = self.xor(a, c);
                 let bc = self.xor(b, c);
                 let t = self.and(ac, bc);
-                c = self.xor(c, t);
+                c = match op {
+                    Chain::Add => self.xor(c, t),
+                    Chain::Sub => self.xor(b, t),
+                };
             }
         }
         (sum, c)
@@ -49,51 +65,46 @@ impl CircuitBuilder {
 
     /// `x + y` and the carry out (n AND gates).
     pub fn add_with_carry(&mut self, x: &[Wire], y: &[Wire]) -> (Vec<Wire>, Wire) {
-        self.carry_chain(x, y, Wire::constant(false), true, true)
+        self.chain(Chain::Add, x, y, Wire::constant(false), true, true)
     }
 
     /// `x + y mod 2^n` (n - 1 AND gates).
     pub fn add(&mut self, x: &[Wire], y: &[Wire]) -> Vec<Wire> {
-        self.carry_chain(x, y, Wire::constant(false), true, false).0
+        self.chain(Chain::Add, x, y, Wire::constant(false), true, false)
+            .0
     }
 
     /// `x - y mod 2^n` and the borrow (`x < y`), n AND gates.
     pub fn sub_with_borrow(&mut self, x: &[Wire], y: &[Wire]) -> (Vec<Wire>, Wire) {
-        let ny = self.not_word(y);
-        let (d, carry) = self.carry_chain(x, &ny, Wire::constant(true), true, true);
-        let borrow = self.not(carry);
-        (d, borrow)
+        self.chain(Chain::Sub, x, y, Wire::constant(false), true, true)
     }
 
     /// `x - y mod 2^n` (n - 1 AND gates).
     pub fn sub(&mut self, x: &[Wire], y: &[Wire]) -> Vec<Wire> {
-        let ny = self.not_word(y);
-        self.carry_chain(x, &ny, Wire::constant(true), true, false)
+        self.chain(Chain::Sub, x, y, Wire::constant(false), true, false)
             .0
     }
 
-    /// `x >= y` (unsigned; n AND gates): the carry out of `x + !y + 1`.
-    pub fn ge(&mut self, x: &[Wire], y: &[Wire]) -> Wire {
-        let ny = self.not_word(y);
-        self.carry_chain(x, &ny, Wire::constant(true), false, true)
+    /// `x < y` (unsigned; n AND gates): the borrow out of `x - y`.
+    pub fn lt(&mut self, x: &[Wire], y: &[Wire]) -> Wire {
+        self.chain(Chain::Sub, x, y, Wire::constant(false), false, true)
             .1
     }
 
-    /// `x > y` (unsigned; n AND gates): the carry out of `x + !y`.
+    /// `x > y` (unsigned; n AND gates).
     pub fn gt(&mut self, x: &[Wire], y: &[Wire]) -> Wire {
-        let ny = self.not_word(y);
-        self.carry_chain(x, &ny, Wire::constant(false), false, true)
-            .1
+        self.lt(y, x)
+    }
+
+    /// `x >= y` (unsigned; n AND gates).
+    pub fn ge(&mut self, x: &[Wire], y: &[Wire]) -> Wire {
+        let lt = self.lt(x, y);
+        self.not(lt)
     }
 
     /// `x <= y` (unsigned; n AND gates).
     pub fn le(&mut self, x: &[Wire], y: &[Wire]) -> Wire {
         self.ge(y, x)
-    }
-
-    /// `x < y` (unsigned; n AND gates).
-    pub fn lt(&mut self, x: &[Wire], y: &[Wire]) -> Wire {
-        self.gt(y, x)
     }
 
     /// `x == y` (n - 1 AND gates, balanced tree of depth log n).
@@ -158,16 +169,22 @@ impl CircuitBuilder {
         self.gt(x, &cw)
     }
 
-    /// `x < c` for a public constant `c`.
+    /// `x < c` for a public constant `c` (at most n AND gates).
     pub fn lt_const(&mut self, x: &[Wire], c: u128) -> Wire {
-        let ge = self.ge_const(x, c);
-        self.not(ge)
+        if x.len() < 128 && c >> x.len() != 0 {
+            return Wire::constant(true);
+        }
+        let cw = self.constant_word(c, x.len());
+        self.lt(x, &cw)
     }
 
-    /// `x <= c` for a public constant `c`.
+    /// `x <= c` for a public constant `c` (at most n AND gates).
     pub fn le_const(&mut self, x: &[Wire], c: u128) -> Wire {
-        let gt = self.gt_const(x, c);
-        self.not(gt)
+        if x.len() < 128 && c >> x.len() != 0 {
+            return Wire::constant(true);
+        }
+        let cw = self.constant_word(c, x.len());
+        self.le(x, &cw)
     }
 
     /// `x == c` for a public constant `c`.
@@ -184,9 +201,10 @@ impl CircuitBuilder {
     pub fn add_mod(&mut self, x: &[Wire], y: &[Wire], m: u128) -> Vec<Wire> {
         let (mut s, carry) = self.add_with_carry(x, y);
         s.push(carry);
-        let (t, borrow) = self.sub_const_with_borrow(&s, m);
-        let mut r = self.mux(borrow, &t, &s);
-        r.truncate(x.len());
-        r
+        let (mut t, borrow) = self.sub_const_with_borrow(&s, m);
+        // The top bit of the result is 0 either way: select only the low n bits.
+        t.truncate(x.len());
+        s.truncate(x.len());
+        self.mux(borrow, &t, &s)
     }
 }

@@ -157,6 +157,38 @@ fn comparators_use_exactly_n_and_gates() {
 }
 
 #[test]
+fn comparators_and_subtraction_need_no_not_gates() {
+    // One AND and at most three free gates per bit (four with the difference), no NOT gates except
+    // the final inversion of `ge`/`le`.
+    for n in [1, 7, 41, 64] {
+        for (name, build, nots) in [
+            ("lt", (|b, x, y| vec![b.lt(x, y)]) as Build, 0),
+            ("gt", |b, x, y| vec![b.gt(x, y)], 0),
+            ("ge", |b, x, y| vec![b.ge(x, y)], 1),
+            ("le", |b, x, y| vec![b.le(x, y)], 1),
+            (
+                "sub_with_borrow",
+                |b, x, y| {
+                    let (mut d, br) = b.sub_with_borrow(x, y);
+                    d.push(br);
+                    d
+                },
+                0,
+            ),
+        ] {
+            let c = circuit(n, build);
+            assert_eq!(c.not_count(), nots, "{name} n={n}");
+            let per_bit = if name == "sub_with_borrow" { 5 } else { 4 };
+            assert!(
+                c.gates().len() <= per_bit * n + nots,
+                "{name} n={n}: {} gates",
+                c.gates().len()
+            );
+        }
+    }
+}
+
+#[test]
 fn mux_selects() {
     // Selector = lowest bit of y.
     check(
