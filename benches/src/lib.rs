@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod gc;
+pub mod nn;
 pub mod ot;
 pub mod relu;
 pub mod share;
@@ -30,6 +31,15 @@ pub enum Error {
     /// A ReLU protocol failure.
     #[error(transparent)]
     Relu(#[from] circa_relu::Error),
+    /// A network-crate failure (model import, data set).
+    #[error(transparent)]
+    Nn(#[from] circa_nn::NnError),
+    /// A private-inference failure.
+    #[error(transparent)]
+    Private(#[from] circa_nn::private::PrivateError),
+    /// Reading a bundled model or data file failed.
+    #[error("reading a bundled file: {0}")]
+    Io(#[from] std::io::Error),
     /// A measurement thread panicked.
     #[error("a measurement thread panicked")]
     ThreadPanicked,

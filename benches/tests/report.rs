@@ -90,3 +90,34 @@ fn relu_section_has_required_keys() {
         assert_eq!(per_and, 32.0, "{x}");
     }
 }
+
+#[test]
+fn nn_section_has_required_keys() {
+    let models = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models"));
+    let r = circa_benches::nn::run(Size::Quick, models).unwrap();
+    let keys = [
+        "model",
+        "variant",
+        "relus",
+        "offline_seconds",
+        "online_seconds",
+        "offline_bytes",
+        "online_bytes",
+        "online_rounds",
+        "client_storage_bytes",
+        "accuracy",
+    ];
+    assert_keys(&r, "nn", &keys);
+    let cnn: Vec<&Record> = r.iter().filter(|x| x["model"] == "digits_cnn").collect();
+    assert_eq!(cnn.len(), 2);
+    assert!(cnn.iter().all(|x| x["relus"] == 1184), "{cnn:?}");
+}
+
+#[test]
+fn minionn_has_the_delphi_shapes() {
+    let net = circa_benches::nn::minionn_cifar10().unwrap();
+    let arch = net.architecture();
+    // 2 x 64x32x32 + 2 x 64x16x16 + (64 + 64 + 16) x 8x8 ReLUs.
+    assert_eq!(arch.relu_count(), 2 * 65536 + 2 * 16384 + 144 * 64);
+    assert_eq!(arch.output_shape().len(), 10);
+}

@@ -1,7 +1,7 @@
 //! `circa-bench`: the machine-readable benchmark report of circa-rs.
 //!
 //! `circa-bench SECTION [--json] [--quick]` prints one JSON object per line
-//! (with `--json`) or aligned `key=value` text. Sections: `ot`, `gc`, `share`, `relu`, `all`.
+//! (with `--json`) or aligned `key=value` text. Sections: `ot`, `gc`, `share`, `relu`, `nn`, `all`.
 
 use circa_benches::{Record, Size, print_records};
 use clap::{Parser, Subcommand};
@@ -22,6 +22,9 @@ struct Cli {
     /// Folder holding the Bristol circuits (default: ../shared/circuits next to the workspace).
     #[arg(long, global = true)]
     circuits: Option<PathBuf>,
+    /// Folder holding the bundled models (default: models/ in the workspace).
+    #[arg(long, global = true)]
+    models: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -34,6 +37,8 @@ enum Section {
     Share,
     /// The ReLU protocols: cost per ReLU and throughput.
     Relu,
+    /// Private inference of whole networks.
+    Nn,
     /// Every section in turn.
     All,
 }
@@ -43,6 +48,10 @@ fn default_circuits_dir() -> PathBuf {
         env!("CARGO_MANIFEST_DIR"),
         "/../../shared/circuits"
     ))
+}
+
+fn default_models_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models"))
 }
 
 fn run(cli: &Cli) -> Result<Vec<Record>, circa_benches::Error> {
@@ -62,6 +71,10 @@ fn run(cli: &Cli) -> Result<Vec<Record>, circa_benches::Error> {
     }
     if all || matches!(cli.section, Section::Relu) {
         out.extend(circa_benches::relu::run_all(size)?);
+    }
+    if all || matches!(cli.section, Section::Nn) {
+        let models = cli.models.clone().unwrap_or_else(default_models_dir);
+        out.extend(circa_benches::nn::run(size, &models)?);
     }
     Ok(out)
 }
