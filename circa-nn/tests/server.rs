@@ -74,6 +74,10 @@ impl Running {
 }
 
 fn start(max_sessions: usize) -> Running {
+    start_with(max_sessions, None)
+}
+
+fn start_with(max_sessions: usize, max_session_time: Option<Duration>) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = Shutdown::new();
@@ -82,6 +86,7 @@ fn start(max_sessions: usize) -> Running {
         read_timeout: DEADLINE,
         write_timeout: DEADLINE,
         max_message: MAX_MESSAGE,
+        max_session_time,
         log: true,
         shutdown: shutdown.clone(),
     };
@@ -226,6 +231,27 @@ fn stalled_and_disconnected_clients_do_not_block_others() {
     let report = server.stop();
     assert_eq!(report.sessions_completed, 1);
     assert_eq!(report.sessions_failed, 2);
+}
+
+#[test]
+fn session_time_limit_cuts_a_trickling_client() {
+    let server = start_with(2, Some(Duration::from_millis(500)));
+    let mut ch = connect_channel(server.addr, &client_config()).unwrap();
+    // Requests every 100 ms, well within the read deadline: only the session time stops it.
+    let mut cut = false;
+    for _ in 0..50 {
+        if request(&mut ch, &[1]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(cut, "the session outlived its time limit");
+    // The server still serves others.
+    good_client(server.addr);
+    let report = server.stop();
+    assert_eq!(report.sessions_failed, 1);
+    assert_eq!(report.sessions_completed, 1);
 }
 
 #[test]

@@ -10,6 +10,8 @@ pub const DEFAULT_MAX_SESSIONS: usize = 16;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default largest single message accepted from the peer (64 MiB).
 pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
+/// Default longest session (one hour).
+pub const DEFAULT_MAX_SESSION_TIME: Duration = Duration::from_secs(3600);
 /// How often the accept loop looks at the shutdown flag when no client is connecting.
 pub const ACCEPT_POLL: Duration = Duration::from_millis(10);
 
@@ -47,6 +49,10 @@ pub struct ServerConfig {
     pub write_timeout: Duration,
     /// Largest single message accepted from a client, checked before allocating.
     pub max_message: usize,
+    /// Longest a session may last, however busy its client keeps it; `None` for no limit.
+    /// A session over time has its socket shut down (bounds a client that trickles bytes
+    /// just fast enough to beat the read deadline).
+    pub max_session_time: Option<Duration>,
     /// Whether to print one line per session to standard error.
     pub log: bool,
     /// The flag that stops the server.
@@ -60,6 +66,7 @@ impl Default for ServerConfig {
             read_timeout: DEFAULT_TIMEOUT,
             write_timeout: DEFAULT_TIMEOUT,
             max_message: DEFAULT_MAX_MESSAGE,
+            max_session_time: Some(DEFAULT_MAX_SESSION_TIME),
             log: true,
             shutdown: Shutdown::new(),
         }

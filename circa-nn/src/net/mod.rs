@@ -25,8 +25,8 @@ mod server;
 
 pub use client::connect_channel;
 pub use config::{
-    ACCEPT_POLL, ClientConfig, DEFAULT_MAX_MESSAGE, DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT,
-    ServerConfig, Shutdown, session_rng,
+    ACCEPT_POLL, ClientConfig, DEFAULT_MAX_MESSAGE, DEFAULT_MAX_SESSION_TIME, DEFAULT_MAX_SESSIONS,
+    DEFAULT_TIMEOUT, ServerConfig, Shutdown, session_rng,
 };
 pub use error::{NetError, NetResult};
 pub use inference::{Client, PrivateInference, infer, serve};

@@ -3,8 +3,8 @@
 
 use std::io::{ErrorKind, Write as _};
 use std::net::{Shutdown as SocketShutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -60,13 +60,43 @@ impl Counters {
     }
 }
 
-/// A reserved session slot, released when the session thread ends (also on a panic).
-struct Slot(Arc<Counters>);
+/// Sockets of the running sessions with their end-of-time, for the watchdog.
+type Registry = Arc<Mutex<Vec<(u64, Instant, TcpStream)>>>;
+
+/// A reserved session slot, released when the session thread ends (also on a panic); it also
+/// removes the session's socket from the watchdog's registry.
+struct Slot {
+    counters: Arc<Counters>,
+    registry: Registry,
+    id: u64,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::SeqCst);
+        if let Ok(mut r) = self.registry.lock() {
+            r.retain(|(id, _, _)| *id != self.id);
+        }
+        self.counters.active.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Shuts down the sockets of sessions past their end-of-time (their threads then fail on the
+/// next read or write and end).
+fn enforce_session_time(registry: &Registry, log: bool) {
+    let now = Instant::now();
+    let Ok(mut r) = registry.lock() else {
+        return;
+    };
+    r.retain(|(id, deadline, stream)| {
+        if now < *deadline {
+            return true;
+        }
+        if log {
+            eprintln!("circa serve: session {id}: maximum session time reached, closing");
+        }
+        let _ = stream.shutdown(SocketShutdown::Both);
+        false
+    });
 }
 
 /// Serves `service` on `listener` until `config.shutdown` is triggered, then waits for the
@@ -99,9 +129,13 @@ pub fn serve_with<S: Service>(
     }
     listener.set_nonblocking(true)?;
     let counters = Arc::new(Counters::default());
+    let registry: Registry = Arc::new(Mutex::new(Vec::new()));
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     let mut next_id: u64 = 0;
     while !config.shutdown.is_triggered() {
+        if config.max_session_time.is_some() {
+            enforce_session_time(&registry, config.log);
+        }
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -139,7 +173,16 @@ pub fn serve_with<S: Service>(
             continue;
         }
         counters.active.fetch_add(1, Ordering::SeqCst);
-        let slot = Slot(Arc::clone(&counters));
+        let slot = Slot {
+            counters: Arc::clone(&counters),
+            registry: Arc::clone(&registry),
+            id,
+        };
+        if let Some(limit) = config.max_session_time
+            && let (Ok(clone), Ok(mut r)) = (stream.try_clone(), registry.lock())
+        {
+            r.push((id, Instant::now() + limit, clone));
+        }
         let service = Arc::clone(&service);
         let cfg = config.clone();
         let spawned = std::thread::Builder::new()
@@ -156,6 +199,14 @@ pub fn serve_with<S: Service>(
                 }
             }
         }
+    }
+    // Stopping: wait for the running sessions (bounded by the deadlines and, if set, the
+    // session time, which is still enforced while waiting).
+    while workers.iter().any(|w| !w.is_finished()) {
+        if config.max_session_time.is_some() {
+            enforce_session_time(&registry, config.log);
+        }
+        std::thread::sleep(ACCEPT_POLL);
     }
     for w in workers {
         // A panicking session thread has already released its slot; nothing else to do.
@@ -189,7 +240,7 @@ fn run_connection<S: Service + ?Sized>(
         stats = Some(ch.stats());
         outcome
     });
-    let counters = &slot.0;
+    let counters = &slot.counters;
     let traffic = stats
         .map(|s| format!(", {} B in, {} B out", s.bytes_received, s.bytes_sent))
         .unwrap_or_default();

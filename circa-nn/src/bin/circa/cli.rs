@@ -4,19 +4,35 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use circa_nn::SignScale;
-use circa_nn::net::{DEFAULT_MAX_MESSAGE, DEFAULT_MAX_SESSIONS};
+use circa_nn::fixed::defaults;
+use circa_nn::net::{DEFAULT_MAX_MESSAGE, DEFAULT_MAX_SESSION_TIME, DEFAULT_MAX_SESSIONS};
 use circa_nn::private::{Prime, PrivateParams};
 use circa_relu::{ProductPath, TieMode, Variant};
+use circa_share::Modulus;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Default prime of the command (see the crate README for how it was chosen).
-pub const DEFAULT_PRIME: PrimeArg = PrimeArg::P41;
+/// Default prime of the command: the crate's default (`circa_nn::fixed::defaults`, chosen by
+/// the accuracy sweep in the crate README).
+pub const DEFAULT_PRIME: PrimeArg =
+    if <defaults::DefaultModulus as Modulus>::P == Prime::P41.value() {
+        PrimeArg::P41
+    } else {
+        PrimeArg::P31
+    };
 /// Default fixed-point fractional bits.
-pub const DEFAULT_FRAC_BITS: u32 = 10;
+pub const DEFAULT_FRAC_BITS: u32 = defaults::FRAC_BITS;
 /// Default number of truncated bits of the Circa ReLU.
-pub const DEFAULT_K: u32 = 12;
+pub const DEFAULT_K: u32 = defaults::K;
 /// Default tie rule of the Circa ReLU.
-pub const DEFAULT_MODE: ModeArg = ModeArg::Poszero;
+pub const DEFAULT_MODE: ModeArg = match defaults::TIE_MODE {
+    TieMode::NegPass => ModeArg::Negpass,
+    TieMode::PosZero => ModeArg::Poszero,
+};
+/// Default place of the sign test.
+pub const DEFAULT_SIGN_SCALE: SignScaleArg = match defaults::SIGN_SCALE {
+    SignScale::Product => SignScaleArg::Product,
+    SignScale::Rescaled => SignScaleArg::Rescaled,
+};
 
 /// Private neural-network inference with the Circa ReLU (semi-honest two-party protocol).
 #[derive(Debug, Parser)]
@@ -59,6 +75,9 @@ pub struct ServeArgs {
     /// Largest single message accepted from a client, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE)]
     pub max_message: usize,
+    /// Longest a session may last, in seconds (0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_SESSION_TIME.as_secs_f64())]
+    pub max_session_time: f64,
     /// Protocol parameters.
     #[command(flatten)]
     pub params: ParamArgs,
@@ -117,7 +136,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = DEFAULT_FRAC_BITS)]
     pub frac_bits: u32,
     /// Where the sign test runs relative to the rescale.
-    #[arg(long, value_enum, default_value_t = SignScaleArg::Product)]
+    #[arg(long, value_enum, default_value_t = DEFAULT_SIGN_SCALE)]
     pub sign_scale: SignScaleArg,
 }
 
@@ -189,7 +208,7 @@ pub struct ParamArgs {
     #[arg(long, default_value_t = DEFAULT_FRAC_BITS)]
     pub frac_bits: u32,
     /// Where the sign test runs relative to the rescale.
-    #[arg(long, value_enum, default_value_t = SignScaleArg::Product)]
+    #[arg(long, value_enum, default_value_t = DEFAULT_SIGN_SCALE)]
     pub sign_scale: SignScaleArg,
     /// How the sign bit becomes shares of the ReLU output.
     #[arg(long, value_enum, default_value_t = ProductArg::LabelTable)]
@@ -251,15 +270,27 @@ impl ParamArgs {
     }
 }
 
-/// A deadline in seconds given on the command line.
+/// A deadline in seconds given on the command line (`--timeout`).
 pub fn seconds(secs: f64) -> Result<Duration, crate::CliError> {
+    positive_seconds(secs, "--timeout")
+}
+
+fn positive_seconds(secs: f64, option: &'static str) -> Result<Duration, crate::CliError> {
     Duration::try_from_secs_f64(secs)
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or(crate::CliError::InvalidOption {
-            option: "--timeout",
+            option,
             reason: "must be a positive number of seconds",
         })
+}
+
+/// `--max-session-time`: `None` for 0 (no limit).
+pub fn session_time(secs: f64) -> Result<Option<Duration>, crate::CliError> {
+    if secs == 0.0 {
+        return Ok(None);
+    }
+    positive_seconds(secs, "--max-session-time").map(Some)
 }
 
 /// A one-line description of the parameters.

@@ -9,7 +9,7 @@ use circa_nn::net::{Client, ClientConfig, ServerConfig, serve};
 use circa_nn::{Network, argmax, dataset, import_onnx, summary};
 
 use crate::CliError;
-use crate::cli::{InferArgs, InspectArgs, ServeArgs, describe, seconds};
+use crate::cli::{InferArgs, InspectArgs, ServeArgs, describe, seconds, session_time};
 use crate::cost;
 
 /// Reads and imports an ONNX model.
@@ -59,6 +59,7 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
         read_timeout: timeout,
         write_timeout: timeout,
         max_message: args.max_message,
+        max_session_time: session_time(args.max_session_time)?,
         ..ServerConfig::default()
     };
     serve(listener, network, params, config)?;

@@ -62,6 +62,7 @@ fn run_private(
         max_sessions: 1,
         read_timeout: DEMO_TIMEOUT,
         write_timeout: DEMO_TIMEOUT,
+        max_session_time: None,
         log: false,
         shutdown: shutdown.clone(),
         ..ServerConfig::default()
