@@ -207,3 +207,46 @@ fn rot_outputs_unbiased_per_bit_position() {
         }
     }
 }
+
+/// Two sessions with the same (caller-chosen) Delta, as a garbler reusing its
+/// free-XOR offset would run: the base OTs and column PRGs are fresh per
+/// session, so no `q` value of one session appears in the other, and each
+/// session's hash has its own tweak offset.
+#[test]
+fn sessions_with_the_same_delta_share_no_prg_output() {
+    const N: usize = 5000;
+    let delta = Block::from_u128(0xabcd_ef01_2345).with_lsb(true);
+    let run = |seed_s: u64, seed_r: u64| {
+        two_party(
+            MemChannel::pair(),
+            |ch| {
+                let mut s =
+                    CotSender::setup(ch, delta, &mut ChaCha20Rng::seed_from_u64(seed_s)).unwrap();
+                let mut q = vec![Block::ZERO; N];
+                s.send_cot(ch, &mut q).unwrap();
+                (q, s.hash().hash(Block::ZERO, 0))
+            },
+            |ch| {
+                let mut r =
+                    CotReceiver::setup(ch, &mut ChaCha20Rng::seed_from_u64(seed_r)).unwrap();
+                let mut t = vec![Block::ZERO; N];
+                let mut c = vec![false; N];
+                r.receive_rcot(ch, &mut c, &mut t).unwrap();
+                (t, c, r.hash().hash(Block::ZERO, 0))
+            },
+        )
+    };
+    let ((q1, h1), (t1, c1, g1)) = run(31, 32);
+    let ((q2, h2), (t2, c2, g2)) = run(33, 34);
+    assert_eq!((h1, h2), (g1, g2), "both parties hold the session hash");
+    assert_ne!(h1, h2, "sessions share a tweak offset");
+    let first: std::collections::HashSet<Block> = q1.iter().copied().collect();
+    assert!(
+        q2.iter().all(|q| !first.contains(q)),
+        "PRG output reused across sessions"
+    );
+    for i in 0..N {
+        assert_eq!(t1[i], q1[i] ^ delta.and_bit(c1[i]));
+        assert_eq!(t2[i], q2[i] ^ delta.and_bit(c2[i]));
+    }
+}

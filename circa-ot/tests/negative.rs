@@ -297,3 +297,34 @@ fn trickling_peer_gives_timeout_in_memory() {
         );
     });
 }
+
+#[test]
+fn chosen_ot_count_mismatch_is_rejected() {
+    use circa_ot::{OtReceiver, OtSender};
+    let (mut cs, mut cr) = MemChannel::pair();
+    std::thread::scope(|s| {
+        let h = s.spawn(move || {
+            let mut snd = OtSender::setup(&mut cs, &mut rng(9)).unwrap();
+            // The sender was told 100 messages; the receiver asks for 150.
+            let e = snd.send(&mut cs, &[[Block::ZERO; 2]; 100]).unwrap_err();
+            let again = snd.send(&mut cs, &[[Block::ZERO; 2]; 1]).unwrap_err();
+            (e, again)
+        });
+        let mut rcv = OtReceiver::setup(&mut cr, &mut rng(10)).unwrap();
+        // Fails once the sender hangs up (its state is dropped with the thread).
+        let r = rcv.receive(&mut cr, &[false; 150], &mut [Block::ZERO; 150]);
+        let (e, again) = h.join().unwrap();
+        assert!(
+            matches!(
+                e,
+                Error::CountMismatch {
+                    expected: 100,
+                    actual: 150
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(matches!(again, Error::StateConsumed), "{again:?}");
+        assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+    });
+}

@@ -200,6 +200,13 @@ impl CotSender {
     }
 
     /// The session's tweakable hash (both parties hold the same).
+    ///
+    /// Tweak discipline: its tweaks are this session's OT indices. Hash only
+    /// this session's OT outputs with it, each under its own index (the
+    /// first index of a call is [`CotSender::ots_done`] before the call), as
+    /// the random and chosen-message OTs of this crate do. Never use it for
+    /// anything else (garbling takes its own random session tweak): a second
+    /// use with the same tweaks could repeat (input, tweak) pairs.
     pub fn hash(&self) -> TweakableHash {
         self.hash
     }
@@ -318,7 +325,8 @@ impl CotReceiver {
         })
     }
 
-    /// The session's tweakable hash (both parties hold the same).
+    /// The session's tweakable hash (both parties hold the same); see
+    /// [`CotSender::hash`] for the tweak discipline.
     pub fn hash(&self) -> TweakableHash {
         self.hash
     }
