@@ -1,5 +1,10 @@
 //! Cost measurement over TCP loopback (both parties one thread each): the figures of the
 //! `circa-bench relu --json` line. Setup (base OTs) is outside the timed phases.
+//!
+//! Throughput is reported two ways: wall clock (batch / slower party's elapsed time, which on a
+//! loaded machine includes time the thread waited for a core) and thread CPU time (batch / the
+//! larger of the two parties' CPU seconds in the phase, from `/proc/thread-self/schedstat`; this
+//! is what one dedicated core per party would give if the parties' work did not serialise).
 
 use std::sync::Barrier;
 use std::time::Instant;
@@ -47,6 +52,42 @@ pub struct CostReport {
     pub offline_relus_per_sec: f64,
     /// Online throughput (batch / slower party's wall time).
     pub online_relus_per_sec: f64,
+    /// Bytes per ReLU of triple generation (both directions, offline), when an OT-based triple
+    /// source was measured ([`run_with_ot_triples`]); included in `offline_bytes`. 0 otherwise.
+    pub triple_bytes: f64,
+    /// Thread CPU seconds of the offline phase: (server, client). `None` where the platform has no
+    /// per-thread CPU clock (`/proc/thread-self/schedstat`).
+    pub offline_cpu_seconds: Option<(f64, f64)>,
+    /// Thread CPU seconds of the online phase: (server, client).
+    pub online_cpu_seconds: Option<(f64, f64)>,
+}
+
+impl CostReport {
+    /// Offline ReLUs per second of CPU time of the busier party (see the module docs).
+    pub fn offline_relus_per_cpu_sec(&self) -> Option<f64> {
+        self.offline_cpu_seconds
+            .map(|(s, c)| self.relus as f64 / s.max(c).max(1e-9))
+    }
+    /// Online ReLUs per second of CPU time of the busier party.
+    pub fn online_relus_per_cpu_sec(&self) -> Option<f64> {
+        self.online_cpu_seconds
+            .map(|(s, c)| self.relus as f64 / s.max(c).max(1e-9))
+    }
+}
+
+/// CPU time of the calling thread in nanoseconds (Linux), if available.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_ascii_whitespace().next()?.parse().ok()
+}
+
+/// CPU seconds of the calling thread since `start` (as returned by [`thread_cpu_ns`]).
+fn cpu_since(start: Option<u64>) -> Option<f64> {
+    Some(thread_cpu_ns()?.saturating_sub(start?) as f64 * 1e-9)
+}
+
+fn opt_pair(a: Option<f64>, b: Option<f64>) -> Option<(f64, f64)> {
+    Some((a?, b?))
 }
 
 impl CostReport {
@@ -59,7 +100,10 @@ impl CostReport {
                 "\"garbled_bytes\":{:.1},\"offline_bytes\":{:.1},",
                 "\"online_bytes_server_to_client\":{:.1},\"online_bytes_client_to_server\":{:.1},",
                 "\"online_rounds\":{},\"client_storage_bytes\":{:.1},",
-                "\"offline_relus_per_sec\":{:.0},\"online_relus_per_sec\":{:.0}}}"
+                "\"offline_relus_per_sec\":{:.0},\"online_relus_per_sec\":{:.0},",
+                "\"triple_bytes\":{:.1},",
+                "\"offline_cpu_s\":{},\"online_cpu_s\":{},",
+                "\"offline_relus_per_cpu_sec\":{},\"online_relus_per_cpu_sec\":{}}}"
             ),
             self.variant,
             self.k,
@@ -76,8 +120,24 @@ impl CostReport {
             self.client_storage_bytes,
             self.offline_relus_per_sec,
             self.online_relus_per_sec,
+            self.triple_bytes,
+            json_pair(self.offline_cpu_seconds),
+            json_pair(self.online_cpu_seconds),
+            json_num(self.offline_relus_per_cpu_sec()),
+            json_num(self.online_relus_per_cpu_sec()),
         )
     }
+}
+
+fn json_pair(p: Option<(f64, f64)>) -> String {
+    p.map_or_else(
+        || "null".to_string(),
+        |(s, c)| format!("{{\"server\":{s:.4},\"client\":{c:.4}}}"),
+    )
+}
+
+fn json_num(x: Option<f64>) -> String {
+    x.map_or_else(|| "null".to_string(), |x| format!("{x:.0}"))
 }
 
 /// Measures `n` ReLUs (label-table path or baseline). The Beaver path needs triple sources:
@@ -90,7 +150,9 @@ pub fn run<M: Modulus>(params: &ReluParams<M>, n: usize) -> Result<CostReport, E
 }
 
 /// Measures `n` ReLUs with the given triple sources (their triple generation is timed as part of
-/// the offline phase).
+/// the offline phase). The triple sources' own traffic is NOT in the byte counts (`triple_bytes`
+/// is 0): they may use channels this function cannot see. Use [`run_with_ot_triples`] for the
+/// paper's Beaver path with OT-based triples and their bytes counted.
 pub fn run_with_triples<M: Modulus>(
     params: &ReluParams<M>,
     n: usize,
@@ -100,9 +162,42 @@ pub fn run_with_triples<M: Modulus>(
     run_inner(params, n, Some(server_triples), Some(client_triples))
 }
 
+/// Measures `n` ReLUs on the Beaver path with triples from circa-share's OT-based
+/// [`OtTripleSource`](circa_share::ole::OtTripleSource) over a second loopback connection. Its
+/// bytes (both directions, setup excluded) are reported as `triple_bytes` and included in
+/// `offline_bytes`; its time is part of the offline phase.
+pub fn run_with_ot_triples<M: Modulus>(
+    params: &ReluParams<M>,
+    n: usize,
+) -> Result<CostReport, Error> {
+    use circa_share::ole::OtTripleSource;
+    let (sch, cch) = TcpChannel::loopback_pair()?;
+    let client = std::thread::spawn(move || {
+        let mut rng = Prg::from_seed_block(Block::from_u128(0xbeef_c11e));
+        OtTripleSource::<Client, M, TcpChannel>::setup(cch, &mut rng)
+    });
+    let mut rng = Prg::from_seed_block(Block::from_u128(0xbeef_5e7e));
+    let server = OtTripleSource::<Server, M, TcpChannel>::setup(sch, &mut rng);
+    let Ok(client) = client.join() else {
+        return Err(Error::SessionState {
+            what: "bench triple-source thread panicked",
+        });
+    };
+    let (mut server, mut client) = (server?, client?);
+    let before = circa_ot::Channel::stats(server.channel());
+    let mut report = run_inner(params, n, Some(&mut server), Some(&mut client))?;
+    let st = circa_ot::Channel::stats(server.channel()).since(&before);
+    let per = (st.bytes_sent + st.bytes_received) as f64 / n.max(1) as f64;
+    report.triple_bytes = per;
+    report.offline_bytes += per;
+    Ok(report)
+}
+
 struct PartyTimes {
     offline: f64,
     online: f64,
+    offline_cpu: Option<f64>,
+    online_cpu: Option<f64>,
 }
 
 fn run_inner<M: Modulus>(
@@ -125,44 +220,51 @@ fn run_inner<M: Modulus>(
             let mut crng = Prg::from_seed_block(Block::from_u128(0xc11e));
             let mut cl = ReluClient::setup(&mut cch, params, &mut crng)?;
             barrier.wait();
-            let t0 = Instant::now();
+            let (t0, c0) = (Instant::now(), thread_cpu_ns());
             let pre = match client_triples {
                 Some(t) => cl.offline_with_triples(&mut cch, &c, t)?,
                 None => cl.offline(&mut cch, &c)?,
             };
-            let offline = t0.elapsed().as_secs_f64();
+            let (offline, offline_cpu) = (t0.elapsed().as_secs_f64(), cpu_since(c0));
             let storage = pre.storage_bytes();
             let before = circa_ot::Channel::stats(&cch);
             barrier.wait();
-            let t1 = Instant::now();
+            let (t1, c1) = (Instant::now(), thread_cpu_ns());
             let out = cl.online(&mut cch, pre)?;
-            let online = t1.elapsed().as_secs_f64();
+            let (online, online_cpu) = (t1.elapsed().as_secs_f64(), cpu_since(c1));
             let st = circa_ot::Channel::stats(&cch).since(&before);
-            Ok((out, storage, st, PartyTimes { offline, online }))
+            let times = PartyTimes {
+                offline,
+                online,
+                offline_cpu,
+                online_cpu,
+            };
+            Ok((out, storage, st, times))
         });
         let server = (|| -> Result<_, Error> {
             let mut srng = Prg::from_seed_block(Block::from_u128(0x5e7e));
             let mut sv = ReluServer::setup(&mut sch, params, &mut srng)?;
             barrier.wait();
             let start = circa_ot::Channel::stats(&sch);
-            let t0 = Instant::now();
+            let (t0, c0) = (Instant::now(), thread_cpu_ns());
             let pre = match server_triples {
                 Some(t) => sv.offline_with_triples(&mut sch, n, t)?,
                 None => sv.offline(&mut sch, n)?,
             };
-            let offline = t0.elapsed().as_secs_f64();
+            let (offline, offline_cpu) = (t0.elapsed().as_secs_f64(), cpu_since(c0));
             let mid = circa_ot::Channel::stats(&sch);
             barrier.wait();
-            let t1 = Instant::now();
+            let (t1, c1) = (Instant::now(), thread_cpu_ns());
             let out = sv.online(&mut sch, pre, &s)?;
-            let online = t1.elapsed().as_secs_f64();
+            let (online, online_cpu) = (t1.elapsed().as_secs_f64(), cpu_since(c1));
             let end = circa_ot::Channel::stats(&sch);
-            Ok((
-                out,
-                mid.since(&start),
-                end.since(&mid),
-                PartyTimes { offline, online },
-            ))
+            let times = PartyTimes {
+                offline,
+                online,
+                offline_cpu,
+                online_cpu,
+            };
+            Ok((out, mid.since(&start), end.since(&mid), times))
         })();
         let client = client.join().unwrap_or(Err(Error::SessionState {
             what: "bench client thread panicked",
@@ -204,6 +306,9 @@ fn run_inner<M: Modulus>(
         client_storage_bytes: per(storage as u64),
         offline_relus_per_sec: n as f64 / st.offline.max(ct.offline),
         online_relus_per_sec: n as f64 / st.online.max(ct.online),
+        triple_bytes: 0.0,
+        offline_cpu_seconds: opt_pair(st.offline_cpu, ct.offline_cpu),
+        online_cpu_seconds: opt_pair(st.online_cpu, ct.online_cpu),
     })
 }
 
