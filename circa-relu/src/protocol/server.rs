@@ -1,6 +1,6 @@
 //! The server (garbler, garbling-COT sender, lambda-OT receiver): setup, offline and online.
 
-use circa_gc::{Delta, EvaluatorSession, GarblerSession, Label};
+use circa_gc::{Delta, GarblerSession, Label};
 use circa_ot::{Block, Channel, CotReceiver, CotSender, Prg, TweakableHash};
 use circa_share::{Fp, Modulus, Server, Share, TripleSource, beaver};
 use rand_core::CryptoRng;
@@ -175,17 +175,6 @@ impl<M: Modulus> ReluServer<M> {
         let mut garbler =
             session.garble_stream_with_evaluator_labels(&circuit, &mut self.prg, &q)?;
         q.zeroize();
-        // circa-gc does not expose the output zero-labels; the label-table path recovers them by
-        // evaluating the circuit on the all-zero input (2 extra hashes per AND gate).
-        let zero_g = vec![false; circuit.garbler_inputs()];
-        let zero_e = vec![false; circuit.evaluator_inputs()];
-        let mut self_eval = if label_table {
-            let labels = garbler.encoder().encode_all(&zero_g, &zero_e)?;
-            let mut es = EvaluatorSession::new(tweak);
-            Some(es.evaluate_stream(&circuit, &labels)?)
-        } else {
-            None
-        };
         let mut buf = Vec::with_capacity(2 * circa_gc::CHUNK_ANDS);
         loop {
             buf.clear();
@@ -193,9 +182,6 @@ impl<M: Modulus> ReluServer<M> {
                 break;
             }
             ch.send_blocks(&buf)?;
-            if let Some(ev) = self_eval.as_mut() {
-                ev.consume(&buf)?;
-            }
         }
         let encoder = garbler.encoder().clone();
         let outputs = garbler.finish()?;
@@ -227,15 +213,8 @@ impl<M: Modulus> ReluServer<M> {
             return Ok(chunk);
         }
         // Sign variants: lambda = colour of the output zero-label; the reversed COT.
-        if let Some(ev) = self_eval {
-            let labels = ev.finish()?;
-            let value = circuit.eval_plain(&zero_g, &zero_e)?;
-            let d = self.delta.as_block();
-            chunk.out_zero = labels
-                .iter()
-                .zip(&value)
-                .map(|(l, &v)| l.as_block() ^ d.and_bit(v))
-                .collect();
+        if label_table {
+            chunk.out_zero = outputs.zero_labels().iter().map(|l| l.as_block()).collect();
         }
         chunk.lambda = colours;
         let lambda_ot = self.lambda_ot.as_mut().ok_or(Error::SessionState {
