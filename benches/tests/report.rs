@@ -64,6 +64,24 @@ fn gc_section_has_required_keys() {
 fn share_section_has_required_keys() {
     let r = circa_benches::share::run(Size::Quick).unwrap();
     assert_keys(&r, "share", &["op", "per_sec"]);
+    let ops: std::collections::BTreeSet<&str> =
+        r.iter().map(|x| x["op"].as_str().unwrap()).collect();
+    for op in [
+        "conv_shares",
+        "conv_plain_i64",
+        "triples_ot",
+        "linear_correlation",
+    ] {
+        assert!(ops.contains(op), "{op} missing: {ops:?}");
+    }
+    for x in r.iter().filter(|x| x.get("bytes_per_op").is_some()) {
+        // The measured bytes are the method's analytic figure (plus framing).
+        let (m, a) = (
+            x["bytes_per_op"].as_f64().unwrap(),
+            x["analytic_bytes_per_op"].as_f64().unwrap(),
+        );
+        assert!(m >= a * 0.999 && m <= a * 1.01, "{x}");
+    }
 }
 
 #[test]
