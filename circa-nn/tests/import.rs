@@ -297,3 +297,66 @@ proptest! {
         let _ = import_onnx(&bytes);
     }
 }
+
+/// A small file must not decode to a much larger model: 100 000 empty attributes take 2 bytes
+/// each on the wire but hundreds of bytes each once decoded. The budget over the whole decode
+/// stops it with a typed error; the real models stay far below the default budget.
+#[test]
+fn decoded_size_is_bounded_over_the_whole_model() {
+    const ATTRIBUTES: usize = 100_000;
+    // NodeProto { attribute: {} x ATTRIBUTES } inside GraphProto inside ModelProto.
+    let mut node = Vec::with_capacity(2 * ATTRIBUTES);
+    for _ in 0..ATTRIBUTES {
+        node.extend([0x2a, 0x00]);
+    }
+    let wrap = |field: u8, payload: &[u8]| {
+        let mut out = vec![(field << 3) | 2];
+        let mut len = payload.len();
+        while len >= 0x80 {
+            out.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(payload);
+        out
+    };
+    let model = wrap(7, &wrap(1, &node));
+    let limits = circa_nn::DecodeLimits {
+        max_decoded_bytes: 1 << 20,
+        ..Default::default()
+    };
+    assert!(model.len() < (1 << 20) / 4);
+    assert!(matches!(
+        circa_nn::onnx::ModelProto::decode_with_limits(&model, &limits),
+        Err(NnError::LimitExceeded {
+            what: "decoded model bytes",
+            ..
+        })
+    ));
+    // Under a budget large enough for it, the same bytes decode (the limit is what stopped it).
+    let roomy = circa_nn::DecodeLimits {
+        max_decoded_bytes: 1 << 30,
+        ..Default::default()
+    };
+    assert!(circa_nn::onnx::ModelProto::decode_with_limits(&model, &roomy).is_ok());
+    for name in [
+        "digits_cnn.onnx",
+        "digits_cnn_pruned.onnx",
+        "digits_poly.onnx",
+    ] {
+        let bytes = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../models")
+                .join(name),
+        )
+        .expect("bundled model");
+        let tight = circa_nn::DecodeLimits {
+            max_decoded_bytes: 4 * bytes.len() + 4096,
+            ..Default::default()
+        };
+        assert!(
+            circa_nn::onnx::import_onnx_with_limits(&bytes, &tight).is_ok(),
+            "{name}"
+        );
+    }
+}

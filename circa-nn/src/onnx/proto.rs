@@ -2,6 +2,8 @@
 //! importer reads. Unknown fields are skipped; fields whose wire type contradicts the schema are
 //! errors. Field numbers are taken from `onnx.proto`.
 
+use core::cell::Cell;
+
 use super::wire::{Ctx, DecodeLimits, Reader};
 use crate::error::{NnError, Result};
 
@@ -191,10 +193,12 @@ impl ModelProto {
                 limit: limits.max_total_bytes as u64,
             });
         }
+        let decoded = Cell::new(0);
         let ctx = Ctx {
             message: "ModelProto",
             depth: 0,
             limits,
+            decoded: &decoded,
         };
         let mut m = ModelProto::default();
         let mut r = Reader::new(bytes);
@@ -325,7 +329,11 @@ impl AttributeProto {
                 20 => a.attr_type = ctx.int32(field, v)?,
                 2 => a.f = ctx.float(field, v)?,
                 3 => a.i = ctx.int64(field, v)?,
-                4 => a.s = ctx.bytes(field, v)?.to_vec(),
+                4 => {
+                    let b = ctx.bytes(field, v)?;
+                    ctx.charge(b.len())?;
+                    a.s = b.to_vec();
+                }
                 5 => {
                     a.t = Some(TensorProto::decode(
                         ctx.bytes(field, v)?,
@@ -359,6 +367,7 @@ impl TensorProto {
                         b.len(),
                         ctx.limits.max_elements.saturating_mul(8),
                     )?;
+                    ctx.charge(b.len())?;
                     t.raw_data = b.to_vec();
                 }
                 13 => {
@@ -586,10 +595,12 @@ mod tests {
         packed.extend((-2.0f32).to_le_bytes());
         t.extend(field_bytes(4, &packed));
         let limits = DecodeLimits::default();
+        let decoded = Cell::new(0);
         let ctx = Ctx {
             message: "TensorProto",
             depth: 0,
             limits: &limits,
+            decoded: &decoded,
         };
         let tensor = TensorProto::decode(&t, ctx).expect("decodes");
         assert_eq!(tensor.float_values(100), Ok(vec![1.5, -2.0]));

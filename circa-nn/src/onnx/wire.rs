@@ -1,6 +1,8 @@
 //! A bounded reader for the protobuf wire format (varints, length-delimited fields, fixed32 and
 //! fixed64), written for untrusted input: every read is bounds-checked and returns a typed error.
 
+use core::cell::Cell;
+
 use crate::error::{NnError, Result};
 
 /// Wire type 0: varint.
@@ -23,6 +25,11 @@ pub struct DecodeLimits {
     pub max_elements: usize,
     /// Most entries accepted in one repeated message field (nodes, initializers, attributes...).
     pub max_messages: usize,
+    /// Most bytes the decoded model may occupy in memory, over the whole model (every decoded
+    /// message, string, byte field and number counts). The per-field limits alone would let a
+    /// small file decode to a much larger model (an empty attribute is 2 bytes on the wire and
+    /// a few hundred in memory).
+    pub max_decoded_bytes: usize,
 }
 
 impl Default for DecodeLimits {
@@ -32,6 +39,7 @@ impl Default for DecodeLimits {
             max_depth: 16,
             max_elements: 1 << 26,
             max_messages: 1 << 20,
+            max_decoded_bytes: 512 << 20,
         }
     }
 }
@@ -149,12 +157,15 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Context for decoding one message type: its name (for errors), depth and limits.
+/// Context for decoding one message type: its name (for errors), depth, limits and the
+/// memory budget shared by the whole decode.
 #[derive(Clone, Copy)]
 pub(crate) struct Ctx<'l> {
     pub(crate) message: &'static str,
     pub(crate) depth: usize,
     pub(crate) limits: &'l DecodeLimits,
+    /// Bytes of decoded data so far, over the whole model.
+    pub(crate) decoded: &'l Cell<usize>,
 }
 
 impl<'l> Ctx<'l> {
@@ -170,7 +181,22 @@ impl<'l> Ctx<'l> {
             message,
             depth,
             limits: self.limits,
+            decoded: self.decoded,
         })
+    }
+
+    /// Charges `bytes` of decoded data against `max_decoded_bytes` (before allocating them).
+    pub(crate) fn charge(&self, bytes: usize) -> Result<()> {
+        let total = self.decoded.get().saturating_add(bytes);
+        if total > self.limits.max_decoded_bytes {
+            return Err(NnError::LimitExceeded {
+                what: "decoded model bytes",
+                value: total as u64,
+                limit: self.limits.max_decoded_bytes as u64,
+            });
+        }
+        self.decoded.set(total);
+        Ok(())
     }
 
     fn mismatch(&self, field: u32, expected: u8, actual: &Value<'_>) -> NnError {
@@ -211,6 +237,7 @@ impl<'l> Ctx<'l> {
 
     pub(crate) fn string(&self, field: u32, v: Value<'_>) -> Result<String> {
         let b = self.bytes(field, v)?;
+        self.charge(b.len())?;
         std::str::from_utf8(b)
             .map(str::to_owned)
             .map_err(|_| NnError::InvalidUtf8 {
@@ -239,6 +266,7 @@ impl<'l> Ctx<'l> {
         item: T,
     ) -> Result<()> {
         self.check_count(what, out.len() + 1, self.limits.max_messages)?;
+        self.charge(core::mem::size_of::<T>())?;
         out.push(item);
         Ok(())
     }
@@ -257,12 +285,14 @@ impl<'l> Ctx<'l> {
                 let mut r = Reader::new(b);
                 while !r.is_empty() {
                     self.check_count(what, out.len() + 1, self.limits.max_elements)?;
+                    self.charge(8)?;
                     out.push(r.varint()? as i64);
                 }
                 Ok(())
             }
             Value::Varint(x) => {
                 self.check_count(what, out.len() + 1, self.limits.max_elements)?;
+                self.charge(8)?;
                 out.push(x as i64);
                 Ok(())
             }
@@ -285,6 +315,7 @@ impl<'l> Ctx<'l> {
                 }
                 let n = b.len() / 4;
                 self.check_count(what, out.len().saturating_add(n), self.limits.max_elements)?;
+                self.charge(b.len())?;
                 out.reserve(n);
                 out.extend(
                     b.chunks_exact(4)
@@ -294,6 +325,7 @@ impl<'l> Ctx<'l> {
             }
             Value::Fixed32(x) => {
                 self.check_count(what, out.len() + 1, self.limits.max_elements)?;
+                self.charge(4)?;
                 out.push(f32::from_bits(x));
                 Ok(())
             }
