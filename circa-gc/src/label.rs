@@ -2,6 +2,7 @@
 
 use circa_ot::Block;
 use rand_core::CryptoRng;
+use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroize;
 
 use crate::error::Error;
@@ -11,8 +12,22 @@ use crate::error::Error;
 /// Its least significant bit is 1 by construction (point-and-permute needs the two labels of a wire
 /// to have different colour bits): [`Delta::random`] sets it and [`Delta::try_from_block`] refuses a
 /// block whose lsb is 0. Zeroized on drop; `Debug` is redacted.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Delta(Block);
+
+/// Constant-time (no early exit on the first differing byte).
+impl PartialEq for Delta {
+    fn eq(&self, other: &Delta) -> bool {
+        bool::from(self.ct_eq(other))
+    }
+}
+impl Eq for Delta {}
+
+impl ConstantTimeEq for Delta {
+    fn ct_eq(&self, other: &Delta) -> Choice {
+        self.0.0.ct_eq(&other.0.0)
+    }
+}
 
 impl Delta {
     /// A fresh random Delta (lsb forced to 1).
@@ -54,10 +69,23 @@ impl core::fmt::Debug for Delta {
     }
 }
 
-/// One wire label (the evaluator's view of a wire). `Debug` is redacted.
-#[derive(Clone, Copy, PartialEq, Eq, Default, bytemuck::Pod, bytemuck::Zeroable)]
+/// One wire label (the evaluator's view of a wire). `Debug` is redacted; `==` is constant-time.
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(transparent)]
 pub struct Label(Block);
+
+impl PartialEq for Label {
+    fn eq(&self, other: &Label) -> bool {
+        bool::from(self.ct_eq(other))
+    }
+}
+impl Eq for Label {}
+
+impl ConstantTimeEq for Label {
+    fn ct_eq(&self, other: &Label) -> Choice {
+        self.0.0.ct_eq(&other.0.0)
+    }
+}
 
 impl Label {
     /// Wraps a block.
@@ -108,6 +136,11 @@ mod tests {
                 .as_block(),
             Block::from_u128(3)
         );
+        let (a, b) = (Block::from_u128(5), Block::from_u128(5 | 1 << 100));
+        assert!(Label::from_block(a) == Label::from_block(a));
+        assert!(Label::from_block(a) != Label::from_block(b));
+        assert!(Delta::try_from(a).unwrap() != Delta::try_from(b).unwrap());
+        assert!(Delta::try_from(b).unwrap() == Delta::try_from(b).unwrap());
         assert_eq!(format!("{:?}", Delta::random(&mut rng)), "Delta(..)");
         assert_eq!(format!("{:?}", Label::from_block(Block::ONES)), "Label(..)");
     }
