@@ -122,6 +122,13 @@ fn serve_and_infer_over_loopback() {
     let result = run(circa()
         .args(["infer", "--timeout", "20", "--connect", &addr, "--input"])
         .arg(models().join("data/sample_input.csv")));
+    // An input of the wrong shape is refused with a clear message.
+    let bad = std::env::temp_dir().join(format!("circa-cli-bad-input-{}.csv", std::process::id()));
+    std::fs::write(&bad, vec!["0.5"; 63].join(",")).unwrap();
+    let bad_result = run(circa()
+        .args(["infer", "--timeout", "20", "--connect", &addr, "--input"])
+        .arg(&bad));
+    std::fs::remove_file(&bad).ok();
     // Stop the server we started (by its handle) before asserting.
     server.kill().ok();
     server.wait().ok();
@@ -131,4 +138,7 @@ fn serve_and_infer_over_loopback() {
     // The sample input is the first test image, a 7 (models/data/digits_test.csv).
     assert!(out.contains("predicted class: 7"), "{out}");
     assert!(out.contains("logits: "), "{out}");
+    let (ok, _, err) = bad_result;
+    assert!(!ok);
+    assert!(err.contains("63 values, the network expects 64"), "{err}");
 }

@@ -82,7 +82,8 @@ impl Client {
 
     /// Runs one private inference (offline, then online) on `input` (`C x H x W` order) and
     /// returns the logits and the costs seen by the client. An input whose length differs from
-    /// the architecture's is rejected before anything is sent.
+    /// the architecture's is rejected before anything is sent (the session stays usable); after
+    /// any other error the session is broken and the client should be dropped.
     pub fn infer(&mut self, input: &[f64]) -> NetResult<(Vec<f64>, SessionStats)> {
         let expected = self.architecture().input_shape().len();
         if input.len() != expected {

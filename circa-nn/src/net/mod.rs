@@ -7,9 +7,15 @@
 //! beyond the bound receives a "busy" greeting and is closed. Every session socket has read
 //! and write deadlines, and every message from the peer is checked against
 //! [`ServerConfig::max_message`] (and, inside the session protocol, against the
-//! architecture) before anything is allocated for it. A client that sends garbage,
-//! disconnects or stalls ends only its own session, with one line on standard error.
-//! [`Shutdown`] stops the accept loop; `serve` then waits for the running sessions.
+//! architecture) before anything is allocated for it; [`ServerConfig::max_session_time`]
+//! bounds a session's length (a watchdog in the accept loop shuts the socket of a session
+//! over time). A client that sends garbage, disconnects or stalls ends only its own session,
+//! with one line on standard error.
+//! [`Shutdown`] stops the accept loop; clients still queued are told the server is shutting
+//! down, and `serve` waits for the running sessions.
+//!
+//! Entropy: each session's ChaCha20 generator is seeded with 32 bytes from `getrandom` (the
+//! workspace's `rand_core` 0.10 has no OS generator of its own).
 //!
 //! Wire format: the greetings of [`hello`] (magic `CIRCA-NN`, protocol version, server status),
 //! then the private inference session of the engine. Semi-honest security: the framing adds

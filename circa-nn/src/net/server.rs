@@ -60,6 +60,9 @@ impl Counters {
     }
 }
 
+/// Most queued connections told "shutting down" when the server stops.
+const SHUTDOWN_DRAIN: usize = 1024;
+
 /// Sockets of the running sessions with their end-of-time, for the watchdog.
 type Registry = Arc<Mutex<Vec<(u64, Instant, TcpStream)>>>;
 
@@ -200,8 +203,16 @@ pub fn serve_with<S: Service>(
             }
         }
     }
-    // Stopping: wait for the running sessions (bounded by the deadlines and, if set, the
-    // session time, which is still enforced while waiting).
+    // Stopping: tell the clients still waiting in the listen queue (a bounded number of them),
+    // then wait for the running sessions (bounded by the deadlines and, if set, the session
+    // time, which is still enforced while waiting).
+    for _ in 0..SHUTDOWN_DRAIN {
+        let Ok((stream, _)) = listener.accept() else {
+            break;
+        };
+        counters.refused.fetch_add(1, Ordering::SeqCst);
+        refuse(stream, Status::ShuttingDown, config.write_timeout);
+    }
     while workers.iter().any(|w| !w.is_finished()) {
         if config.max_session_time.is_some() {
             enforce_session_time(&registry, config.log);

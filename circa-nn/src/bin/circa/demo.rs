@@ -16,7 +16,8 @@ use crate::cost::DELPHI_STORAGE_PER_RELU;
 
 /// The workspace root (the bundled models live in `models/` there).
 fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Deadlines of the demo's loopback connections (generous: the offline phase of a large
