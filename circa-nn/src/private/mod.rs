@@ -67,6 +67,16 @@
 //!   c2` at `2^f`, `c0` at `2^(2f)`), as in the reference.
 //! * **Output**: the server sends its share of the logits; the client reconstructs.
 //!
+//! Preprocessed material cannot be used twice:
+//!
+//! ```compile_fail
+//! # use circa_nn::private::{ClientPreprocessed, ClientSession};
+//! # fn twice(c: &mut ClientSession, ch: &mut circa_ot::MemChannel, pre: ClientPreprocessed) {
+//! let first = c.online(ch, pre, &[0.0; 64]);
+//! let again = c.online(ch, pre, &[0.0; 64]); // error[E0382]: use of moved value: `pre`
+//! # }
+//! ```
+//!
 //! Everything preprocessed (masks, correlations, ReLU material, triples) belongs
 //! to ONE inference and is consumed by value by its online phase ([`ClientPreprocessed`] is not
 //! `Clone`; the server's material never leaves its session). Rounds of the digits CNN: 12
