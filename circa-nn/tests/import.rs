@@ -360,3 +360,29 @@ fn decoded_size_is_bounded_over_the_whole_model() {
         );
     }
 }
+
+/// 64 convolutions share one 9-element weight initializer: each use is converted and stored,
+/// so each counts against the import's element budget (2 x `max_elements`), which stops a
+/// small file from materialising one large initializer once per node.
+#[test]
+fn shared_constants_count_once_per_use() {
+    let bytes = read("limit_shared_weight.onnx");
+    let net = import_onnx(&bytes).expect("imports under the default limits");
+    assert_eq!(net.architecture().layers().len(), 64);
+    let enough = circa_nn::DecodeLimits {
+        max_elements: 64 * 9 / 2,
+        ..Default::default()
+    };
+    assert!(circa_nn::onnx::import_onnx_with_limits(&bytes, &enough).is_ok());
+    let tight = circa_nn::DecodeLimits {
+        max_elements: 64 * 9 / 2 - 1,
+        ..Default::default()
+    };
+    assert!(matches!(
+        circa_nn::onnx::import_onnx_with_limits(&bytes, &tight),
+        Err(NnError::LimitExceeded {
+            what: "constant elements read over the whole graph",
+            ..
+        })
+    ));
+}

@@ -64,8 +64,13 @@ struct Builder<'m> {
     /// Number of nodes (and graph outputs) consuming each tensor name.
     consumers: HashMap<&'m str, usize>,
     declared: HashMap<&'m str, &'m ValueInfoProto>,
-    /// Every tensor name bound to each tensor id (aliases come from folding and flattening).
-    names: Vec<Vec<&'m str>>,
+    /// Per tensor id: consumers summed over every name bound to it (aliases come from folding
+    /// and flattening), kept up to date as names are bound so no lookup rescans the aliases.
+    uses: Vec<usize>,
+    /// Elements of constant tensors read (and weights rescaled by folding) so far; bounded by
+    /// [`Builder::MATERIALIZE_FACTOR`] times `limits.max_elements` so that many nodes sharing one
+    /// large initializer cannot multiply the memory and time spent on it.
+    materialized: usize,
     input_shape: Shape,
     shapes: Vec<Shape>,
     layers: Vec<(String, Op, Vec<TensorId>)>,
@@ -118,6 +123,7 @@ impl<'m> Builder<'m> {
         let (input_shape, rank) = graph_input_shape(input)?;
         let mut acts = HashMap::new();
         acts.insert(input.name.as_str(), Act { id: 0, rank });
+        let input_uses = consumers.get(input.name.as_str()).copied().unwrap_or(0);
         Ok(Self {
             graph,
             limits,
@@ -125,7 +131,8 @@ impl<'m> Builder<'m> {
             acts,
             consumers,
             declared,
-            names: vec![vec![input.name.as_str()]],
+            uses: vec![input_uses],
+            materialized: 0,
             input_shape,
             shapes: vec![input_shape],
             layers: Vec::new(),
@@ -204,8 +211,35 @@ impl<'m> Builder<'m> {
         })
     }
 
-    fn floats(&self, t: &TensorProto) -> Result<Vec<f64>> {
+    /// How many times `limits.max_elements` may be read from constants over the whole import.
+    const MATERIALIZE_FACTOR: usize = 2;
+
+    /// Charges `n` elements of constant data (or of folding work) against the import budget.
+    fn charge(&mut self, n: usize) -> Result<()> {
+        let limit = self
+            .limits
+            .max_elements
+            .saturating_mul(Self::MATERIALIZE_FACTOR);
+        let total = self.materialized.saturating_add(n);
+        if total > limit {
+            return Err(NnError::LimitExceeded {
+                what: "constant elements read over the whole graph",
+                value: total as u64,
+                limit: limit as u64,
+            });
+        }
+        self.materialized = total;
+        Ok(())
+    }
+
+    fn floats(&mut self, t: &TensorProto) -> Result<Vec<f64>> {
+        self.charge(t.element_count(self.limits.max_elements)?)?;
         t.float_values(self.limits.max_elements)
+    }
+
+    fn int64s(&mut self, t: &TensorProto) -> Result<Vec<i64>> {
+        self.charge(t.element_count(self.limits.max_elements)?)?;
+        t.int64_values(self.limits.max_elements)
     }
 
     fn shape(&self, a: Act) -> Shape {
@@ -232,7 +266,7 @@ impl<'m> Builder<'m> {
         self.layers.push((node.name.clone(), op, inputs));
         self.weights.push(weights);
         self.shapes.push(shape);
-        self.names.push(Vec::new());
+        self.uses.push(0);
         let id = self.shapes.len() - 1;
         self.bind_output(node, Act { id, rank })
     }
@@ -247,7 +281,7 @@ impl<'m> Builder<'m> {
             check_declared(vi, &onnx_dims(self.shapes[act.id], act.rank))?;
         }
         self.acts.insert(name, act);
-        self.names[act.id].push(name);
+        self.uses[act.id] += self.consumers.get(name).copied().unwrap_or(0);
         Ok(())
     }
 
@@ -265,11 +299,7 @@ impl<'m> Builder<'m> {
     /// The linear layer producing `a`, if its output (under every name bound to it) is
     /// consumed only by `node`.
     fn foldable_producer(&self, a: Act) -> Option<usize> {
-        let uses: usize = self.names[a.id]
-            .iter()
-            .map(|n| self.consumers.get(n).copied().unwrap_or(0))
-            .sum();
-        if uses != 1 || a.id == 0 {
+        if self.uses[a.id] != 1 || a.id == 0 {
             return None;
         }
         let layer = a.id - 1;
@@ -495,7 +525,7 @@ impl<'m> Builder<'m> {
     /// Converts a 2-D constant `B` (`[K, N]`, or `[N, K]` if `transposed`) times `alpha` into a
     /// dense weight `[N][K]`. Returns the weight and `N`.
     fn dense_weight(
-        &self,
+        &mut self,
         node: &NodeProto,
         b: &TensorProto,
         k: usize,
@@ -722,6 +752,8 @@ impl<'m> Builder<'m> {
             }
             factors.push(gamma[c] / denom.sqrt());
         }
+        let folded = self.weights[layer].as_ref().map_or(0, |w| w.weight().len());
+        self.charge(folded)?;
         let w = self.weights[layer]
             .as_mut()
             .ok_or(NnError::WeightKindMismatch { layer })?;
@@ -777,9 +809,8 @@ impl<'m> Builder<'m> {
         expect_inputs(node, 2)?;
         let x = self.act(node, 0)?;
         let allow_zero = attrs.int("allowzero", 0)? == 1;
-        let target = self
-            .constant(node, 1)?
-            .int64_values(self.limits.max_elements)?;
+        let target = self.constant(node, 1)?;
+        let target = self.int64s(target)?;
         let in_dims = onnx_dims(self.shape(x), x.rank);
         let total: i64 = in_dims.iter().product();
         let mut dims = Vec::with_capacity(target.len());
