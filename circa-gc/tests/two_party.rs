@@ -224,6 +224,9 @@ fn garbler_disconnect_mid_stream_is_an_error_not_a_hang() {
     };
     let c2 = c.clone();
     let (gch, mut ech) = TcpChannel::loopback_pair().unwrap();
+    // A safety net: if the disconnect went unnoticed the test fails with a timeout, not a hang.
+    ech.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
     let garbler = thread::spawn(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(6);
         let mut cut = Cut {
