@@ -4,7 +4,7 @@ use circa_gc::{EvaluatorSession, Label};
 use circa_ot::{Block, Channel, CotReceiver, CotSender, TweakableHash};
 use circa_share::{Client, Fp, Modulus, Share, TripleSource, beaver};
 use rand_core::CryptoRng;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::conversion::{
     client_label_table_shares, client_open_tables, client_sign_shares, lambda_ot_client,
@@ -22,6 +22,37 @@ use crate::circuits::{
 };
 use crate::error::Error;
 use crate::params::{ProductPath, ReluParams};
+
+/// A garbling-COT receiver message computed ahead of its turn, and the input labels it gives.
+struct PreparedCot {
+    /// The receiver's message (count and matrix rows; not secret: sent as is).
+    message: Vec<u8>,
+    /// The client's input labels (secret).
+    labels: Zeroizing<Vec<Label>>,
+}
+
+/// A write-only [`Channel`] that keeps what is sent, so that a message can be computed before
+/// its turn in the protocol order. Receiving from it is an error (nothing is ever received).
+#[derive(Default)]
+struct Deferred {
+    buf: Vec<u8>,
+}
+
+impl Channel for Deferred {
+    fn send(&mut self, data: &[u8]) -> Result<(), circa_ot::Error> {
+        self.buf.extend_from_slice(data);
+        Ok(())
+    }
+    fn recv(&mut self, _buf: &mut [u8]) -> Result<(), circa_ot::Error> {
+        Err(circa_ot::Error::Closed)
+    }
+    fn flush(&mut self) -> Result<(), circa_ot::Error> {
+        Ok(())
+    }
+    fn stats(&self) -> circa_ot::ChannelStats {
+        circa_ot::ChannelStats::default()
+    }
+}
 
 /// The client's side of a ReLU session (semi-honest). Knows its shares `c` offline; evaluates
 /// the garbled circuits online.
@@ -129,10 +160,30 @@ impl<M: Modulus> ReluClient<M> {
         send_u64(ch, n as u64)?;
         let batch_id = self.next_relu;
         let mut chunks = Vec::with_capacity(n.div_ceil(super::CHUNK_RELUS));
-        let mut offset = 0;
-        for count in chunk_lengths(n) {
-            chunks.push(self.offline_chunk(ch, &c[offset..offset + count])?);
-            offset += count;
+        // Pipelining: the garbling-COT message of chunk i + 1 is computed while the server
+        // garbles chunk i, and sent at the same point of the message order as before (after
+        // chunk i's lambda-OT), so the wire format and the server are unchanged.
+        let ranges: Vec<(usize, usize)> = chunk_lengths(n)
+            .scan(0, |off, len| {
+                let r = (*off, *off + len);
+                *off += len;
+                Some(r)
+            })
+            .collect();
+        let mut next = match ranges.first() {
+            Some(&(a, b)) => Some(self.prepare_cot(&c[a..b])?),
+            None => None,
+        };
+        for (i, &(a, b)) in ranges.iter().enumerate() {
+            let prepared = next.take().ok_or(Error::SessionState {
+                what: "prepared COT missing",
+            })?;
+            ch.send(&prepared.message)?;
+            ch.flush()?;
+            if let Some(&(a2, b2)) = ranges.get(i + 1) {
+                next = Some(self.prepare_cot(&c[a2..b2])?);
+            }
+            chunks.push(self.offline_chunk(ch, &c[a..b], prepared)?);
         }
         ch.flush()?;
         Ok(ClientPreprocessed {
@@ -143,10 +194,29 @@ impl<M: Modulus> ReluClient<M> {
         })
     }
 
+    /// The garbling-COT receiver's message for one chunk's input bits (sent later, in protocol
+    /// order) and the client's input labels.
+    fn prepare_cot(&mut self, c: &[Fp<M>]) -> Result<PreparedCot, Error> {
+        let mut bits = Vec::new();
+        evaluator_bits(&self.params, c, &mut bits);
+        let mut t = vec![Block::ZERO; bits.len()];
+        let mut out = Deferred::default();
+        let r = self.cot.receive_cot(&mut out, &bits, &mut t);
+        bits.zeroize();
+        let labels = Zeroizing::new(t.iter().map(|&b| Label::from_block(b)).collect());
+        t.zeroize();
+        r?;
+        Ok(PreparedCot {
+            message: out.buf,
+            labels,
+        })
+    }
+
     fn offline_chunk<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
         c: &[Fp<M>],
+        mut prepared: PreparedCot,
     ) -> Result<ClientChunk<M>, Error> {
         let params = &self.params;
         let count = c.len();
@@ -156,13 +226,7 @@ impl<M: Modulus> ReluClient<M> {
         self.next_chunk += 1;
         self.next_relu += count as u64;
 
-        let mut bits = Vec::new();
-        evaluator_bits(params, c, &mut bits);
-        let mut t = vec![Block::ZERO; bits.len()];
-        self.cot.receive_cot(ch, &bits, &mut t)?;
-        bits.zeroize();
-        let own_labels = t.iter().map(|&b| Label::from_block(b)).collect();
-        t.zeroize();
+        let own_labels = core::mem::take(&mut *prepared.labels);
         let tables = recv_blocks(ch, 2 * circuit.and_count())?;
         let mut chunk = ClientChunk {
             chunk_id,
