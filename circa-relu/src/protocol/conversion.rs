@@ -41,11 +41,17 @@ pub(crate) fn lambda_ot_client<M: Modulus>(
     both.extend(q.iter().map(|&x| x ^ delta_prime));
     let mut tw2 = tweaks.clone();
     tw2.extend_from_slice(&tweaks);
-    let h: Vec<Fp<M>> = hash_to_field_many(hash, &both, &tw2);
+    let mut h: Vec<Fp<M>> = hash_to_field_many(hash, &both, &tw2);
     zeroize::Zeroize::zeroize(&mut both);
-    let (m, h1) = h.split_at(q.len());
-    let rho = h1.iter().zip(m).map(|(&a, &b)| a - b).collect();
-    (m.to_vec(), rho)
+    let rho = h[q.len()..]
+        .iter()
+        .zip(&h[..q.len()])
+        .map(|(&a, &b)| a - b)
+        .collect();
+    // `h` becomes `m` (its first half); the second half, m + rho, is wiped.
+    zeroize::Zeroize::zeroize(&mut h[q.len()..]);
+    h.truncate(q.len());
+    (h, rho)
 }
 
 /// Server side of the lambda-OT (server = COT receiver with choices `lambda`): `v_i = HF(T_i)`.
@@ -82,7 +88,7 @@ pub(crate) fn server_output_tables<M: Modulus>(
         tweaks.push(t);
         tweaks.push(t);
     }
-    let h: Vec<Fp<M>> = hash_to_field_many(hash, &xs, &tweaks);
+    let mut h: Vec<Fp<M>> = hash_to_field_many(hash, &xs, &tweaks);
     zeroize::Zeroize::zeroize(&mut xs);
     let mut ct = Vec::with_capacity(2 * n);
     for i in 0..n {
@@ -93,6 +99,8 @@ pub(crate) fn server_output_tables<M: Modulus>(
         ct.push(Fp::conditional_select(&e0, &e1, swap));
         ct.push(Fp::conditional_select(&e1, &e0, swap));
     }
+    // The pads of both labels: with `ct` they would give `s` and `r`.
+    zeroize::Zeroize::zeroize(&mut h);
     Ok(ct)
 }
 
@@ -107,15 +115,17 @@ pub(crate) fn client_open_tables<M: Modulus>(
     let tweaks: Vec<u64> = (0..out_labels.len() as u64)
         .map(|i| output_table_tweak(first_relu + i))
         .collect();
-    let h: Vec<Fp<M>> = hash_to_field_many(hash, out_labels, &tweaks);
-    Ok(out_labels
+    let mut h: Vec<Fp<M>> = hash_to_field_many(hash, out_labels, &tweaks);
+    let e = out_labels
         .iter()
         .enumerate()
         .map(|(i, l)| {
             let pick = Choice::from(u8::from(l.lsb()));
             Fp::conditional_select(&ct[2 * i], &ct[2 * i + 1], pick) - h[i]
         })
-        .collect())
+        .collect();
+    zeroize::Zeroize::zeroize(&mut h);
+    Ok(e)
 }
 
 /// Client, label-table path: its output shares `u_C = c col - m + e` and the message

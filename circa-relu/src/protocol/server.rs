@@ -275,6 +275,8 @@ impl<M: Modulus> ReluServer<M> {
                 )?;
                 send_field(ch, &ct)?;
                 r_all.extend_from_slice(&r);
+                let mut r = r;
+                r.zeroize();
             }
         }
         ch.flush()?;
@@ -299,13 +301,20 @@ impl<M: Modulus> ReluServer<M> {
             .iter()
             .flat_map(|c| c.v.iter().copied())
             .collect();
+        let (mut lambda, mut v) = (lambda, v);
+        let shares = if label_table {
+            server_label_table_shares(&v, &lambda, &d, &r_all)
+        } else {
+            server_sign_shares(&v, &lambda, &d)
+        };
+        lambda.zeroize();
+        v.zeroize();
+        r_all.zeroize();
         if label_table {
-            let out = server_label_table_shares(&v, &lambda, &d, &r_all)?;
-            r_all.zeroize();
-            return Ok(out);
+            return shares;
         }
         // Beaver path: shares of b, then one multiplication s * b.
-        let b = server_sign_shares(&v, &lambda, &d)?;
+        let b = shares?;
         let mut pre = pre;
         let triples = pre.triples.take().ok_or(Error::TriplesRequired)?;
         let x = Share::<Server, M>::from_vec(s.to_vec());
