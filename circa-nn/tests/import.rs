@@ -361,6 +361,32 @@ fn decoded_size_is_bounded_over_the_whole_model() {
     }
 }
 
+#[test]
+fn ambiguous_or_overflowing_graphs_give_their_errors() {
+    // A repeated attribute would otherwise be read from its first occurrence only.
+    match import_err("conv_duplicate_attribute") {
+        NnError::InvalidNode { reason, .. } => assert!(reason.contains("more than once")),
+        e => panic!("{e:?}"),
+    }
+    assert_attr_value(import_err("reshape_allowzero"), "allowzero");
+    // Target dims whose product overflows i64 (used to panic with overflow checks on).
+    assert!(matches!(
+        import_err("reshape_overflow"),
+        NnError::ShapeMismatch { .. }
+    ));
+    // A [2, 1] bias after a [1, 2] product broadcasts to [2, 2]: rejected, not added per row.
+    match import_err("add_column_bias") {
+        NnError::ShapeMismatch { actual, .. } => assert_eq!(actual, vec![2, 1]),
+        e => panic!("{e:?}"),
+    }
+    match import_err("duplicate_initializer") {
+        NnError::UnsupportedGraphShape { what, name } => {
+            assert_eq!((what, name.as_str()), ("duplicate initializer", "w"))
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
 /// 64 convolutions share one 9-element weight initializer: each use is converted and stored,
 /// so each counts against the import's element budget (2 x `max_elements`), which stops a
 /// small file from materialising one large initializer once per node.

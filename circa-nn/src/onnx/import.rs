@@ -93,7 +93,12 @@ impl<'m> Builder<'m> {
     fn new(graph: &'m GraphProto, limits: &'m DecodeLimits) -> Result<Self> {
         let mut consts = HashMap::new();
         for t in &graph.initializer {
-            consts.insert(t.name.as_str(), t);
+            if consts.insert(t.name.as_str(), t).is_some() {
+                return Err(NnError::UnsupportedGraphShape {
+                    what: "duplicate initializer",
+                    name: t.name.clone(),
+                });
+            }
         }
         let mut consumers: HashMap<&str, usize> = HashMap::new();
         for n in &graph.node {
@@ -494,19 +499,8 @@ impl<'m> Builder<'m> {
         let (weight, n) = self.dense_weight(node, b, k, trans_b == 1, alpha)?;
         let bias = match self.input_name(node, 2) {
             Some(_) => {
-                let c = self.floats(self.constant(node, 2)?)?;
-                match c.len() {
-                    1 => vec![beta * c[0]; n],
-                    len if len == n => c.iter().map(|v| beta * v).collect(),
-                    len => {
-                        return Err(shape_err(
-                            &node.name,
-                            "Gemm bias C",
-                            &[n as i64],
-                            &[len as i64],
-                        ));
-                    }
-                }
+                let c = self.constant(node, 2)?;
+                self.row_bias(node, "Gemm bias C", c, n, beta)?
             }
             None => vec![0.0; n],
         };
@@ -564,6 +558,29 @@ impl<'m> Builder<'m> {
         Ok((weight, n))
     }
 
+    /// A constant added to a `[1, n]` row (Gemm's C, or an Add after a Gemm/MatMul), times
+    /// `factor`, as `n` values. Its dims must broadcast to `[1, n]` without growing it:
+    /// `[]`, `[1]`, `[n]`, `[1, 1]` or `[1, n]` (a `[n, 1]` column would broadcast to `[n, n]`).
+    fn row_bias(
+        &mut self,
+        node: &NodeProto,
+        what: &str,
+        t: &TensorProto,
+        n: usize,
+        factor: f64,
+    ) -> Result<Vec<f64>> {
+        let last = t.dims.last().copied().unwrap_or(1);
+        let leading_ones = t.dims.len() <= 2 && t.dims.iter().rev().skip(1).all(|&d| d == 1);
+        if !leading_ones || (last != 1 && last != n as i64) {
+            return Err(shape_err(&node.name, what, &[1, n as i64], &t.dims));
+        }
+        let c = self.floats(t)?;
+        Ok(match c.as_slice() {
+            [v] => vec![factor * v; n],
+            _ => c.iter().map(|v| factor * v).collect(),
+        })
+    }
+
     fn matmul(&mut self, node: &'m NodeProto) -> Result<()> {
         Attrs::check(node, &[])?;
         expect_inputs(node, 2)?;
@@ -612,7 +629,7 @@ impl<'m> Builder<'m> {
             (c0, _) => {
                 let (ai, ci) = if c0 { (1, 0) } else { (0, 1) };
                 let a = self.act(node, ai)?;
-                let c = self.floats(self.constant(node, ci)?)?;
+                let c = self.constant(node, ci)?;
                 let layer = self
                     .foldable_producer(a)
                     .filter(|&l| matches!(self.layers[l].1, Op::Dense { .. }))
@@ -620,20 +637,13 @@ impl<'m> Builder<'m> {
                         node: node.name.clone(),
                     })?;
                 let n = self.shape(a).len();
-                if c.len() != n && c.len() != 1 {
-                    return Err(shape_err(
-                        &node.name,
-                        "Add bias",
-                        &[n as i64],
-                        &[c.len() as i64],
-                    ));
-                }
+                let c = self.row_bias(node, "Add bias", c, n, 1.0)?;
                 let w = self.weights[layer]
                     .as_mut()
                     .ok_or(NnError::WeightKindMismatch { layer })?;
                 let (_, bias) = w.parts_mut();
-                for (j, b) in bias.iter_mut().enumerate() {
-                    *b += if c.len() == 1 { c[0] } else { c[j] };
+                for (b, c) in bias.iter_mut().zip(c) {
+                    *b += c;
                 }
                 self.bind_output(node, a)
             }
@@ -808,7 +818,11 @@ impl<'m> Builder<'m> {
         let attrs = Attrs::check(node, &["allowzero"])?;
         expect_inputs(node, 2)?;
         let x = self.act(node, 0)?;
-        let allow_zero = attrs.int("allowzero", 0)? == 1;
+        let allow_zero = match attrs.int("allowzero", 0)? {
+            0 => false,
+            1 => true,
+            other => return Err(attrs.unsupported_value("allowzero", other)),
+        };
         let target = self.constant(node, 1)?;
         let target = self.int64s(target)?;
         let in_dims = onnx_dims(self.shape(x), x.rank);
@@ -826,14 +840,16 @@ impl<'m> Builder<'m> {
                 _ => return Err(shape_err(&node.name, "Reshape target", &in_dims, &target)),
             }
         }
+        // Target dims come from the file: multiply with overflow checks.
+        let product = |dims: &[i64]| dims.iter().try_fold(1i64, |acc, &d| acc.checked_mul(d));
         if let Some(i) = infer {
-            let known: i64 = dims.iter().product();
+            let known = product(&dims).unwrap_or(0);
             if known == 0 || total % known != 0 {
                 return Err(shape_err(&node.name, "Reshape target", &in_dims, &target));
             }
             dims[i] = total / known;
         }
-        if dims.iter().product::<i64>() != total || dims.first() != Some(&1) {
+        if product(&dims) != Some(total) || dims.first() != Some(&1) {
             return Err(shape_err(&node.name, "Reshape target", &in_dims, &dims));
         }
         match dims.len() {
@@ -1031,17 +1047,24 @@ struct Attrs<'n> {
 }
 
 impl<'n> Attrs<'n> {
+    /// Every attribute must be in `allowed` and appear once (a second value would otherwise be
+    /// ignored silently).
     fn check(node: &'n NodeProto, allowed: &[&str]) -> Result<Self> {
-        if let Some(a) = node
-            .attribute
-            .iter()
-            .find(|a| !allowed.contains(&a.name.as_str()))
-        {
-            return Err(NnError::UnsupportedAttribute {
-                node: node.name.clone(),
-                op_type: node.op_type.clone(),
-                attribute: a.name.clone(),
-            });
+        let mut seen = vec![false; allowed.len()];
+        for a in &node.attribute {
+            let Some(i) = allowed.iter().position(|&n| n == a.name) else {
+                return Err(NnError::UnsupportedAttribute {
+                    node: node.name.clone(),
+                    op_type: node.op_type.clone(),
+                    attribute: a.name.clone(),
+                });
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(NnError::InvalidNode {
+                    node: node.name.clone(),
+                    reason: "attribute given more than once",
+                });
+            }
         }
         Ok(Self { node })
     }
