@@ -1,18 +1,31 @@
-//! Criterion benches: half-gates garbling and evaluation in memory, per AND gate.
+//! Criterion benches: half-gates garbling and evaluation in memory, per AND gate, on a stream of
+//! independent AND gates, batches of 4096 ReLU-shaped comparator circuits, AES-128 and SHA-256.
 //!
 //! `cargo bench -p circa-gc --bench garble`
 
 use circa_gc::bench_support::{
     and_stream_circuit, bench_session, eval_tables, garble_discard, prepare_eval,
+    relu_batch_circuit,
 };
 use circa_gc::{Circuit, EvaluatorSession, read_bristol_file};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn circuits() -> Vec<(&'static str, Circuit)> {
-    let mut v = vec![(
-        "and_stream",
-        and_stream_circuit(1 << 20).expect("and stream"),
-    )];
+    let mut v = vec![
+        (
+            "and_stream",
+            and_stream_circuit(1 << 20).expect("and stream"),
+        ),
+        // Many small comparator circuits side by side, like a chunk of ReLUs of circa-relu.
+        (
+            "relu_sign_4096x41",
+            relu_batch_circuit(4096, 41, false).expect("relu batch"),
+        ),
+        (
+            "relu_delphi_4096x41",
+            relu_batch_circuit(4096, 41, true).expect("relu batch"),
+        ),
+    ];
     for (name, file) in [("aes_128", "aes_128.txt"), ("sha256", "sha256.txt")] {
         let path = format!(
             "{}/../../shared/circuits/{file}",
