@@ -363,3 +363,60 @@ proptest! {
         prop_assert_eq!(sp, kernels::sum_pool(&p, shape, &xz));
     }
 }
+
+/// Work and memory bounds a tiny architecture description could otherwise blow up: each is
+/// rejected just past its limit and accepted just inside it.
+#[test]
+fn work_and_memory_limits() {
+    let layer = |s: Shape, op: Op| Architecture::new(s, vec![("x".into(), op, vec![0])], 1);
+    let reason = |r: circa_nn::Result<Architecture>| match r {
+        Err(NnError::InvalidLayer { reason, .. }) => reason,
+        other => panic!("expected InvalidLayer, got {other:?}"),
+    };
+    // Max pooling: output elements x window area bounds the index table and the ReLU count.
+    let big = Shape::new(4, 1024, 1024);
+    assert!(layer(big, Op::MaxPool(Pool::square(2, 1))).is_ok()); // 4 * 1023^2 * 4 < 2^24
+    assert_eq!(
+        reason(layer(big, Op::MaxPool(Pool::square(3, 1)))),
+        "pooling windows too large for the output size"
+    );
+    // Average pooling of a 4096 x 4096 input with a 2048-wide window at stride 1: 2^44 adds.
+    let huge = Shape::new(1, 4096, 4096);
+    assert_eq!(
+        reason(layer(huge, Op::AvgPool(Pool::square(2048, 1)))),
+        "pooling windows too large for the output size"
+    );
+    assert!(layer(huge, Op::AvgPool(Pool::square(2048, 2048))).is_ok());
+    // Convolution: output positions x weights.
+    let wide = Shape::new(64, 512, 512);
+    assert_eq!(
+        reason(layer(wide, Op::Conv2d(conv(64, 64, 3, 1, 1, 1)))),
+        "too many multiply-accumulates"
+    );
+    assert!(layer(wide, Op::Conv2d(conv(64, 64, 3, 1, 2, 1))).is_ok());
+    // Every parameter fits the client encoding (a stride of 2^25 used to be accepted here and
+    // then refused by from_bytes).
+    let s = Shape::new(1, 4, 4);
+    assert_eq!(
+        reason(layer(s, Op::Conv2d(conv(1, 1, 1, 0, 1 << 25, 1)))),
+        "a parameter exceeds MAX_DIM"
+    );
+    let a = layer(s, Op::Conv2d(conv(1, 1, 1, 0, 1 << 24, 1))).expect("at MAX_DIM");
+    assert_eq!(Architecture::from_bytes(&a.to_bytes()).expect("decodes"), a);
+    // All tensors together (a reference run keeps every one): 4 ReLUs on a 2^24 input fit
+    // (5 x 2^24 > 2^26 does not).
+    let relus = |n: usize| {
+        let layers = (0..n)
+            .map(|i| ("r".to_owned(), Op::Activation(Activation::Relu), vec![i]))
+            .collect();
+        Architecture::new(huge, layers, n)
+    };
+    assert!(relus(3).is_ok());
+    assert!(matches!(
+        relus(4),
+        Err(NnError::LimitExceeded {
+            what: "elements over all tensors",
+            ..
+        })
+    ));
+}

@@ -8,6 +8,19 @@ pub const MAX_TENSOR_ELEMENTS: usize = 1 << 24;
 pub const MAX_LAYER_WEIGHTS: usize = 1 << 26;
 /// Largest number of layers in a network.
 pub const MAX_LAYERS: usize = 1 << 14;
+/// Largest value of any layer parameter (channels, kernel size, stride, padding, groups,
+/// features, reshape dimensions); what [`Architecture::to_bytes`] can always encode.
+pub const MAX_DIM: usize = 1 << 24;
+/// Most multiply-accumulates (or window additions) one convolution or average pooling may
+/// take: `output positions x weights` and `output elements x window area`. A pooling window
+/// or padding can otherwise make a tiny tensor cost `2^50` operations.
+pub const MAX_LAYER_MACS: usize = 1 << 32;
+/// Most window entries of one max pooling (`output elements x window area`): the size of its
+/// index table and, less one per output, its ReLU count.
+pub const MAX_POOL_WINDOW_ENTRIES: usize = MAX_TENSOR_ELEMENTS;
+/// Most elements over all tensors of a network (the input and every layer output), which a
+/// reference evaluation keeps in memory at once.
+pub const MAX_TOTAL_ELEMENTS: usize = 1 << 26;
 
 /// Index of a tensor: 0 is the network input, `i + 1` is the output of layer `i`.
 pub type TensorId = usize;
@@ -97,6 +110,54 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
+    /// The parameters in a fixed order: in, out, kernel h/w, stride h/w, pads top, left,
+    /// bottom, right, groups (the order of the client encoding).
+    pub(crate) fn to_array(self) -> [usize; 11] {
+        [
+            self.in_channels,
+            self.out_channels,
+            self.kernel_h,
+            self.kernel_w,
+            self.stride_h,
+            self.stride_w,
+            self.pad_top,
+            self.pad_left,
+            self.pad_bottom,
+            self.pad_right,
+            self.groups,
+        ]
+    }
+
+    /// Inverse of [`Conv2d::to_array`].
+    pub(crate) fn from_array(v: [usize; 11]) -> Self {
+        let [
+            in_channels,
+            out_channels,
+            kernel_h,
+            kernel_w,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+            pad_bottom,
+            pad_right,
+            groups,
+        ] = v;
+        Self {
+            in_channels,
+            out_channels,
+            kernel_h,
+            kernel_w,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+            pad_bottom,
+            pad_right,
+            groups,
+        }
+    }
+
     /// Number of weights: `out * (in / groups) * kh * kw` (saturating).
     pub fn weight_len(&self) -> usize {
         self.out_channels
@@ -141,6 +202,45 @@ impl Pool {
             pad_left: 0,
             pad_bottom: 0,
             pad_right: 0,
+        }
+    }
+
+    /// The parameters in a fixed order: kernel h/w, stride h/w, pads top, left, bottom, right
+    /// (the order of the client encoding).
+    pub(crate) fn to_array(self) -> [usize; 8] {
+        [
+            self.kernel_h,
+            self.kernel_w,
+            self.stride_h,
+            self.stride_w,
+            self.pad_top,
+            self.pad_left,
+            self.pad_bottom,
+            self.pad_right,
+        ]
+    }
+
+    /// Inverse of [`Pool::to_array`].
+    pub(crate) fn from_array(v: [usize; 8]) -> Self {
+        let [
+            kernel_h,
+            kernel_w,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+            pad_bottom,
+            pad_right,
+        ] = v;
+        Self {
+            kernel_h,
+            kernel_w,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+            pad_bottom,
+            pad_right,
         }
     }
 
@@ -261,6 +361,9 @@ impl Op {
         if inputs.len() != self.arity() {
             return Err("wrong number of inputs");
         }
+        if self.parameters().iter().any(|&v| v > MAX_DIM) {
+            return Err("a parameter exceeds MAX_DIM");
+        }
         let x = inputs[0];
         let out = match self {
             Op::Conv2d(c) => {
@@ -283,6 +386,9 @@ impl Op {
                     (c.stride_h, c.stride_w),
                     (c.pad_top, c.pad_left, c.pad_bottom, c.pad_right),
                 )?;
+                if h.saturating_mul(w).saturating_mul(c.weight_len()) > MAX_LAYER_MACS {
+                    return Err("too many multiply-accumulates");
+                }
                 Shape::new(c.out_channels, h, w)
             }
             Op::Dense {
@@ -317,6 +423,18 @@ impl Op {
                     (p.stride_h, p.stride_w),
                     (p.pad_top, p.pad_left, p.pad_bottom, p.pad_right),
                 )?;
+                let entries = x
+                    .channels
+                    .saturating_mul(h)
+                    .saturating_mul(w)
+                    .saturating_mul(p.area());
+                let limit = match self {
+                    Op::MaxPool(_) => MAX_POOL_WINDOW_ENTRIES,
+                    _ => MAX_LAYER_MACS,
+                };
+                if entries > limit {
+                    return Err("pooling windows too large for the output size");
+                }
                 Shape::new(x.channels, h, w)
             }
             Op::GlobalAvgPool => Shape::flat(x.channels),
@@ -351,6 +469,23 @@ impl Op {
             return Err("output tensor empty or too large");
         }
         Ok(out)
+    }
+}
+
+impl Op {
+    /// Every integer parameter of the operation (checked against [`MAX_DIM`]).
+    fn parameters(&self) -> Vec<usize> {
+        match self {
+            Op::Conv2d(c) => c.to_array().to_vec(),
+            Op::Dense {
+                in_features,
+                out_features,
+            } => vec![*in_features, *out_features],
+            Op::AvgPool(p) | Op::MaxPool(p) => p.to_array().to_vec(),
+            Op::Reshape { shape } => vec![shape.channels, shape.height, shape.width],
+            Op::Activation(Activation::ChannelRelu { mask }) => vec![mask.len()],
+            Op::GlobalAvgPool | Op::Add | Op::Activation(_) => Vec::new(),
+        }
     }
 }
 
@@ -434,6 +569,7 @@ impl Architecture {
         }
         let mut shapes = Vec::with_capacity(layers.len() + 1);
         shapes.push(input_shape);
+        let mut total_elements = input_shape.len();
         let mut built = Vec::with_capacity(layers.len());
         for (i, (name, op, inputs)) in layers.into_iter().enumerate() {
             let mut in_shapes = Vec::with_capacity(inputs.len());
@@ -447,6 +583,14 @@ impl Architecture {
             let output_shape = op
                 .output_shape(&in_shapes)
                 .map_err(|reason| NnError::InvalidLayer { layer: i, reason })?;
+            total_elements = total_elements.saturating_add(output_shape.len());
+            if total_elements > MAX_TOTAL_ELEMENTS {
+                return Err(NnError::LimitExceeded {
+                    what: "elements over all tensors",
+                    value: total_elements as u64,
+                    limit: MAX_TOTAL_ELEMENTS as u64,
+                });
+            }
             shapes.push(output_shape);
             built.push(Layer {
                 name,

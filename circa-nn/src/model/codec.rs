@@ -6,15 +6,15 @@
 //! ids (`u32` each); finally the output tensor id `u32`. Decoding checks every count against a
 //! limit before allocating and re-validates the result with [`Architecture::new`].
 
-use super::arch::{Activation, Architecture, Conv2d, MAX_LAYERS, Op, Pool, Shape, TensorId};
+use super::arch::{
+    Activation, Architecture, Conv2d, MAX_DIM, MAX_LAYERS, Op, Pool, Shape, TensorId,
+};
 use crate::error::{NnError, Result};
 
 const MAGIC: &[u8; 8] = b"CIRCAARC";
 const VERSION: u8 = 1;
 /// Longest layer name accepted.
 const MAX_NAME_BYTES: usize = 1024;
-/// Largest dimension accepted in any field.
-const MAX_DIM: u64 = 1 << 24;
 
 const OP_CONV: u8 = 1;
 const OP_DENSE: u8 = 2;
@@ -37,7 +37,8 @@ impl Writer {
         self.0.push(v);
     }
     fn u32(&mut self, v: usize) {
-        // Architectures are validated: every dimension and id is below MAX_DIM / MAX_LAYERS.
+        // Architectures are validated: every parameter is at most MAX_DIM, every id at most
+        // MAX_LAYERS.
         self.0
             .extend(u32::try_from(v).unwrap_or(u32::MAX).to_le_bytes());
     }
@@ -46,17 +47,8 @@ impl Writer {
         self.u32(s.height);
         self.u32(s.width);
     }
-    fn pool(&mut self, p: &Pool) {
-        for v in [
-            p.kernel_h,
-            p.kernel_w,
-            p.stride_h,
-            p.stride_w,
-            p.pad_top,
-            p.pad_left,
-            p.pad_bottom,
-            p.pad_right,
-        ] {
+    fn dims(&mut self, values: &[usize]) {
+        for &v in values {
             self.u32(v);
         }
     }
@@ -92,11 +84,11 @@ impl<'a> Cursor<'a> {
     /// A dimension or id, bounded by `MAX_DIM`.
     fn dim(&mut self, what: &'static str) -> Result<usize> {
         let v = self.u32_raw()?;
-        if v > MAX_DIM {
+        if v > MAX_DIM as u64 {
             return Err(NnError::LimitExceeded {
                 what,
                 value: v,
-                limit: MAX_DIM,
+                limit: MAX_DIM as u64,
             });
         }
         Ok(v as usize)
@@ -114,21 +106,12 @@ impl<'a> Cursor<'a> {
             self.dim("shape dimension")?,
         ))
     }
-    fn pool(&mut self) -> Result<Pool> {
-        let mut v = [0usize; 8];
+    fn dims<const N: usize>(&mut self, what: &'static str) -> Result<[usize; N]> {
+        let mut v = [0usize; N];
         for x in &mut v {
-            *x = self.dim("pooling parameter")?;
+            *x = self.dim(what)?;
         }
-        Ok(Pool {
-            kernel_h: v[0],
-            kernel_w: v[1],
-            stride_h: v[2],
-            stride_w: v[3],
-            pad_top: v[4],
-            pad_left: v[5],
-            pad_bottom: v[6],
-            pad_right: v[7],
-        })
+        Ok(v)
     }
 }
 
@@ -147,21 +130,7 @@ impl Architecture {
             match &layer.op {
                 Op::Conv2d(c) => {
                     w.u8(OP_CONV);
-                    for v in [
-                        c.in_channels,
-                        c.out_channels,
-                        c.kernel_h,
-                        c.kernel_w,
-                        c.stride_h,
-                        c.stride_w,
-                        c.pad_top,
-                        c.pad_left,
-                        c.pad_bottom,
-                        c.pad_right,
-                        c.groups,
-                    ] {
-                        w.u32(v);
-                    }
+                    w.dims(&c.to_array());
                 }
                 Op::Dense {
                     in_features,
@@ -173,12 +142,12 @@ impl Architecture {
                 }
                 Op::AvgPool(p) => {
                     w.u8(OP_AVG_POOL);
-                    w.pool(p);
+                    w.dims(&p.to_array());
                 }
                 Op::GlobalAvgPool => w.u8(OP_GLOBAL_AVG_POOL),
                 Op::MaxPool(p) => {
                     w.u8(OP_MAX_POOL);
-                    w.pool(p);
+                    w.dims(&p.to_array());
                 }
                 Op::Add => w.u8(OP_ADD),
                 Op::Reshape { shape } => {
@@ -255,32 +224,14 @@ impl Architecture {
                 .to_owned();
             let tag_offset = c.pos;
             let op = match c.u8()? {
-                OP_CONV => {
-                    let mut v = [0usize; 11];
-                    for x in &mut v {
-                        *x = c.dim("convolution parameter")?;
-                    }
-                    Op::Conv2d(Conv2d {
-                        in_channels: v[0],
-                        out_channels: v[1],
-                        kernel_h: v[2],
-                        kernel_w: v[3],
-                        stride_h: v[4],
-                        stride_w: v[5],
-                        pad_top: v[6],
-                        pad_left: v[7],
-                        pad_bottom: v[8],
-                        pad_right: v[9],
-                        groups: v[10],
-                    })
-                }
+                OP_CONV => Op::Conv2d(Conv2d::from_array(c.dims("convolution parameter")?)),
                 OP_DENSE => Op::Dense {
                     in_features: c.dim("dense in_features")?,
                     out_features: c.dim("dense out_features")?,
                 },
-                OP_AVG_POOL => Op::AvgPool(c.pool()?),
+                OP_AVG_POOL => Op::AvgPool(Pool::from_array(c.dims("pooling parameter")?)),
                 OP_GLOBAL_AVG_POOL => Op::GlobalAvgPool,
-                OP_MAX_POOL => Op::MaxPool(c.pool()?),
+                OP_MAX_POOL => Op::MaxPool(Pool::from_array(c.dims("pooling parameter")?)),
                 OP_ADD => Op::Add,
                 OP_RESHAPE => Op::Reshape { shape: c.shape()? },
                 OP_ACTIVATION => {

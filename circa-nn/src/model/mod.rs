@@ -15,7 +15,8 @@ mod codec;
 mod network;
 
 pub use arch::{
-    Activation, Architecture, Conv2d, Layer, MAX_LAYER_WEIGHTS, MAX_LAYERS, MAX_TENSOR_ELEMENTS,
-    Op, Pool, Shape, TensorId,
+    Activation, Architecture, Conv2d, Layer, MAX_DIM, MAX_LAYER_MACS, MAX_LAYER_WEIGHTS,
+    MAX_LAYERS, MAX_POOL_WINDOW_ENTRIES, MAX_TENSOR_ELEMENTS, MAX_TOTAL_ELEMENTS, Op, Pool, Shape,
+    TensorId,
 };
 pub use network::{LinearWeights, Network};
