@@ -144,18 +144,24 @@ pub fn and_gates_per_relu<M: Modulus>(params: &ReluParams<M>) -> usize {
     b.and_count()
 }
 
+/// The garbler's online input word of one ReLU (`s`, `t` or `t' = floor(t / 2^k)`), whose low
+/// [`garbler_online_inputs_per_relu`] bits are the circuit's inputs.
+pub fn garbler_online_word<M: Modulus>(params: &ReluParams<M>, s: Fp<M>) -> u64 {
+    match params.variant() {
+        Variant::DelphiBaseline | Variant::ExactSign => s.value(),
+        Variant::StochasticSign | Variant::TruncatedSign { .. } => {
+            t_of(s) >> params.variant().truncation_bits()
+        }
+    }
+}
+
 /// The garbler's online input bits (`s`, `t` or `t'` per ReLU, ReLU-major); replaces `out`.
 pub fn garbler_online_bits<M: Modulus>(params: &ReluParams<M>, s: &[Fp<M>], out: &mut Vec<bool>) {
     let w = params.comparator_bits();
-    let k = params.variant().truncation_bits();
     out.clear();
     out.reserve(s.len() * w);
     for &si in s {
-        let v = match params.variant() {
-            Variant::DelphiBaseline | Variant::ExactSign => si.value(),
-            Variant::StochasticSign | Variant::TruncatedSign { .. } => t_of(si) >> k,
-        };
-        push_word(out, v, w);
+        push_word(out, garbler_online_word(params, si), w);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Preprocessed material of one batch, consumed by value by the online phase.
 
-use circa_gc::{InputEncoder, Label};
+use circa_gc::Label;
 use circa_ot::Block;
 use circa_share::{Client, FP_BYTES, Fp, Modulus, Server, Triples};
 use zeroize::Zeroize;
@@ -11,8 +11,9 @@ pub(crate) struct ServerChunk<M: Modulus> {
     pub first_relu: u64,
     /// ReLUs in the chunk.
     pub count: usize,
-    /// Zero-labels of all inputs (the garbler's are encoded online).
-    pub encoder: InputEncoder,
+    /// Zero-labels of the garbler's online inputs (`w` per ReLU, ReLU-major), encoded online
+    /// with the session's Delta.
+    pub online_zero: Vec<Label>,
     /// Output zero-labels (sign variants, label-table path).
     pub out_zero: Vec<Block>,
     /// Permute bits of the outputs (sign variants).
@@ -25,6 +26,7 @@ pub(crate) struct ServerChunk<M: Modulus> {
 
 impl<M: Modulus> Drop for ServerChunk<M> {
     fn drop(&mut self) {
+        self.online_zero.zeroize();
         self.out_zero.zeroize();
         self.lambda.zeroize();
         self.v.zeroize();

@@ -14,9 +14,23 @@ use super::preprocessed::{ServerChunk, ServerPreprocessed};
 use super::session::{
     CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak, exchange_fingerprints,
 };
-use crate::circuits::{garbler_bits, split_garbler_inputs};
+use crate::circuits::{garbler_online_inputs_per_relu, garbler_online_word, split_garbler_inputs};
 use crate::error::Error;
 use crate::params::{ProductPath, ReluParams};
+
+/// Garbled tables are sent in pieces of this many blocks (512 KiB), above the TCP channel's
+/// write-buffer size, so they are written to the socket without an extra copy.
+const TABLE_SEND_BLOCKS: usize = 1 << 15;
+
+/// Appends the labels of the low `zero.len()` bits of `v` (LSB first): `zero[j] ^ bit_j Delta`,
+/// selected without a branch on the bits.
+fn encode_word(zero: &[Label], v: u64, delta: Block, out: &mut Vec<Label>) {
+    out.extend(zero.iter().enumerate().map(|(j, z)| {
+        let bit = subtle::Choice::from(((v >> j) & 1) as u8);
+        let z = z.as_block();
+        Label::from_block(Block::select(bit, z, z ^ delta))
+    }));
+}
 
 /// The server's side of a ReLU session (semi-honest). Garbles the circuits and learns its shares
 /// `s` online only.
@@ -175,22 +189,35 @@ impl<M: Modulus> ReluServer<M> {
         let mut garbler =
             session.garble_stream_with_evaluator_labels(&circuit, &mut self.prg, &q)?;
         q.zeroize();
-        let mut buf = Vec::with_capacity(2 * circa_gc::CHUNK_ANDS);
+        // The zero-labels of the garbler's inputs, split into the online part (kept for the
+        // online phase) and the offline part (the baseline's masks r').
+        let mut zero_labels = garbler
+            .encoder()
+            .encode_garbler(&vec![false; circuit.garbler_inputs()])?;
+        let (mut online_zero, mut offline_zero) = (Vec::new(), Vec::new());
+        let split = split_garbler_inputs(params, &zero_labels, &mut online_zero, &mut offline_zero);
+        zero_labels.zeroize();
+        split?;
+        // Tables go out in pieces of TABLE_SEND_BLOCKS: large enough that the channel's write
+        // buffer passes them straight to the socket instead of copying them.
+        let mut buf = Vec::with_capacity(TABLE_SEND_BLOCKS + 2 * circa_gc::CHUNK_ANDS);
         loop {
-            buf.clear();
-            if garbler.next_chunk(&mut buf) == 0 {
+            let n = garbler.next_chunk(&mut buf);
+            if buf.len() >= TABLE_SEND_BLOCKS || (n == 0 && !buf.is_empty()) {
+                ch.send_blocks(&buf)?;
+                buf.clear();
+            }
+            if n == 0 {
                 break;
             }
-            ch.send_blocks(&buf)?;
         }
-        let encoder = garbler.encoder().clone();
         let outputs = garbler.finish()?;
         let colours = outputs.decoder().colours().to_vec();
 
         let mut chunk = ServerChunk {
             first_relu,
             count,
-            encoder,
+            online_zero,
             out_zero: Vec::new(),
             lambda: Vec::new(),
             v: Vec::new(),
@@ -199,17 +226,17 @@ impl<M: Modulus> ReluServer<M> {
         if !sign {
             // Baseline: labels of the fresh masks r' and the output colours go offline.
             chunk.masks = (0..count).map(|_| Fp::random(&mut self.prg)).collect();
-            let zeros = vec![Fp::<M>::ZERO; count];
-            let mut bits = Vec::new();
-            garbler_bits(params, &zeros, &chunk.masks, &mut bits)?;
-            let all = chunk.encoder.encode_garbler(&bits)?;
-            bits.zeroize();
-            let (mut online, mut offline) = (Vec::new(), Vec::new());
-            split_garbler_inputs(params, &all, &mut online, &mut offline)?;
-            send_labels(ch, &offline)?;
+            let n = params.field_bits();
+            let mut labels = Vec::with_capacity(offline_zero.len());
+            let d = self.delta.as_block();
+            for (zero, r) in offline_zero.chunks_exact(n).zip(&chunk.masks) {
+                encode_word(zero, r.value(), d, &mut labels);
+            }
+            offline_zero.zeroize();
+            let sent = send_labels(ch, &labels);
+            labels.zeroize();
+            sent?;
             send_bits(ch, &colours)?;
-            online.zeroize();
-            offline.zeroize();
             return Ok(chunk);
         }
         // Sign variants: lambda = colour of the output zero-label; the reversed COT.
@@ -249,18 +276,24 @@ impl<M: Modulus> ReluServer<M> {
         // Flight 1: garbler input labels (+ output tables).
         let mut r_all: Vec<Fp<M>> = Vec::new();
         let mut offset = 0;
-        let mut bits = Vec::new();
-        let (mut online, mut offline) = (Vec::<Label>::new(), Vec::<Label>::new());
+        let w = garbler_online_inputs_per_relu(params);
+        let d = self.delta.as_block();
+        let mut labels = Vec::<Label>::new();
         for chunk in &pre.chunks {
             let s_chunk = &s[offset..offset + chunk.count];
             offset += chunk.count;
-            garbler_bits(params, s_chunk, &chunk.masks, &mut bits)?;
-            let all = chunk.encoder.encode_garbler(&bits)?;
-            bits.zeroize();
-            split_garbler_inputs(params, &all, &mut online, &mut offline)?;
-            send_labels(ch, &online)?;
-            online.zeroize();
-            offline.zeroize();
+            if chunk.online_zero.len() != w * s_chunk.len() {
+                return Err(Error::SessionState {
+                    what: "preprocessed labels do not match the chunk",
+                });
+            }
+            labels.clear();
+            for (zero, &si) in chunk.online_zero.chunks_exact(w).zip(s_chunk) {
+                encode_word(zero, garbler_online_word(params, si), d, &mut labels);
+            }
+            let sent = send_labels(ch, &labels);
+            labels.zeroize();
+            sent?;
             if label_table {
                 let r: Vec<Fp<M>> = (0..chunk.count)
                     .map(|_| Fp::random(&mut self.prg))
