@@ -414,3 +414,108 @@ fn garbage_from_the_peer_is_a_typed_error() {
         "{err}"
     );
 }
+
+/// A synthetic network with the structures the digits models lack: a partial ChannelRelu, a
+/// 3x3 max pool with stride 1 (overlapping windows, odd tree levels 9 -> 5 -> 3 -> 2 -> 1), a
+/// residual add of an offline-known and an online-only tensor, a ReLU whose input must be
+/// re-masked online, global average pooling, a polynomial and a strided, padded convolution.
+fn synthetic_network() -> Network {
+    use circa_nn::{Activation, Architecture, Conv2d, LinearWeights, Op, Pool, Shape};
+    let conv = |i, o, k, s, p| {
+        Op::Conv2d(Conv2d {
+            in_channels: i,
+            out_channels: o,
+            kernel_h: k,
+            kernel_w: k,
+            stride_h: s,
+            stride_w: s,
+            pad_top: p,
+            pad_left: p,
+            pad_bottom: p,
+            pad_right: p,
+            groups: 1,
+        })
+    };
+    let layers = vec![
+        ("c0".to_string(), conv(2, 4, 3, 1, 1), vec![0]), // t1: 4x7x7
+        (
+            "r1".to_string(),
+            Op::Activation(Activation::ChannelRelu {
+                mask: vec![true, false, true, true],
+            }),
+            vec![1],
+        ), // t2
+        ("m2".to_string(), Op::MaxPool(Pool::square(3, 1)), vec![2]), // t3: 4x5x5
+        ("c3".to_string(), conv(4, 4, 1, 1, 0), vec![3]), // t4
+        ("a4".to_string(), Op::Add, vec![3, 4]),          // t5
+        ("r5".to_string(), Op::Activation(Activation::Relu), vec![5]), // t6
+        ("c6".to_string(), conv(4, 3, 3, 2, 1), vec![6]), // t7: 3x3x3
+        ("g7".to_string(), Op::GlobalAvgPool, vec![7]),   // t8: 3
+        (
+            "p8".to_string(),
+            Op::Activation(Activation::Polynomial {
+                coefficients: [0.25, 0.5, 0.125],
+            }),
+            vec![8],
+        ), // t9
+        (
+            "d9".to_string(),
+            Op::Dense {
+                in_features: 3,
+                out_features: 5,
+            },
+            vec![9],
+        ), // t10
+    ];
+    let arch = Architecture::new(Shape::new(2, 7, 7), layers, 10).expect("architecture");
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let mut weights = Vec::new();
+    for layer in arch.layers() {
+        let (nw, nb) = match &layer.op {
+            Op::Conv2d(c) => (c.weight_len(), c.out_channels),
+            Op::Dense {
+                in_features,
+                out_features,
+            } => (in_features * out_features, *out_features),
+            _ => {
+                weights.push(None);
+                continue;
+            }
+        };
+        let mut draw = |n: usize| -> Vec<f64> {
+            (0..n)
+                .map(|_| (rand_core::Rng::next_u32(&mut rng) as f64 / u32::MAX as f64) * 2.0 - 1.0)
+                .collect()
+        };
+        weights.push(Some(LinearWeights::new(draw(nw), draw(nb))));
+    }
+    Network::new(arch, weights).expect("network")
+}
+
+#[test]
+fn synthetic_network_with_every_layer_kind_matches_the_reference() {
+    let net = synthetic_network();
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let inputs: Vec<Vec<f64>> = (0..3)
+        .map(|_| {
+            (0..98)
+                .map(|_| rand_core::Rng::next_u32(&mut rng) as f64 / u32::MAX as f64)
+                .collect()
+        })
+        .collect();
+    for scale in [SignScale::Product, SignScale::Rescaled] {
+        let params = PrivateParams {
+            sign_scale: scale,
+            ..PrivateParams::exact(Prime::P41, F41)
+        };
+        let results = run_session(MemChannel::pair(), &net, params, &inputs);
+        for (x, (logits, c, _)) in inputs.iter().zip(&results) {
+            let want = reference(&net, &params, x);
+            for (a, b) in logits.iter().zip(&want) {
+                assert!((a - b).abs() < 0.05, "{scale:?}: {logits:?} vs {want:?}");
+            }
+            // 3 ReLU channels x 49 + (9 - 1) x 100 pool outputs + 100
+            assert_eq!(c.relus, 3 * 49 + 8 * 100 + 100);
+        }
+    }
+}
