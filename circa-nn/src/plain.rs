@@ -79,13 +79,29 @@ pub fn evaluate<E: Evaluator>(
         let x = &tensors[layer.inputs[0]];
         let xs = arch.tensor_shape(layer.inputs[0]).unwrap_or(in_shape);
         let out_shape = layer.output_shape();
-        let params = || {
-            eval.linear_params(i)
-                .ok_or(NnError::WeightKindMismatch { layer: i })
+        // The backend is caller-supplied: check its parameter lengths before the kernels index
+        // them.
+        let params = |weights: usize, biases: usize| {
+            let (w, b) = eval
+                .linear_params(i)
+                .ok_or(NnError::WeightKindMismatch { layer: i })?;
+            for (what, expected, actual) in
+                [("weight", weights, w.len()), ("bias", biases, b.len())]
+            {
+                if actual != expected {
+                    return Err(NnError::WeightLengthMismatch {
+                        layer: i,
+                        what,
+                        expected,
+                        actual,
+                    });
+                }
+            }
+            Ok((w, b))
         };
         let out = match &layer.op {
             Op::Conv2d(c) => {
-                let (w, b) = params()?;
+                let (w, b) = params(c.weight_len(), c.out_channels)?;
                 let mut y = kernels::conv2d(c, xs, x, w);
                 kernels::add_channel_bias(&mut y, b, out_shape.spatial());
                 eval.after_layer_product(i, &mut y);
@@ -95,7 +111,7 @@ pub fn evaluate<E: Evaluator>(
                 in_features,
                 out_features,
             } => {
-                let (w, b) = params()?;
+                let (w, b) = params(in_features * out_features, *out_features)?;
                 let mut y = kernels::dense(*in_features, *out_features, x, w);
                 kernels::add_channel_bias(&mut y, b, 1);
                 eval.after_layer_product(i, &mut y);

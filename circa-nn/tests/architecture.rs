@@ -420,3 +420,69 @@ fn work_and_memory_limits() {
         })
     ));
 }
+
+/// `plain::evaluate` takes any caller-written backend: parameter lists of the wrong length are
+/// a typed error, not an index panic inside the kernels.
+#[test]
+fn evaluate_checks_backend_parameter_lengths() {
+    use circa_nn::plain::{Evaluator, F64, LinearParams, evaluate};
+    struct Short<'n> {
+        inner: F64<'n>,
+        cut: usize,
+        bias_cut: usize,
+    }
+    impl Evaluator for Short<'_> {
+        type Value = f64;
+        fn linear_params(&self, layer: usize) -> Option<LinearParams<'_, f64>> {
+            let (w, b) = self.inner.linear_params(layer)?;
+            Some((&w[..w.len() - self.cut], &b[..b.len() - self.bias_cut]))
+        }
+        fn after_product(&self, data: &mut [f64]) {
+            self.inner.after_product(data)
+        }
+        fn reciprocal(&self, divisor: usize) -> f64 {
+            self.inner.reciprocal(divisor)
+        }
+        fn activation(&self, act: &Activation, shape: Shape, data: &mut [f64]) {
+            self.inner.activation(act, shape, data)
+        }
+        fn max(&self, a: f64, b: f64) -> f64 {
+            self.inner.max(a, b)
+        }
+    }
+    let a = sample_architecture();
+    let mut w: Vec<Option<LinearWeights>> = vec![None; a.layers().len()];
+    w[0] = Some(LinearWeights::new(vec![0.1; 4 * 9], vec![0.0; 4]));
+    w[10] = Some(LinearWeights::new(vec![0.5; 12], vec![1.0; 3]));
+    let net = Network::new(a.clone(), w).expect("network");
+    let input = vec![1.0; a.input_shape().len()];
+    let run = |cut, bias_cut| {
+        let eval = Short {
+            inner: F64::new(&net),
+            cut,
+            bias_cut,
+        };
+        evaluate(&a, &eval, input.clone())
+    };
+    assert_eq!(
+        run(0, 0).expect("full parameters")[a.output()],
+        infer(&net, &input).expect("infer")
+    );
+    assert!(matches!(
+        run(1, 0),
+        Err(NnError::WeightLengthMismatch {
+            layer: 0,
+            what: "weight",
+            expected: 36,
+            actual: 35
+        })
+    ));
+    assert!(matches!(
+        run(0, 1),
+        Err(NnError::WeightLengthMismatch {
+            layer: 0,
+            what: "bias",
+            ..
+        })
+    ));
+}
