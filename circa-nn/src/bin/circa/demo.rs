@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use circa_nn::Fixed;
 use circa_nn::net::{Client, ClientConfig, ServerConfig, Shutdown, serve};
-use circa_nn::private::{PrivateParams, SessionStats};
+use circa_nn::private::{Prime, PrivateParams, SessionStats};
 use circa_nn::{Network, argmax, dataset};
 
 use crate::CliError;
@@ -183,6 +184,13 @@ pub fn demo_command(args: &DemoArgs) -> Result<(), CliError> {
     }
     let (plain_ok, plain_acc) = accuracy(&plain, &images);
     println!("plaintext accuracy: {plain_acc:.2}% ({plain_ok}/{n})");
+    let reference = fixed_point_predictions(&network, &exact, &images)?;
+    let (fixed_ok, fixed_acc) = accuracy(&reference, &images);
+    println!(
+        "fixed-point reference accuracy (exact rescale, exact ReLU): {fixed_acc:.2}% ({fixed_ok}/{n}); \
+         differs from plaintext on {}",
+        differing(&reference, &plain)
+    );
 
     println!("exact run:  {}", describe(&exact));
     let exact_run = run_private(&network, exact, &images, "private, exact ReLU")?;
@@ -203,6 +211,11 @@ pub fn demo_command(args: &DemoArgs) -> Result<(), CliError> {
         "predictions differing from plaintext",
         differing(&exact_run.predictions, &plain).to_string(),
         differing(&circa_run.predictions, &plain).to_string(),
+    );
+    row(
+        "predictions differing from fixed-point ref.",
+        differing(&exact_run.predictions, &reference).to_string(),
+        differing(&circa_run.predictions, &reference).to_string(),
     );
     let per = |x: f64| x / n as f64;
     let runs = [&exact_run, &circa_run];
@@ -244,6 +257,30 @@ pub fn demo_command(args: &DemoArgs) -> Result<(), CliError> {
         differing(&exact_run.predictions, &circa_run.predictions)
     );
     Ok(())
+}
+
+/// Predictions of the fixed-point reference (`circa_nn::fixed`) under `params`' field, `f` and
+/// sign scale: what the private run computes, with exact rescaling and the exact ReLU.
+fn fixed_point_predictions(
+    network: &Network,
+    params: &PrivateParams,
+    images: &[(usize, Vec<f64>)],
+) -> Result<Vec<Option<usize>>, CliError> {
+    fn run<M: circa_share::Modulus>(
+        network: &Network,
+        params: &PrivateParams,
+        images: &[(usize, Vec<f64>)],
+    ) -> Result<Vec<Option<usize>>, CliError> {
+        let reference = Fixed::<M>::new(network, params.frac_bits, params.sign_scale)?;
+        images
+            .iter()
+            .map(|(_, x)| reference.predict(x).map_err(CliError::from))
+            .collect()
+    }
+    match params.prime {
+        Prime::P41 => run::<circa_share::P2061584302081>(network, params, images),
+        Prime::P31 => run::<circa_share::P2138816513>(network, params, images),
+    }
 }
 
 fn bytes(b: f64) -> String {
