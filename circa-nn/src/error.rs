@@ -356,6 +356,20 @@ pub enum NnError {
         /// Why.
         reason: &'static str,
     },
+    /// An average pooling whose fixed-point reciprocal `round(2^f / divisor)` is off from
+    /// `1 / divisor` by more than 1/8 relatively (0 once `divisor > 2^(f+1)`): too few
+    /// fractional bits for the window.
+    #[error(
+        "layer {layer}: 1/{divisor} at {frac_bits} fractional bits is off by more than 1/8 (use more fractional bits)"
+    )]
+    ReciprocalImprecise {
+        /// The pooling layer.
+        layer: usize,
+        /// The window area (or spatial size, for global average pooling).
+        divisor: usize,
+        /// Fractional bits `f`.
+        frac_bits: u32,
+    },
 }
 
 /// Result alias for this crate.

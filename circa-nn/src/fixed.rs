@@ -218,6 +218,7 @@ impl<M: Modulus, S: SignOracle<M>> Fixed<M, S> {
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;
+        check_reciprocals(&arch, f)?;
         let deferred = deferred_layers(&arch, sign_scale);
         Ok(Self {
             arch,
@@ -290,6 +291,33 @@ impl<M: Modulus, S: SignOracle<M>> Fixed<M, S> {
     }
 }
 
+/// `round(2^f / divisor)`, the fixed-point reciprocal average pooling multiplies by.
+fn reciprocal_units(frac_bits: u32, divisor: usize) -> i64 {
+    ((frac_bits as f64).exp2() / divisor.max(1) as f64).round() as i64
+}
+
+/// Every average pooling's reciprocal must be within 1/8 (relative) of `1 / divisor`;
+/// otherwise the layer's output is scaled wrongly (by 0 once `divisor > 2^(f+1)`).
+fn check_reciprocals(arch: &Architecture, frac_bits: u32) -> Result<()> {
+    for (layer, l) in arch.layers().iter().enumerate() {
+        let divisor = match &l.op {
+            Op::AvgPool(p) => p.area(),
+            Op::GlobalAvgPool => arch.tensor_shape(l.inputs[0]).map_or(1, |s| s.spatial()),
+            _ => continue,
+        };
+        let unit = (frac_bits as f64).exp2();
+        let r = reciprocal_units(frac_bits, divisor) as f64;
+        if ((r * divisor as f64 - unit) / unit).abs() > 0.125 {
+            return Err(NnError::ReciprocalImprecise {
+                layer,
+                divisor,
+                frac_bits,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Which layers' products stay at `2^(2f)`: with [`SignScale::Product`], every product layer
 /// whose output is not the network output and is consumed only by ReLU activations.
 fn deferred_layers(arch: &Architecture, sign_scale: SignScale) -> Vec<bool> {
@@ -339,8 +367,7 @@ impl<M: Modulus, S: SignOracle<M>> Evaluator for Fixed<M, S> {
     }
 
     fn reciprocal(&self, divisor: usize) -> Fp<M> {
-        let r = ((self.frac_bits as f64).exp2() / divisor.max(1) as f64).round();
-        Fp::from_i64_reduced(r as i64)
+        Fp::from_i64_reduced(reciprocal_units(self.frac_bits, divisor))
     }
 
     fn activation(&self, act: &Activation, shape: Shape, data: &mut [Fp<M>]) {

@@ -290,3 +290,29 @@ fn defaults_keep_predictions() {
         assert!(sim.oracle().faults() > 0);
     }
 }
+
+/// Average pooling multiplies by `round(2^f / divisor)`: over 48 x 48 = 2304 elements at f = 10
+/// that is round(0.44) = 0 and the layer would output zeros; the backend refuses it. At f = 14
+/// it is 7 (1.6% off) and the mean comes out right to that precision.
+#[test]
+fn imprecise_pool_reciprocal_is_an_error() {
+    use circa_nn::{Architecture, Op, Shape};
+    let arch = Architecture::new(
+        Shape::new(1, 48, 48),
+        vec![("gap".into(), Op::GlobalAvgPool, vec![0])],
+        1,
+    )
+    .expect("architecture");
+    let net = Network::new(arch, vec![None]).expect("network");
+    assert!(matches!(
+        Fixed::<P41>::new(&net, 10, SignScale::Rescaled),
+        Err(NnError::ReciprocalImprecise {
+            layer: 0,
+            divisor: 2304,
+            frac_bits: 10
+        })
+    ));
+    let fx = Fixed::<P41>::new(&net, 14, SignScale::Rescaled).expect("f = 14 is precise enough");
+    let mean = fx.logits(&vec![1.0; 2304]).expect("runs")[0];
+    assert!((mean - 1.0).abs() < 0.02, "{mean}");
+}
