@@ -202,7 +202,12 @@ fn wrong_input_length_is_an_error() {
     });
     let mut rng = ChaCha20Rng::seed_from_u64(4);
     let mut c = ClientSession::handshake(&mut cch, &mut rng).expect("client");
-    let pre = c.offline(&mut cch).expect("offline");
+    let mut calls = Vec::new();
+    let pre = c
+        .offline_with_progress(&mut cch, &mut |done, total| calls.push((done, total)))
+        .expect("offline");
+    assert_eq!(calls.len(), 10);
+    assert_eq!(calls.last(), Some(&(10, 10)));
     assert!(c.online(&mut cch, pre, &[0.5; 63]).is_err());
     drop(cch);
     assert!(server.join().expect("thread"));

@@ -144,7 +144,11 @@ impl<M: Modulus> ClientEngine<M> {
     }
 
     /// The offline phase of one inference.
-    pub(crate) fn offline<C: Channel + ?Sized>(&mut self, ch: &mut C) -> Result<ClientPre<M>> {
+    pub(crate) fn offline<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<ClientPre<M>> {
         let f = self.params.frac_bits;
         let lift = self.lift();
         let mut pre = ClientPre::new();
@@ -240,6 +244,7 @@ impl<M: Modulus> ClientEngine<M> {
                 }
             };
             known[i + 1] = out;
+            progress(i + 1, layers.len());
         }
         ch.flush()?;
         known.iter_mut().flatten().for_each(|v| v.zeroize());

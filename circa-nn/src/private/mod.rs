@@ -410,12 +410,22 @@ impl ClientSession {
 
     /// The offline phase of one inference (input-independent).
     pub fn offline<C: Channel + ?Sized>(&mut self, ch: &mut C) -> Result<ClientPreprocessed> {
+        self.offline_with_progress(ch, &mut |_, _| {})
+    }
+
+    /// [`ClientSession::offline`], calling `progress(layers_done, layers_total)` after each
+    /// layer's preprocessing (for a progress bar).
+    pub fn offline_with_progress<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<ClientPreprocessed> {
         send_tag(ch, TAG_INFER)?;
         let s0 = ch.stats();
         let t0 = Instant::now();
         let inner = match &mut self.inner {
-            ClientInner::P41(e) => PreInner::P41(e.offline(ch)?),
-            ClientInner::P31(e) => PreInner::P31(e.offline(ch)?),
+            ClientInner::P41(e) => PreInner::P41(e.offline(ch, progress)?),
+            ClientInner::P31(e) => PreInner::P31(e.offline(ch, progress)?),
         };
         Ok(ClientPreprocessed {
             inner,
