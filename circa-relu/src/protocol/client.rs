@@ -14,7 +14,8 @@ use super::msgs::{
 };
 use super::preprocessed::{ClientChunk, ClientPreprocessed};
 use super::session::{
-    CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak, exchange_fingerprints,
+    CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak, conversion_tweak,
+    exchange_fingerprints,
 };
 use crate::circuits::{
     evaluator_bits, garbler_offline_inputs_per_relu, garbler_online_inputs_per_relu,
@@ -86,7 +87,7 @@ impl<M: Modulus> ReluClient<M> {
         rng: &mut R,
     ) -> Result<Self, Error> {
         exchange_fingerprints(ch, &params.fingerprint(), false)?;
-        let mut tweaks = [Block::ZERO; 2];
+        let mut tweaks = [Block::ZERO; 1];
         ch.recv_blocks(&mut tweaks)?;
         let cot = CotReceiver::setup(ch, rng)?;
         let lambda_ot = if params.variant().is_sign() {
@@ -99,7 +100,7 @@ impl<M: Modulus> ReluClient<M> {
         Ok(ReluClient {
             params: *params,
             garble_tweak: tweaks[0],
-            conv_hash: TweakableHash::new(tweaks[1]),
+            conv_hash: TweakableHash::new(conversion_tweak(tweaks[0])),
             cot,
             lambda_ot,
             next_relu: 0,

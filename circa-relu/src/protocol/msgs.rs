@@ -5,7 +5,7 @@
 //! | phase | direction | content | bytes |
 //! |---|---|---|---|
 //! | setup | S -> C, C -> S | params fingerprint | 32 each |
-//! | setup | S -> C | garbling tweak, conversion tweak | 32 |
+//! | setup | S -> C | session tweak (garbling; the conversion tweak is derived) | 16 |
 //! | setup | both | base OTs of the COT instance(s) | (circa-ot) |
 //! | offline | C -> S | batch size | 8 |
 //! | offline, per chunk | C -> S | garbling COT (client's input labels) | 16 per input bit + 8 |

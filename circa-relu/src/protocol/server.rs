@@ -12,7 +12,8 @@ use super::conversion::{
 use super::msgs::{recv_field, recv_u64, send_bits, send_field, send_labels, send_u64};
 use super::preprocessed::{ServerChunk, ServerPreprocessed};
 use super::session::{
-    CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak, exchange_fingerprints,
+    CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak, conversion_tweak,
+    exchange_fingerprints,
 };
 use crate::circuits::{garbler_online_inputs_per_relu, garbler_online_word, split_garbler_inputs};
 use crate::error::Error;
@@ -60,7 +61,7 @@ impl<M: Modulus> core::fmt::Debug for ReluServer<M> {
 
 impl<M: Modulus> ReluServer<M> {
     /// Session setup: compares parameters with the client, samples the free-XOR `Delta` and the
-    /// session tweaks, runs the base OTs of the garbling COT and (sign variants) of the reversed
+    /// session tweak, runs the base OTs of the garbling COT and (sign variants) of the reversed
     /// lambda-OT.
     pub fn setup<C: Channel + ?Sized, R: CryptoRng + ?Sized>(
         ch: &mut C,
@@ -71,8 +72,7 @@ impl<M: Modulus> ReluServer<M> {
         let mut prg = Prg::from_crypto_rng(rng);
         let delta = Delta::random(&mut prg);
         let garble_tweak = prg.random_block();
-        let conv_tweak = prg.random_block();
-        ch.send_blocks(&[garble_tweak, conv_tweak])?;
+        ch.send_blocks(&[garble_tweak])?;
         ch.flush()?;
         let cot = CotSender::setup(ch, delta.as_block(), &mut prg)?;
         let lambda_ot = if params.variant().is_sign() {
@@ -84,7 +84,7 @@ impl<M: Modulus> ReluServer<M> {
             params: *params,
             delta,
             garble_tweak,
-            conv_hash: TweakableHash::new(conv_tweak),
+            conv_hash: TweakableHash::new(conversion_tweak(garble_tweak)),
             cot,
             lambda_ot,
             prg,

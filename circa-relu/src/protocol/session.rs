@@ -35,6 +35,14 @@ pub(crate) fn chunk_tweak(base: Block, chunk: u64) -> Block {
     base ^ Block::from_u128(u128::from(chunk) << 64)
 }
 
+/// The conversion hash's session tweak: the garbling tweak with bit 127 flipped. Garbling tweaks
+/// are `base ^ (chunk << 64) ^ j` with `chunk < 2^60` and `j < 2^64` (bit 127 as in `base`),
+/// conversion tweaks `base ^ 2^127 ^ t` with `t < 2^61` (bit 127 flipped): the two sets are
+/// disjoint by construction, not only with high probability.
+pub(crate) fn conversion_tweak(garble_tweak: Block) -> Block {
+    garble_tweak ^ Block::from_u128(1 << 127)
+}
+
 /// Tweak of the output table of ReLU `relu` (global index within the session).
 pub(crate) fn output_table_tweak(relu: u64) -> u64 {
     relu << 1
@@ -123,4 +131,31 @@ pub(crate) fn exchange_fingerprints<C: Channel + ?Sized>(
         return Err(Error::ParamsMismatch);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Garbling and conversion tweak blocks differ in bit 127 for every chunk and offset the
+    /// session allows.
+    #[test]
+    fn garbling_and_conversion_tweaks_are_disjoint() {
+        let top = |b: Block| b.to_u128() >> 127;
+        for base in [
+            Block::ZERO,
+            Block::ONES,
+            Block::from_u128(0x0123_4567_89ab_cdef << 60),
+        ] {
+            let conv = conversion_tweak(base);
+            for chunk in [0, 1, MAX_SESSION_RELUS] {
+                let g = chunk_tweak(base, chunk) ^ Block::from_u128(u128::from(u64::MAX));
+                assert_ne!(top(g), top(conv));
+                assert_eq!(top(chunk_tweak(base, chunk)), top(base));
+            }
+            let last = u128::from(lambda_ot_tweak(MAX_SESSION_RELUS - 1));
+            assert_eq!(top(conv ^ Block::from_u128(last)), top(conv));
+            assert_ne!(output_table_tweak(5), lambda_ot_tweak(5));
+        }
+    }
 }
