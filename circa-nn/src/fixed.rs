@@ -32,7 +32,7 @@ use circa_share::{Fp, Modulus};
 use crate::error::{NnError, Result};
 use crate::kernels::Ring;
 use crate::model::{Activation, Architecture, Network, Op, Shape};
-use crate::plain::{Evaluator, LinearParams, evaluate};
+use crate::plain::{Evaluator, LinearParams, evaluate, for_masked_channels};
 
 /// The defaults chosen by `examples/accuracy_sweep.rs` in a plaintext simulation of the Circa
 /// ReLU with local share truncation (crate README, "Accuracy against k (simulated)"): the 41-bit
@@ -411,14 +411,7 @@ impl<M: Modulus, S: SignOracle<M>> Fixed<M, S> {
         match act {
             Activation::Relu => data.iter_mut().for_each(|v| *v = self.relu(*v)),
             Activation::ChannelRelu { mask } => {
-                let spatial = shape.spatial();
-                for (c, &on) in mask.iter().enumerate() {
-                    if on {
-                        data[c * spatial..(c + 1) * spatial]
-                            .iter_mut()
-                            .for_each(|v| *v = self.relu(*v));
-                    }
-                }
+                for_masked_channels(mask, shape, data, |v| *v = self.relu(*v))
             }
             Activation::Polynomial { coefficients } => {
                 let [c0, c1, c2] = match poly {

@@ -151,20 +151,29 @@ pub fn activation_f64(act: &Activation, shape: Shape, data: &mut [f64]) {
     match act {
         Activation::Relu => data.iter_mut().for_each(|v| *v = v.max(0.0)),
         Activation::ChannelRelu { mask } => {
-            let spatial = shape.spatial();
-            for (c, &on) in mask.iter().enumerate() {
-                if on {
-                    data[c * spatial..(c + 1) * spatial]
-                        .iter_mut()
-                        .for_each(|v| *v = v.max(0.0));
-                }
-            }
+            for_masked_channels(mask, shape, data, |v| *v = v.max(0.0))
         }
         Activation::Polynomial {
             coefficients: [c0, c1, c2],
         } => data.iter_mut().for_each(|v| *v = c0 + (c1 + c2 * *v) * *v),
         Activation::Identity => {}
     }
+}
+
+/// Applies `f` to every element of the channels whose mask entry is `true` (the ReLU channels
+/// of an [`Activation::ChannelRelu`]) of a tensor of shape `shape`.
+pub(crate) fn for_masked_channels<V>(
+    mask: &[bool],
+    shape: Shape,
+    data: &mut [V],
+    f: impl FnMut(&mut V),
+) {
+    let spatial = shape.spatial();
+    data.chunks_mut(spatial.max(1))
+        .zip(mask)
+        .filter(|&(_, &on)| on)
+        .flat_map(|(channel, _)| channel.iter_mut())
+        .for_each(f);
 }
 
 /// The plaintext `f64` backend over a [`Network`]'s weights.
