@@ -364,6 +364,62 @@ proptest! {
     }
 }
 
+/// The architectures of the real bundled models, as the server sends them.
+fn bundled_architecture_bytes() -> &'static [Vec<u8>] {
+    static BYTES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        [
+            "digits_cnn.onnx",
+            "digits_cnn_pruned.onnx",
+            "digits_poly.onnx",
+        ]
+        .iter()
+        .map(|name| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../models")
+                .join(name);
+            let bytes = std::fs::read(&path).expect("bundled model");
+            circa_nn::import_onnx(&bytes)
+                .expect("bundled model imports")
+                .architecture()
+                .to_bytes()
+        })
+        .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// The client decodes the architecture the server sends: byte edits of the real models'
+    /// architectures (overwrites, insertions, deletions, truncation) never panic, and whatever
+    /// decodes is canonical (re-encodes to the same bytes).
+    #[test]
+    fn mutated_bundled_architectures_never_panic(
+        model in 0usize..3,
+        edits in proptest::collection::vec((0u8..4, any::<usize>(), any::<u8>()), 1..6),
+    ) {
+        let mut bytes = bundled_architecture_bytes()[model].clone();
+        for &(kind, pos, val) in &edits {
+            if bytes.is_empty() {
+                break;
+            }
+            let n = bytes.len();
+            match kind {
+                0 => bytes[pos % n] = val,
+                1 => bytes.insert(pos % (n + 1), val),
+                2 => {
+                    bytes.remove(pos % n);
+                }
+                _ => bytes.truncate(pos % n),
+            }
+        }
+        if let Ok(a) = Architecture::from_bytes(&bytes) {
+            prop_assert_eq!(a.to_bytes(), bytes);
+        }
+    }
+}
+
 /// Work and memory bounds a tiny architecture description could otherwise blow up: each is
 /// rejected just past its limit and accepted just inside it.
 #[test]

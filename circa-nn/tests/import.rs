@@ -412,3 +412,97 @@ fn shared_constants_count_once_per_use() {
         })
     ));
 }
+
+const BUNDLED: [&str; 3] = [
+    "digits_cnn.onnx",
+    "digits_cnn_pruned.onnx",
+    "digits_poly.onnx",
+];
+
+fn bundled(i: usize) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(BUNDLED[i % BUNDLED.len()]);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// One structural edit of a byte string (positions and lengths taken modulo the length).
+#[derive(Debug, Clone)]
+enum Edit {
+    Set(usize, u8),
+    Insert(usize, u8),
+    Delete(usize, usize),
+    /// Copies `len` bytes from `from` to `to` (repeats fields, splices messages).
+    Splice {
+        from: usize,
+        to: usize,
+        len: usize,
+    },
+    /// Sets the continuation bit of a byte: lengths and varints grow and swallow what follows.
+    Continue(usize),
+    Truncate(usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(p, v)| Edit::Set(p, v)),
+        (any::<usize>(), any::<u8>()).prop_map(|(p, v)| Edit::Insert(p, v)),
+        (any::<usize>(), 1usize..16).prop_map(|(p, n)| Edit::Delete(p, n)),
+        (any::<usize>(), any::<usize>(), 1usize..256).prop_map(|(from, to, len)| Edit::Splice {
+            from,
+            to,
+            len
+        }),
+        any::<usize>().prop_map(Edit::Continue),
+        any::<usize>().prop_map(Edit::Truncate),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, e: &Edit) {
+    if bytes.is_empty() {
+        return;
+    }
+    let n = bytes.len();
+    match *e {
+        Edit::Set(p, v) => bytes[p % n] = v,
+        Edit::Insert(p, v) => bytes.insert(p % (n + 1), v),
+        Edit::Delete(p, len) => {
+            let p = p % n;
+            bytes.drain(p..(p + len).min(n));
+        }
+        Edit::Splice { from, to, len } => {
+            let from = from % n;
+            let chunk: Vec<u8> = bytes[from..(from + len).min(n)].to_vec();
+            let to = to % (n + 1);
+            bytes.splice(to..to, chunk);
+        }
+        Edit::Continue(p) => bytes[p % n] |= 0x80,
+        Edit::Truncate(p) => bytes.truncate(p % n),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    /// The server loads models: mutated bytes of the real bundled models must give a typed error
+    /// or a valid network, never a panic. Whatever is accepted is consistent: its architecture
+    /// survives the client encoding, and (when small enough to be quick) it runs.
+    #[test]
+    fn mutated_bundled_models_never_panic(
+        model in 0usize..BUNDLED.len(),
+        edits in proptest::collection::vec(edit(), 1..6),
+    ) {
+        let mut bytes = bundled(model);
+        for e in &edits {
+            apply(&mut bytes, e);
+        }
+        if let Ok(net) = import_onnx(&bytes) {
+            let arch = net.architecture();
+            prop_assert_eq!(&circa_nn::Architecture::from_bytes(&arch.to_bytes())?, arch);
+            if arch.layers().iter().all(|l| l.output_shape().len() <= 4096) {
+                let input = vec![0.5; arch.input_shape().len()];
+                prop_assert!(infer(&net, &input).is_ok());
+            }
+        }
+    }
+}
