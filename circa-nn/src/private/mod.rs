@@ -31,11 +31,15 @@
 //!   `r_i`, `correlations.rs`) leaves the client with `W r_i - s_i` and the server with `s_i`.
 //!   Online the server computes `W (x - r_i) + s_i + b` (bias at `2^(2f)`), no communication.
 //!   The weights' signed bit width is a public session parameter (sent in the handshake).
-//! * **Re-masking**: when a linear layer's input share is not the fresh `r_i` (or a ReLU's input
-//!   share is not known offline), the client sends (its share - a fresh mask) and the server
-//!   adds it. If the client's share is known offline (linear -> local ops -> linear) this goes
-//!   offline; otherwise it goes in the same flight as the client's previous message (the
-//!   ReLU's `d`, the polynomial opening), so it costs no round.
+//! * **Re-masking**: when a linear layer's input share is not the fresh `r_i`, or a sign test's
+//!   client share is not uniform and known offline, the client sends (its share - a fresh mask)
+//!   and the server adds it. If the client's share is known offline (linear -> local ops ->
+//!   linear, or a truncated / pooled linear output feeding a ReLU) this goes offline (8 B per
+//!   element); otherwise it goes in the same flight as the client's previous message (the
+//!   ReLU's `d`, the polynomial opening), so it costs no round. Uniform client shares matter
+//!   for the stochastic sign: its fault model (and `crate::simulate`) assume `c` uniform and
+//!   independent of `y`, while a truncated share lies in `[0, p / 2^f)`, which would make a
+//!   positive `y` fault `2^f` times as often.
 //! * **Local ops**: reshape, residual add, identity (pruned channels cost nothing), average
 //!   pooling (sum times the public `round(2^f / area)`, then rescale).
 //! * **Rescale** `2^(2f) -> 2^f`: local share truncation (`circa_share::fixed_point`): each

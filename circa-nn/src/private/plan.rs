@@ -13,7 +13,10 @@ use crate::model::{Activation, Architecture, Op};
 pub(crate) enum Kind {
     /// A fresh uniform mask chosen offline (the server holds `x - mask`).
     Fresh,
-    /// Computable offline (e.g. `W r - s` after local operations), not necessarily uniform.
+    /// Computable offline and uniform, independent of the value: a linear layer's `W r - s`
+    /// before any rescale (the correlation's `s` is uniform).
+    Uniform,
+    /// Computable offline (e.g. `W r - s` after truncation or pooling), not uniform.
     Known,
     /// Known only online (after a ReLU, a polynomial or a max pool).
     Online,
@@ -122,17 +125,24 @@ impl Plan {
             let t = layer.inputs[0];
             let input_at_product = t > 0 && deferred[t - 1];
             let mut remask = Remask::No;
+            // A linear layer needs its own fresh mask; a sign test needs a client share that
+            // is uniform and independent of the value (what the ReLU's fault model and the
+            // simulation in crate::simulate assume: a truncated share lies in [0, p / 2^f)).
             let need = |kind: Kind, need_fresh: bool| match kind {
                 Kind::Fresh => Remask::No,
-                Kind::Known if need_fresh => Remask::Offline,
-                Kind::Known => Remask::No,
+                Kind::Uniform if !need_fresh => Remask::No,
+                Kind::Uniform | Kind::Known => Remask::Offline,
                 Kind::Online => Remask::Online,
             };
             let out_kind = match &layer.op {
                 Op::Conv2d(_) | Op::Dense { .. } => {
                     remask = need(kinds[t], true);
                     kinds[t] = Kind::Fresh;
-                    Kind::Known
+                    if deferred[i] {
+                        Kind::Uniform
+                    } else {
+                        Kind::Known
+                    }
                 }
                 Op::AvgPool(_) | Op::GlobalAvgPool => match kinds[t] {
                     Kind::Online => Kind::Online,
@@ -187,6 +197,51 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn digits_cnn() -> Architecture {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/digits_cnn.onnx");
+        let bytes = std::fs::read(path).expect("model");
+        crate::import_onnx(&bytes)
+            .expect("import")
+            .architecture()
+            .clone()
+    }
+
+    #[test]
+    fn digits_cnn_schedule() {
+        use Remask::{No, Offline, Online};
+        // conv1, act1, pool1, conv2, act2, pool2, flatten, fc1, act3, fc2
+        let arch = digits_cnn();
+        let remasks = |scale| -> Vec<Remask> {
+            Plan::new(&arch, scale)
+                .layers
+                .iter()
+                .map(|l| l.remask)
+                .collect()
+        };
+        // Product: each ReLU reads W r - s directly (uniform); after a ReLU the next linear
+        // layer's input is re-masked online.
+        assert_eq!(
+            remasks(SignScale::Product),
+            [No, No, Online, Online, No, No, No, Online, No, Online]
+        );
+        // Rescaled: the truncated linear outputs are re-masked offline before each ReLU.
+        assert_eq!(
+            remasks(SignScale::Rescaled),
+            [
+                No, Offline, Online, Online, Offline, No, No, Online, Offline, Online
+            ]
+        );
+        let plan = Plan::new(&arch, SignScale::Product);
+        let deferred: Vec<bool> = plan.layers.iter().map(|l| l.deferred).collect();
+        // conv1, conv2, fc1 feed ReLUs; fc2 is the output (rescaled by the client).
+        assert_eq!(
+            deferred,
+            [
+                true, false, false, true, false, false, false, true, false, true
+            ]
+        );
+    }
 
     #[test]
     fn widths() {
