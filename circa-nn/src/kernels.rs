@@ -5,7 +5,7 @@
 //! Layouts follow [`crate::model`]: tensors are `C x H x W` row-major, convolution weights
 //! `[out][in/groups][kh][kw]`, dense weights `[out][in]`.
 
-use crate::model::{Conv2d, Pool, Shape};
+use crate::model::{Conv2d, Pool, Shape, window_output};
 
 /// The arithmetic the linear layers need: a commutative ring.
 pub trait Ring: Copy {
@@ -33,8 +33,13 @@ impl Ring for f64 {
 /// over the zero-padded input. `input` has shape `input_shape`; the output has shape
 /// `out_channels x out_h x out_w` as inferred by the architecture.
 ///
-/// The caller guarantees the geometry was validated (as [`crate::Architecture::new`] does) and
-/// the slice lengths match; violating that panics on an index.
+/// # Panics
+///
+/// These kernels take geometry and data on trust, for speed: the caller guarantees the geometry
+/// was validated (as [`crate::Architecture::new`] does for every layer) and the slice lengths
+/// match it (as [`crate::plain::evaluate`] checks for the input and the backend's parameters).
+/// Violating that panics, on the geometry (see [`conv_output_shape`]) or on an index. Never call
+/// them on unvalidated peer or file data.
 pub fn conv2d<T: Ring>(conv: &Conv2d, input_shape: Shape, input: &[T], weight: &[T]) -> Vec<T> {
     let out_shape = conv_output_shape(conv, input_shape);
     let in_per_group = conv.in_channels / conv.groups;
@@ -73,22 +78,53 @@ pub fn conv2d<T: Ring>(conv: &Conv2d, input_shape: Shape, input: &[T], weight: &
     out
 }
 
-/// Output shape of a convolution on `input_shape` (geometry assumed valid).
+/// Output shape of a convolution on `input_shape`, computed as [`crate::Architecture::new`]
+/// does.
+///
+/// # Panics
+///
+/// On a zero kernel or stride, a window larger than the padded input, or padding that
+/// overflows (geometry that [`crate::Architecture::new`] rejects).
 pub fn conv_output_shape(conv: &Conv2d, input_shape: Shape) -> Shape {
-    Shape::new(
-        conv.out_channels,
-        (input_shape.height + conv.pad_top + conv.pad_bottom - conv.kernel_h) / conv.stride_h + 1,
-        (input_shape.width + conv.pad_left + conv.pad_right - conv.kernel_w) / conv.stride_w + 1,
-    )
+    let (h, w) = valid_window(
+        input_shape,
+        (conv.kernel_h, conv.kernel_w),
+        (conv.stride_h, conv.stride_w),
+        (conv.pad_top, conv.pad_left, conv.pad_bottom, conv.pad_right),
+    );
+    Shape::new(conv.out_channels, h, w)
 }
 
-/// Output shape of a pooling window on `input_shape` (geometry assumed valid).
+/// Output shape of a pooling window on `input_shape`, computed as
+/// [`crate::Architecture::new`] does.
+///
+/// # Panics
+///
+/// As [`conv_output_shape`].
 pub fn pool_output_shape(pool: &Pool, input_shape: Shape) -> Shape {
-    Shape::new(
-        input_shape.channels,
-        (input_shape.height + pool.pad_top + pool.pad_bottom - pool.kernel_h) / pool.stride_h + 1,
-        (input_shape.width + pool.pad_left + pool.pad_right - pool.kernel_w) / pool.stride_w + 1,
-    )
+    let (h, w) = valid_window(
+        input_shape,
+        (pool.kernel_h, pool.kernel_w),
+        (pool.stride_h, pool.stride_w),
+        (pool.pad_top, pool.pad_left, pool.pad_bottom, pool.pad_right),
+    );
+    Shape::new(input_shape.channels, h, w)
+}
+
+/// The architecture's window arithmetic, for geometry the caller promised is valid: a clear
+/// panic instead of a wrapped subtraction (and a huge allocation) when it is not.
+fn valid_window(
+    x: Shape,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    pads: (usize, usize, usize, usize),
+) -> (usize, usize) {
+    match window_output(x, kernel, stride, pads) {
+        Ok(hw) => hw,
+        Err(reason) => panic!(
+            "kernels: invalid window geometry ({reason}); validate with Architecture::new first"
+        ),
+    }
 }
 
 /// Dense layer without bias: `out[o] = sum_i w[o][i] * in[i]`.
@@ -235,6 +271,33 @@ mod tests {
         assert_eq!(sum_pool(&p, shape, &input), vec![10.0, 18.0, 42.0, 50.0]);
         assert_eq!(&pool_windows(&p, shape)[..8], &[0, 1, 4, 5, 2, 3, 6, 7]);
         assert_eq!(sum_channels(shape, &input), vec![120.0]);
+    }
+
+    #[test]
+    fn output_shapes_follow_the_architecture_and_refuse_bad_geometry() {
+        let conv = Conv2d {
+            in_channels: 1,
+            out_channels: 2,
+            kernel_h: 3,
+            kernel_w: 2,
+            stride_h: 2,
+            stride_w: 1,
+            pad_top: 1,
+            pad_left: 0,
+            pad_bottom: 0,
+            pad_right: 1,
+            groups: 1,
+        };
+        // (5 + 1 - 3) / 2 + 1 = 2, (4 + 1 - 2) / 1 + 1 = 4
+        assert_eq!(
+            conv_output_shape(&conv, Shape::new(1, 5, 4)),
+            Shape::new(2, 2, 4)
+        );
+        // A window larger than the padded input used to wrap (release) into a huge shape.
+        let small = Shape::new(1, 1, 1);
+        assert!(std::panic::catch_unwind(|| conv_output_shape(&conv, small)).is_err());
+        let zero_stride = Pool::square(1, 0);
+        assert!(std::panic::catch_unwind(|| pool_output_shape(&zero_stride, small)).is_err());
     }
 
     #[test]

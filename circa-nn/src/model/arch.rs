@@ -489,7 +489,9 @@ impl Op {
     }
 }
 
-fn window_output(
+/// Output height and width of a window (convolution or pooling) sliding over `x` with zero
+/// padding `(top, left, bottom, right)`, or why the geometry is invalid.
+pub(crate) fn window_output(
     x: Shape,
     kernel: (usize, usize),
     stride: (usize, usize),
