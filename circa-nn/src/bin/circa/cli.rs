@@ -95,6 +95,9 @@ pub struct InferArgs {
     /// Read and write deadline, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub timeout: f64,
+    /// Largest single message accepted from the server, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE)]
+    pub max_message: usize,
 }
 
 /// `circa inspect`.

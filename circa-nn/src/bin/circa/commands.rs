@@ -73,7 +73,7 @@ pub fn infer_command(args: &InferArgs) -> Result<(), CliError> {
     let config = ClientConfig {
         read_timeout: timeout,
         write_timeout: timeout,
-        ..ClientConfig::default()
+        max_message: args.max_message,
     };
     let spinner = crate::progress::spinner("connecting (session setup)");
     let mut client = Client::connect(&args.connect, &config)?;
