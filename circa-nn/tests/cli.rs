@@ -42,6 +42,43 @@ fn inspect_prints_layers_relus_and_costs() {
     assert_ne!(exact, out);
 }
 
+/// The numbers after "offline" and "client storage" in the "per ReLU" line.
+fn per_relu(out: &str) -> (f64, f64) {
+    let line = out
+        .lines()
+        .find(|l| l.contains("per ReLU ("))
+        .unwrap_or_else(|| panic!("{out}"));
+    let after = |key: &str| -> f64 {
+        let rest = &line[line.find(key).unwrap_or_else(|| panic!("{line}")) + key.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    (after("offline "), after("client storage "))
+}
+
+#[test]
+fn analytic_relu_costs_match_a_measured_run() {
+    for variant in ["circa", "exact", "delphi"] {
+        let model = models().join("digits_cnn.onnx");
+        let (ok, analytic, err) = run(circa().args(["inspect", "--variant", variant]).arg(&model));
+        assert!(ok, "{err}");
+        let (ok, measured, err) = run(circa()
+            .args(["inspect", "--measure", "256", "--variant", variant])
+            .arg(&model));
+        assert!(ok, "{err}");
+        assert!(measured.contains("per ReLU (measured"), "{measured}");
+        let (a_off, a_store) = per_relu(&analytic);
+        let (m_off, m_store) = per_relu(&measured);
+        assert!(
+            (a_off - m_off).abs() <= 0.01 * m_off,
+            "{variant}: {a_off} vs {m_off}"
+        );
+        assert!(
+            (a_store - m_store).abs() <= 0.01 * m_store,
+            "{variant}: {a_store} vs {m_store}"
+        );
+    }
+}
+
 #[test]
 fn malformed_model_is_a_clear_error() {
     let dir = std::env::temp_dir().join(format!("circa-cli-test-{}", std::process::id()));

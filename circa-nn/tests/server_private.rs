@@ -124,6 +124,31 @@ fn wrong_input_shape_is_rejected_and_the_session_continues() {
     assert_eq!(server.stop().sessions_completed, 1);
 }
 
+#[test]
+fn concurrent_clients_are_served_independently() {
+    let network = digits();
+    let server = start(Arc::clone(&network), exact());
+    let images = test_images(3);
+    let clients: Vec<_> = images
+        .clone()
+        .into_iter()
+        .map(|(_, image)| {
+            let addr = server.addr;
+            std::thread::spawn(move || infer(addr, &image, &client_config()).map(|(l, _)| l))
+        })
+        .collect();
+    for (client, (_, image)) in clients.into_iter().zip(&images) {
+        let logits = client.join().unwrap().unwrap();
+        assert_eq!(
+            argmax(&logits),
+            argmax(&circa_nn::infer(&network, image).unwrap())
+        );
+    }
+    let report = server.stop();
+    assert_eq!(report.sessions_completed, 3);
+    assert_eq!(report.inferences, 3);
+}
+
 /// Connects past the greeting and returns the raw socket (the server's session has started).
 fn raw_session(addr: SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).unwrap();
