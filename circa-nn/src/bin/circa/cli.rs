@@ -36,7 +36,7 @@ pub const DEFAULT_SIGN_SCALE: SignScaleArg = match defaults::SIGN_SCALE {
 
 /// Private neural-network inference with the Circa ReLU (semi-honest two-party protocol).
 #[derive(Debug, Parser)]
-#[command(name = "circa", version, about, long_about = None)]
+#[command(name = "circa", version)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
