@@ -322,6 +322,20 @@ fn check_reciprocals(arch: &Architecture, frac_bits: u32) -> Result<()> {
 /// whose output is not the network output and is consumed only by ReLU activations.
 fn deferred_layers(arch: &Architecture, sign_scale: SignScale) -> Vec<bool> {
     let layers = arch.layers();
+    // One pass over the consumers of every tensor (scanning all layers per layer was
+    // quadratic in the layer count).
+    let mut consumed = vec![false; layers.len() + 1];
+    let mut relu_only = vec![true; layers.len() + 1];
+    for layer in layers {
+        let is_relu = matches!(
+            layer.op,
+            Op::Activation(Activation::Relu | Activation::ChannelRelu { .. })
+        );
+        for &t in &layer.inputs {
+            consumed[t] = true;
+            relu_only[t] &= is_relu;
+        }
+    }
     layers
         .iter()
         .enumerate()
@@ -331,17 +345,11 @@ fn deferred_layers(arch: &Architecture, sign_scale: SignScale) -> Vec<bool> {
                 Op::Conv2d(_) | Op::Dense { .. } | Op::AvgPool(_) | Op::GlobalAvgPool
             );
             let id = i + 1;
-            let mut consumers = layers.iter().filter(|l| l.inputs.contains(&id)).peekable();
             sign_scale == SignScale::Product
                 && product
                 && arch.output() != id
-                && consumers.peek().is_some()
-                && consumers.all(|l| {
-                    matches!(
-                        l.op,
-                        Op::Activation(Activation::Relu | Activation::ChannelRelu { .. })
-                    )
-                })
+                && consumed[id]
+                && relu_only[id]
         })
         .collect()
 }
@@ -497,6 +505,36 @@ mod tests {
             None,
         ];
         Network::new(arch, weights).expect("network")
+    }
+
+    /// Deferral rule on a DAG: a product stays at `2^(2f)` only when it is consumed, only by
+    /// ReLU activations, and is not the network output.
+    #[test]
+    fn deferral_follows_every_consumer() {
+        let dense = |n| Op::Dense {
+            in_features: n,
+            out_features: n,
+        };
+        let relu = Op::Activation(Activation::Relu);
+        let l = |op: &Op, inputs: Vec<usize>| ("l".to_owned(), op.clone(), inputs);
+        let arch = Architecture::new(
+            Shape::flat(2),
+            vec![
+                l(&dense(2), vec![0]),   // 1: two ReLU consumers -> deferred
+                l(&relu, vec![1]),       // 2
+                l(&relu, vec![1]),       // 3
+                l(&dense(2), vec![2]),   // 4: a ReLU and an Add consume it -> not deferred
+                l(&relu, vec![4]),       // 5
+                l(&Op::Add, vec![4, 5]), // 6
+                l(&dense(2), vec![3]),   // 7: unconsumed -> not deferred
+                l(&dense(2), vec![6]),   // 8: the network output -> not deferred
+            ],
+            8,
+        )
+        .expect("architecture");
+        let want = [true, false, false, false, false, false, false, false];
+        assert_eq!(deferred_layers(&arch, SignScale::Product), want);
+        assert_eq!(deferred_layers(&arch, SignScale::Rescaled), [false; 8]);
     }
 
     #[test]
