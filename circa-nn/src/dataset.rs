@@ -30,28 +30,39 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, l)| !l.is_empty())
 }
 
+/// Fails once `read` lines have been accepted and another one comes.
+fn check_line_limit(read: usize) -> Result<()> {
+    if read >= MAX_DATA_LINES {
+        return Err(NnError::LimitExceeded {
+            what: "data lines",
+            value: read as u64 + 1,
+            limit: MAX_DATA_LINES as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Parses exactly `len` comma-separated values (fields numbered from `first_field`).
+fn parse_row(text: &str, line_no: usize, first_field: usize, len: usize) -> Result<Vec<f64>> {
+    // A row of `len` values has `len - 1` commas; check before allocating.
+    let fields = text.bytes().filter(|&b| b == b',').count() + 1;
+    if fields != len {
+        return Err(NnError::InputLengthMismatch {
+            expected: len,
+            actual: fields,
+        });
+    }
+    let mut v = Vec::with_capacity(len);
+    parse_values(text, line_no, first_field, &mut v)?;
+    Ok(v)
+}
+
 /// Parses inputs of `len` values each, one per non-empty line.
 pub fn parse_inputs(text: &str, len: usize) -> Result<Vec<Vec<f64>>> {
     let mut out = Vec::new();
     for (line_no, line) in lines(text) {
-        if out.len() >= MAX_DATA_LINES {
-            return Err(NnError::LimitExceeded {
-                what: "data lines",
-                value: out.len() as u64 + 1,
-                limit: MAX_DATA_LINES as u64,
-            });
-        }
-        // A line of `len` values has at most `len - 1` commas; check before allocating.
-        let fields = line.bytes().filter(|&b| b == b',').count() + 1;
-        if fields != len {
-            return Err(NnError::InputLengthMismatch {
-                expected: len,
-                actual: fields,
-            });
-        }
-        let mut v = Vec::with_capacity(len);
-        parse_values(line, line_no, 0, &mut v)?;
-        out.push(v);
+        check_line_limit(out.len())?;
+        out.push(parse_row(line, line_no, 0, len)?);
     }
     Ok(out)
 }
@@ -61,13 +72,7 @@ pub fn parse_inputs(text: &str, len: usize) -> Result<Vec<Vec<f64>>> {
 pub fn parse_labelled(text: &str, len: usize, classes: usize) -> Result<Vec<(usize, Vec<f64>)>> {
     let mut out = Vec::new();
     for (line_no, line) in lines(text) {
-        if out.len() >= MAX_DATA_LINES {
-            return Err(NnError::LimitExceeded {
-                what: "data lines",
-                value: out.len() as u64 + 1,
-                limit: MAX_DATA_LINES as u64,
-            });
-        }
+        check_line_limit(out.len())?;
         let (label, rest) = line.split_once(',').ok_or(NnError::InputLengthMismatch {
             expected: len,
             actual: 0,
@@ -81,16 +86,7 @@ pub fn parse_labelled(text: &str, len: usize, classes: usize) -> Result<Vec<(usi
                 line: line_no,
                 field: 0,
             })?;
-        let fields = rest.bytes().filter(|&b| b == b',').count() + 1;
-        if fields != len {
-            return Err(NnError::InputLengthMismatch {
-                expected: len,
-                actual: fields,
-            });
-        }
-        let mut v = Vec::with_capacity(len);
-        parse_values(rest, line_no, 1, &mut v)?;
-        out.push((label, v));
+        out.push((label, parse_row(rest, line_no, 1, len)?));
     }
     Ok(out)
 }
