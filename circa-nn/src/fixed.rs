@@ -118,7 +118,10 @@ impl<M: Modulus> SignOracle<M> for ExactOracle {
 /// Encodes `r` as `round(r * 2^bits)`, checked against the centred range of the field.
 pub fn encode<M: Modulus>(r: f64, bits: u32, what: &'static str) -> Result<Fp<M>> {
     let v = (r * (bits as f64).exp2()).round();
-    if !v.is_finite() || v.abs() > M::HALF as f64 {
+    // Compared as integers: `HALF as f64` rounds for primes above 2^53 (up to 2^61 for a
+    // 62-bit prime, letting 2^61 through and wrapping it to a negative value). `as` saturates,
+    // so values beyond i64 are out of range too.
+    if !v.is_finite() || (v as i64).unsigned_abs() > M::HALF {
         return Err(NnError::FixedPointOverflow {
             what,
             value: r,
@@ -505,6 +508,33 @@ mod tests {
             None,
         ];
         Network::new(arch, weights).expect("network")
+    }
+
+    /// The largest prime below 2^62: `HALF = 2^61 - 29`, which `as f64` rounds up to 2^61.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    struct P62;
+    impl Modulus for P62 {
+        const P: u64 = (1 << 62) - 57;
+        const NAME: &'static str = "2^62-57";
+    }
+
+    #[test]
+    fn encode_range_is_exact_for_wide_primes() {
+        let two61 = 2f64.powi(61);
+        assert!(matches!(
+            encode::<P62>(two61, 0, "input"),
+            Err(NnError::FixedPointOverflow { what: "input", .. })
+        ));
+        assert!(encode::<P62>(-two61, 0, "input").is_err());
+        let near = two61 - 1024.0;
+        let e = encode::<P62>(near, 0, "input").expect("in range");
+        assert_eq!(e.to_i64(), near as i64);
+        assert_eq!(
+            encode::<P62>(-near, 0, "input").expect("in range").to_i64(),
+            -(near as i64)
+        );
+        assert!(encode::<P62>(f64::MAX, 0, "input").is_err());
+        assert!(encode::<P62>(f64::NAN, 0, "input").is_err());
     }
 
     /// Deferral rule on a DAG: a product stays at `2^(2f)` only when it is consumed, only by
