@@ -80,7 +80,14 @@ pub fn architecture_summary(arch: &Architecture) -> String {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let name: String = layer.name.chars().take(20).collect();
+        // Names come from the model file (or the server): no control characters reach the
+        // terminal (escape sequences, newlines breaking the table).
+        let name: String = layer
+            .name
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .take(20)
+            .collect();
         let _ = writeln!(
             s,
             "{:>4}  {:<20} {:<44} {:<10} {:>12} {:>8}",

@@ -542,3 +542,23 @@ fn evaluate_checks_backend_parameter_lengths() {
         })
     ));
 }
+
+/// Layer names come from the model file (or from the server): the summary never passes their
+/// control characters (terminal escape sequences, newlines) through.
+#[test]
+fn summary_strips_control_characters_from_names() {
+    let arch = Architecture::new(
+        Shape::flat(2),
+        vec![(
+            "evil\x1b[2J\nname".to_owned(),
+            Op::Activation(Activation::Relu),
+            vec![0],
+        )],
+        1,
+    )
+    .expect("architecture");
+    let net = Network::new(arch, vec![None]).expect("network");
+    let text = circa_nn::summary(&net);
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(text.contains("evil?[2J?name"), "{text}");
+}
