@@ -27,6 +27,7 @@
 //! ```
 
 pub mod bench;
+mod block_rng;
 mod client;
 mod conversion;
 mod msgs;

@@ -6,6 +6,7 @@ use circa_share::{Fp, Modulus, Server, Share, TripleSource, beaver};
 use rand_core::CryptoRng;
 use zeroize::Zeroize;
 
+use super::block_rng::BlockRng;
 use super::conversion::{
     lambda_ot_server, server_label_table_shares, server_output_tables, server_sign_shares,
 };
@@ -186,8 +187,10 @@ impl<M: Modulus> ReluServer<M> {
         // 2. Garble and stream the tables.
         let tweak = chunk_tweak(self.garble_tweak, chunk_id);
         let mut session = GarblerSession::new(self.delta.clone(), tweak);
-        let mut garbler =
-            session.garble_stream_with_evaluator_labels(&circuit, &mut self.prg, &q)?;
+        let mut label_rng = BlockRng::new(&mut self.prg);
+        let garbler = session.garble_stream_with_evaluator_labels(&circuit, &mut label_rng, &q);
+        drop(label_rng);
+        let mut garbler = garbler?;
         q.zeroize();
         // The zero-labels of the garbler's inputs, split into the online part (kept for the
         // online phase) and the offline part (the baseline's masks r').
