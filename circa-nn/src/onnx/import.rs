@@ -1130,7 +1130,10 @@ impl<'n> Attrs<'n> {
         if let Some(a) = self.get("auto_pad", attr_type::STRING, "STRING")?
             && a.s != b"NOTSET"
         {
-            return Err(self.unsupported_value("auto_pad", String::from_utf8_lossy(&a.s)));
+            // Quoted and escaped: the string comes from the file.
+            return Err(
+                self.unsupported_value("auto_pad", format!("{:?}", String::from_utf8_lossy(&a.s)))
+            );
         }
         Ok(())
     }
