@@ -16,7 +16,7 @@
 //! each tweak, so (session, tweak) pairs never repeat across sessions except
 //! with probability about `sessions^2 * tweaks / 2^128`.
 
-use crate::{Block, FixedKeyAes, HASH_BATCH};
+use crate::{AES_BATCH, Block, FixedKeyAes, HASH_BATCH};
 use zeroize::Zeroize;
 
 /// The TCCR hash `H(x, i) = pi(pi(x) xor T_i) xor pi(x)` with
@@ -59,47 +59,46 @@ impl TweakableHash {
             xs.len() == tweaks.len() && xs.len() == out.len(),
             "hash_many: slices of different lengths"
         );
-        let mut px = [Block::ZERO; HASH_BATCH];
-        for ((xs, tweaks), out) in xs
-            .chunks(HASH_BATCH)
-            .zip(tweaks.chunks(HASH_BATCH))
-            .zip(out.chunks_mut(HASH_BATCH))
-        {
-            let n = xs.len();
-            let px = &mut px[..n];
-            px.copy_from_slice(xs);
-            self.aes.encrypt_many(px);
-            for ((o, p), t) in out.iter_mut().zip(px.iter()).zip(tweaks) {
-                *o = *p ^ self.tweak_block(*t);
+        with_scratch(xs.len(), |px| {
+            let batch = px.len();
+            for ((xs, tweaks), out) in xs
+                .chunks(batch)
+                .zip(tweaks.chunks(batch))
+                .zip(out.chunks_mut(batch))
+            {
+                let px = &mut px[..xs.len()];
+                px.copy_from_slice(xs);
+                self.aes.encrypt_many(px);
+                for ((o, p), t) in out.iter_mut().zip(px.iter()).zip(tweaks) {
+                    *o = *p ^ self.tweak_block(*t);
+                }
+                self.aes.encrypt_many(out);
+                for (o, p) in out.iter_mut().zip(px.iter()) {
+                    *o ^= *p;
+                }
             }
-            self.aes.encrypt_many(out);
-            for (o, p) in out.iter_mut().zip(px.iter()) {
-                *o ^= *p;
-            }
-        }
-        // `pi(x)` reveals `x`: do not leave it on the stack.
-        px.zeroize();
+        });
     }
 
     /// `xs[j] = H(xs[j], first_tweak + j)` in place: the common case of
     /// consecutive tweaks (OT indices).
     pub fn hash_seq_in_place(&self, xs: &mut [Block], first_tweak: u64) {
-        let mut px = [Block::ZERO; HASH_BATCH];
-        let mut tweak = first_tweak;
-        for chunk in xs.chunks_mut(HASH_BATCH) {
-            let px = &mut px[..chunk.len()];
-            px.copy_from_slice(chunk);
-            self.aes.encrypt_many(px);
-            for (x, p) in chunk.iter_mut().zip(px.iter()) {
-                *x = *p ^ self.tweak_block(tweak);
-                tweak = tweak.wrapping_add(1);
+        with_scratch(xs.len(), |px| {
+            let mut tweak = first_tweak;
+            for chunk in xs.chunks_mut(px.len()) {
+                let px = &mut px[..chunk.len()];
+                px.copy_from_slice(chunk);
+                self.aes.encrypt_many(px);
+                for (x, p) in chunk.iter_mut().zip(px.iter()) {
+                    *x = *p ^ self.tweak_block(tweak);
+                    tweak = tweak.wrapping_add(1);
+                }
+                self.aes.encrypt_many(chunk);
+                for (x, p) in chunk.iter_mut().zip(px.iter()) {
+                    *x ^= *p;
+                }
             }
-            self.aes.encrypt_many(chunk);
-            for (x, p) in chunk.iter_mut().zip(px.iter()) {
-                *x ^= *p;
-            }
-        }
-        px.zeroize();
+        });
     }
 }
 
@@ -112,20 +111,38 @@ impl core::fmt::Debug for TweakableHash {
 /// The CCR hash `H(x) = pi(sigma(x)) xor sigma(x)` applied in place, batched.
 pub fn ccr_hash_many(xs: &mut [Block]) {
     let aes = FixedKeyAes::fixed();
-    let mut sx = [Block::ZERO; HASH_BATCH];
-    for chunk in xs.chunks_mut(HASH_BATCH) {
-        let sx = &mut sx[..chunk.len()];
-        for (s, x) in sx.iter_mut().zip(chunk.iter_mut()) {
-            *s = x.sigma();
-            *x = *s;
+    with_scratch(xs.len(), |sx| {
+        for chunk in xs.chunks_mut(sx.len()) {
+            let sx = &mut sx[..chunk.len()];
+            for (s, x) in sx.iter_mut().zip(chunk.iter_mut()) {
+                *s = x.sigma();
+                *x = *s;
+            }
+            aes.encrypt_many(chunk);
+            for (x, s) in chunk.iter_mut().zip(sx.iter()) {
+                *x ^= *s;
+            }
         }
-        aes.encrypt_many(chunk);
-        for (x, s) in chunk.iter_mut().zip(sx.iter()) {
-            *x ^= *s;
-        }
+    });
+}
+
+/// Runs `f` with a stack scratch of blocks sized for a batch of `len`
+/// (`AES_BATCH`, 256 or `HASH_BATCH` blocks: small calls, such as the
+/// garbler's per-level batches, do not pay for clearing a large buffer), and
+/// wipes the part that was used afterwards: the scratch holds `pi(x)` or
+/// `sigma(x)`, either of which reveals `x`.
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+    fn run<const N: usize, R>(len: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        let mut scratch = [Block::ZERO; N];
+        let r = f(&mut scratch);
+        scratch[..len.min(N)].zeroize();
+        r
     }
-    // `sigma(x)` reveals `x`.
-    sx.zeroize();
+    match len {
+        0..=AES_BATCH => run::<AES_BATCH, R>(len, f),
+        0..=256 => run::<256, R>(len, f),
+        _ => run::<HASH_BATCH, R>(len, f),
+    }
 }
 
 #[cfg(test)]
