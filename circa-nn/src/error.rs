@@ -370,6 +370,13 @@ pub enum NnError {
         /// Fractional bits `f`.
         frac_bits: u32,
     },
+    /// An ONNX tensor holding its values twice, in `raw_data` and in a typed field: which one
+    /// a runtime reads is not specified, so neither is chosen silently.
+    #[error("tensor {tensor:?}: values in both raw_data and a typed data field")]
+    AmbiguousTensorData {
+        /// The tensor's name.
+        tensor: String,
+    },
 }
 
 /// Result alias for this crate.

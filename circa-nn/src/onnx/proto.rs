@@ -411,6 +411,16 @@ impl TensorProto {
         Ok(())
     }
 
+    /// Values may be in `raw_data` or in the typed field, not in both.
+    fn check_single_source(&self, typed_empty: bool) -> Result<()> {
+        if !self.raw_data.is_empty() && !typed_empty {
+            return Err(NnError::AmbiguousTensorData {
+                tensor: self.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
     fn mismatch(&self, expected: usize, actual: usize) -> NnError {
         NnError::TensorDataMismatch {
             tensor: self.name.clone(),
@@ -434,6 +444,7 @@ impl TensorProto {
             return Err(self.unsupported_type());
         }
         let n = self.element_count(limit)?;
+        self.check_single_source(self.float_data.is_empty())?;
         if !self.raw_data.is_empty() {
             if self.raw_data.len() != n.saturating_mul(4) {
                 return Err(self.mismatch(n, self.raw_data.len() / 4));
@@ -457,6 +468,7 @@ impl TensorProto {
             return Err(self.unsupported_type());
         }
         let n = self.element_count(limit)?;
+        self.check_single_source(self.int64_data.is_empty())?;
         if !self.raw_data.is_empty() {
             if self.raw_data.len() != n.saturating_mul(8) {
                 return Err(self.mismatch(n, self.raw_data.len() / 8));
@@ -627,6 +639,26 @@ mod tests {
         assert!(matches!(
             tensor.float_values(2),
             Err(NnError::LimitExceeded { .. })
+        ));
+        // values both packed in float_data and in raw_data: ambiguous, refused
+        let mut both = vec![0x08, 0x02, 0x10, 0x01];
+        both.extend(field_bytes(4, &packed));
+        both.extend(field_bytes(9, &packed));
+        let tensor = TensorProto::decode(&both, ctx).expect("decodes");
+        assert!(matches!(
+            tensor.float_values(100),
+            Err(NnError::AmbiguousTensorData { .. })
+        ));
+        let int64 = TensorProto {
+            data_type: DATA_TYPE_INT64,
+            dims: vec![1],
+            int64_data: vec![5],
+            raw_data: 5i64.to_le_bytes().to_vec(),
+            ..TensorProto::default()
+        };
+        assert!(matches!(
+            int64.int64_values(100),
+            Err(NnError::AmbiguousTensorData { .. })
         ));
     }
 }
