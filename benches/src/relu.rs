@@ -2,12 +2,8 @@
 //! over TCP loopback with one thread per party.
 
 use crate::{Error, Record, Size};
-use circa_ot::TcpChannel;
-use circa_ot::{Block, Prg};
-use circa_relu::protocol::bench::{CostReport, run, run_with_triples};
+use circa_relu::protocol::bench::{CostReport, run, run_with_ot_triples};
 use circa_relu::{ProductPath, ReluParams, TieMode, Variant};
-use circa_share::ole::OtTripleSource;
-use circa_share::share::{Client, Server};
 use circa_share::{Modulus, P2138816513, P2061584302081};
 
 /// Fixed-point fractional bits used for the cost runs (costs do not depend on it).
@@ -33,18 +29,6 @@ fn variants(ks: &[u32]) -> Vec<(Variant, ProductPath)> {
     v
 }
 
-fn beaver_run<M: Modulus>(params: &ReluParams<M>, n: usize) -> Result<CostReport, Error> {
-    let (sch, cch) = TcpChannel::loopback_pair()?;
-    let client = std::thread::spawn(move || {
-        let mut rng = Prg::from_seed_block(Block::from_u128(0xbeef_c11e));
-        OtTripleSource::<Client, M, TcpChannel>::setup(cch, &mut rng)
-    });
-    let mut rng = Prg::from_seed_block(Block::from_u128(0xbeef_5e7e));
-    let mut server = OtTripleSource::<Server, M, TcpChannel>::setup(sch, &mut rng)?;
-    let mut client = client.join().map_err(|_| Error::ThreadPanicked)??;
-    Ok(run_with_triples(params, n, &mut server, &mut client)?)
-}
-
 fn section<M: Modulus>(n: usize, ks: &[u32], out: &mut Vec<Record>) -> Result<(), Error> {
     for (variant, product) in variants(ks) {
         let params = ReluParams::<M>::new(variant, product, FRAC_BITS)?;
@@ -57,7 +41,8 @@ fn section<M: Modulus>(n: usize, ks: &[u32], out: &mut Vec<Record>) -> Result<()
             mode: TieMode::NegPass,
         };
         let params = ReluParams::<M>::new(variant, ProductPath::Beaver, FRAC_BITS)?;
-        out.push(record(&beaver_run(&params, n)?));
+        // Triples from circa-share's OT-based source; their traffic is in `offline_bytes`.
+        out.push(record(&run_with_ot_triples(&params, n)?));
     }
     Ok(())
 }

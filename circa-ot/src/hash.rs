@@ -138,10 +138,12 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
         scratch[..len.min(N)].zeroize();
         r
     }
-    match len {
-        0..=AES_BATCH => run::<AES_BATCH, R>(len, f),
-        0..=256 => run::<256, R>(len, f),
-        _ => run::<HASH_BATCH, R>(len, f),
+    if len <= AES_BATCH {
+        run::<AES_BATCH, R>(len, f)
+    } else if len <= 256 {
+        run::<256, R>(len, f)
+    } else {
+        run::<HASH_BATCH, R>(len, f)
     }
 }
 
