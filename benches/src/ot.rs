@@ -22,6 +22,11 @@ pub fn run(size: Size) -> Result<Vec<Record>, Error> {
             "sender_bytes_per_op": r.sender_bytes_per_op,
             "receiver_bytes_per_op": r.receiver_bytes_per_op,
             "setup_seconds": r.setup_seconds,
+            // Thread CPU time per party: the single-core figure on a loaded machine.
+            "sender_cpu_seconds": r.sender_cpu_seconds,
+            "receiver_cpu_seconds": r.receiver_cpu_seconds,
+            "per_cpu_sec": r.sender_cpu_seconds.zip(r.receiver_cpu_seconds)
+                .map(|(s, c)| r.n as f64 / s.max(c)),
         }));
     }
     Ok(out)
