@@ -13,7 +13,7 @@ use circa_nn::net::{
     Shutdown, connect_channel, hello, serve_with,
 };
 use circa_ot::Channel;
-use rand_chacha::ChaCha20Rng;
+use circa_ot::Prg;
 use rand_core::Rng;
 
 const DEADLINE: Duration = Duration::from_secs(1);
@@ -24,7 +24,7 @@ const MAX_MESSAGE: usize = 1024;
 struct SumService;
 
 impl Service for SumService {
-    fn run_session(&self, ch: &mut SessionChannel, rng: &mut ChaCha20Rng) -> NetResult<u64> {
+    fn run_session(&self, ch: &mut SessionChannel, rng: &mut Prg) -> NetResult<u64> {
         let mut served = 0;
         loop {
             let mut tag = [0u8];

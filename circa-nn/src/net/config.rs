@@ -94,12 +94,14 @@ impl Default for ClientConfig {
     }
 }
 
-/// A fresh ChaCha20 generator seeded from the operating system (one per session).
-pub fn session_rng() -> Result<rand_chacha::ChaCha20Rng, super::NetError> {
+/// A fresh generator seeded from the operating system (one per session): `circa_ot::Prg`
+/// (AES-CTR under a 128-bit seed), whose state is wiped when it is dropped -- a generator
+/// whose state outlived the session would reveal every mask, Delta and seed drawn from it.
+pub fn session_rng() -> Result<circa_ot::Prg, super::NetError> {
     use rand_core::SeedableRng;
-    let mut seed = [0u8; 32];
+    let mut seed = [0u8; 16];
     getrandom::fill(&mut seed).map_err(|_| super::NetError::Entropy)?;
-    let rng = rand_chacha::ChaCha20Rng::from_seed(seed);
+    let rng = circa_ot::Prg::from_seed(seed);
     zeroize::Zeroize::zeroize(&mut seed);
     Ok(rng)
 }

@@ -4,7 +4,7 @@
 use std::net::{TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 
-use rand_chacha::ChaCha20Rng;
+use circa_ot::Prg;
 
 use super::client::connect_channel;
 use super::config::{ClientConfig, ServerConfig, session_rng};
@@ -31,7 +31,7 @@ impl PrivateInference {
 }
 
 impl Service for PrivateInference {
-    fn run_session(&self, ch: &mut SessionChannel, rng: &mut ChaCha20Rng) -> NetResult<u64> {
+    fn run_session(&self, ch: &mut SessionChannel, rng: &mut Prg) -> NetResult<u64> {
         let mut session = ServerSession::handshake(ch, &self.network, self.params, rng)?;
         let mut served = 0;
         while session.serve_one(ch)?.is_some() {

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use circa_ot::Prg;
 use circa_ot::{Channel, TcpChannel};
-use rand_chacha::ChaCha20Rng;
 
 use super::config::{ACCEPT_POLL, ServerConfig, session_rng};
 use super::error::{NetError, NetResult};
@@ -24,7 +24,7 @@ pub type SessionChannel = LimitedChannel<TcpChannel>;
 /// between sessions except `&self`.
 pub trait Service: Send + Sync + 'static {
     /// Runs one session to its end and returns how many inferences it served.
-    fn run_session(&self, ch: &mut SessionChannel, rng: &mut ChaCha20Rng) -> NetResult<u64>;
+    fn run_session(&self, ch: &mut SessionChannel, rng: &mut Prg) -> NetResult<u64>;
 }
 
 /// Counters of a server run, returned by [`serve_with`](crate::net::serve_with) when it stops.
