@@ -1,8 +1,9 @@
 //! Field multiply-add throughput; convolution and dense layers on shares
 //! next to the same layers in plain `i64` (same shapes, same run).
 //!
-//! Run: `cargo bench -p circa-share --bench arith` (one thread: the code has
-//! no internal parallelism).
+//! Run: `cargo bench -p circa-share --bench arith` (one thread), or with
+//! `--features rayon` (convolution and dense layers, shares and `i64` alike,
+//! split over output channels / rows on rayon's pool).
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -69,7 +69,8 @@ fn time_until<F: FnMut()>(min_time: Duration, mut f: F) -> f64 {
 
 /// Runs the convolution `shape` on a full-range share with signed small
 /// weights (12-bit fixed-point magnitudes, as field elements) and the same
-/// shapes in `i64`, each for at least `min_time`, on the calling thread.
+/// shapes in `i64`, each for at least `min_time` (on the calling thread, or
+/// on rayon's pool with the `rayon` feature).
 pub fn conv_throughput<M: Modulus>(
     shape: &Conv2dShape,
     min_time: Duration,

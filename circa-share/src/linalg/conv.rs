@@ -1,7 +1,7 @@
 //! 2-D convolution (NCHW input, OIHW weights) by im2col and the blocked
 //! multiply, over the field and over plain `i64` with the same layout.
 
-use super::kernel::{DotScalar, gemm_nt};
+use super::kernel::{DotScalar, Schedule, gemm_nt};
 use crate::error::Error;
 use crate::field::batch::check_len;
 use crate::field::{Fp, Modulus};
@@ -262,10 +262,11 @@ pub fn im2col<T: Copy + Default>(
     Ok(cols)
 }
 
-fn conv2d_generic<T: DotScalar>(
+pub(crate) fn conv2d_generic<T: DotScalar>(
     shape: &Conv2dShape,
     weights: &[T],
     input: &[T],
+    schedule: Schedule,
 ) -> Result<Vec<T>, Error> {
     shape.validate()?;
     check_len(shape.weight_len(), weights.len())?;
@@ -283,7 +284,7 @@ fn conv2d_generic<T: DotScalar>(
             im2col_into(shape, image, g, &mut cols);
             let w = &weights[g * ocg * k..][..ocg * k];
             let o = &mut out[n * out_img + g * ocg * npos..][..ocg * npos];
-            gemm_nt(w, ocg, &cols, npos, k, o);
+            gemm_nt(w, ocg, &cols, npos, k, o, schedule);
         }
     }
     Ok(out)
@@ -292,18 +293,20 @@ fn conv2d_generic<T: DotScalar>(
 /// Convolution over the field. Linear, so it applies to either party's
 /// share (or to a plaintext) with the weights as public-to-the-caller field
 /// elements (signed fixed-point values); no bias (add it with
-/// [`crate::Share::add_public`]).
+/// [`crate::Share::add_public`]). With the `rayon` feature the output
+/// channels of each group are split over rayon's pool (bit-identical
+/// results); otherwise one thread.
 pub fn conv2d<M: Modulus>(
     shape: &Conv2dShape,
     weights: &[Fp<M>],
     input: &[Fp<M>],
 ) -> Result<Vec<Fp<M>>, Error> {
-    conv2d_generic(shape, weights, input)
+    conv2d_generic(shape, weights, input, Schedule::DEFAULT)
 }
 
 /// The same convolution in plain wrapping `i64` arithmetic (the benchmark
-/// reference and a plaintext oracle), with the identical im2col layout and
-/// blocked multiply.
+/// reference and a plaintext oracle), with the identical im2col layout,
+/// blocked multiply and (with the `rayon` feature) parallel split.
 pub fn conv2d_i64(shape: &Conv2dShape, weights: &[i64], input: &[i64]) -> Result<Vec<i64>, Error> {
-    conv2d_generic(shape, weights, input)
+    conv2d_generic(shape, weights, input, Schedule::DEFAULT)
 }

@@ -107,9 +107,84 @@ fn dot1<T: DotScalar>(a: &[T], b: &[T]) -> T {
     res
 }
 
-/// `out[i * n + j] = dot(a[i*k..(i+1)*k], b[j*k..(j+1)*k])` for `i < m`, `j < n`.
+/// How [`gemm_nt`] spreads its output rows over threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Schedule {
+    /// Every row on the calling thread.
+    Serial,
+    /// Output rows in tasks on rayon's pool: each task a multiple of four
+    /// rows (the serial path's row blocks) and at least `min_task_macs`
+    /// multiply-accumulates. Every output element is the same dot product
+    /// as on the serial path, so results are bit-identical.
+    #[cfg(feature = "rayon")]
+    Rows {
+        /// Lower bound on a task's work (keeps small layers on one thread).
+        min_task_macs: usize,
+    },
+}
+
+impl Schedule {
+    /// What the public linear-algebra functions use: serial by default,
+    /// rows split over rayon's pool with the `rayon` feature.
+    #[cfg(not(feature = "rayon"))]
+    pub(crate) const DEFAULT: Self = Self::Serial;
+    /// What the public linear-algebra functions use: serial by default,
+    /// rows split over rayon's pool with the `rayon` feature.
+    #[cfg(feature = "rayon")]
+    pub(crate) const DEFAULT: Self = Self::Rows {
+        min_task_macs: 1 << 16,
+    };
+}
+
+/// `out[i * n + j] = dot(a[i*k..(i+1)*k], b[j*k..(j+1)*k])` for `i < m`, `j < n`,
+/// with rows of `out` distributed as `schedule` says.
 /// Lengths are the caller's responsibility (checked by the public wrappers).
-pub(crate) fn gemm_nt<T: DotScalar>(a: &[T], m: usize, b: &[T], n: usize, k: usize, out: &mut [T]) {
+pub(crate) fn gemm_nt<T: DotScalar>(
+    a: &[T],
+    m: usize,
+    b: &[T],
+    n: usize,
+    k: usize,
+    out: &mut [T],
+    schedule: Schedule,
+) {
+    match schedule {
+        Schedule::Serial => gemm_nt_serial(a, m, b, n, k, out),
+        #[cfg(feature = "rayon")]
+        Schedule::Rows { min_task_macs } => gemm_nt_rows(a, m, b, n, k, out, min_task_macs),
+    }
+}
+
+/// Splits the rows of `a` and `out` into tasks of `rows` rows (a multiple of
+/// four, so the four-row blocks are those of the serial path) and runs the
+/// serial multiply on each in rayon's pool.
+#[cfg(feature = "rayon")]
+fn gemm_nt_rows<T: DotScalar>(
+    a: &[T],
+    m: usize,
+    b: &[T],
+    n: usize,
+    k: usize,
+    out: &mut [T],
+    min_task_macs: usize,
+) {
+    use rayon::prelude::*;
+    let row_macs = n.saturating_mul(k).max(1);
+    let rows = min_task_macs
+        .div_ceil(row_macs)
+        .clamp(1, m.max(1))
+        .next_multiple_of(4);
+    if k == 0 || n == 0 || rows >= m {
+        return gemm_nt(a, m, b, n, k, out, Schedule::Serial);
+    }
+    out[..m * n]
+        .par_chunks_mut(rows * n)
+        .zip(a[..m * k].par_chunks(rows * k))
+        .for_each(|(o, a)| gemm_nt_serial(a, o.len() / n, b, n, k, o));
+}
+
+/// The single-threaded blocked multiply (see [`gemm_nt`]).
+fn gemm_nt_serial<T: DotScalar>(a: &[T], m: usize, b: &[T], n: usize, k: usize, out: &mut [T]) {
     debug_assert!(a.len() >= m * k && b.len() >= n * k && out.len() >= m * n);
     if k == 0 {
         out[..m * n].iter_mut().for_each(|o| *o = T::default());

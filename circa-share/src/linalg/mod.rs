@@ -3,12 +3,16 @@
 //! Every function here is linear over the field, so each party applies it to
 //! its own share (with weights it knows) and the outputs are shares of the
 //! plaintext result. The hot path is im2col plus a blocked multiply that
-//! accumulates products in `u128` and reduces once per dot product.
+//! accumulates products in `u128` and reduces once per dot product. With the
+//! `rayon` feature, convolution and dense layers split their output rows
+//! (output channels) over rayon's pool, bit-identically to the serial path.
 
 mod conv;
 mod dense;
 pub(crate) mod kernel;
 mod pool;
+#[cfg(all(test, feature = "rayon"))]
+mod schedule_tests;
 
 pub use conv::{Conv2dShape, conv2d, conv2d_i64, im2col};
 pub use dense::{dense, dense_i64};
