@@ -9,10 +9,10 @@ use circa_relu::protocol::{ClientPreprocessed as ReluPre, ReluClient};
 use circa_share::fixed_point::truncate_plain;
 use circa_share::ole::LinearCorrelationClient;
 use circa_share::{Client, FP_BYTES, Fp, Modulus, Share, Triples, beaver};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::correlations::{Pregenerated, client_linear, triples};
-use super::error::{PrivateError, Result};
+use super::error::{PrivateError, Result, missing, pop};
 use super::local::{
     Party, fold_level, gather, lift, local_layer, pair_differences, scatter, select, truncate,
 };
@@ -23,10 +23,11 @@ use crate::fixed::{SignScale, encode};
 use crate::kernels;
 use crate::model::{Activation, Architecture, Op};
 
-/// The client's material for one inference (one modulus).
+/// The client's material for one inference (one modulus). Every vector is wiped when dropped,
+/// also after the online phase has taken it out of its queue.
 pub(crate) struct ClientPre<M: Modulus> {
-    masks: VecDeque<Vec<Fp<M>>>,
-    linear: VecDeque<Vec<Fp<M>>>,
+    masks: VecDeque<Zeroizing<Vec<Fp<M>>>>,
+    linear: VecDeque<Zeroizing<Vec<Fp<M>>>>,
     relus: VecDeque<ReluPre<M>>,
     poly: VecDeque<Triples<Client, M>>,
     pub(crate) relu_offline_bytes: u64,
@@ -51,26 +52,11 @@ impl<M: Modulus> ClientPre<M> {
             .masks
             .iter()
             .chain(&self.linear)
-            .map(Vec::len)
+            .map(|v| v.len())
             .sum::<usize>()
             + self.poly.iter().map(|s| 3 * s.len()).sum::<usize>();
         (fields * FP_BYTES + self.relus.iter().map(ReluPre::storage_bytes).sum::<usize>()) as u64
     }
-}
-
-impl<M: Modulus> Drop for ClientPre<M> {
-    fn drop(&mut self) {
-        self.masks.iter_mut().for_each(|v| v.zeroize());
-        self.linear.iter_mut().for_each(|v| v.zeroize());
-    }
-}
-
-fn missing(what: &'static str) -> PrivateError {
-    PrivateError::Preprocessing { what }
-}
-
-fn pop<T>(q: &mut VecDeque<T>, what: &'static str) -> Result<T> {
-    q.pop_front().ok_or(missing(what))
 }
 
 /// The client's per-session state for modulus `M`.
@@ -154,12 +140,14 @@ impl<M: Modulus> ClientEngine<M> {
         let mut pre = ClientPre::new();
         let arch = self.arch.clone();
         let layers = arch.layers();
-        let mut known: Vec<Option<Vec<Fp<M>>>> = vec![None; layers.len() + 1];
+        // The client's share of every tensor whose share is known offline; wiped on return.
+        let mut known: Zeroizing<Vec<Option<Vec<Fp<M>>>>> =
+            Zeroizing::new(vec![None; layers.len() + 1]);
         let total = super::plan::triple_count(&arch, &self.params);
         let mut pool = triples::<Client, M, _, _>(ch, total, &mut self.prg)?;
         let m0 = self.random(arch.input_shape().len());
         known[0] = Some(m0.clone());
-        pre.masks.push_back(m0);
+        pre.masks.push_back(Zeroizing::new(m0));
         for (i, layer) in layers.iter().enumerate() {
             let lp = self.plan.layers[i].clone();
             let t = layer.inputs[0];
@@ -175,8 +163,8 @@ impl<M: Modulus> ClientEngine<M> {
                     let diff: Vec<Fp<M>> = v.iter().zip(&m).map(|(&a, &b)| a - b).collect();
                     send_field(ch, &diff)?;
                 }
-                known[t] = Some(m.clone());
-                pre.masks.push_back(m);
+                drop(known[t].replace(m.clone()).map(Zeroizing::new));
+                pre.masks.push_back(Zeroizing::new(m));
             }
             let out = match &layer.op {
                 Op::Conv2d(_) | Op::Dense { .. } => {
@@ -186,7 +174,7 @@ impl<M: Modulus> ClientEngine<M> {
                     })?;
                     let mut wr =
                         client_linear(ch, &mut self.lin, &layer.op, xs, self.weight_bits, r)?;
-                    pre.linear.push_back(wr.clone());
+                    pre.linear.push_back(Zeroizing::new(wr.clone()));
                     if !lp.deferred {
                         truncate(Party::Client, &mut wr, f);
                     }
@@ -200,7 +188,7 @@ impl<M: Modulus> ClientEngine<M> {
                     let mask = relu_mask(act, xs.channels, xs.spatial()).unwrap_or_default();
                     if mask.iter().any(|&m| m) {
                         let x = known[t].as_ref().ok_or_else(unsupported)?;
-                        let c = select(x, &mask);
+                        let c = Zeroizing::new(select(x, &mask));
                         self.relu_offline(ch, &c, &mut pre, &mut pool)?;
                         None
                     } else {
@@ -215,16 +203,19 @@ impl<M: Modulus> ClientEngine<M> {
                 Op::MaxPool(p) => {
                     let windows = kernels::pool_windows(p, xs);
                     let widths = pool_widths(p.area());
-                    let mut cand = gather(known[t].as_ref().ok_or_else(unsupported)?, &windows);
+                    let mut cand = Zeroizing::new(gather(
+                        known[t].as_ref().ok_or_else(unsupported)?,
+                        &windows,
+                    ));
                     for (l, &w) in widths[..widths.len() - 1].iter().enumerate() {
                         if l > 0 {
                             let m = self.random(cand.len());
-                            cand = m.clone();
-                            pre.masks.push_back(m);
+                            cand = Zeroizing::new(m.clone());
+                            pre.masks.push_back(Zeroizing::new(m));
                         }
-                        let c = pair_differences(&cand, w, lift);
+                        let c = Zeroizing::new(pair_differences(&cand, w, lift));
                         self.relu_offline(ch, &c, &mut pre, &mut pool)?;
-                        cand = vec![Fp::ZERO; cand.len() / w * widths[l + 1]];
+                        cand = Zeroizing::new(vec![Fp::ZERO; cand.len() / w * widths[l + 1]]);
                     }
                     None
                 }
@@ -247,7 +238,6 @@ impl<M: Modulus> ClientEngine<M> {
             progress(i + 1, layers.len());
         }
         ch.flush()?;
-        known.iter_mut().flatten().for_each(|v| v.zeroize());
         Ok(pre)
     }
 
@@ -268,17 +258,19 @@ impl<M: Modulus> ClientEngine<M> {
                 actual: input.len(),
             });
         }
-        let mut x = input
-            .iter()
-            .map(|&v| encode::<M>(v, f, "input"))
-            .collect::<crate::Result<Vec<_>>>()?;
-        let m0 = pop(&mut pre.masks, "input mask")?;
-        let diff: Vec<Fp<M>> = x.iter().zip(&m0).map(|(&a, &b)| a - b).collect();
-        x.zeroize();
+        let mut x = Zeroizing::new(Vec::with_capacity(in_len));
+        for &v in input {
+            x.push(encode::<M>(v, f, "input")?);
+        }
+        let mut m0 = pop(&mut pre.masks, "input mask")?;
+        let diff: Vec<Fp<M>> = x.iter().zip(m0.iter()).map(|(&a, &b)| a - b).collect();
+        drop(x);
         send_field(ch, &diff)?;
         let layers = arch.layers();
-        let mut sh: Vec<Vec<Fp<M>>> = Vec::with_capacity(layers.len() + 1);
-        sh.push(m0);
+        // The client's share of every tensor, wiped on return (also on an error).
+        let mut sh: Zeroizing<Vec<Vec<Fp<M>>>> =
+            Zeroizing::new(Vec::with_capacity(layers.len() + 1));
+        sh.push(core::mem::take(&mut *m0));
         for (i, layer) in layers.iter().enumerate() {
             let lp = &self.plan.layers[i];
             let t = layer.inputs[0];
@@ -286,10 +278,11 @@ impl<M: Modulus> ClientEngine<M> {
             if lp.remask != Remask::No {
                 let m = pop(&mut pre.masks, "re-masking mask")?;
                 if lp.remask == Remask::Online {
-                    let d: Vec<Fp<M>> = sh[t].iter().zip(&m).map(|(&a, &b)| a - b).collect();
+                    let d: Vec<Fp<M>> = sh[t].iter().zip(m.iter()).map(|(&a, &b)| a - b).collect();
                     send_field(ch, &d)?;
                 }
-                sh[t] = m;
+                sh[t].zeroize();
+                sh[t].extend_from_slice(&m);
             }
             let out = match &layer.op {
                 Op::Conv2d(_) | Op::Dense { .. } => {
@@ -297,7 +290,7 @@ impl<M: Modulus> ClientEngine<M> {
                     if !lp.deferred {
                         truncate(Party::Client, &mut y, f);
                     }
-                    y
+                    core::mem::take(&mut *y)
                 }
                 Op::Activation(Activation::Polynomial { coefficients }) => {
                     let t3 = pop(&mut pre.poly, "polynomial triples")?;
@@ -309,12 +302,13 @@ impl<M: Modulus> ClientEngine<M> {
                     ch.recv(&mut buf)?;
                     let theirs = beaver::BeaverOpening::<M>::from_bytes(&buf, n)?;
                     ch.send(&mine.to_bytes())?;
-                    let mut x2 = beaver::finish(t3, &beaver::open(&mine, &theirs)?)?.into_vec();
+                    let mut x2 = Zeroizing::new(
+                        beaver::finish(t3, &beaver::open(&mine, &theirs)?)?.into_vec(),
+                    );
                     truncate(Party::Client, &mut x2, f);
                     let c1 = encode::<M>(coefficients[1], f, "coefficient")?;
                     let c2 = encode::<M>(coefficients[2], f, "coefficient")?;
-                    let mut y: Vec<Fp<M>> =
-                        (0..xv.len()).map(|k| c2 * x2[k] + c1 * xv[k]).collect();
+                    let mut y: Vec<Fp<M>> = (0..n).map(|k| c2 * x2[k] + c1 * xv[k]).collect();
                     truncate(Party::Client, &mut y, f);
                     y
                 }
@@ -322,7 +316,7 @@ impl<M: Modulus> ClientEngine<M> {
                     let mask = relu_mask(act, xs.channels, xs.spatial()).unwrap_or_default();
                     let mut y = sh[t].clone();
                     if mask.iter().any(|&m| m) {
-                        let r = self.relu.online(ch, pop(&mut pre.relus, "ReLU")?)?;
+                        let r = Zeroizing::new(self.relu.online(ch, pop(&mut pre.relus, "ReLU")?)?);
                         scatter(&mut y, &mask, &r);
                     }
                     if lp.input_at_product {
@@ -333,21 +327,23 @@ impl<M: Modulus> ClientEngine<M> {
                 Op::MaxPool(p) => {
                     let windows = kernels::pool_windows(p, xs);
                     let widths = pool_widths(p.area());
-                    let mut cand = gather(&sh[t], &windows);
+                    let mut cand = Zeroizing::new(gather(&sh[t], &windows));
                     for (l, &w) in widths[..widths.len() - 1].iter().enumerate() {
                         if l > 0 {
                             let m = pop(&mut pre.masks, "max-pool mask")?;
-                            let d: Vec<Fp<M>> = cand.iter().zip(&m).map(|(&a, &b)| a - b).collect();
+                            let d: Vec<Fp<M>> =
+                                cand.iter().zip(m.iter()).map(|(&a, &b)| a - b).collect();
                             send_field(ch, &d)?;
                             cand = m;
                         }
-                        let mut r = self.relu.online(ch, pop(&mut pre.relus, "ReLU")?)?;
+                        let mut r =
+                            Zeroizing::new(self.relu.online(ch, pop(&mut pre.relus, "ReLU")?)?);
                         if self.params.sign_scale == SignScale::Product {
                             truncate(Party::Client, &mut r, f);
                         }
-                        cand = fold_level(&cand, w, &r);
+                        cand = Zeroizing::new(fold_level(&cand, w, &r));
                     }
-                    cand
+                    core::mem::take(&mut *cand)
                 }
                 op => {
                     let second = layer.inputs.get(1).map(|&u| sh[u].as_slice());
@@ -375,7 +371,6 @@ impl<M: Modulus> ClientEngine<M> {
                 v.to_i64() as f64 / scale
             })
             .collect();
-        sh.iter_mut().for_each(|v| v.zeroize());
         Ok(logits)
     }
 }

@@ -183,6 +183,33 @@ pub struct SessionStats {
     pub relus: u64,
 }
 
+/// One inference on the server's side (offline, then online), its costs in `stats`.
+fn serve_inference<M: circa_share::Modulus, C: Channel + ?Sized>(
+    e: &mut ServerEngine<M>,
+    ch: &mut C,
+    stats: &mut SessionStats,
+) -> Result<()> {
+    let s0 = ch.stats();
+    let t0 = Instant::now();
+    let pre = e.offline(ch)?;
+    stats.offline_relu_bytes = pre.relu_offline_bytes;
+    stats.offline_seconds = t0.elapsed().as_secs_f64();
+    let s1 = ch.stats();
+    let t1 = Instant::now();
+    let mut co = Coalescing::new(ch);
+    e.online(&mut co, pre)?;
+    co.finish()?;
+    let flights_in = co.incoming_flights();
+    stats.online_seconds = t1.elapsed().as_secs_f64();
+    let (off, on) = (s1.since(&s0), ch.stats().since(&s1));
+    stats.offline_bytes_s2c = off.bytes_sent;
+    stats.offline_bytes_c2s = off.bytes_received;
+    stats.online_bytes_s2c = on.bytes_sent;
+    stats.online_bytes_c2s = on.bytes_received;
+    stats.online_rounds = on.rounds + flights_in;
+    Ok(())
+}
+
 enum ServerInner {
     P41(Box<ServerEngine<P2061584302081>>),
     P31(Box<ServerEngine<P2138816513>>),
@@ -240,56 +267,11 @@ impl ServerSession {
                 });
             }
         }
-        let s0 = ch.stats();
-        let t0 = Instant::now();
-        let relu_bytes = match &mut self.inner {
-            ServerInner::P41(e) => {
-                let pre = e.offline(ch)?;
-                let b = pre.relu_offline_bytes;
-                self.stats.offline_seconds = t0.elapsed().as_secs_f64();
-                let s1 = ch.stats();
-                let t1 = Instant::now();
-                let mut co = Coalescing::new(ch);
-                e.online(&mut co, pre)?;
-                co.finish()?;
-                let flights_in = co.incoming_flights();
-                self.record(s0, s1, ch.stats(), t1, flights_in);
-                b
-            }
-            ServerInner::P31(e) => {
-                let pre = e.offline(ch)?;
-                let b = pre.relu_offline_bytes;
-                self.stats.offline_seconds = t0.elapsed().as_secs_f64();
-                let s1 = ch.stats();
-                let t1 = Instant::now();
-                let mut co = Coalescing::new(ch);
-                e.online(&mut co, pre)?;
-                co.finish()?;
-                let flights_in = co.incoming_flights();
-                self.record(s0, s1, ch.stats(), t1, flights_in);
-                b
-            }
-        };
-        self.stats.offline_relu_bytes = relu_bytes;
+        match &mut self.inner {
+            ServerInner::P41(e) => serve_inference(e, ch, &mut self.stats)?,
+            ServerInner::P31(e) => serve_inference(e, ch, &mut self.stats)?,
+        }
         Ok(Some(()))
-    }
-
-    fn record(
-        &mut self,
-        s0: circa_ot::ChannelStats,
-        s1: circa_ot::ChannelStats,
-        s2: circa_ot::ChannelStats,
-        t1: Instant,
-        flights_in: u64,
-    ) {
-        self.stats.online_seconds = t1.elapsed().as_secs_f64();
-        let off = s1.since(&s0);
-        let on = s2.since(&s1);
-        self.stats.offline_bytes_s2c = off.bytes_sent;
-        self.stats.offline_bytes_c2s = off.bytes_received;
-        self.stats.online_bytes_s2c = on.bytes_sent;
-        self.stats.online_bytes_c2s = on.bytes_received;
-        self.stats.online_rounds = on.rounds + flights_in;
     }
 
     /// Costs of the last inference served (server's view; no client storage).

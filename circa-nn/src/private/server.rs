@@ -8,10 +8,10 @@ use circa_relu::ReluParams;
 use circa_relu::protocol::{ReluServer, ServerPreprocessed as ReluPre};
 use circa_share::ole::LinearCorrelationServer;
 use circa_share::{Fp, Modulus, Server, Share, Triples, beaver};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::correlations::{Pregenerated, server_linear, triples, weight_bits};
-use super::error::{PrivateError, Result};
+use super::error::{PrivateError, Result, missing, pop};
 use super::local::{
     Party, fold_level, gather, lift, local_layer, pair_differences, scatter, select, truncate,
 };
@@ -22,28 +22,14 @@ use crate::fixed::{SignScale, encode};
 use crate::kernels;
 use crate::model::{Activation, Architecture, Network, Op};
 
-/// The server's material for one inference.
+/// The server's material for one inference. Every vector is wiped when dropped, also after it
+/// has been taken out of its queue by the online phase.
 pub(crate) struct ServerPre<M: Modulus> {
-    adjust: VecDeque<Vec<Fp<M>>>,
-    linear: VecDeque<Vec<Fp<M>>>,
+    adjust: VecDeque<Zeroizing<Vec<Fp<M>>>>,
+    linear: VecDeque<Zeroizing<Vec<Fp<M>>>>,
     relus: VecDeque<ReluPre<M>>,
     poly: VecDeque<Triples<Server, M>>,
     pub(crate) relu_offline_bytes: u64,
-}
-
-impl<M: Modulus> Drop for ServerPre<M> {
-    fn drop(&mut self) {
-        self.adjust.iter_mut().for_each(|v| v.zeroize());
-        self.linear.iter_mut().for_each(|v| v.zeroize());
-    }
-}
-
-fn missing(what: &'static str) -> PrivateError {
-    PrivateError::Preprocessing { what }
-}
-
-fn pop<T>(q: &mut VecDeque<T>, what: &'static str) -> Result<T> {
-    q.pop_front().ok_or(missing(what))
 }
 
 type Encoded<M> = Option<(Vec<Fp<M>>, Vec<Fp<M>>)>;
@@ -184,13 +170,14 @@ impl<M: Modulus> ServerEngine<M> {
             let t = layer.inputs[0];
             let xs = arch.tensor_shape(t).unwrap_or(arch.input_shape());
             if lp.remask == Remask::Offline {
-                pre.adjust.push_back(recv_field(ch, xs.len())?);
+                pre.adjust
+                    .push_back(Zeroizing::new(recv_field(ch, xs.len())?));
             }
             match &layer.op {
                 Op::Conv2d(_) | Op::Dense { .. } => {
                     let (w, _) = self.weights[i].as_ref().ok_or(missing("weights"))?;
                     let s = server_linear(ch, &mut self.lin, &layer.op, xs, self.weight_bits, w)?;
-                    pre.linear.push_back(s);
+                    pre.linear.push_back(Zeroizing::new(s));
                 }
                 Op::Activation(Activation::Polynomial { .. }) => {
                     pre.poly.push_back(pool.take_front(xs.len())?);
@@ -227,7 +214,9 @@ impl<M: Modulus> ServerEngine<M> {
         let lift = if product_mode { lift(f) } else { Fp::ONE };
         let arch = self.arch.clone();
         let layers = arch.layers();
-        let mut sh: Vec<Vec<Fp<M>>> = Vec::with_capacity(layers.len() + 1);
+        // Every share of every tensor, wiped on return (also on an error).
+        let mut sh: Zeroizing<Vec<Vec<Fp<M>>>> =
+            Zeroizing::new(Vec::with_capacity(layers.len() + 1));
         sh.push(recv_field(ch, arch.input_shape().len())?);
         for (i, layer) in layers.iter().enumerate() {
             let lp = &self.plan.layers[i];
@@ -237,11 +226,11 @@ impl<M: Modulus> ServerEngine<M> {
                 Remask::No => {}
                 Remask::Offline => {
                     let adj = pop(&mut pre.adjust, "offline re-masking")?;
-                    sh[t].iter_mut().zip(&adj).for_each(|(v, &a)| *v += a);
+                    sh[t].iter_mut().zip(adj.iter()).for_each(|(v, &a)| *v += a);
                 }
                 Remask::Online => {
-                    let adj = recv_field::<M, _>(ch, xs.len())?;
-                    sh[t].iter_mut().zip(&adj).for_each(|(v, &a)| *v += a);
+                    let adj = Zeroizing::new(recv_field::<M, _>(ch, xs.len())?);
+                    sh[t].iter_mut().zip(adj.iter()).for_each(|(v, &a)| *v += a);
                 }
             }
             let out = match &layer.op {
@@ -249,7 +238,7 @@ impl<M: Modulus> ServerEngine<M> {
                     let (w, b) = self.weights[i].as_ref().ok_or(missing("weights"))?;
                     let mut y = kernels::conv2d(c, xs, &sh[t], w);
                     let s = pop(&mut pre.linear, "linear correlation")?;
-                    y.iter_mut().zip(&s).for_each(|(v, &s)| *v += s);
+                    y.iter_mut().zip(s.iter()).for_each(|(v, &s)| *v += s);
                     kernels::add_channel_bias(&mut y, b, layer.output_shape().spatial());
                     if !lp.deferred {
                         truncate(Party::Server, &mut y, f);
@@ -263,7 +252,7 @@ impl<M: Modulus> ServerEngine<M> {
                     let (w, b) = self.weights[i].as_ref().ok_or(missing("weights"))?;
                     let mut y = kernels::dense(*in_features, *out_features, &sh[t], w);
                     let s = pop(&mut pre.linear, "linear correlation")?;
-                    y.iter_mut().zip(&s).for_each(|(v, &s)| *v += s);
+                    y.iter_mut().zip(s.iter()).for_each(|(v, &s)| *v += s);
                     kernels::add_channel_bias(&mut y, b, 1);
                     if !lp.deferred {
                         truncate(Party::Server, &mut y, f);
@@ -281,11 +270,11 @@ impl<M: Modulus> ServerEngine<M> {
                     let mut buf = vec![0u8; beaver::BeaverOpening::<M>::encoded_len(n)];
                     ch.recv(&mut buf)?;
                     let theirs = beaver::BeaverOpening::<M>::from_bytes(&buf, n)?;
-                    let mut x2 = beaver::finish(t3, &beaver::open(&mine, &theirs)?)?.into_vec();
+                    let mut x2 = Zeroizing::new(
+                        beaver::finish(t3, &beaver::open(&mine, &theirs)?)?.into_vec(),
+                    );
                     truncate(Party::Server, &mut x2, f);
-                    let mut y: Vec<Fp<M>> = (0..xv.len())
-                        .map(|k| c2 * x2[k] + c1 * xv[k] + c0)
-                        .collect();
+                    let mut y: Vec<Fp<M>> = (0..n).map(|k| c2 * x2[k] + c1 * xv[k] + c0).collect();
                     truncate(Party::Server, &mut y, f);
                     y
                 }
@@ -293,8 +282,12 @@ impl<M: Modulus> ServerEngine<M> {
                     let mask = relu_mask(act, xs.channels, xs.spatial()).unwrap_or_default();
                     let mut y = sh[t].clone();
                     if mask.iter().any(|&m| m) {
-                        let s = select(&sh[t], &mask);
-                        let r = self.relu.online(ch, pop(&mut pre.relus, "ReLU")?, &s)?;
+                        let s = Zeroizing::new(select(&sh[t], &mask));
+                        let r = Zeroizing::new(self.relu.online(
+                            ch,
+                            pop(&mut pre.relus, "ReLU")?,
+                            &s,
+                        )?);
                         scatter(&mut y, &mask, &r);
                     }
                     if lp.input_at_product {
@@ -305,20 +298,24 @@ impl<M: Modulus> ServerEngine<M> {
                 Op::MaxPool(p) => {
                     let windows = kernels::pool_windows(p, xs);
                     let widths = pool_widths(p.area());
-                    let mut cand = gather(&sh[t], &windows);
+                    let mut cand = Zeroizing::new(gather(&sh[t], &windows));
                     for (l, &w) in widths[..widths.len() - 1].iter().enumerate() {
                         if l > 0 {
-                            let adj = recv_field::<M, _>(ch, cand.len())?;
-                            cand.iter_mut().zip(&adj).for_each(|(v, &a)| *v += a);
+                            let adj = Zeroizing::new(recv_field::<M, _>(ch, cand.len())?);
+                            cand.iter_mut().zip(adj.iter()).for_each(|(v, &a)| *v += a);
                         }
-                        let diffs = pair_differences(&cand, w, lift);
-                        let mut r = self.relu.online(ch, pop(&mut pre.relus, "ReLU")?, &diffs)?;
+                        let diffs = Zeroizing::new(pair_differences(&cand, w, lift));
+                        let mut r = Zeroizing::new(self.relu.online(
+                            ch,
+                            pop(&mut pre.relus, "ReLU")?,
+                            &diffs,
+                        )?);
                         if product_mode {
                             truncate(Party::Server, &mut r, f);
                         }
-                        cand = fold_level(&cand, w, &r);
+                        cand = Zeroizing::new(fold_level(&cand, w, &r));
                     }
-                    cand
+                    core::mem::take(&mut *cand)
                 }
                 op => {
                     let second = layer.inputs.get(1).map(|&u| sh[u].as_slice());
@@ -334,7 +331,6 @@ impl<M: Modulus> ServerEngine<M> {
         }
         let out = sh.get(arch.output()).ok_or(missing("output tensor"))?;
         send_field(ch, out)?;
-        sh.iter_mut().for_each(|v| v.zeroize());
         Ok(())
     }
 }
