@@ -18,23 +18,11 @@
 use circa_gc::{Circuit, CircuitBuilder, Wire};
 use circa_share::{Fp, Modulus};
 
-use crate::error::Error;
+use crate::error::{Error, check_len};
 use crate::params::{ReluParams, TieMode, Variant};
 
 /// Largest number of ReLUs in one circuit (the protocol works in chunks far below this).
 pub const MAX_RELUS_PER_CIRCUIT: usize = 1 << 20;
-
-fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<(), Error> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(Error::LengthMismatch {
-            what,
-            expected,
-            actual,
-        })
-    }
-}
 
 /// Appends the low `width` bits of `v`, LSB first.
 fn push_word(out: &mut Vec<bool>, v: u64, width: usize) {

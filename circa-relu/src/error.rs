@@ -69,3 +69,16 @@ pub enum Error {
         what: &'static str,
     },
 }
+
+/// `Ok` when a length agrees with the required one, else [`Error::LengthMismatch`].
+pub(crate) fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<(), Error> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            what,
+            expected,
+            actual,
+        })
+    }
+}

@@ -9,22 +9,10 @@ use circa_share::{Fp, Modulus};
 use subtle::{Choice, ConditionallySelectable};
 
 use super::session::{fp_bit, hash_to_field_many, lambda_ot_tweak, output_table_tweak};
-use crate::error::Error;
+use crate::error::{Error, check_len};
 
 /// A party's output shares and the message `d` it sends.
 pub(crate) type SharesAndMessage<M> = (Vec<Fp<M>>, Vec<Fp<M>>);
-
-fn check(what: &'static str, expected: usize, actual: usize) -> Result<(), Error> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(Error::LengthMismatch {
-            what,
-            expected,
-            actual,
-        })
-    }
-}
 
 /// Client side of the lambda-OT (client = COT sender with offset `delta_prime`):
 /// `m_i = HF(Q_i)`, `rho_i = HF(Q_i ^ Delta') - m_i`.
@@ -76,8 +64,8 @@ pub(crate) fn server_output_tables<M: Modulus>(
     s: &[Fp<M>],
     r: &[Fp<M>],
 ) -> Result<Vec<Fp<M>>, Error> {
-    check("server shares", out_zero.len(), s.len())?;
-    check("output masks", out_zero.len(), r.len())?;
+    check_len("server shares", out_zero.len(), s.len())?;
+    check_len("output masks", out_zero.len(), r.len())?;
     let n = out_zero.len();
     let mut xs = Vec::with_capacity(2 * n);
     let mut tweaks = Vec::with_capacity(2 * n);
@@ -111,7 +99,7 @@ pub(crate) fn client_open_tables<M: Modulus>(
     first_relu: u64,
     ct: &[Fp<M>],
 ) -> Result<Vec<Fp<M>>, Error> {
-    check("output tables", 2 * out_labels.len(), ct.len())?;
+    check_len("output tables", 2 * out_labels.len(), ct.len())?;
     let tweaks: Vec<u64> = (0..out_labels.len() as u64)
         .map(|i| output_table_tweak(first_relu + i))
         .collect();
@@ -139,10 +127,10 @@ pub(crate) fn client_label_table_shares<M: Modulus>(
 ) -> Result<SharesAndMessage<M>, Error> {
     let n = c.len();
     for (what, len) in [("colours", col.len()), ("table openings", e.len())] {
-        check(what, n, len)?;
+        check_len(what, n, len)?;
     }
-    check("lambda-OT pads", n, m.len())?;
-    check("lambda-OT pads", n, rho.len())?;
+    check_len("lambda-OT pads", n, m.len())?;
+    check_len("lambda-OT pads", n, rho.len())?;
     let mut u = Vec::with_capacity(n);
     let mut d = Vec::with_capacity(n);
     for i in 0..n {
@@ -162,7 +150,7 @@ pub(crate) fn server_label_table_shares<M: Modulus>(
     r: &[Fp<M>],
 ) -> Result<Vec<Fp<M>>, Error> {
     let mut b = server_sign_shares(v, lambda, d)?;
-    check("output masks", b.len(), r.len())?;
+    check_len("output masks", b.len(), r.len())?;
     b.iter_mut().zip(r).for_each(|(x, &r)| *x += r);
     Ok(b)
 }
@@ -174,8 +162,8 @@ pub(crate) fn client_sign_shares<M: Modulus>(
     m: &[Fp<M>],
     rho: &[Fp<M>],
 ) -> Result<SharesAndMessage<M>, Error> {
-    check("lambda-OT pads", col.len(), m.len())?;
-    check("lambda-OT pads", col.len(), rho.len())?;
+    check_len("lambda-OT pads", col.len(), m.len())?;
+    check_len("lambda-OT pads", col.len(), rho.len())?;
     let mut b = Vec::with_capacity(col.len());
     let mut d = Vec::with_capacity(col.len());
     for i in 0..col.len() {
@@ -192,8 +180,8 @@ pub(crate) fn server_sign_shares<M: Modulus>(
     lambda: &[bool],
     d: &[Fp<M>],
 ) -> Result<Vec<Fp<M>>, Error> {
-    check("lambda-OT pads", lambda.len(), v.len())?;
-    check("client message", lambda.len(), d.len())?;
+    check_len("lambda-OT pads", lambda.len(), v.len())?;
+    check_len("client message", lambda.len(), d.len())?;
     Ok((0..v.len())
         .map(|i| v[i] + fp_bit::<M>(lambda[i]) * d[i])
         .collect())
