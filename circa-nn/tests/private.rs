@@ -524,3 +524,216 @@ fn synthetic_network_with_every_layer_kind_matches_the_reference() {
         }
     }
 }
+
+/// Local share truncation as the private run does it, simulated on the plain value: with a
+/// uniform client share, `floor(c / 2^f) - floor(t / 2^f)` is `floor(x / 2^f)` plus a carry
+/// with probability `(x mod 2^f) / 2^f` (unbiased stochastic rounding; wraps not simulated).
+/// `offset` is added to `x` first (a public constant the server could add to its share).
+struct StochasticRounding {
+    rng: std::cell::RefCell<ChaCha20Rng>,
+    offset: i64,
+}
+
+impl<M: Modulus> SignOracle<M> for StochasticRounding {
+    fn sign(&self, y: Fp<M>) -> bool {
+        y.to_i64() >= 0
+    }
+    fn truncate(&self, x: Fp<M>, bits: u32) -> Fp<M> {
+        use rand_core::Rng;
+        let v = x.to_i64() + self.offset;
+        let low = v.rem_euclid(1 << bits) as u64;
+        let carry = self.rng.borrow_mut().next_u64() % (1 << bits) < low;
+        Fp::from_i64_reduced((v >> bits) + i64::from(carry))
+    }
+}
+
+/// Round-to-nearest truncation (`floor((x + 2^(f-1)) / 2^f)`).
+struct Nearest;
+
+impl<M: Modulus> SignOracle<M> for Nearest {
+    fn sign(&self, y: Fp<M>) -> bool {
+        y.to_i64() >= 0
+    }
+    fn truncate(&self, x: Fp<M>, bits: u32) -> Fp<M> {
+        Fp::from_i64_reduced((x.to_i64() + (1 << (bits - 1))) >> bits)
+    }
+}
+
+/// Which plaintext truncation convention the private run's local truncation agrees with best:
+/// `cargo test -p circa-nn --release --test private -- --ignored --nocapture truncation_convention`.
+#[test]
+#[ignore]
+fn truncation_convention() {
+    type M = P2061584302081;
+    let f = F41;
+    let data = test_images(360);
+    let seeds = 20u64;
+    for model in ["digits_cnn", "digits_cnn_pruned", "digits_poly"] {
+        let net = load(model);
+        let floor = Fixed::<M>::new(&net, f, SignScale::Product).expect("reference");
+        let near =
+            Fixed::<M, _>::with_oracle(&net, f, SignScale::Product, Nearest).expect("reference");
+        let (mut d_floor, mut d_near, mut d_shift, mut floor_vs_near) = (0, 0, 0, 0);
+        let (mut plain_vs_floor, mut plain_vs_near, mut plain_vs_sim) = (0, 0, 0);
+        let (mut acc_floor, mut acc_near, mut acc_sim) = (0, 0, 0);
+        for (idx, (label, x)) in data.iter().enumerate() {
+            let pf = floor.predict(x).expect("run");
+            let pn = near.predict(x).expect("run");
+            let pp = argmax(&circa_nn::infer(&net, x).expect("plaintext"));
+            plain_vs_floor += usize::from(pp != pf);
+            plain_vs_near += usize::from(pp != pn);
+            floor_vs_near += usize::from(pf != pn);
+            acc_floor += usize::from(pf == Some(*label));
+            acc_near += usize::from(pn == Some(*label));
+            for seed in 0..seeds {
+                let sim = |offset| {
+                    let o = StochasticRounding {
+                        rng: std::cell::RefCell::new(ChaCha20Rng::seed_from_u64(
+                            seed * 1000 + idx as u64,
+                        )),
+                        offset,
+                    };
+                    Fixed::<M, _>::with_oracle(&net, f, SignScale::Product, o)
+                        .expect("reference")
+                        .predict(x)
+                        .expect("run")
+                };
+                let ps = sim(0);
+                acc_sim += usize::from(ps == Some(*label));
+                plain_vs_sim += usize::from(ps != pp);
+                d_floor += usize::from(ps != pf);
+                d_near += usize::from(ps != pn);
+                d_shift += usize::from(sim(-(1 << (f - 1))) != pf);
+            }
+        }
+        let n = (data.len() as u64 * seeds) as f64;
+        println!(
+            "{model:18} floor ref acc {acc_floor}/360, nearest ref acc {acc_near}/360, floor vs nearest differ on {floor_vs_near}; \
+             stochastic (private) acc {:.2}/360; private-like disagrees with floor ref {:.2}/360, with nearest ref {:.2}/360; \
+             private shifted by -2^(f-1) vs floor ref {:.2}/360; \
+             f64 plaintext differs from floor ref on {plain_vs_floor}, nearest ref {plain_vs_near}, private-like {:.2}/360",
+            acc_sim as f64 / n * 360.0,
+            d_floor as f64 / n * 360.0,
+            d_near as f64 / n * 360.0,
+            d_shift as f64 / n * 360.0,
+            plain_vs_sim as f64 / n * 360.0,
+        );
+    }
+}
+
+/// Every test image through the private run with exact ReLU, against the fixed-point
+/// reference; prints each disagreement with the reference's top-two margin and the largest
+/// logit gap, in units of `2^-f`: `cargo test -p circa-nn --release --test private --
+/// --ignored --nocapture disagreements_explained`.
+#[test]
+#[ignore]
+fn disagreements_explained() {
+    let params = PrivateParams::exact(Prime::P41, F41);
+    let ulp = f64::from(F41).exp2();
+    for model in ["digits_poly", "digits_cnn"] {
+        let net = load(model);
+        let data = test_images(360);
+        let inputs: Vec<Vec<f64>> = data.iter().map(|(_, x)| x.clone()).collect();
+        let results = run_session(MemChannel::pair(), &net, params, &inputs);
+        let (mut differ, mut largest, mut wrapped) = (0, 0f64, 0);
+        for (i, (x, (logits, _, _))) in inputs.iter().zip(&results).enumerate() {
+            let want = reference(&net, &params, x);
+            let gap = logits
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs() * ulp)
+                .fold(0f64, f64::max);
+            largest = largest.max(gap);
+            // A local-truncation wrap moves a value by about p / 2^(2f) units or more.
+            wrapped += usize::from(gap > 1e6);
+            if argmax(logits) != argmax(&want) {
+                differ += 1;
+                let mut sorted = want.clone();
+                sorted.sort_by(|a, b| b.total_cmp(a));
+                println!(
+                    "{model} image {i}: reference margin {:.0} ulp, largest logit gap {gap:.0} ulp",
+                    (sorted[0] - sorted[1]) * ulp
+                );
+            }
+        }
+        println!(
+            "{model}: {differ}/360 predictions differ; {wrapped} images with a wrap; largest logit gap {largest:.0} ulp"
+        );
+    }
+}
+
+/// Local truncation after the polynomial follows the `|x| / p` fault model: the client's share
+/// of `c2 q + c1 x` (with `q = trunc(x^2)` and `x` a truncated linear output, both small,
+/// independent client shares) is re-masked to a uniform one before the final truncation.
+/// Without the re-mask, the share `q_C - x_C` here lies near 0 and that truncation wrapped
+/// about as often as the one of `x^2` (about twice the modelled total). Identity dense layer,
+/// then `(x^2 - x) / 2^10` on inputs 400..480, where truncating `x^2` wraps with probability
+/// about 0.1 per element.
+#[test]
+fn polynomial_truncation_wraps_as_modelled() {
+    use circa_nn::{Activation, Architecture, LinearWeights, Op, Shape};
+    let n = 256;
+    let layers = vec![
+        (
+            "d0".to_string(),
+            Op::Dense {
+                in_features: n,
+                out_features: n,
+            },
+            vec![0],
+        ),
+        (
+            "p1".to_string(),
+            Op::Activation(Activation::Polynomial {
+                coefficients: [0.0, -1.0 / 1024.0, 1.0 / 1024.0],
+            }),
+            vec![1],
+        ),
+    ];
+    let arch = Architecture::new(Shape::new(n, 1, 1), layers, 2).expect("architecture");
+    let mut eye = vec![0.0; n * n];
+    (0..n).for_each(|i| eye[i * n + i] = 1.0);
+    let net = Network::new(
+        arch,
+        vec![Some(LinearWeights::new(eye, vec![0.0; n])), None],
+    )
+    .expect("network");
+    let inputs: Vec<Vec<f64>> = (0..4)
+        .map(|k| {
+            (0..n)
+                .map(|i| 400.0 + ((i * 7 + k * 13) % 81) as f64)
+                .collect()
+        })
+        .collect();
+    let params = PrivateParams::exact(Prime::P41, F41);
+    let meter = Fixed::<P2061584302081, _>::with_oracle(
+        &net,
+        F41,
+        SignScale::Product,
+        FailureMeter::default(),
+    )
+    .expect("reference");
+    let results = run_session(MemChannel::pair(), &net, params, &inputs);
+    let ulp = f64::from(F41).exp2();
+    let mut wraps = 0usize;
+    for (x, (logits, _, _)) in inputs.iter().zip(&results) {
+        meter.run(x).expect("run");
+        let want = reference(&net, &params, x);
+        wraps += logits
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| (*a - *b).abs() * ulp > 1000.0)
+            .count();
+    }
+    let expected = meter.oracle().expected.get();
+    assert!(expected > 50.0, "test inputs too small: {expected}");
+    let bound = expected + 5.0 * expected.sqrt();
+    assert!(
+        (wraps as f64) < bound,
+        "{wraps} wrapped elements, {expected:.1} expected (bound {bound:.1})"
+    );
+    assert!(
+        (wraps as f64) > expected - 5.0 * expected.sqrt(),
+        "{wraps} vs {expected:.1}"
+    );
+}

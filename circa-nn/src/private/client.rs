@@ -182,6 +182,9 @@ impl<M: Modulus> ClientEngine<M> {
                 }
                 Op::Activation(Activation::Polynomial { .. }) => {
                     pre.poly.push_back(pool.take_front(xs.len())?);
+                    // The mask that makes the client's share of `c2 q + c1 x` uniform before
+                    // its truncation (see `online`).
+                    pre.masks.push_back(Zeroizing::new(self.random(xs.len())));
                     None
                 }
                 Op::Activation(act @ (Activation::Relu | Activation::ChannelRelu { .. })) => {
@@ -308,7 +311,14 @@ impl<M: Modulus> ClientEngine<M> {
                     truncate(Party::Client, &mut x2, f);
                     let c1 = encode::<M>(coefficients[1], f, "coefficient")?;
                     let c2 = encode::<M>(coefficients[2], f, "coefficient")?;
-                    let mut y: Vec<Fp<M>> = (0..n).map(|k| c2 * x2[k] + c1 * xv[k]).collect();
+                    // `c2 q + c1 x` with truncated (hence small, non-uniform) client shares `q`
+                    // and possibly `x`: its client share would make local truncation wrap more
+                    // often than `|y| / p`. Re-masked to a fresh uniform mask in the same
+                    // flight as the opening (no extra round).
+                    let m = pop(&mut pre.masks, "polynomial mask")?;
+                    let d: Vec<Fp<M>> = (0..n).map(|k| c2 * x2[k] + c1 * xv[k] - m[k]).collect();
+                    send_field(ch, &d)?;
+                    let mut y = m.to_vec();
                     truncate(Party::Client, &mut y, f);
                     y
                 }

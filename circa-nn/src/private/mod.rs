@@ -43,9 +43,17 @@
 //! * **Local ops**: reshape, residual add, identity (pruned channels cost nothing), average
 //!   pooling (sum times the public `round(2^f / area)`, then rescale).
 //! * **Rescale** `2^(2f) -> 2^f`: local share truncation (`circa_share::fixed_point`): each
-//!   party shifts its own share with the prime-field wrap correction. Off by at most one unit;
+//!   party shifts its own share with the prime-field wrap correction. With a uniform client
+//!   share `c` the result is `floor(x / 2^f)` plus one with probability `(x mod 2^f) / 2^f`
+//!   (unbiased stochastic rounding: the reference's `floor` is matched or exceeded by one unit;
+//!   measured in `tests/private.rs` `truncation_convention`: on the 360 test images the
+//!   predictions of the floor and round-to-nearest references are identical, and simulated
+//!   stochastic rounding changes 0.1 / 360 predictions of the digits CNN, none of the other
+//!   two, so neither convention matches better); it
 //!   fails (an error of about `p / 2^f`) with probability `|x| / p` for the value `x` at scale
-//!   `2^(2f)`. The expected number of failures per inference is `sum |x| / p` over the
+//!   `2^(2f)`. The `|x| / p` model needs a uniform client share: every truncated tensor's
+//!   client share is a linear layer's `W r - s`, a ReLU output or a fresh mask (the
+//!   polynomial's combination is re-masked, below). The expected number of failures per inference is `sum |x| / p` over the
 //!   truncated elements (measured on the bundled models in `tests/private.rs`).
 //!   With `SignScale::Product` a linear output consumed only by ReLUs is not truncated before
 //!   the ReLU: the sign test runs at `2^(2f)` and the ReLU output is truncated; with
@@ -68,7 +76,11 @@
 //!   triple from `circa_share::OtTripleSource` (OT-based, made offline). Online one round: the
 //!   server sends its shares of `(x - a, x - b)`, the client answers with its own (plus any
 //!   re-masking). Then `q = trunc(x^2)`, `trunc(c2 q + c1 x + c0)` (coefficients public: `c1,
-//!   c2` at `2^f`, `c0` at `2^(2f)`), as in the reference.
+//!   c2` at `2^f`, `c0` at `2^(2f)`), as in the reference. The client's share of
+//!   `c2 q + c1 x` is built from truncated shares (small, in `[0, p / 2^f)`), which made its
+//!   truncation wrap far more often than `|x| / p` (twice the modelled wraps in
+//!   `tests/private.rs`, 2 of 360 digits_poly predictions); the client re-masks it to a fresh
+//!   offline mask in the same flight as its opening (8 B per unit, no round).
 //! * **Output**: the server sends its share of the logits; the client reconstructs.
 //!
 //! Preprocessed material cannot be used twice:
@@ -132,6 +144,16 @@
 //! the Beaver openings (uniform `a`, `b`). The client's view: the OT transcripts, the ReLU
 //! protocol's view, the server's openings and its output share (given the output, determined
 //! by it). Public besides the architecture: the parameters and the weights' bit width.
+//!
+//! What the handshake reveals, exactly: the protocol version; the 12-byte parameters (prime,
+//! `f`, ReLU variant with `k` and tie rule, product path, sign scale); the architecture
+//! (`Architecture::to_bytes`: input shape, every layer's operator, geometry and inputs, layer
+//! names (at most 1024 bytes each, from the model file: rename them if they are sensitive),
+//! ChannelRelu masks, polynomial coefficients, the output tensor); one byte `w`, the smallest
+//! signed bit width of the encoded weights, i.e. `2^(w-2) <= max |round(2^f W)| < 2^(w-1)`
+//! (biases are not bounded by it); then the OT setup messages (independent of the model).
+//! A network output consumed by no truncation is sent at `2^(2f)`, so the client learns the
+//! logits with `2f` fractional bits rather than `f` (a function of the output, not more).
 
 mod client;
 mod correlations;

@@ -274,7 +274,11 @@ impl<M: Modulus> ServerEngine<M> {
                         beaver::finish(t3, &beaver::open(&mine, &theirs)?)?.into_vec(),
                     );
                     truncate(Party::Server, &mut x2, f);
-                    let mut y: Vec<Fp<M>> = (0..n).map(|k| c2 * x2[k] + c1 * xv[k] + c0).collect();
+                    // The client re-masks its share of `c2 q + c1 x` in the same flight.
+                    let adj = Zeroizing::new(recv_field::<M, _>(ch, n)?);
+                    let mut y: Vec<Fp<M>> = (0..n)
+                        .map(|k| c2 * x2[k] + c1 * xv[k] + c0 + adj[k])
+                        .collect();
                     truncate(Party::Server, &mut y, f);
                     y
                 }
