@@ -129,8 +129,13 @@ fn exact_relu_matches_fixed_reference_on_every_image() {
 }
 
 #[test]
-fn circa_relu_agrees_on_at_least_99_percent() {
-    let params = PrivateParams::circa(Prime::P41, F41, 12, TieMode::PosZero);
+fn circa_relu_at_the_default_k_agrees_on_at_least_99_percent() {
+    let params = PrivateParams::circa(
+        Prime::P41,
+        circa_nn::fixed::defaults::FRAC_BITS,
+        circa_nn::fixed::defaults::K,
+        circa_nn::fixed::defaults::TIE_MODE,
+    );
     let (agree, total, _) = compare("digits_cnn", params, 20, false);
     assert!(agree * 100 >= 99 * total, "{agree}/{total}");
 }
