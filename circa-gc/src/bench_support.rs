@@ -125,10 +125,7 @@ pub fn eval_tables(
 }
 
 /// CPU time of the calling thread in nanoseconds (Linux), if available.
-pub fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_ascii_whitespace().next()?.parse().ok()
-}
+pub use circa_ot::bench_support::thread_cpu_ns;
 
 /// Median wall-clock and thread-CPU seconds per run over `reps` samples (after a warm-up run).
 /// Each sample repeats the run enough times to last about 50 ms, so that the CPU-time counter

@@ -70,11 +70,19 @@ pub struct OtBenchResult {
     pub receiver_cpu_seconds: Option<f64>,
 }
 
-/// CPU time consumed so far by the calling thread, if the OS tells us.
-fn thread_cpu_seconds() -> Option<f64> {
+/// CPU time consumed so far by the calling thread in nanoseconds, read from
+/// `/proc/thread-self/schedstat` (Linux); `None` where the OS does not say.
+/// The one CPU clock of the workspace's benchmark helpers (circa-gc and
+/// circa-relu use it too): on a loaded machine it gives the single-core
+/// figure that wall-clock time cannot.
+pub fn thread_cpu_ns() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(ns / 1e9)
+    s.split_ascii_whitespace().next()?.parse().ok()
+}
+
+/// [`thread_cpu_ns`] in seconds.
+fn thread_cpu_seconds() -> Option<f64> {
+    Some(thread_cpu_ns()? as f64 * 1e-9)
 }
 
 /// What one party measured: setup seconds, extension seconds, extension

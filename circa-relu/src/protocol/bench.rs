@@ -75,11 +75,7 @@ impl CostReport {
     }
 }
 
-/// CPU time of the calling thread in nanoseconds (Linux), if available.
-fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_ascii_whitespace().next()?.parse().ok()
-}
+use circa_ot::bench_support::thread_cpu_ns;
 
 /// CPU seconds of the calling thread since `start` (as returned by [`thread_cpu_ns`]).
 fn cpu_since(start: Option<u64>) -> Option<f64> {
