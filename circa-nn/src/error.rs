@@ -254,6 +254,15 @@ pub enum NnError {
     },
 
     // ----- network IR and architecture codec -----
+    /// A linear-algebra kernel refused its geometry or its operands (a backend's parameters
+    /// or an input that disagree with the architecture).
+    #[error("layer {layer}: the kernel refused its operands: {reason}")]
+    KernelRefused {
+        /// Layer index.
+        layer: usize,
+        /// What circa-share's kernel said.
+        reason: &'static str,
+    },
     /// A layer refers to a tensor id that does not precede it.
     #[error("layer {layer}: input tensor id {tensor} is not an earlier tensor")]
     InvalidTensorId {

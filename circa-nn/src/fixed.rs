@@ -30,7 +30,6 @@ use circa_share::fixed_point::truncate_plain;
 use circa_share::{Fp, Modulus};
 
 use crate::error::{NnError, Result};
-use crate::kernels::Ring;
 use crate::model::{Activation, Architecture, Network, Op, Shape};
 use crate::plain::{Evaluator, LinearParams, evaluate, for_masked_channels};
 
@@ -62,18 +61,6 @@ pub mod defaults {
         k: K,
         mode: TIE_MODE,
     };
-}
-
-impl<M: Modulus> Ring for Fp<M> {
-    fn zero() -> Self {
-        Fp::ZERO
-    }
-    fn add(self, rhs: Self) -> Self {
-        self + rhs
-    }
-    fn mul(self, rhs: Self) -> Self {
-        self * rhs
-    }
 }
 
 /// Where the ReLU sign test runs relative to the rescale after a linear layer (DESIGN.md §3).
@@ -459,7 +446,7 @@ impl<M: Modulus, S: SignOracle<M>> Fixed<M, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{LinearWeights, Pool};
+    use crate::model::{LinearWeights, Window2d};
     use circa_share::P2138816513 as P31;
 
     /// Dense 4->4 -> ReLU -> reshape 2x2 -> 2x2 max pool -> polynomial; every intermediate is
@@ -484,7 +471,7 @@ mod tests {
                     },
                     vec![2],
                 ),
-                ("pool".into(), Op::MaxPool(Pool::square(2, 2)), vec![3]),
+                ("pool".into(), Op::MaxPool(Window2d::square(2, 2)), vec![3]),
                 (
                     "poly".into(),
                     Op::Activation(Activation::Polynomial {

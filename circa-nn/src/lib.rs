@@ -17,7 +17,7 @@ pub mod summary;
 pub use error::{NnError, Result};
 pub use fixed::{ExactOracle, Fixed, SignOracle, SignScale, argmax_fixed};
 pub use model::{
-    Activation, Architecture, Conv2d, Layer, LinearWeights, Network, Op, Pool, Shape, TensorId,
+    Activation, Architecture, Conv2d, Layer, LinearWeights, Network, Op, Shape, TensorId, Window2d,
 };
 pub use onnx::{DecodeLimits, import_onnx};
 pub use plain::{argmax, infer};

@@ -99,10 +99,11 @@ pub fn evaluate<E: Evaluator>(
             }
             Ok((w, b))
         };
+        let kernel = |e: circa_share::Error| kernels::refused(i, &e);
         let out = match &layer.op {
             Op::Conv2d(c) => {
                 let (w, b) = params(c.weight_len(), c.out_channels)?;
-                let mut y = kernels::conv2d(c, xs, x, w);
+                let mut y = kernels::conv2d(c, xs, x, w).map_err(kernel)?;
                 kernels::add_channel_bias(&mut y, b, out_shape.spatial());
                 eval.after_layer_product(i, &mut y);
                 y
@@ -112,24 +113,25 @@ pub fn evaluate<E: Evaluator>(
                 out_features,
             } => {
                 let (w, b) = params(in_features * out_features, *out_features)?;
-                let mut y = kernels::dense(*in_features, *out_features, x, w);
+                let mut y = kernels::dense(*in_features, *out_features, x, w).map_err(kernel)?;
                 kernels::add_channel_bias(&mut y, b, 1);
                 eval.after_layer_product(i, &mut y);
                 y
             }
             Op::AvgPool(p) => {
-                let mut y = kernels::sum_pool(p, xs, x);
+                let mut y = kernels::sum_pool(p, xs, x).map_err(kernel)?;
                 kernels::scale(&mut y, eval.reciprocal(p.area()));
                 eval.after_layer_product(i, &mut y);
                 y
             }
             Op::GlobalAvgPool => {
-                let mut y = kernels::sum_channels(xs, x);
+                let mut y = kernels::sum_channels(xs, x).map_err(kernel)?;
                 kernels::scale(&mut y, eval.reciprocal(xs.spatial()));
                 eval.after_layer_product(i, &mut y);
                 y
             }
             Op::MaxPool(p) => kernels::pool_windows(p, xs)
+                .map_err(kernel)?
                 .chunks_exact(p.area())
                 .map(|w| w[1..].iter().fold(x[w[0]], |acc, &j| eval.max(acc, x[j])))
                 .collect(),

@@ -1,9 +1,9 @@
 //! The network IR: validation, the client's architecture encoding (round trip, malformed and
 //! hostile bytes), weights checks, and the generic kernels on a second number type.
 
-use circa_nn::kernels::{self, Ring};
+use circa_nn::kernels;
 use circa_nn::{
-    Activation, Architecture, Conv2d, LinearWeights, Network, NnError, Op, Pool, Shape, infer,
+    Activation, Architecture, Conv2d, LinearWeights, Network, NnError, Op, Shape, Window2d, infer,
 };
 use proptest::prelude::*;
 
@@ -11,14 +11,7 @@ fn conv(in_c: usize, out_c: usize, k: usize, pad: usize, stride: usize, groups: 
     Conv2d {
         in_channels: in_c,
         out_channels: out_c,
-        kernel_h: k,
-        kernel_w: k,
-        stride_h: stride,
-        stride_w: stride,
-        pad_top: pad,
-        pad_left: pad,
-        pad_bottom: pad,
-        pad_right: pad,
+        window: Window2d::square(k, stride).with_padding(pad),
         groups,
     }
 }
@@ -39,15 +32,15 @@ fn sample_architecture() -> Architecture {
                 vec![2],
             ),
             l("add", Op::Add, vec![2, 3]),
-            l("mp", Op::MaxPool(Pool::square(2, 2)), vec![4]),
+            l("mp", Op::MaxPool(Window2d::square(2, 2)), vec![4]),
             l(
                 "ap",
-                Op::AvgPool(Pool {
+                Op::AvgPool(Window2d {
                     pad_top: 1,
                     pad_left: 1,
                     pad_bottom: 1,
                     pad_right: 1,
-                    ..Pool::square(3, 1)
+                    ..Window2d::square(3, 1)
                 }),
                 vec![5],
             ),
@@ -134,9 +127,9 @@ fn invalid_architectures_are_rejected() {
     ));
     assert!(matches!(
         one(
-            Op::MaxPool(Pool {
+            Op::MaxPool(Window2d {
                 pad_top: 1,
-                ..Pool::square(3, 1)
+                ..Window2d::square(3, 1)
             }),
             vec![0]
         ),
@@ -315,21 +308,8 @@ proptest! {
     }
 }
 
-/// Integers modulo 2^64: a second backend for the generic kernels, and additive shares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Z64(u64);
-
-impl Ring for Z64 {
-    fn zero() -> Self {
-        Z64(0)
-    }
-    fn add(self, rhs: Self) -> Self {
-        Z64(self.0.wrapping_add(rhs.0))
-    }
-    fn mul(self, rhs: Self) -> Self {
-        Z64(self.0.wrapping_mul(rhs.0))
-    }
-}
+/// Field elements: the second backend of the generic kernels, and additive shares.
+type F = circa_share::Fp<circa_share::P2061584302081>;
 
 proptest! {
     #[test]
@@ -340,27 +320,30 @@ proptest! {
     ) {
         let c = conv(2, 6, 3, 1, 2, 2);
         let shape = Shape::new(2, 5, 5);
-        let z = |v: &[i64]| v.iter().map(|&a| Z64(a as u64)).collect::<Vec<_>>();
+        let z = |v: &[i64]| v.iter().map(|&a| F::from_i64_reduced(a)).collect::<Vec<_>>();
         let (xz, wz) = (z(&x), z(&w));
         // shares: x = (x - r) + r
-        let s0: Vec<Z64> = xz.iter().zip(&r).map(|(a, &b)| Z64(a.0.wrapping_sub(b))).collect();
-        let s1: Vec<Z64> = r.iter().map(|&b| Z64(b)).collect();
-        let whole = kernels::conv2d(&c, shape, &xz, &wz);
+        let s1: Vec<F> = r.iter().map(|&b| F::from_u64_reduced(b)).collect();
+        let s0: Vec<F> = xz.iter().zip(&s1).map(|(&a, &b)| a - b).collect();
+        let whole = kernels::conv2d(&c, shape, &xz, &wz).unwrap();
         let joined = kernels::add(
-            &kernels::conv2d(&c, shape, &s0, &wz),
-            &kernels::conv2d(&c, shape, &s1, &wz),
+            &kernels::conv2d(&c, shape, &s0, &wz).unwrap(),
+            &kernels::conv2d(&c, shape, &s1, &wz).unwrap(),
         );
         prop_assert_eq!(&whole, &joined);
         // and the integer result equals the f64 one
         let xf: Vec<f64> = x.iter().map(|&a| a as f64).collect();
         let wf: Vec<f64> = w.iter().map(|&a| a as f64).collect();
-        let f = kernels::conv2d(&c, shape, &xf, &wf);
+        let f = kernels::conv2d(&c, shape, &xf, &wf).unwrap();
         for (a, b) in whole.iter().zip(&f) {
-            prop_assert_eq!(a.0 as i64 as f64, *b);
+            prop_assert_eq!(a.to_i64() as f64, *b);
         }
-        let p = Pool::square(2, 1);
-        let sp = kernels::add(&kernels::sum_pool(&p, shape, &s0), &kernels::sum_pool(&p, shape, &s1));
-        prop_assert_eq!(sp, kernels::sum_pool(&p, shape, &xz));
+        let p = Window2d::square(2, 1);
+        let sp = kernels::add(
+            &kernels::sum_pool(&p, shape, &s0).unwrap(),
+            &kernels::sum_pool(&p, shape, &s1).unwrap(),
+        );
+        prop_assert_eq!(sp, kernels::sum_pool(&p, shape, &xz).unwrap());
     }
 }
 
@@ -431,18 +414,18 @@ fn work_and_memory_limits() {
     };
     // Max pooling: output elements x window area bounds the index table and the ReLU count.
     let big = Shape::new(4, 1024, 1024);
-    assert!(layer(big, Op::MaxPool(Pool::square(2, 1))).is_ok()); // 4 * 1023^2 * 4 < 2^24
+    assert!(layer(big, Op::MaxPool(Window2d::square(2, 1))).is_ok()); // 4 * 1023^2 * 4 < 2^24
     assert_eq!(
-        reason(layer(big, Op::MaxPool(Pool::square(3, 1)))),
+        reason(layer(big, Op::MaxPool(Window2d::square(3, 1)))),
         "pooling windows too large for the output size"
     );
     // Average pooling of a 4096 x 4096 input with a 2048-wide window at stride 1: 2^44 adds.
     let huge = Shape::new(1, 4096, 4096);
     assert_eq!(
-        reason(layer(huge, Op::AvgPool(Pool::square(2048, 1)))),
+        reason(layer(huge, Op::AvgPool(Window2d::square(2048, 1)))),
         "pooling windows too large for the output size"
     );
-    assert!(layer(huge, Op::AvgPool(Pool::square(2048, 2048))).is_ok());
+    assert!(layer(huge, Op::AvgPool(Window2d::square(2048, 2048))).is_ok());
     // Convolution: output positions x weights.
     let wide = Shape::new(64, 512, 512);
     assert_eq!(

@@ -118,29 +118,16 @@ fn bundled_architectures() {
 /// A second backend through the same traversal: fixed point in `i64` with `F` fractional bits
 /// (a test of the `Evaluator` interface, not the project's fixed-point reference).
 mod fixed {
-    use circa_nn::kernels::Ring;
     use circa_nn::plain::{Evaluator, activation_f64};
     use circa_nn::{Activation, Network, Shape};
 
     pub const F: u32 = 16;
 
-    #[derive(Clone, Copy, Debug, PartialEq)]
-    pub struct Fx(pub i64);
-
-    impl Ring for Fx {
-        fn zero() -> Self {
-            Fx(0)
-        }
-        fn add(self, rhs: Self) -> Self {
-            Fx(self.0 + rhs.0)
-        }
-        fn mul(self, rhs: Self) -> Self {
-            Fx(self.0 * rhs.0)
-        }
-    }
+    /// Plain `i64` (one of circa-share's kernel scalars) holding values at scale `2^F`.
+    pub type Fx = i64;
 
     pub fn encode(v: f64, bits: u32) -> Fx {
-        Fx((v * 2f64.powi(bits as i32)).round() as i64)
+        (v * 2f64.powi(bits as i32)).round() as i64
     }
 
     pub struct Fixed {
@@ -173,21 +160,21 @@ mod fixed {
                 .map(|(w, b)| (w.as_slice(), b.as_slice()))
         }
         fn after_product(&self, data: &mut [Fx]) {
-            data.iter_mut().for_each(|v| v.0 >>= F);
+            data.iter_mut().for_each(|v| *v >>= F);
         }
         fn reciprocal(&self, divisor: usize) -> Fx {
             encode(1.0 / divisor as f64, F)
         }
         fn activation(&self, act: &Activation, shape: Shape, data: &mut [Fx]) {
             let scale = 2f64.powi(F as i32);
-            let mut f: Vec<f64> = data.iter().map(|v| v.0 as f64 / scale).collect();
+            let mut f: Vec<f64> = data.iter().map(|&v| v as f64 / scale).collect();
             activation_f64(act, shape, &mut f);
             for (d, v) in data.iter_mut().zip(f) {
                 *d = encode(v, F);
             }
         }
         fn max(&self, a: Fx, b: Fx) -> Fx {
-            if a.0 >= b.0 { a } else { b }
+            a.max(b)
         }
     }
 }
@@ -205,7 +192,7 @@ fn a_fixed_point_backend_reuses_the_traversal() {
             let all = evaluate(net.architecture(), &backend, input).expect("fixed point");
             let logits: Vec<f64> = all[net.architecture().output()]
                 .iter()
-                .map(|v| v.0 as f64 / 2f64.powi(fixed::F as i32))
+                .map(|&v| v as f64 / 2f64.powi(fixed::F as i32))
                 .collect();
             let reference = infer(&net, x).expect("f64");
             for (a, b) in logits.iter().zip(&reference) {

@@ -430,19 +430,12 @@ fn garbage_from_the_peer_is_a_typed_error() {
 /// residual add of an offline-known and an online-only tensor, a ReLU whose input must be
 /// re-masked online, global average pooling, a polynomial and a strided, padded convolution.
 fn synthetic_network() -> Network {
-    use circa_nn::{Activation, Architecture, Conv2d, LinearWeights, Op, Pool, Shape};
+    use circa_nn::{Activation, Architecture, Conv2d, LinearWeights, Op, Shape, Window2d};
     let conv = |i, o, k, s, p| {
         Op::Conv2d(Conv2d {
             in_channels: i,
             out_channels: o,
-            kernel_h: k,
-            kernel_w: k,
-            stride_h: s,
-            stride_w: s,
-            pad_top: p,
-            pad_left: p,
-            pad_bottom: p,
-            pad_right: p,
+            window: Window2d::square(k, s).with_padding(p),
             groups: 1,
         })
     };
@@ -455,7 +448,11 @@ fn synthetic_network() -> Network {
             }),
             vec![1],
         ), // t2
-        ("m2".to_string(), Op::MaxPool(Pool::square(3, 1)), vec![2]), // t3: 4x5x5
+        (
+            "m2".to_string(),
+            Op::MaxPool(Window2d::square(3, 1)),
+            vec![2],
+        ), // t3: 4x5x5
         ("c3".to_string(), conv(4, 4, 1, 1, 0), vec![3]), // t4
         ("a4".to_string(), Op::Add, vec![3, 4]),          // t5
         ("r5".to_string(), Op::Activation(Activation::Relu), vec![5]), // t6

@@ -9,7 +9,7 @@ use circa_ot::{Block, Channel, Prg, TcpChannel};
 use crate::beaver::TripleSource;
 use crate::error::Error;
 use crate::field::{Fp, Modulus, batch};
-use crate::linalg::{Conv2dShape, conv2d, conv2d_i64};
+use crate::linalg::{Conv2dShape, conv2d};
 use crate::ole::{Direction, LinearCorrelationClient, LinearCorrelationServer, OtTripleSource};
 use crate::share::{Client, Server};
 
@@ -92,7 +92,7 @@ pub fn conv_throughput<M: Modulus>(
         black_box(conv2d(shape, black_box(&w), black_box(&x)).ok());
     });
     let plain_per_sec = time_until(min_time, || {
-        black_box(conv2d_i64(shape, black_box(&w_i64), black_box(&x_i64)).ok());
+        black_box(conv2d(shape, black_box(&w_i64), black_box(&x_i64)).ok());
     });
     Ok(ConvThroughput {
         macs_per_conv: macs,

@@ -6,9 +6,7 @@
 //! ids (`u32` each); finally the output tensor id `u32`. Decoding checks every count against a
 //! limit before allocating and re-validates the result with [`Architecture::new`].
 
-use super::arch::{
-    Activation, Architecture, Conv2d, MAX_DIM, MAX_LAYERS, Op, Pool, Shape, TensorId,
-};
+use super::{Activation, Architecture, Conv2d, MAX_DIM, MAX_LAYERS, Op, Shape, TensorId, Window2d};
 use crate::error::{NnError, Result};
 
 const MAGIC: &[u8; 8] = b"CIRCAARC";
@@ -229,9 +227,9 @@ impl Architecture {
                     in_features: c.dim("dense in_features")?,
                     out_features: c.dim("dense out_features")?,
                 },
-                OP_AVG_POOL => Op::AvgPool(Pool::from_array(c.dims("pooling parameter")?)),
+                OP_AVG_POOL => Op::AvgPool(Window2d::from_array(c.dims("pooling parameter")?)),
                 OP_GLOBAL_AVG_POOL => Op::GlobalAvgPool,
-                OP_MAX_POOL => Op::MaxPool(Pool::from_array(c.dims("pooling parameter")?)),
+                OP_MAX_POOL => Op::MaxPool(Window2d::from_array(c.dims("pooling parameter")?)),
                 OP_ADD => Op::Add,
                 OP_RESHAPE => Op::Reshape { shape: c.shape()? },
                 OP_ACTIVATION => {

@@ -20,7 +20,7 @@ use super::proto::{
 use super::wire::DecodeLimits;
 use crate::error::{NnError, Result};
 use crate::model::{
-    Activation, Architecture, Conv2d, LinearWeights, Network, Op, Pool, Shape, TensorId,
+    Activation, Architecture, Conv2d, LinearWeights, Network, Op, Shape, TensorId, Window2d,
 };
 
 /// The custom operator domain for Circa's activations.
@@ -443,14 +443,16 @@ impl<'m> Builder<'m> {
         let conv = Conv2d {
             in_channels: xs.channels,
             out_channels,
-            kernel_h: kh,
-            kernel_w: kw,
-            stride_h: sh,
-            stride_w: sw,
-            pad_top: pt,
-            pad_left: pl,
-            pad_bottom: pb,
-            pad_right: pr,
+            window: Window2d {
+                kernel_h: kh,
+                kernel_w: kw,
+                stride_h: sh,
+                stride_w: sw,
+                pad_top: pt,
+                pad_left: pl,
+                pad_bottom: pb,
+                pad_right: pr,
+            },
             groups,
         };
         let weight = self.floats(w)?;
@@ -689,7 +691,7 @@ impl<'m> Builder<'m> {
         }
         let (sh, sw) = attrs.strides()?;
         let [pt, pl, pb, pr] = attrs.pads()?;
-        let pool = Pool {
+        let pool = Window2d {
             kernel_h: ks[0] as usize,
             kernel_w: ks[1] as usize,
             stride_h: sh,

@@ -204,7 +204,7 @@ impl<M: Modulus> ClientEngine<M> {
                     }
                 }
                 Op::MaxPool(p) => {
-                    let windows = kernels::pool_windows(p, xs);
+                    let windows = kernels::pool_windows(p, xs)?;
                     let widths = pool_widths(p.area());
                     let mut cand = Zeroizing::new(gather(
                         known[t].as_ref().ok_or_else(unsupported)?,
@@ -335,7 +335,7 @@ impl<M: Modulus> ClientEngine<M> {
                     y
                 }
                 Op::MaxPool(p) => {
-                    let windows = kernels::pool_windows(p, xs);
+                    let windows = kernels::pool_windows(p, xs)?;
                     let widths = pool_widths(p.area());
                     let mut cand = Zeroizing::new(gather(&sh[t], &windows));
                     for (l, &w) in widths[..widths.len() - 1].iter().enumerate() {

@@ -14,7 +14,7 @@ use circa_share::ole::{LinearCorrelationClient, LinearCorrelationServer};
 use circa_share::{Fp, Modulus, OtTripleSource, Role, TripleSource, Triples};
 
 use super::error::Result;
-use crate::model::{Conv2d, Op, Shape};
+use crate::model::{Op, Shape};
 
 /// Smallest signed bit width holding every value (at least 2).
 pub(crate) fn weight_bits<M: Modulus>(weights: &[Fp<M>]) -> u32 {
@@ -24,37 +24,6 @@ pub(crate) fn weight_bits<M: Modulus>(weights: &[Fp<M>]) -> u32 {
         .max()
         .unwrap_or(0);
     (65 - max.leading_zeros()).max(2)
-}
-
-/// im2col of the client's mask for group `g`: `k x npos`, row-major, zeros at padding.
-fn im2col<M: Modulus>(conv: &Conv2d, xs: Shape, r: &[Fp<M>], g: usize) -> Vec<Fp<M>> {
-    let out = crate::kernels::conv_output_shape(conv, xs);
-    let ipg = conv.in_channels / conv.groups;
-    let npos = out.spatial();
-    let k = ipg * conv.kernel_h * conv.kernel_w;
-    let mut b = vec![Fp::<M>::ZERO; k * npos];
-    for i in 0..ipg {
-        for ky in 0..conv.kernel_h {
-            for kx in 0..conv.kernel_w {
-                let kk = (i * conv.kernel_h + ky) * conv.kernel_w + kx;
-                for oy in 0..out.height {
-                    let y = (oy * conv.stride_h + ky) as isize - conv.pad_top as isize;
-                    if y < 0 || y >= xs.height as isize {
-                        continue;
-                    }
-                    for ox in 0..out.width {
-                        let x = (ox * conv.stride_w + kx) as isize - conv.pad_left as isize;
-                        if x < 0 || x >= xs.width as isize {
-                            continue;
-                        }
-                        b[kk * npos + oy * out.width + ox] =
-                            r[xs.index(g * ipg + i, y as usize, x as usize)];
-                    }
-                }
-            }
-        }
-    }
-    b
 }
 
 /// The client's share `W r - s` of linear layer `op` (input shape `xs`) for its mask `r`.
@@ -67,19 +36,7 @@ pub(crate) fn client_linear<M: Modulus, C: Channel + ?Sized>(
     r: &[Fp<M>],
 ) -> Result<Vec<Fp<M>>> {
     Ok(match op {
-        Op::Conv2d(c) => {
-            let out = crate::kernels::conv_output_shape(c, xs);
-            let k = c.in_channels / c.groups * c.kernel_h * c.kernel_w;
-            let opg = c.out_channels / c.groups;
-            let mut y = Vec::with_capacity(out.len());
-            for g in 0..c.groups {
-                let mut b = im2col(c, xs, r, g);
-                let part = lin.matmul(ch, opg, weight_bits, &b, k, out.spatial());
-                zeroize::Zeroize::zeroize(&mut b);
-                y.extend(part?);
-            }
-            y
-        }
+        Op::Conv2d(c) => lin.conv2d(ch, &c.shape(xs), weight_bits, r)?,
         Op::Dense {
             in_features,
             out_features,
@@ -98,17 +55,7 @@ pub(crate) fn server_linear<M: Modulus, C: Channel + ?Sized>(
     w: &[Fp<M>],
 ) -> Result<Vec<Fp<M>>> {
     Ok(match op {
-        Op::Conv2d(c) => {
-            let out = crate::kernels::conv_output_shape(c, xs);
-            let k = c.in_channels / c.groups * c.kernel_h * c.kernel_w;
-            let opg = c.out_channels / c.groups;
-            let mut s = Vec::with_capacity(out.len());
-            for g in 0..c.groups {
-                let a = &w[g * opg * k..(g + 1) * opg * k];
-                s.extend(lin.matmul(ch, a, opg, k, out.spatial(), weight_bits)?);
-            }
-            s
-        }
+        Op::Conv2d(c) => lin.conv2d(ch, &c.shape(xs), w, weight_bits)?,
         Op::Dense {
             in_features,
             out_features,

@@ -44,12 +44,12 @@ pub(crate) fn local_layer<M: Modulus>(
 ) -> Option<Vec<Fp<M>>> {
     Some(match op {
         Op::AvgPool(p) => {
-            let mut y = kernels::sum_pool(p, xs, x);
+            let mut y = kernels::sum_pool(p, xs, x).ok()?;
             kernels::scale(&mut y, reciprocal(frac_bits, p.area()));
             y
         }
         Op::GlobalAvgPool => {
-            let mut y = kernels::sum_channels(xs, x);
+            let mut y = kernels::sum_channels(xs, x).ok()?;
             kernels::scale(&mut y, reciprocal(frac_bits, xs.spatial()));
             y
         }

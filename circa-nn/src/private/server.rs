@@ -236,7 +236,7 @@ impl<M: Modulus> ServerEngine<M> {
             let out = match &layer.op {
                 Op::Conv2d(c) => {
                     let (w, b) = self.weights[i].as_ref().ok_or(missing("weights"))?;
-                    let mut y = kernels::conv2d(c, xs, &sh[t], w);
+                    let mut y = kernels::conv2d(c, xs, &sh[t], w)?;
                     let s = pop(&mut pre.linear, "linear correlation")?;
                     y.iter_mut().zip(s.iter()).for_each(|(v, &s)| *v += s);
                     kernels::add_channel_bias(&mut y, b, layer.output_shape().spatial());
@@ -250,7 +250,7 @@ impl<M: Modulus> ServerEngine<M> {
                     out_features,
                 } => {
                     let (w, b) = self.weights[i].as_ref().ok_or(missing("weights"))?;
-                    let mut y = kernels::dense(*in_features, *out_features, &sh[t], w);
+                    let mut y = kernels::dense(*in_features, *out_features, &sh[t], w)?;
                     let s = pop(&mut pre.linear, "linear correlation")?;
                     y.iter_mut().zip(s.iter()).for_each(|(v, &s)| *v += s);
                     kernels::add_channel_bias(&mut y, b, 1);
@@ -300,7 +300,7 @@ impl<M: Modulus> ServerEngine<M> {
                     y
                 }
                 Op::MaxPool(p) => {
-                    let windows = kernels::pool_windows(p, xs);
+                    let windows = kernels::pool_windows(p, xs)?;
                     let widths = pool_widths(p.area());
                     let mut cand = Zeroizing::new(gather(&sh[t], &windows));
                     for (l, &w) in widths[..widths.len() - 1].iter().enumerate() {
