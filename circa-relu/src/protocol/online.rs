@@ -70,6 +70,9 @@ fn reply_len(path: Path, n: usize) -> usize {
     }
 }
 
+/// The server's shares `s` and the triples that multiply them by the sign (Beaver path).
+type BeaverInputs<M> = (Vec<Fp<M>>, Triples<Server, M>);
+
 /// The server's state between flight 1 and the client's reply.
 pub struct ServerOnline<M: Modulus> {
     path: Path,
@@ -81,7 +84,7 @@ pub struct ServerOnline<M: Modulus> {
     /// Label table: the output-table masks `r`.
     r: Vec<Fp<M>>,
     /// Beaver: the server's shares `s` and the batch's triples.
-    beaver: Option<(Vec<Fp<M>>, Triples<Server, M>)>,
+    beaver: Option<BeaverInputs<M>>,
 }
 
 impl<M: Modulus> Drop for ServerOnline<M> {
