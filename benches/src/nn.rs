@@ -7,7 +7,9 @@ use circa_nn::fixed::defaults;
 use circa_nn::model::{
     Activation, Architecture, Conv2d, LinearWeights, Network, Op, Shape, Window2d,
 };
-use circa_nn::private::{ClientSession, Prime, PrivateParams, ServerSession, SessionStats};
+use circa_nn::private::{
+    ClientSession, Prime, PrivateParams, ServerModel, ServerSession, SessionStats,
+};
 use circa_nn::{argmax, import_onnx};
 use circa_ot::{Block, Prg, TcpChannel};
 use serde_json::json;
@@ -46,11 +48,13 @@ fn run_session(
     params: PrivateParams,
     inputs: &[(Option<usize>, Vec<f64>)],
 ) -> Result<Totals, Error> {
+    let model = ServerModel::new(network, params)?;
     let (mut sch, mut cch) = TcpChannel::loopback_pair()?;
     std::thread::scope(|scope| {
+        let model = &model;
         let server = scope.spawn(move || -> Result<(), Error> {
             let mut rng = Prg::from_seed_block(Block::from_u128(0x5e7e_0001));
-            let mut session = ServerSession::handshake(&mut sch, network, params, &mut rng)?;
+            let mut session = ServerSession::handshake(&mut sch, model, &mut rng)?;
             while session.serve_one(&mut sch)?.is_some() {}
             Ok(())
         });

@@ -379,6 +379,20 @@ pub enum NnError {
         /// Fractional bits `f`.
         frac_bits: u32,
     },
+    /// A weight or bias of a named layer that overflows the field at its fixed-point scale.
+    #[error("layer {layer} ({name:?}): {what} {value} overflows the field at scale 2^{scale_bits}")]
+    ParameterOverflow {
+        /// Layer index.
+        layer: usize,
+        /// The layer's name.
+        name: String,
+        /// `"weight"` or `"bias"`.
+        what: &'static str,
+        /// The value.
+        value: f64,
+        /// The scale it was encoded at.
+        scale_bits: u32,
+    },
     /// An ONNX tensor holding its values twice, in `raw_data` and in a typed field: which one
     /// a runtime reads is not specified, so neither is chosen silently.
     #[error("tensor {tensor:?}: values in both raw_data and a typed data field")]

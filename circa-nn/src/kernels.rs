@@ -32,9 +32,21 @@ pub(crate) fn refused(layer: usize, e: &circa_share::Error) -> NnError {
 
 /// The arithmetic the layers need: a commutative ring whose products circa-share's kernels
 /// compute (field elements and `f64`).
-pub trait Ring: Scalar + core::ops::Add<Output = Self> + core::ops::Mul<Output = Self> {}
+pub trait Ring:
+    Scalar
+    + core::ops::Add<Output = Self>
+    + core::ops::Sub<Output = Self>
+    + core::ops::Mul<Output = Self>
+{
+}
 
-impl<T: Scalar + core::ops::Add<Output = T> + core::ops::Mul<Output = T>> Ring for T {}
+impl<T> Ring for T where
+    T: Scalar
+        + core::ops::Add<Output = T>
+        + core::ops::Sub<Output = T>
+        + core::ops::Mul<Output = T>
+{
+}
 
 /// 2-D convolution without bias over the zero-padded input of shape `input_shape`; the output
 /// has shape `out_channels x out_h x out_w` as inferred by the architecture. Errors (typed, no

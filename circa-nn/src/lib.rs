@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod dataset;
+pub mod engine;
 pub mod error;
 pub mod fixed;
 pub mod kernels;

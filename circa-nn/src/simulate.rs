@@ -20,8 +20,9 @@ use circa_share::fixed_point::{truncate_client_share, truncate_plain, truncate_s
 use circa_share::{Fp, Modulus};
 use rand_core::CryptoRng;
 
+use crate::engine::SignScale;
 use crate::error::{NnError, Result};
-use crate::fixed::{Fixed, SignOracle, SignScale};
+use crate::fixed::{Fixed, SignOracle};
 use crate::model::Network;
 
 /// A [`SignOracle`] that shares `y` at random and asks the variant's reference function,

@@ -460,33 +460,40 @@ fn work_and_memory_limits() {
     ));
 }
 
-/// `plain::evaluate` takes any caller-written backend: parameter lists of the wrong length are
-/// a typed error, not an index panic inside the kernels.
+/// The engine's walk takes any caller-written plaintext backend (`engine::reference::Arith`):
+/// parameter lists of the wrong length are a typed error, not an index panic in the kernels.
 #[test]
-fn evaluate_checks_backend_parameter_lengths() {
-    use circa_nn::plain::{Evaluator, F64, LinearParams, evaluate};
+fn walk_checks_backend_parameter_lengths() {
+    use circa_nn::engine::reference::{Arith, F64, run};
+    use circa_nn::engine::{Plan, PlanParams, SignScale, SignSite};
     struct Short<'n> {
         inner: F64<'n>,
         cut: usize,
         bias_cut: usize,
     }
-    impl Evaluator for Short<'_> {
-        type Value = f64;
-        fn linear_params(&self, layer: usize) -> Option<LinearParams<'_, f64>> {
-            let (w, b) = self.inner.linear_params(layer)?;
+    impl Arith for Short<'_> {
+        type V = f64;
+        fn weights(
+            &self,
+            layer: usize,
+        ) -> Option<circa_nn::engine::reference::LinearParams<'_, f64>> {
+            let (w, b) = self.inner.weights(layer)?;
             Some((&w[..w.len() - self.cut], &b[..b.len() - self.bias_cut]))
         }
-        fn after_product(&self, data: &mut [f64]) {
-            self.inner.after_product(data)
+        fn coefficients(&self, layer: usize) -> Option<[f64; 3]> {
+            self.inner.coefficients(layer)
         }
         fn reciprocal(&self, divisor: usize) -> f64 {
             self.inner.reciprocal(divisor)
         }
-        fn activation(&self, act: &Activation, shape: Shape, data: &mut [f64]) {
-            self.inner.activation(act, shape, data)
+        fn lift(&self, site: &SignSite) -> f64 {
+            self.inner.lift(site)
         }
-        fn max(&self, a: f64, b: f64) -> f64 {
-            self.inner.max(a, b)
+        fn rescale(&self, data: &mut [f64]) {
+            self.inner.rescale(data)
+        }
+        fn keep(&self, site: &SignSite, y: f64) -> bool {
+            self.inner.keep(site, y)
         }
     }
     let a = sample_architecture();
@@ -494,30 +501,34 @@ fn evaluate_checks_backend_parameter_lengths() {
     w[0] = Some(LinearWeights::new(vec![0.1; 4 * 9], vec![0.0; 4]));
     w[10] = Some(LinearWeights::new(vec![0.5; 12], vec![1.0; 3]));
     let net = Network::new(a.clone(), w).expect("network");
+    let plan = Plan::new(
+        &a,
+        PlanParams {
+            frac_bits: 0,
+            sign_scale: SignScale::Product,
+            variant: circa_relu::Variant::ExactSign,
+        },
+    )
+    .expect("plan");
     let input = vec![1.0; a.input_shape().len()];
-    let run = |cut, bias_cut| {
+    let go = |cut, bias_cut| {
         let eval = Short {
             inner: F64::new(&net),
             cut,
             bias_cut,
         };
-        evaluate(&a, &eval, input.clone())
+        run(&plan, &eval, input.clone())
     };
     assert_eq!(
-        run(0, 0).expect("full parameters")[a.output()],
+        go(0, 0).expect("full parameters"),
         infer(&net, &input).expect("infer")
     );
     assert!(matches!(
-        run(1, 0),
-        Err(NnError::WeightLengthMismatch {
-            layer: 0,
-            what: "weight",
-            expected: 36,
-            actual: 35
-        })
+        go(1, 0),
+        Err(NnError::KernelRefused { layer: 0, .. })
     ));
     assert!(matches!(
-        run(0, 1),
+        go(0, 1),
         Err(NnError::WeightLengthMismatch {
             layer: 0,
             what: "bias",

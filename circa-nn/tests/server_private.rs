@@ -204,11 +204,6 @@ fn huge_architecture_claim_is_refused_by_the_client() {
             .unwrap();
         let mut greeting = [0u8; hello::CLIENT_HELLO_LEN];
         s.read_exact(&mut greeting).unwrap();
-        s.write_all(&[
-            circa_nn::private::msgs::TAG_HELLO,
-            circa_nn::private::msgs::VERSION,
-        ])
-        .unwrap();
         s.write_all(&exact().to_bytes()).unwrap();
         s.write_all(&(1u64 << 60).to_le_bytes()).unwrap();
         let mut rest = Vec::new();

@@ -12,27 +12,33 @@ use super::error::{NetError, NetResult};
 use super::server::{ServeReport, Service, SessionChannel, serve_with};
 use crate::error::NnError;
 use crate::model::{Architecture, Network};
-use crate::private::{ClientSession, PrivateParams, ServerSession, SessionStats};
+use crate::private::{ClientSession, PrivateParams, ServerModel, ServerSession, SessionStats};
 
 /// The server's service: one private-inference session per connection, any number of
-/// inferences per session, with the network's weights shared (read-only) by all sessions.
+/// inferences per session, with the network encoded once (when the service is built) and
+/// shared read-only by all sessions: a connection costs no copy of the weights.
 #[derive(Debug)]
 pub struct PrivateInference {
-    network: Arc<Network>,
-    params: PrivateParams,
+    model: ServerModel,
 }
 
 impl PrivateInference {
-    /// The service for `network` under `params` (validated here, once).
-    pub fn new(network: Arc<Network>, params: PrivateParams) -> NetResult<Self> {
-        params.validate()?;
-        Ok(Self { network, params })
+    /// The service for `network` under `params` (validated and encoded here, once).
+    pub fn new(network: &Network, params: PrivateParams) -> NetResult<Self> {
+        Ok(Self {
+            model: ServerModel::new(network, params)?,
+        })
+    }
+
+    /// The encoded model.
+    pub fn model(&self) -> &ServerModel {
+        &self.model
     }
 }
 
 impl Service for PrivateInference {
     fn run_session(&self, ch: &mut SessionChannel, rng: &mut Prg) -> NetResult<u64> {
-        let mut session = ServerSession::handshake(ch, &self.network, self.params, rng)?;
+        let mut session = ServerSession::handshake(ch, &self.model, rng)?;
         let mut served = 0;
         while session.serve_one(ch)?.is_some() {
             served += 1;
@@ -49,7 +55,7 @@ pub fn serve(
     params: PrivateParams,
     config: ServerConfig,
 ) -> NetResult<ServeReport> {
-    let service = PrivateInference::new(network, params)?;
+    let service = PrivateInference::new(&network, params)?;
     serve_with(listener, Arc::new(service), config)
 }
 

@@ -63,13 +63,3 @@ pub enum PrivateError {
 
 /// Result alias of this module.
 pub type Result<T> = std::result::Result<T, PrivateError>;
-
-/// The error for preprocessed material (or session state) that is not there.
-pub(crate) fn missing(what: &'static str) -> PrivateError {
-    PrivateError::Preprocessing { what }
-}
-
-/// The next item of one inference's preprocessed material, in the order it was produced.
-pub(crate) fn pop<T>(q: &mut std::collections::VecDeque<T>, what: &'static str) -> Result<T> {
-    q.pop_front().ok_or(missing(what))
-}

@@ -5,7 +5,7 @@
 use circa_relu::{ProductPath, TieMode, Variant};
 
 use super::error::{PrivateError, Result};
-use crate::fixed::SignScale;
+use crate::engine::{PlanParams, SignScale};
 
 /// The prime field, chosen at run time (the protocol code is generic over the modulus).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,6 +38,47 @@ impl Prime {
         }
     }
 }
+
+/// A value for each prime: the one place where the run-time [`Prime`] meets the compile-time
+/// modulus types. Build one with [`by_prime_new!`], use it with [`by_prime!`].
+pub(crate) enum ByPrime<A, B> {
+    /// For [`Prime::P41`].
+    P41(A),
+    /// For [`Prime::P31`].
+    P31(B),
+}
+
+/// `by_prime_new!(prime, M => expr)`: evaluates `expr` with the type `M` bound to the modulus of
+/// `prime` and wraps the result in the matching [`ByPrime`] variant.
+macro_rules! by_prime_new {
+    ($prime:expr, $m:ident => $body:expr) => {
+        match $prime {
+            $crate::private::Prime::P41 => {
+                #[allow(dead_code)]
+                type $m = circa_share::P2061584302081;
+                $crate::private::ByPrime::P41($body)
+            }
+            $crate::private::Prime::P31 => {
+                #[allow(dead_code)]
+                type $m = circa_share::P2138816513;
+                $crate::private::ByPrime::P31($body)
+            }
+        }
+    };
+}
+
+/// `by_prime!(value, x => expr)`: evaluates `expr` with `x` bound to the value inside a
+/// [`ByPrime`] (the expression is instantiated for each modulus).
+macro_rules! by_prime {
+    ($value:expr, $x:ident => $body:expr) => {
+        match $value {
+            $crate::private::ByPrime::P41($x) => $body,
+            $crate::private::ByPrime::P31($x) => $body,
+        }
+    };
+}
+
+pub(crate) use {by_prime, by_prime_new};
 
 /// Public parameters of private inference (both parties know them; the server sends them).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,21 +125,19 @@ impl PrivateParams {
             });
         }
         let (variant, product) = self.relu;
-        let check = match self.prime {
-            Prime::P41 => circa_relu::ReluParams::<circa_share::P2061584302081>::new(
-                variant,
-                product,
-                self.frac_bits,
-            )
-            .map(|_| ()),
-            Prime::P31 => circa_relu::ReluParams::<circa_share::P2138816513>::new(
-                variant,
-                product,
-                self.frac_bits,
-            )
-            .map(|_| ()),
-        };
-        check.map_err(PrivateError::Relu)
+        let check = by_prime_new!(self.prime, M => {
+            circa_relu::ReluParams::<M>::new(variant, product, self.frac_bits).map(|_| ())
+        });
+        by_prime!(check, c => c.map_err(PrivateError::Relu))
+    }
+
+    /// The parameters of the fixed-point plan.
+    pub fn plan(&self) -> PlanParams {
+        PlanParams {
+            frac_bits: self.frac_bits,
+            sign_scale: self.sign_scale,
+            variant: self.relu.0,
+        }
     }
 
     /// The fixed-width wire encoding: prime, f, variant, k, tie mode, product path, sign scale.
