@@ -303,9 +303,6 @@ pub enum NnError {
         /// Layer index.
         layer: usize,
     },
-    /// The serialised architecture does not start with the expected magic and version.
-    #[error("architecture bytes: bad magic or version")]
-    BadMagic,
     /// An unknown tag in a serialised architecture.
     #[error("architecture bytes: unknown {what} tag {tag} at byte {offset}")]
     InvalidTag {

@@ -12,7 +12,7 @@ use super::error::{NetError, NetResult};
 /// The first bytes either side sends.
 pub const MAGIC: [u8; 8] = *b"CIRCA-NN";
 /// The version of the framing and session protocol spoken here.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 /// Length of the server's greeting: magic, version, status.
 pub const SERVER_HELLO_LEN: usize = MAGIC.len() + 2;
 /// Length of the client's greeting: magic, version.
