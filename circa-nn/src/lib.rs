@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cost;
 pub mod dataset;
 pub mod engine;
 pub mod error;

@@ -39,6 +39,7 @@ use circa_share::fixed_point::{truncate_client_share, truncate_server_share};
 use circa_share::{Fp, Modulus};
 use zeroize::Zeroizing;
 
+pub(crate) use encoded::signed_bits;
 pub use encoded::{EncodedNetwork, PublicConstants};
 pub use layers::Kind;
 pub use plan::{Plan, PlanParams, Remask, Scale, SignScale, SignSite, Step};

@@ -124,12 +124,12 @@ pub fn inspect_command(args: &InspectArgs) -> Result<(), CliError> {
     let (unit, measured) = match args.measure {
         Some(n) if n > 0 => {
             let spinner = crate::progress::spinner("measuring the ReLU protocol");
-            let unit = cost::measure_relu(&params, n)?;
+            let unit = circa_nn::cost::measure_relu(&params, n)?;
             spinner.finish_and_clear();
             (unit, true)
         }
-        _ => (cost::relu_unit(&params)?, false),
+        _ => (circa_nn::cost::relu_unit(&params)?, false),
     };
-    print!("{}", cost::report(&network, &params, &unit, measured));
+    print!("{}", cost::report(&network, &params, &unit, measured)?);
     Ok(())
 }

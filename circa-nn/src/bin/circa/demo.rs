@@ -13,7 +13,7 @@ use circa_nn::{Network, argmax, dataset};
 use crate::CliError;
 use crate::cli::{DemoArgs, describe};
 use crate::commands::{load_model, read_text};
-use crate::cost::DELPHI_STORAGE_PER_RELU;
+use circa_nn::cost::DELPHI_STORAGE_PER_RELU;
 
 /// The workspace root (the bundled models live in `models/` there).
 fn workspace_root() -> PathBuf {
