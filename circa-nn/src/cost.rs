@@ -163,7 +163,13 @@ impl CostEstimate {
 
 /// Bytes of the OT-based linear correlation of `A B` (`m x k` weights of `weight_bits` bits,
 /// `k x n` mask) in the direction both parties pick.
-fn correlation_bytes(params: &PrivateParams, m: usize, k: usize, n: usize, weight_bits: u32) -> f64 {
+fn correlation_bytes(
+    params: &PrivateParams,
+    m: usize,
+    k: usize,
+    n: usize,
+    weight_bits: u32,
+) -> f64 {
     let bytes = by_prime_new!(params.prime, M => {
         Direction::choose::<M>(m, k, n, weight_bits).bytes::<M>(m, k, n, weight_bits)
     });

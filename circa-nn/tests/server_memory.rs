@@ -1,0 +1,124 @@
+//! The server encodes its model once: connections that send only their greeting cost no copy
+//! of the weights. 16 such connections on a 4.2 M-weight model must stay below 64 MiB above the
+//! idle server (read from /proc; Linux only), and an honest client is served meanwhile.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use circa_nn::net::{ClientConfig, ServerConfig, Shutdown, hello, serve};
+use circa_nn::private::{Prime, PrivateParams};
+use circa_nn::{Activation, Architecture, LinearWeights, Network, Op, Shape};
+
+/// Resident set size of this process, in bytes (`None` where /proc is not available).
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Dense 2048 -> 2048 -> ReLU -> dense 2048 -> 10: 4.21 M weights, deterministic values.
+fn big_network() -> Network {
+    let n = 2048;
+    let arch = Architecture::new(
+        Shape::flat(n),
+        vec![
+            (
+                "fc1".into(),
+                Op::Dense {
+                    in_features: n,
+                    out_features: n,
+                },
+                vec![0],
+            ),
+            ("relu".into(), Op::Activation(Activation::Relu), vec![1]),
+            (
+                "fc2".into(),
+                Op::Dense {
+                    in_features: n,
+                    out_features: 10,
+                },
+                vec![2],
+            ),
+        ],
+        3,
+    )
+    .expect("architecture");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut weights = |len: usize| -> Vec<f64> {
+        (0..len)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.04
+            })
+            .collect()
+    };
+    let w1 = LinearWeights::new(weights(n * n), vec![0.0; n]);
+    let w2 = LinearWeights::new(weights(10 * n), vec![0.0; 10]);
+    Network::new(arch, vec![Some(w1), None, Some(w2)]).expect("network")
+}
+
+#[test]
+fn greeting_only_connections_cost_no_weight_copies() {
+    let network = Arc::new(big_network());
+    let input: Vec<f64> = (0..2048).map(|i| (i % 17) as f64 / 17.0).collect();
+    let expected = circa_nn::argmax(&circa_nn::infer(&network, &input).expect("f64"));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = Shutdown::new();
+    let config = ServerConfig {
+        max_sessions: 32,
+        read_timeout: Duration::from_secs(20),
+        write_timeout: Duration::from_secs(20),
+        log: false,
+        shutdown: shutdown.clone(),
+        ..ServerConfig::default()
+    };
+    let params = PrivateParams::circa(Prime::P41, 10, 16, circa_relu::TieMode::NegPass);
+    let server = {
+        let network = Arc::clone(&network);
+        std::thread::spawn(move || serve(listener, network, params, config))
+    };
+    // Let the server encode the model and settle.
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = rss_bytes();
+    let mut silent = Vec::new();
+    for _ in 0..16 {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut greeting = [0u8; hello::SERVER_HELLO_LEN];
+        s.read_exact(&mut greeting).expect("server greeting");
+        s.write_all(&hello::client_hello())
+            .expect("client greeting");
+        // The session's first bytes (parameters, architecture, weight width) arrive: the
+        // server has started the session for this connection.
+        let mut params = [0u8; 12];
+        s.read_exact(&mut params).expect("parameters");
+        silent.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = rss_bytes();
+    // An honest client is served while the silent ones hold their slots.
+    let (logits, _) =
+        circa_nn::net::infer(addr, &input, &ClientConfig::default()).expect("honest inference");
+    assert_eq!(circa_nn::argmax(&logits), expected);
+    if let (Some(idle), Some(busy)) = (idle, busy) {
+        let grown = busy.saturating_sub(idle);
+        eprintln!(
+            "server RSS: idle {} MiB, with 16 greeting-only connections {} MiB (+{} MiB)",
+            idle >> 20,
+            busy >> 20,
+            grown >> 20
+        );
+        assert!(
+            grown < 64 << 20,
+            "16 greeting-only connections grew the process by {} MiB",
+            grown >> 20
+        );
+    }
+    drop(silent);
+    shutdown.trigger();
+    server.join().expect("server thread").expect("server");
+}
