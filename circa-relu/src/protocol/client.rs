@@ -113,10 +113,8 @@ impl<M: Modulus> ReluClient<M> {
         ch: &mut C,
         c: &[Fp<M>],
     ) -> Result<ClientPreprocessed<M>, Error> {
-        if self.params.variant().is_sign() && self.params.product() == ProductPath::Beaver {
-            return Err(Error::TriplesRequired);
-        }
-        self.offline_inner(ch, c, None)
+        let params = self.params;
+        self.offline_for(ch, c, &params, None)
     }
 
     /// Offline phase for the Beaver product path: as [`ReluClient::offline`] plus `c.len()`
@@ -127,20 +125,34 @@ impl<M: Modulus> ReluClient<M> {
         c: &[Fp<M>],
         triples: &mut T,
     ) -> Result<ClientPreprocessed<M>, Error> {
-        let t = if self.params.variant().is_sign() && self.params.product() == ProductPath::Beaver {
+        let params = self.params;
+        let t = if params.variant().is_sign() && params.product() == ProductPath::Beaver {
             Some(triples.triples(c.len())?)
         } else {
             None
         };
-        self.offline_inner(ch, c, t)
+        self.offline_for(ch, c, &params, t)
     }
 
-    fn offline_inner<C: Channel + ?Sized>(
+    /// Offline phase for a batch with its own parameters `params` (the counterpart of
+    /// [`ReluServer::offline_for`](super::ReluServer::offline_for)) and, on the Beaver path,
+    /// `c.len()` pregenerated triples.
+    pub fn offline_for<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
         c: &[Fp<M>],
+        params: &ReluParams<M>,
         triples: Option<circa_share::Triples<Client, M>>,
     ) -> Result<ClientPreprocessed<M>, Error> {
+        if !self.params.batch_compatible(params) {
+            return Err(Error::InvalidParams {
+                reason: "batch parameters incompatible with the session",
+            });
+        }
+        let beaver = params.variant().is_sign() && params.product() == ProductPath::Beaver;
+        if beaver != triples.is_some() {
+            return Err(Error::TriplesRequired);
+        }
         let n = c.len();
         if n > MAX_BATCH {
             return Err(Error::BatchTooLarge {
@@ -165,7 +177,7 @@ impl<M: Modulus> ReluClient<M> {
             })
             .collect();
         let mut next = match ranges.first() {
-            Some(&(a, b)) => Some(self.prepare_cot(&c[a..b])?),
+            Some(&(a, b)) => Some(self.prepare_cot(params, &c[a..b])?),
             None => None,
         };
         for (i, &(a, b)) in ranges.iter().enumerate() {
@@ -175,12 +187,13 @@ impl<M: Modulus> ReluClient<M> {
             ch.send(&prepared.message)?;
             ch.flush()?;
             if let Some(&(a2, b2)) = ranges.get(i + 1) {
-                next = Some(self.prepare_cot(&c[a2..b2])?);
+                next = Some(self.prepare_cot(params, &c[a2..b2])?);
             }
-            chunks.push(self.offline_chunk(ch, &c[a..b], prepared)?);
+            chunks.push(self.offline_chunk(ch, params, &c[a..b], prepared)?);
         }
         ch.flush()?;
         Ok(ClientPreprocessed {
+            params: *params,
             batch_id,
             len: n,
             chunks,
@@ -190,9 +203,9 @@ impl<M: Modulus> ReluClient<M> {
 
     /// The garbling-COT receiver's message for one chunk's input bits (sent later, in protocol
     /// order) and the client's input labels.
-    fn prepare_cot(&mut self, c: &[Fp<M>]) -> Result<PreparedCot, Error> {
+    fn prepare_cot(&mut self, params: &ReluParams<M>, c: &[Fp<M>]) -> Result<PreparedCot, Error> {
         let mut bits = Vec::new();
-        evaluator_bits(&self.params, c, &mut bits);
+        evaluator_bits(params, c, &mut bits);
         let mut t = vec![Block::ZERO; bits.len()];
         let mut out = Deferred::default();
         let r = self.cot.receive_cot(&mut out, &bits, &mut t);
@@ -209,10 +222,10 @@ impl<M: Modulus> ReluClient<M> {
     fn offline_chunk<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
+        params: &ReluParams<M>,
         c: &[Fp<M>],
         mut prepared: PreparedCot,
     ) -> Result<ClientChunk<M>, Error> {
-        let params = &self.params;
         let count = c.len();
         let circuit = self.circuits.get(params, count)?;
         let chunk_id = self.next_chunk;

@@ -113,7 +113,7 @@ impl<M: Modulus> ReluServer<M> {
         s: &[Fp<M>],
     ) -> Result<(Vec<u8>, ServerOnline<M>), Error> {
         check_len("server shares vs preprocessed batch", pre.len, s.len())?;
-        let params = self.params;
+        let params = pre.params;
         let path = path(&params);
         let w = garbler_online_inputs_per_relu(&params);
         let d = self.delta.as_block();
@@ -276,7 +276,7 @@ impl<M: Modulus> ClientOnline<M> {
 impl<M: Modulus> ReluClient<M> {
     /// Bytes of flight 1 for the batch `pre` (derived from its chunk sizes).
     pub fn flight_len(&self, pre: &ClientPreprocessed<M>) -> usize {
-        flight_len(&self.params, pre.chunks.iter().map(|c| c.count))
+        flight_len(&pre.params, pre.chunks.iter().map(|c| c.count))
     }
 
     /// Online step 2: consumes the batch's material and the server's flight 1; returns the
@@ -287,7 +287,7 @@ impl<M: Modulus> ReluClient<M> {
         flight: &[u8],
     ) -> Result<(Vec<u8>, ClientOnline<M>), Error> {
         check_len("server flight", self.flight_len(&pre), flight.len())?;
-        let params = self.params;
+        let params = pre.params;
         let path = path(&params);
         let (id, mut rest) = flight.split_at(8);
         let batch_id = u64::from_le_bytes(

@@ -105,10 +105,8 @@ impl<M: Modulus> ReluServer<M> {
         ch: &mut C,
         n: usize,
     ) -> Result<ServerPreprocessed<M>, Error> {
-        if self.params.variant().is_sign() && self.params.product() == ProductPath::Beaver {
-            return Err(Error::TriplesRequired);
-        }
-        self.offline_inner(ch, n, None)
+        let params = self.params;
+        self.offline_for(ch, n, &params, None)
     }
 
     /// Offline phase for the Beaver product path: as [`ReluServer::offline`] plus `n` triples
@@ -119,20 +117,35 @@ impl<M: Modulus> ReluServer<M> {
         n: usize,
         triples: &mut T,
     ) -> Result<ServerPreprocessed<M>, Error> {
-        let t = if self.params.variant().is_sign() && self.params.product() == ProductPath::Beaver {
+        let params = self.params;
+        let t = if params.variant().is_sign() && params.product() == ProductPath::Beaver {
             Some(triples.triples(n)?)
         } else {
             None
         };
-        self.offline_inner(ch, n, t)
+        self.offline_for(ch, n, &params, t)
     }
 
-    fn offline_inner<C: Channel + ?Sized>(
+    /// Offline phase for a batch of `n` ReLUs with its own parameters `params` (a variant of
+    /// the session's: another `k` or tie rule, see [`ReluParams::batch_compatible`]) and, on
+    /// the Beaver path, `n` pregenerated triples. The client must call
+    /// [`ReluClient::offline_for`](super::ReluClient::offline_for) with the same parameters.
+    pub fn offline_for<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
         n: usize,
+        params: &ReluParams<M>,
         triples: Option<circa_share::Triples<Server, M>>,
     ) -> Result<ServerPreprocessed<M>, Error> {
+        if !self.params.batch_compatible(params) {
+            return Err(Error::InvalidParams {
+                reason: "batch parameters incompatible with the session",
+            });
+        }
+        let beaver = params.variant().is_sign() && params.product() == ProductPath::Beaver;
+        if beaver != triples.is_some() {
+            return Err(Error::TriplesRequired);
+        }
         if n > MAX_BATCH {
             return Err(Error::BatchTooLarge {
                 len: n,
@@ -153,10 +166,11 @@ impl<M: Modulus> ReluServer<M> {
         let batch_id = self.next_relu;
         let mut chunks = Vec::with_capacity(n.div_ceil(super::CHUNK_RELUS));
         for count in chunk_lengths(n) {
-            chunks.push(self.offline_chunk(ch, count)?);
+            chunks.push(self.offline_chunk(ch, params, count)?);
         }
         ch.flush()?;
         Ok(ServerPreprocessed {
+            params: *params,
             batch_id,
             len: n,
             chunks,
@@ -167,9 +181,9 @@ impl<M: Modulus> ReluServer<M> {
     fn offline_chunk<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
+        params: &ReluParams<M>,
         count: usize,
     ) -> Result<ServerChunk<M>, Error> {
-        let params = &self.params;
         let sign = params.variant().is_sign();
         let label_table = sign && params.product() == ProductPath::LabelTable;
         let circuit = self.circuits.get(params, count)?;
