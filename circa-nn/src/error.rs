@@ -263,6 +263,14 @@ pub enum NnError {
         /// What circa-share's kernel said.
         reason: &'static str,
     },
+    /// A per-layer sign-test choice that does not fit the network or the parameters.
+    #[error("layer {layer}: invalid sign-test choice: {reason}")]
+    InvalidSite {
+        /// Layer index.
+        layer: usize,
+        /// Why.
+        reason: &'static str,
+    },
     /// A layer refers to a tensor id that does not precede it.
     #[error("layer {layer}: input tensor id {tensor} is not an earlier tensor")]
     InvalidTensorId {

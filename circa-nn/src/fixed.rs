@@ -79,6 +79,13 @@ pub trait SignOracle<M: Modulus> {
     /// `true` keeps `y`, `false` zeroes it.
     fn sign(&self, y: Fp<M>) -> bool;
 
+    /// The ReLU variant this oracle simulates (its truncation `k` meant at the product scale,
+    /// as in the plan's parameters): the plan gives every site its own variant from it. The
+    /// default, for exact oracles, is the exact sign.
+    fn variant(&self) -> circa_relu::Variant {
+        circa_relu::Variant::ExactSign
+    }
+
     /// The sign test of a ReLU at `site` (its variant and the scale of `y`). The default
     /// ignores the site.
     fn sign_at(&self, site: &SignSite, y: Fp<M>) -> bool {
@@ -158,7 +165,8 @@ impl<M: Modulus, S: SignOracle<M>> Fixed<M, S> {
         let params = PlanParams {
             frac_bits,
             sign_scale,
-            variant: circa_relu::Variant::ExactSign,
+            variant: oracle.variant(),
+            field_bits: M::BITS,
         };
         Ok(Self::from_encoded(
             Arc::new(EncodedNetwork::new(network, params)?),

@@ -23,5 +23,5 @@ pub use model::{
 };
 pub use onnx::{DecodeLimits, import_onnx};
 pub use plain::{argmax, infer};
-pub use simulate::{CircaSign, Simulated, simulated};
+pub use simulate::{CircaSign, Simulated, simulated, simulated_with_sites};
 pub use summary::summary;

@@ -17,6 +17,7 @@ pub fn infer(network: &Network, input: &[f64]) -> Result<Vec<f64>> {
             frac_bits: 0,
             sign_scale: SignScale::Product,
             variant: circa_relu::Variant::ExactSign,
+            field_bits: 64,
         },
     )?;
     reference::run(&plan, &F64::new(network), input.to_vec())

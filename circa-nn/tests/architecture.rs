@@ -504,6 +504,7 @@ fn walk_checks_backend_parameter_lengths() {
             frac_bits: 0,
             sign_scale: SignScale::Product,
             variant: circa_relu::Variant::ExactSign,
+            field_bits: 64,
         },
     )
     .expect("plan");

@@ -201,6 +201,7 @@ fn a_fixed_point_backend_reuses_the_walk() {
                 frac_bits: fixed::F,
                 sign_scale: SignScale::Product,
                 variant: circa_relu::Variant::ExactSign,
+                field_bits: 64,
             },
         )
         .expect("plan");

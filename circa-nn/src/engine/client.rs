@@ -17,7 +17,7 @@ use super::driver::Driver;
 use super::encoded::PublicConstants;
 use super::layers::{ClientItem, Kind};
 use super::material::Material;
-use super::plan::{Plan, Remask, Scale};
+use super::plan::{Plan, Remask, Scale, SignSite};
 use super::walk::{Phase, walk};
 use super::{Known, Party, Shares, difference};
 use crate::fixed::encode;
@@ -79,16 +79,17 @@ pub(crate) struct ClientOffline<'a, M: Modulus, C: Channel + ?Sized> {
 }
 
 impl<M: Modulus, C: Channel + ?Sized> ClientOffline<'_, M, C> {
-    /// ReLU preprocessing for the client's shares `c` (triples on the Beaver path), counting
-    /// its bytes.
-    pub(crate) fn relu_offline(&mut self, c: &[Fp<M>]) -> Result<ReluPre<M>> {
+    /// ReLU preprocessing of the sign tests `site` for the client's shares `c` (triples on the
+    /// Beaver path), counting its bytes.
+    pub(crate) fn relu_offline(&mut self, site: &SignSite, c: &[Fp<M>]) -> Result<ReluPre<M>> {
         let before = self.ch.stats();
-        let pre = if self.setup.beaver_relus() {
-            let mut t = super::layers::Pregenerated(self.triples.take_front(c.len())?);
-            self.setup.relu.offline_with_triples(self.ch, c, &mut t)?
+        let params = self.setup.relu.params().with_variant(site.variant)?;
+        let triples = if self.setup.beaver_relus() {
+            Some(self.triples.take_front(c.len())?)
         } else {
-            self.setup.relu.offline(self.ch, c)?
+            None
         };
+        let pre = self.setup.relu.offline_for(self.ch, c, &params, triples)?;
         let d = self.ch.stats().since(&before);
         self.out.relu_bytes += d.bytes_sent + d.bytes_received;
         self.out.relus += c.len() as u64;

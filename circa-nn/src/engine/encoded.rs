@@ -9,7 +9,7 @@ use circa_share::{Fp, Modulus};
 use zeroize::Zeroize;
 
 use super::layers::Kind;
-use super::plan::{Plan, PlanParams};
+use super::plan::{Plan, PlanParams, SiteChoice};
 use super::reciprocal_units;
 use super::reference::LinearParams;
 use crate::error::{NnError, Result};
@@ -142,8 +142,18 @@ impl<M: Modulus> EncodedNetwork<M> {
     /// `2^f` and bias at `2^(2f)` (an error names the layer of a value that overflows the
     /// field), and the weights' signed bit width (without a second copy of the weights).
     pub fn new(network: &Network, params: PlanParams) -> Result<Self> {
+        Self::with_sites(network, params, &[])
+    }
+
+    /// As [`EncodedNetwork::new`], with the sign tests of `choices` at their own `k` and tie
+    /// rule ([`Plan::with_sites`]).
+    pub fn with_sites(
+        network: &Network,
+        params: PlanParams,
+        choices: &[SiteChoice],
+    ) -> Result<Self> {
         let architecture = network.architecture().clone();
-        let plan = Plan::new(&architecture, params)?;
+        let plan = Plan::with_sites(&architecture, params, choices)?;
         let constants = PublicConstants::new(&plan)?;
         let f = params.frac_bits;
         let mut max_weight = 0u64;

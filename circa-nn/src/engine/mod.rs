@@ -42,7 +42,9 @@ use zeroize::Zeroizing;
 pub(crate) use encoded::signed_bits;
 pub use encoded::{EncodedNetwork, PublicConstants};
 pub use layers::Kind;
-pub use plan::{Plan, PlanParams, Remask, Scale, SignScale, SignSite, Step};
+pub use plan::{
+    MAX_BAND_BITS, Plan, PlanParams, Remask, Scale, SignScale, SignSite, SiteChoice, Step,
+};
 
 /// One party's shares of a tensor, wiped when dropped.
 pub(crate) type Shares<M> = Zeroizing<Vec<Fp<M>>>;

@@ -86,15 +86,55 @@ pub enum Share {
     Online,
 }
 
-/// A set of sign tests run as one batch: its ReLU variant (and so its truncation `k` and tie
-/// rule) and the scale of the value tested.
+/// A set of sign tests run as one batch: the layer it belongs to, its ReLU variant (and so its
+/// truncation `k` and tie rule) and the scale of the value tested. `k` means something only
+/// with its scale: dropping `k` bits of a value at scale `2^s` is a fault band of `2^(k - s)` in
+/// real units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignSite {
+    /// The layer (ReLU or max pooling) whose sign tests these are.
+    pub layer: usize,
     /// The ReLU variant of the batch.
     pub variant: Variant,
     /// The scale of the tested value.
     pub scale: Scale,
 }
+
+impl SignSite {
+    /// Fractional bits of the tested value's scale.
+    pub fn scale_bits(&self, frac_bits: u32) -> u32 {
+        match self.scale {
+            Scale::Single => frac_bits,
+            Scale::Product => 2 * frac_bits,
+        }
+    }
+
+    /// `log2` of the fault band in real units, `k - scale bits` (`None` for variants without a
+    /// truncation band).
+    pub fn band_bits(&self, frac_bits: u32) -> Option<i64> {
+        match self.variant {
+            Variant::TruncatedSign { k, .. } => {
+                Some(i64::from(k) - i64::from(self.scale_bits(frac_bits)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A ReLU site's own truncation and tie rule (from calibration), overriding the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SiteChoice {
+    /// The layer (a ReLU with ReLU elements, or a max pooling).
+    pub layer: usize,
+    /// Bits dropped from both comparator inputs.
+    pub k: u32,
+    /// Tie rule.
+    pub mode: circa_relu::TieMode,
+}
+
+/// Widest fault band a sign test may have: `2^MAX_BAND_BITS` real units (wider bands turn the
+/// sign test into noise: `k = 40` at `f = 10` would zero or pass everything below `2^20`).
+pub const MAX_BAND_BITS: i64 = 2;
 
 /// One layer of the plan.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,8 +154,33 @@ pub struct PlanParams {
     pub frac_bits: u32,
     /// Where the sign tests run.
     pub sign_scale: SignScale,
-    /// The ReLU variant of every sign test.
+    /// The ReLU variant of the sign tests. A truncated variant's `k` is meant at the product
+    /// scale `2^(2f)`: it fixes the default fault band `2^(k - 2f)`, and every site gets the `k`
+    /// that gives that band at its own scale (`k - f` at `2^f`).
     pub variant: Variant,
+    /// `bits(p)` of the field (a site's `k` must leave a comparator bit).
+    pub field_bits: u32,
+}
+
+impl PlanParams {
+    /// The default variant of a sign test at `scale`: the same real fault band everywhere.
+    pub fn site_variant(&self, scale: Scale) -> Variant {
+        match self.variant {
+            Variant::TruncatedSign { k, mode } => {
+                let band = i64::from(k) - 2 * i64::from(self.frac_bits);
+                let bits = match scale {
+                    Scale::Single => i64::from(self.frac_bits),
+                    Scale::Product => 2 * i64::from(self.frac_bits),
+                };
+                let max = i64::from(self.field_bits.saturating_sub(1));
+                Variant::TruncatedSign {
+                    k: (band + bits).clamp(0, max) as u32,
+                    mode,
+                }
+            }
+            v => v,
+        }
+    }
 }
 
 /// The plan of a network.
@@ -168,6 +233,8 @@ pub struct Compile<'a> {
     pub input_scale: Scale,
     /// The layer is a product whose rescale is deferred.
     pub deferred: bool,
+    /// The layer's sign tests (ReLU and max-pool layers).
+    pub site: SignSite,
     /// The plan's parameters.
     pub params: PlanParams,
 }
@@ -214,9 +281,36 @@ fn deferred_layers(arch: &Architecture, sign_scale: SignScale) -> Vec<bool> {
 }
 
 impl Plan {
-    /// The plan of `arch` under `params`.
+    /// The plan of `arch` under `params`, every sign test at its default variant.
     pub fn new(arch: &Architecture, params: PlanParams) -> Result<Self> {
+        Self::with_sites(arch, params, &[])
+    }
+
+    /// The plan of `arch` under `params`, with the sites in `choices` at their own `k` and tie
+    /// rule. Errors when a choice names a layer without sign tests (or twice), needs a sign
+    /// variant the session does not have, or gives a band wider than `2^MAX_BAND_BITS` or no
+    /// comparator bit.
+    pub fn with_sites(
+        arch: &Architecture,
+        params: PlanParams,
+        choices: &[SiteChoice],
+    ) -> Result<Self> {
         let layers = arch.layers();
+        let mut chosen: Vec<Option<SiteChoice>> = vec![None; layers.len()];
+        for c in choices {
+            let bad = |reason| NnError::InvalidSite {
+                layer: c.layer,
+                reason,
+            };
+            let slot = chosen.get_mut(c.layer).ok_or(bad("no such layer"))?;
+            if slot.is_some() {
+                return Err(bad("chosen twice"));
+            }
+            if !params.variant.is_sign() {
+                return Err(bad("the session's ReLU has no sign test to truncate"));
+            }
+            *slot = Some(*c);
+        }
         let deferred = deferred_layers(arch, params.sign_scale);
         let scale_of = |t: TensorId| {
             if t > 0 && deferred[t - 1] {
@@ -237,12 +331,48 @@ impl Plan {
                 layer: i,
                 tensor: t,
             })?;
+            let site_scale = match (&layer.op, params.sign_scale) {
+                (Op::MaxPool(_), SignScale::Product) => Scale::Product,
+                (Op::MaxPool(_), SignScale::Rescaled) => Scale::Single,
+                _ => scale_of(t),
+            };
+            let mut site = SignSite {
+                layer: i,
+                variant: params.site_variant(site_scale),
+                scale: site_scale,
+            };
+            if let Some(c) = chosen[i] {
+                let bad = |reason| NnError::InvalidSite { layer: i, reason };
+                let has_tests = match &layer.op {
+                    Op::MaxPool(w) => w.area() > 1,
+                    Op::Activation(Activation::Relu) => true,
+                    Op::Activation(Activation::ChannelRelu { mask }) => mask.contains(&true),
+                    _ => false,
+                };
+                if !has_tests {
+                    return Err(bad("the layer runs no sign test"));
+                }
+                if c.k >= params.field_bits {
+                    return Err(bad("k leaves no comparator bit"));
+                }
+                site.variant = Variant::TruncatedSign {
+                    k: c.k,
+                    mode: c.mode,
+                };
+                if site
+                    .band_bits(params.frac_bits)
+                    .is_some_and(|b| b > MAX_BAND_BITS)
+                {
+                    return Err(bad("fault band too wide for the site's scale"));
+                }
+            }
             let kind = Kind::compile(&Compile {
                 op: &layer.op,
                 input,
                 output: layer.output_shape(),
                 input_scale: scale_of(t),
                 deferred: deferred[i],
+                site,
                 params,
             });
             let input_shares: Vec<Share> = layer.inputs.iter().map(|&u| shares[u]).collect();
@@ -344,6 +474,7 @@ mod tests {
                 k: 16,
                 mode: TieMode::NegPass,
             },
+            field_bits: 41,
         }
     }
 

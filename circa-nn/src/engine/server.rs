@@ -16,7 +16,7 @@ use super::driver::Driver;
 use super::encoded::EncodedNetwork;
 use super::layers::{Kind, ServerItem};
 use super::material::Material;
-use super::plan::Remask;
+use super::plan::{Remask, SignSite};
 use super::walk::{Phase, walk};
 use super::{Party, Shares, add_assign};
 use crate::private::{PrivateError, PrivateParams, Result};
@@ -58,15 +58,17 @@ pub(crate) struct ServerOffline<'a, M: Modulus, C: Channel + ?Sized> {
 }
 
 impl<M: Modulus, C: Channel + ?Sized> ServerOffline<'_, M, C> {
-    /// ReLU preprocessing for a batch of `n` (triples on the Beaver path), counting its bytes.
-    pub(crate) fn relu_offline(&mut self, n: usize) -> Result<ReluPre<M>> {
+    /// ReLU preprocessing of the sign tests `site` for a batch of `n` (triples on the Beaver
+    /// path), counting its bytes.
+    pub(crate) fn relu_offline(&mut self, site: &SignSite, n: usize) -> Result<ReluPre<M>> {
         let before = self.ch.stats();
-        let pre = if self.setup.beaver_relus() {
-            let mut t = super::layers::Pregenerated(self.triples.take_front(n)?);
-            self.setup.relu.offline_with_triples(self.ch, n, &mut t)?
+        let params = self.setup.relu.params().with_variant(site.variant)?;
+        let triples = if self.setup.beaver_relus() {
+            Some(self.triples.take_front(n)?)
         } else {
-            self.setup.relu.offline(self.ch, n)?
+            None
         };
+        let pre = self.setup.relu.offline_for(self.ch, n, &params, triples)?;
         let d = self.ch.stats().since(&before);
         self.out.relu_bytes += d.bytes_sent + d.bytes_received;
         Ok(pre)

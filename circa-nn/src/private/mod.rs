@@ -177,11 +177,11 @@ use rand_core::CryptoRng;
 
 pub use error::{PrivateError, Result};
 pub(crate) use params::{ByPrime, by_prime, by_prime_new};
-pub use params::{Prime, PrivateParams};
+pub use params::{MIN_RANGE_BITS, Prime, PrivateParams};
 
 use crate::engine::client::{self as client_phase, ClientMaterial, ClientSetup};
 use crate::engine::server::{self as server_phase, ServerSetup};
-use crate::engine::{EncodedNetwork, Plan, PublicConstants};
+use crate::engine::{EncodedNetwork, Plan, PublicConstants, SiteChoice};
 use crate::model::{Architecture, Network};
 use msgs::{TAG_DONE, TAG_INFER, recv_tag, send_tag};
 
@@ -215,6 +215,7 @@ pub struct SessionStats {
 /// Building it checks every weight, bias and coefficient against the field at its scale.
 pub struct ServerModel {
     params: PrivateParams,
+    sites: Vec<SiteChoice>,
     architecture_bytes: Vec<u8>,
     encoded: ByPrime<
         Arc<EncodedNetwork<circa_share::P2061584302081>>,
@@ -229,11 +230,21 @@ impl core::fmt::Debug for ServerModel {
 }
 
 impl ServerModel {
-    /// Encodes `network` under `params` (validated here).
+    /// Encodes `network` under `params` (validated here), every sign test at its default.
     pub fn new(network: &Network, params: PrivateParams) -> Result<Self> {
+        Self::with_sites(network, params, &[])
+    }
+
+    /// As [`ServerModel::new`], with the sign tests of `sites` at their own `k` and tie rule
+    /// (a calibrated model); the choices are sent to the client in the handshake.
+    pub fn with_sites(
+        network: &Network,
+        params: PrivateParams,
+        sites: &[SiteChoice],
+    ) -> Result<Self> {
         params.validate()?;
         let encoded = by_prime_new!(params.prime, M => {
-            Arc::new(EncodedNetwork::<M>::new(network, params.plan())?)
+            Arc::new(EncodedNetwork::<M>::with_sites(network, params.plan(), sites)?)
         });
         let weight_bits = by_prime!(&encoded, e => e.weight_bits());
         if weight_bits + 2 > params.prime.bits() || weight_bits > MAX_WEIGHT_BITS {
@@ -243,9 +254,15 @@ impl ServerModel {
         }
         Ok(Self {
             params,
+            sites: sites.to_vec(),
             architecture_bytes: network.architecture().to_bytes(),
             encoded,
         })
+    }
+
+    /// The plan every session runs.
+    pub fn plan(&self) -> &Arc<Plan> {
+        by_prime!(&self.encoded, e => e.plan())
     }
 
     /// The session parameters.
@@ -336,6 +353,7 @@ impl ServerSession {
         ch.send(&params.to_bytes())?;
         ch.send_frame(&model.architecture_bytes)?;
         ch.send(&[model.weight_bits() as u8])?;
+        ch.send(&msgs::encode_sites(&model.sites))?;
         ch.flush()?;
         let inner = match &model.encoded {
             ByPrime::P41(net) => ByPrime::P41(server_setup(ch, net, params, rng)?),
@@ -456,7 +474,8 @@ impl ClientSession {
                 reason: "weight bit width out of range",
             });
         }
-        let plan = Arc::new(Plan::new(&arch, params.plan())?);
+        let sites = msgs::recv_sites(ch, arch.layers().len())?;
+        let plan = Arc::new(Plan::with_sites(&arch, params.plan(), &sites)?);
         let inner = match params.prime {
             Prime::P41 => ByPrime::P41(client_setup(ch, &plan, params, weight_bits, rng)?),
             Prime::P31 => ByPrime::P31(client_setup(ch, &plan, params, weight_bits, rng)?),

@@ -5,7 +5,10 @@
 use circa_relu::{ProductPath, TieMode, Variant};
 
 use super::error::{PrivateError, Result};
-use crate::engine::{PlanParams, SignScale};
+use crate::engine::{MAX_BAND_BITS, PlanParams, SignScale};
+
+/// Fewest integer bits a value at the product scale `2^(2f)` must have room for in the field.
+pub const MIN_RANGE_BITS: u32 = 8;
 
 /// The prime field, chosen at run time (the protocol code is generic over the modulus).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,12 +119,21 @@ impl PrivateParams {
         }
     }
 
-    /// Checks the combination: `2f + 2 <= bits(p)` and the ReLU parameters are valid for the
-    /// field.
+    /// Checks the combination: products at `2^(2f)` keep [`MIN_RANGE_BITS`] integer bits in
+    /// the field (`2f + 1 + MIN_RANGE_BITS <= bits(p)`: `f <= 16` for the 41-bit prime, `f <= 11`
+    /// for the 31-bit one), a truncated sign's default fault band `2^(k - 2f)` is at most
+    /// `2^MAX_BAND_BITS` real units, and the ReLU parameters are valid for the field.
     pub fn validate(&self) -> Result<()> {
-        if 2 * self.frac_bits + 2 > self.prime.bits() {
+        if 2 * self.frac_bits + 1 + MIN_RANGE_BITS > self.prime.bits() {
             return Err(PrivateError::InvalidParams {
-                reason: "2 * frac_bits + 2 must not exceed bits(p)",
+                reason: "frac_bits too large for the prime: products at 2^(2f) need 8 integer bits",
+            });
+        }
+        if let Variant::TruncatedSign { k, .. } = self.relu.0
+            && i64::from(k) - 2 * i64::from(self.frac_bits) > MAX_BAND_BITS
+        {
+            return Err(PrivateError::InvalidParams {
+                reason: "k too large: the fault band 2^(k - 2f) exceeds 4 real units",
             });
         }
         let (variant, product) = self.relu;
@@ -137,6 +149,7 @@ impl PrivateParams {
             frac_bits: self.frac_bits,
             sign_scale: self.sign_scale,
             variant: self.relu.0,
+            field_bits: self.prime.bits(),
         }
     }
 
@@ -239,9 +252,35 @@ mod tests {
         let mut b = PrivateParams::exact(Prime::P41, 12).to_bytes();
         b[0] = 7;
         assert!(PrivateParams::from_bytes(&b).is_err());
-        // f too large for the 31-bit prime
-        let b = PrivateParams::exact(Prime::P31, 15).to_bytes();
-        assert!(PrivateParams::from_bytes(&b).is_err());
+        // f too large for the 31-bit prime (the f = 14), and for the 41-bit (f = 19)
+        for (prime, f) in [
+            (Prime::P31, 15),
+            (Prime::P31, 14),
+            (Prime::P31, 12),
+            (Prime::P41, 19),
+            (Prime::P41, 17),
+        ] {
+            let b = PrivateParams::exact(prime, f).to_bytes();
+            assert!(PrivateParams::from_bytes(&b).is_err(), "{prime:?} f = {f}");
+        }
+        assert!(PrivateParams::exact(Prime::P31, 11).validate().is_ok());
+        assert!(PrivateParams::exact(Prime::P41, 16).validate().is_ok());
+        // k = 40 at f = 10: a fault band of 2^20 real units
+        assert!(
+            PrivateParams::circa(Prime::P41, 10, 40, TieMode::NegPass)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            PrivateParams::circa(Prime::P41, 10, 22, TieMode::NegPass)
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            PrivateParams::circa(Prime::P41, 10, 23, TieMode::NegPass)
+                .validate()
+                .is_err()
+        );
         // k must leave a comparator bit
         let b = PrivateParams::circa(Prime::P31, 8, 31, TieMode::NegPass).to_bytes();
         assert!(PrivateParams::from_bytes(&b).is_err());

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use super::super::client::{self, ClientOffline, ClientOnline};
 use super::super::material::wrong_kind;
-use super::super::plan::{Compile, Scale, Share, ShareRule, SignScale, SignSite};
+use super::super::plan::{Compile, Scale, Share, ShareRule, SignSite};
 use super::super::reference::Arith;
 use super::super::server::{self, ServerOffline, ServerOnline};
 use super::super::{Known, Shares, add_assign, difference};
@@ -73,13 +73,7 @@ impl MaxPool {
             input: c.input,
             outputs: c.output.len(),
             widths: pool_widths(window.area()),
-            site: SignSite {
-                variant: c.params.variant,
-                scale: match c.params.sign_scale {
-                    SignScale::Product => Scale::Product,
-                    SignScale::Rescaled => Scale::Single,
-                },
-            },
+            site: c.site,
         }
     }
 
@@ -211,7 +205,7 @@ impl MaxPool {
                 None
             };
             let c = Self::pair_differences(&cand, self.widths[l], lift);
-            let relu = p.relu_offline(&c)?;
+            let relu = p.relu_offline(&self.site, &c)?;
             levels.push(ClientLevel { mask, relu });
         }
         p.out.material.put(layer, ClientItem::MaxPool(levels))?;
@@ -225,7 +219,7 @@ impl MaxPool {
     ) -> Result<()> {
         let mut levels = Vec::with_capacity(self.levels());
         for l in 0..self.levels() {
-            levels.push(p.relu_offline(self.level_relus(l))?);
+            levels.push(p.relu_offline(&self.site, self.level_relus(l))?);
         }
         p.out.material.put(layer, ServerItem::MaxPool(levels))
     }

@@ -226,13 +226,3 @@ pub(crate) fn triples<R: Role, M: Modulus, C: Channel + ?Sized>(
     let mut src = OtTripleSource::<R, M, &mut C>::setup(ch, rng)?;
     Ok(src.triples(n)?)
 }
-
-/// Pregenerated triples served through `TripleSource` (for the ReLU's Beaver path).
-pub(crate) struct Pregenerated<R: Role, M: Modulus>(pub(crate) Triples<R, M>);
-
-impl<R: Role, M: Modulus> TripleSource<M> for Pregenerated<R, M> {
-    type Role = R;
-    fn triples(&mut self, n: usize) -> std::result::Result<Triples<R, M>, circa_share::Error> {
-        self.0.take_front(n)
-    }
-}

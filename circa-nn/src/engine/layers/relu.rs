@@ -54,10 +54,7 @@ impl Relu {
         Self {
             mask,
             count,
-            site: SignSite {
-                variant: c.params.variant,
-                scale: c.input_scale,
-            },
+            site: c.site,
             rescale: c.input_scale == Scale::Product,
         }
     }
@@ -161,7 +158,7 @@ impl Relu {
             reason: "client share not known offline",
         })?;
         let c = Zeroizing::new(self.select(x));
-        let pre = p.relu_offline(&c)?;
+        let pre = p.relu_offline(&self.site, &c)?;
         p.out.material.put(layer, ClientItem::Relu(pre))?;
         Ok(None)
     }
@@ -172,7 +169,7 @@ impl Relu {
         layer: usize,
     ) -> Result<()> {
         if self.count > 0 {
-            let pre = p.relu_offline(self.count)?;
+            let pre = p.relu_offline(&self.site, self.count)?;
             p.out.material.put(layer, ServerItem::Relu(pre))?;
         }
         Ok(())
@@ -240,10 +237,16 @@ mod tests {
             output: Shape::new(3, 1, 2),
             input_scale: Scale::Single,
             deferred: false,
+            site: crate::engine::SignSite {
+                layer: 0,
+                variant: Variant::ExactSign,
+                scale: Scale::Single,
+            },
             params: PlanParams {
                 frac_bits: 8,
                 sign_scale: crate::engine::SignScale::Product,
                 variant: Variant::ExactSign,
+                field_bits: 31,
             },
         });
         assert_eq!(relu.count(), 2);
