@@ -150,6 +150,38 @@ impl<M: Modulus> HeLinearClient<M> {
 }
 
 impl<M: Modulus> HePending<M> {
+    /// Largest decryption noise `|E_f|` over the returned coefficients of a
+    /// correct answer (tests of the noise budget).
+    #[cfg(test)]
+    pub(crate) fn max_noise(&self, answer: &HeAnswer) -> u64 {
+        let plan = &self.plan;
+        let inner = &*plan.params.inner;
+        let fin = &inner.fin;
+        let d0 = inner.set.dropped_bits();
+        let mut worst = 0u64;
+        for (o, ct) in answer.cts.iter().enumerate() {
+            let mut cs = ct.c1.clone();
+            fin.forward(&mut cs);
+            for (c, &s) in cs.iter_mut().zip(self.keys.s_fin.iter()) {
+                *c = fin.mul(*c, s);
+            }
+            fin.inverse(&mut cs);
+            let mut idx = 0;
+            plan.for_each_useful(o, |pos, _| {
+                let phase = fin.add(cond_sub(ct.c0[idx] << d0, fin.q), cs[pos]);
+                idx += 1;
+                let m = ((inner.t as u128 * phase as u128 + (fin.q / 2) as u128) / fin.q as u128)
+                    as u64
+                    % inner.t;
+                let ideal =
+                    ((fin.q as u128 * m as u128 + (inner.t / 2) as u128) / inner.t as u128) as u64;
+                let d = fin.sub(phase, ideal % fin.q);
+                worst = worst.max(d.min(fin.q - d));
+            });
+        }
+        worst
+    }
+
     /// The plan of the pending layer.
     pub fn plan(&self) -> &HePlan<M> {
         &self.plan

@@ -1,8 +1,9 @@
 //! The three messages and their canonical byte encoding.
 //!
 //! Every message starts with a 16-byte header: kind (1 public key, 2 query,
-//! 3 answer), parameter set id, two zero bytes, the field prime `t` (u64
-//! LE) and the ciphertext count (u32 LE). Bodies are fixed-width bit-packed
+//! 3 answer), parameter set id, the plan's tag ([`HePlan::tag`], u16 LE;
+//! zero for the public key), the field prime `t` (u64 LE) and the
+//! ciphertext count (u32 LE). Bodies are fixed-width bit-packed
 //! little-endian integers (bit `k` of the stream is bit `k mod 8` of byte
 //! `k / 8`), each field padded to a whole byte with zero bits:
 //!
@@ -87,8 +88,9 @@ pub(crate) fn unpack(
     Ok(())
 }
 
-fn header<M: Modulus>(out: &mut Vec<u8>, kind: u8, params: &HeParams<M>, count: usize) {
-    out.extend_from_slice(&[kind, params.set().id(), 0, 0]);
+fn header<M: Modulus>(out: &mut Vec<u8>, kind: u8, params: &HeParams<M>, tag: u16, count: usize) {
+    out.extend_from_slice(&[kind, params.set().id()]);
+    out.extend_from_slice(&tag.to_le_bytes());
     out.extend_from_slice(&M::P.to_le_bytes());
     out.extend_from_slice(&(count as u32).to_le_bytes());
 }
@@ -97,6 +99,7 @@ fn check_header<M: Modulus>(
     bytes: &[u8],
     kind: u8,
     params: &HeParams<M>,
+    tag: u16,
     count: usize,
     what: &'static str,
 ) -> Result<(), Error> {
@@ -115,8 +118,8 @@ fn check_header<M: Modulus>(
     field("kind", kind as u64, bytes[0] as u64)?;
     field("parameter set", params.set().id() as u64, bytes[1] as u64)?;
     field(
-        "reserved",
-        0,
+        "plan tag",
+        tag as u64,
         u16::from_le_bytes([bytes[2], bytes[3]]) as u64,
     )?;
     let t = u64::from_le_bytes(bytes[4..12].try_into().unwrap_or_default());
@@ -196,7 +199,7 @@ impl HePublicKey {
     /// Canonical encoding.
     pub fn to_bytes<M: Modulus>(&self, params: &HeParams<M>) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::encoded_len(params));
-        header(&mut out, KIND_PUBLIC_KEY, params, 1);
+        header(&mut out, KIND_PUBLIC_KEY, params, 0, 1);
         self.key.encode(params, &mut out);
         out
     }
@@ -205,7 +208,7 @@ impl HePublicKey {
     pub fn from_bytes<M: Modulus>(params: &HeParams<M>, bytes: &[u8]) -> Result<Self, Error> {
         const WHAT: &str = "public key";
         check_size(WHAT, Self::encoded_len(params), bytes.len())?;
-        check_header(bytes, KIND_PUBLIC_KEY, params, 1, WHAT)?;
+        check_header(bytes, KIND_PUBLIC_KEY, params, 0, 1, WHAT)?;
         Ok(Self {
             set: params.set(),
             key: SeededPoly::decode(params, &bytes[HEADER_BYTES..], WHAT)?,
@@ -229,7 +232,13 @@ impl HeQuery {
     /// Canonical encoding (exactly [`HePlan::query_bytes`] bytes).
     pub fn to_bytes<M: Modulus>(&self, plan: &HePlan<M>) -> Vec<u8> {
         let mut out = Vec::with_capacity(plan.query_bytes());
-        header(&mut out, KIND_QUERY, &plan.params, self.cts.len());
+        header(
+            &mut out,
+            KIND_QUERY,
+            &plan.params,
+            plan.tag(),
+            self.cts.len(),
+        );
         for ct in &self.cts {
             ct.encode(&plan.params, &mut out);
         }
@@ -240,7 +249,14 @@ impl HeQuery {
     pub fn from_bytes<M: Modulus>(plan: &HePlan<M>, bytes: &[u8]) -> Result<Self, Error> {
         const WHAT: &str = "query";
         check_size(WHAT, plan.query_bytes(), bytes.len())?;
-        check_header(bytes, KIND_QUERY, &plan.params, plan.n_in(), WHAT)?;
+        check_header(
+            bytes,
+            KIND_QUERY,
+            &plan.params,
+            plan.tag(),
+            plan.n_in(),
+            WHAT,
+        )?;
         let ct_len = plan.params.query_ct_bytes();
         let cts = bytes[HEADER_BYTES..]
             .chunks_exact(ct_len)
@@ -291,7 +307,7 @@ impl HeAnswer {
     pub fn to_bytes<M: Modulus>(&self, plan: &HePlan<M>) -> Vec<u8> {
         let params = &plan.params;
         let mut out = Vec::with_capacity(plan.answer_bytes());
-        header(&mut out, KIND_ANSWER, params, self.cts.len());
+        header(&mut out, KIND_ANSWER, params, plan.tag(), self.cts.len());
         for ct in &self.cts {
             pack(&mut out, &ct.c1, params.final_bits());
             pack(&mut out, &ct.c0, params.c0_bits());
@@ -304,7 +320,7 @@ impl HeAnswer {
         const WHAT: &str = "answer";
         let params = &plan.params;
         check_size(WHAT, plan.answer_bytes(), bytes.len())?;
-        check_header(bytes, KIND_ANSWER, params, plan.n_out(), WHAT)?;
+        check_header(bytes, KIND_ANSWER, params, plan.tag(), plan.n_out(), WHAT)?;
         let n = params.degree();
         let (fb, cb) = (params.final_bits(), params.c0_bits());
         let mut at = HEADER_BYTES;

@@ -42,8 +42,9 @@ use crate::linalg::Conv2dShape;
 /// below that).
 pub const MAX_WEIGHT_BITS: u32 = 32;
 
-/// Bytes of every message header: kind, parameter set, zero, zero, `t` (u64
-/// LE), ciphertext count (u32 LE).
+/// Bytes of every message header: kind, parameter set, the plan's 16-bit
+/// tag (u16 LE, zero for a public key), `t` (u64 LE), ciphertext count (u32
+/// LE).
 pub const HEADER_BYTES: usize = 16;
 
 /// The public plan of one linear layer under one parameter set.
@@ -224,6 +225,35 @@ impl<M: Modulus> HePlan<M> {
     /// `(tile_h, tile_w, channels per input ct, output channels per answer ct)`.
     pub fn packing(&self) -> (usize, usize, usize, usize) {
         (self.tile_h, self.tile_w, self.cn, self.mn)
+    }
+
+    /// A 16-bit tag of the public plan (FNV-1a over the shape, the weight
+    /// width and the packing), carried in message headers so that a message
+    /// for another layer of the same size is refused.
+    pub fn tag(&self) -> u16 {
+        let s = &self.shape;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let fields = [
+            s.batch,
+            s.in_channels,
+            s.in_height,
+            s.in_width,
+            s.out_channels,
+            s.groups,
+            self.weight_bits as usize,
+            self.tile_h,
+            self.tile_w,
+            self.cn,
+            self.mn,
+        ]
+        .into_iter()
+        .chain(s.window.to_array());
+        for v in fields {
+            for b in (v as u64).to_le_bytes() {
+                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        (h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16
     }
 
     pub(crate) fn tiles(&self) -> usize {
