@@ -25,6 +25,7 @@
 mod client;
 pub mod cost;
 pub mod driver;
+pub mod fold;
 mod keys;
 pub mod msgs;
 pub mod noise;

@@ -6,9 +6,11 @@
 //!
 //! * **Stride** is removed by the polyphase (space-to-depth) identity: a
 //!   stride-`(sh, sw)` convolution with a `kh x kw` kernel equals a stride-1
-//!   convolution over `C sh sw` phase channels `x'[(c sh + a) sw + b][Y][X]
-//!   = x_pad[c][sh Y + a][sw X + b]` with a `ceil(kh/sh) x ceil(kw/sw)`
-//!   kernel (taps past the original kernel are zero). Zero padding (any
+//!   convolution over the phase channels `x'[(c ph + a) pw + b][Y][X] =
+//!   x_pad[c][sh Y + a][sw X + b]`, `a < ph = min(sh, kh)`, `b < pw =
+//!   min(sw, kw)` (other phases meet no weight), with a
+//!   `ceil(kh/sh) x ceil(kw/sw)` kernel (taps past the original kernel are
+//!   zero). Zero padding (any
 //!   side) is materialised in `x_pad`: padded positions are zero
 //!   coefficients of the client's polynomial.
 //! * **Groups** are a dense convolution whose cross-group weights are zero;
@@ -110,8 +112,8 @@ impl<M: Modulus> HePlan<M> {
         let (kh2, kw2) = (win.kernel_h.div_ceil(sh), win.kernel_w.div_ceil(sw));
         let c2 = shape
             .in_channels
-            .checked_mul(sh)
-            .and_then(|v| v.checked_mul(sw))
+            .checked_mul(sh.min(win.kernel_h))
+            .and_then(|v| v.checked_mul(sw.min(win.kernel_w)))
             .ok_or(Error::ShapeOverflow)?;
         let (out_h, out_w) = (shape.out_height(), shape.out_width());
         let n = params.degree();
@@ -270,6 +272,16 @@ impl<M: Modulus> HePlan<M> {
         self.shape.batch * self.tiles() * self.n_mb
     }
 
+    /// Phase channels per input channel: only phases `a < kh`, `b < kw` meet
+    /// a weight (a `1 x 1` stride-2 kernel reads one phase of four).
+    pub(crate) fn phases(&self) -> usize {
+        self.sh.min(self.shape.window.kernel_h) * self.phase_w()
+    }
+
+    pub(crate) fn phase_w(&self) -> usize {
+        self.sw.min(self.shape.window.kernel_w)
+    }
+
     pub(crate) fn slot(&self) -> usize {
         self.hb * self.wb
     }
@@ -358,8 +370,8 @@ impl<M: Modulus> HePlan<M> {
             if c2 >= self.c2 {
                 break;
             }
-            let (c, ab) = (c2 / (self.sh * self.sw), c2 % (self.sh * self.sw));
-            let (a, b) = (ab / self.sw, ab % self.sw);
+            let (c, ab) = (c2 / self.phases(), c2 % self.phases());
+            let (a, b) = (ab / self.phase_w(), ab % self.phase_w());
             for y in 0..self.hb {
                 let yy = (self.sh * (ty * self.tile_h + y) + a) as isize - win.pad_top as isize;
                 if yy < 0 || yy >= h as isize {
@@ -382,7 +394,7 @@ impl<M: Modulus> HePlan<M> {
     pub(crate) fn pair_active(&self, cb: usize, mb: usize) -> bool {
         let s = &self.shape;
         let (cg, mg) = (s.in_channels / s.groups, s.out_channels / s.groups);
-        let phases = self.sh * self.sw;
+        let phases = self.phases();
         let c_lo = cb * self.cn / phases;
         let c_hi = ((cb + 1) * self.cn).min(self.c2).div_ceil(phases); // exclusive
         let m_lo = mb * self.mn;
@@ -418,11 +430,11 @@ impl<M: Modulus> HePlan<M> {
                 if c2 >= self.c2 {
                     break;
                 }
-                let (c, ab) = (c2 / (self.sh * self.sw), c2 % (self.sh * self.sw));
+                let (c, ab) = (c2 / self.phases(), c2 % self.phases());
                 if c / cg != g {
                     continue;
                 }
-                let (a, b) = (ab / self.sw, ab % self.sw);
+                let (a, b) = (ab / self.phase_w(), ab % self.phase_w());
                 let wbase = (m * cg + (c - g * cg)) * kh * kw;
                 for ky in 0..self.kh2 {
                     let oky = self.sh * ky + a;
