@@ -156,8 +156,9 @@ fn layers<M: Modulus>(c: &mut Criterion, label: &str) {
         let params = plan.params().clone();
         let t = he_correlation_throughput(&params, &shape, WEIGHT_BITS).expect("HE correlation");
         let ot_bytes = ot_cost::<M>(&shape, WEIGHT_BITS).unwrap().bytes();
+        let est = he_cost(&plan);
         eprintln!(
-            "he {label} {name} {:?} packing {:?}: {:.2} M MACs, {:.1} KB up + {:.1} KB down = {:.4} B/MAC (OT analytic {:.1} B/MAC); client {:.3} s, server {:.3} s CPU; slack {:.1} bits",
+            "he {label} {name} {:?} packing {:?}: {:.2} M MACs, {:.1} KB up + {:.1} KB down = {:.4} B/MAC (OT analytic {:.1} B/MAC); client {:.3} s, server {:.3} s CPU (model {:.3} / {:.3}); slack {:.1} bits",
             params.set(),
             plan.packing(),
             t.macs as f64 / 1e6,
@@ -167,6 +168,8 @@ fn layers<M: Modulus>(c: &mut Criterion, label: &str) {
             ot_bytes as f64 / t.macs as f64,
             t.client_seconds,
             t.server_seconds,
+            est.client_seconds,
+            est.server_seconds,
             plan.budget().stat_bits
         );
         g.throughput(Throughput::Elements(shape.macs()));

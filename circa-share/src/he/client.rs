@@ -118,7 +118,7 @@ impl<M: Modulus> HeLinearClient<M> {
                     .zip(coeffs.iter())
                     .zip(e.iter())
                 {
-                    *d = p.add(self.params.encode_scaled(v, i), p.from_signed(ev));
+                    *d = p.add(self.params.encode_scaled(v, i), p.signed(ev));
                 }
             }
             ntt_limbs(&inner.query, &mut m);

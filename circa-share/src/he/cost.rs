@@ -18,9 +18,9 @@ use crate::linalg::Conv2dShape;
 use crate::ole::Direction;
 
 /// Nanoseconds per butterfly of a negacyclic NTT (one prime), measured.
-pub const NTT_NS_PER_BUTTERFLY: f64 = 2.0;
+pub const NTT_NS_PER_BUTTERFLY: f64 = 3.5;
 /// Nanoseconds per modular multiply-accumulate in the NTT domain, measured.
-pub const MULACC_NS: f64 = 3.5;
+pub const MULACC_NS: f64 = 6.0;
 /// Nanoseconds per returned coefficient (mask, flood, switch, pack) and per
 /// sampled coefficient, measured.
 pub const COEFF_NS: f64 = 25.0;
@@ -123,7 +123,7 @@ pub fn ot_cost<M: Modulus>(shape: &Conv2dShape, weight_bits: u32) -> Result<Cost
 #[derive(Clone, Debug)]
 pub enum Method<M: Modulus> {
     /// HE under this plan.
-    He(HePlan<M>),
+    He(Box<HePlan<M>>),
     /// The OT correlation.
     Ot,
 }
@@ -167,7 +167,7 @@ pub fn choose<M: Modulus>(
     Ok(match best {
         Some((plan, he)) if he.seconds_over(bytes_per_sec) <= ot.seconds_over(bytes_per_sec) => {
             Choice {
-                method: Method::He(plan),
+                method: Method::He(Box::new(plan)),
                 he: Some(he),
                 ot,
             }

@@ -66,7 +66,7 @@ pub(crate) fn lift_signed(x: &[i64], primes: &[NttPrime], out: &mut [u64]) {
     let n = x.len();
     for (p, limb) in primes.iter().zip(out.chunks_exact_mut(n)) {
         for (d, &v) in limb.iter_mut().zip(x) {
-            *d = p.from_signed(v);
+            *d = p.signed(v);
         }
     }
 }

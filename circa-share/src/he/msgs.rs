@@ -384,7 +384,7 @@ mod tests {
                 Err(Error::HeNonCanonical { index: 5, .. })
             ));
             // A set padding bit.
-            if (vals.len() * bits as usize) % 8 != 0 {
+            if !(vals.len() * bits as usize).is_multiple_of(8) {
                 let mut b3 = buf.clone();
                 *b3.last_mut().unwrap() |= 0x80;
                 assert!(matches!(

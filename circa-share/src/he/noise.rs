@@ -122,7 +122,7 @@ pub fn budget<M: Modulus>(
     // margin for floating-point error.
     let room = (qf / (2.0 * t) - round) * (q / qf) * (1.0 - 1.0 / (1u64 << 20) as f64);
     let flood = room - delta_bound - pk_bound - 1.0;
-    if !(flood >= 1.0) {
+    if flood.is_nan() || flood < 1.0 {
         return None;
     }
     // E delta^2 <= (10 + 1/4) taps 4^(w-1) + E pk^2 + 1/4 (the pk noise is

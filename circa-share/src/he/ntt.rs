@@ -177,7 +177,7 @@ impl NttPrime {
 
     /// A signed value `|v| < q` as a residue, without a branch on `v`.
     #[inline(always)]
-    pub fn from_signed(&self, v: i64) -> u64 {
+    pub fn signed(&self, v: i64) -> u64 {
         let neg = 0u64.wrapping_sub((v as u64) >> 63);
         let mag = v.unsigned_abs();
         cond_sub((mag & !neg) | ((self.q - mag) & neg), self.q)
@@ -252,9 +252,9 @@ mod tests {
     fn negacyclic(p: &NttPrime, a: &[u64], b: &[u64]) -> Vec<u64> {
         let n = a.len();
         let mut out = vec![0u64; n];
-        for i in 0..n {
-            for j in 0..n {
-                let v = p.mul(a[i], b[j]);
+        for (i, &x) in a.iter().enumerate() {
+            for (j, &y) in b.iter().enumerate() {
+                let v = p.mul(x, y);
                 let k = i + j;
                 if k < n {
                     out[k] = p.add(out[k], v);
@@ -331,8 +331,8 @@ mod tests {
         let p = NttPrime::new(4611686018427322369, 8).unwrap();
         let q = p.q;
         assert_eq!(p.mul(q - 1, q - 1), 1);
-        assert_eq!(p.from_signed(-1), q - 1);
-        assert_eq!(p.from_signed(5), 5);
+        assert_eq!(p.signed(-1), q - 1);
+        assert_eq!(p.signed(5), 5);
         assert_eq!(p.sub(0, 1), q - 1);
         assert_eq!(p.reduce_u64(u64::MAX), u64::MAX % q);
     }

@@ -175,7 +175,7 @@ impl<M: Modulus> HeServer<M> {
                 kpoly.iter_mut().for_each(|v| *v = 0);
                 for (i, p) in inner.query.iter().enumerate() {
                     for &(pos, w) in &layer.taps[lo..hi] {
-                        kpoly[i * n + pos as usize] = p.from_signed(w as i64);
+                        kpoly[i * n + pos as usize] = p.signed(w as i64);
                     }
                 }
                 ntt_limbs(&inner.query, &mut kpoly);
@@ -235,7 +235,7 @@ impl<M: Modulus> HeServer<M> {
         let e2 = sample_cbd(rng, n);
         for (i, p) in inner.query.iter().enumerate() {
             for (d, &e) in acc1[i * n..(i + 1) * n].iter_mut().zip(e2.iter()) {
-                *d = p.add(*d, p.from_signed(e));
+                *d = p.add(*d, p.signed(e));
             }
         }
         let c1: Vec<u64> = (0..n)

@@ -17,13 +17,16 @@ fn random_weights<M: Modulus>(rng: &mut ChaCha20Rng, len: usize, bits: u32) -> V
         .collect()
 }
 
-/// One layer through the pure steps; returns (client share, server share).
+/// Client share, server share, plaintext `W r`.
+type Outcome<M> = (Vec<Fp<M>>, Vec<Fp<M>>, Vec<Fp<M>>);
+
+/// One layer through the pure steps.
 pub(super) fn run_layer<M: Modulus>(
     params: &HeParams<M>,
     shape: &Conv2dShape,
     bits: u32,
     seed: u64,
-) -> (Vec<Fp<M>>, Vec<Fp<M>>, Vec<Fp<M>>) {
+) -> Outcome<M> {
     let mut crng = ChaCha20Rng::seed_from_u64(seed);
     let mut srng = ChaCha20Rng::seed_from_u64(seed ^ 0x5e5e);
     let w = random_weights::<M>(&mut srng, shape.weight_len(), bits);
@@ -219,4 +222,14 @@ fn ot_cost_matches_the_ot_accounting() {
     let choice = cost::choose(&[p], &shape, 13, 1e9).unwrap();
     assert!(matches!(choice.method, cost::Method::He(_)));
     assert!(choice.ot.bytes() > 50 * he.bytes());
+}
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<HeLayer<P2061584302081>>();
+    check::<HeParams<P2138816513>>();
+    check::<HePlan<P2138816513>>();
+    check::<HeServer<P2061584302081>>();
+    check::<HeLinearClient<P2061584302081>>();
 }
