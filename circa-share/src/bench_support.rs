@@ -299,34 +299,27 @@ pub fn he_benchmark_networks() -> Vec<(&'static str, Vec<Conv2dShape>)> {
         Conv2dShape::new(64, 8, 8, 16, 1),
         fc(1024, 10),
     ];
-    let mut resnet32 = vec![c3(3, 32, 16)];
-    for (i, (c, h)) in [(16, 32), (32, 16), (64, 8)].into_iter().enumerate() {
-        for b in 0..5 {
-            if b == 0 && i > 0 {
-                resnet32.push(c3s2(c / 2, 2 * h, c));
-                resnet32.push(c1s2(c / 2, 2 * h, c));
-            } else {
-                resnet32.push(c3(c, h, c));
+    // A CIFAR ResNet: stem, then per stage `blocks` basic blocks of two 3x3
+    // convolutions, the first block of later stages with stride 2 and a 1x1
+    // stride-2 projection.
+    let resnet = |stem: usize, stages: &[(usize, usize)], blocks: usize| {
+        let mut v = vec![c3(3, 32, stem)];
+        for (i, &(c, h)) in stages.iter().enumerate() {
+            for b in 0..blocks {
+                if b == 0 && i > 0 {
+                    v.push(c3s2(c / 2, 2 * h, c));
+                    v.push(c1s2(c / 2, 2 * h, c));
+                } else {
+                    v.push(c3(c, h, c));
+                }
+                v.push(c3(c, h, c));
             }
-            resnet32.push(c3(c, h, c));
         }
-    }
+        v
+    };
+    let mut resnet32 = resnet(16, &[(16, 32), (32, 16), (64, 8)], 5);
     resnet32.push(fc(64, 100));
-    let mut resnet18 = vec![c3(3, 32, 64)];
-    for (i, (c, h)) in [(64, 32), (128, 16), (256, 8), (512, 4)]
-        .into_iter()
-        .enumerate()
-    {
-        for b in 0..2 {
-            if b == 0 && i > 0 {
-                resnet18.push(c3s2(c / 2, 2 * h, c));
-                resnet18.push(c1s2(c / 2, 2 * h, c));
-            } else {
-                resnet18.push(c3(c, h, c));
-            }
-            resnet18.push(c3(c, h, c));
-        }
-    }
+    let mut resnet18 = resnet(64, &[(64, 32), (128, 16), (256, 8), (512, 4)], 2);
     resnet18.push(fc(512, 10));
     let mut vgg16 = Vec::new();
     let mut c = 3;

@@ -7,7 +7,7 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use super::keys::{KeyMaterial, expand_uniform, ntt_limbs, sample_cbd};
-use super::msgs::{HeAnswer, HePublicKey, HeQuery, SeededPoly};
+use super::msgs::{HeAnswer, HePublicKey, HeQuery, SeededPoly, check_count};
 use super::params::HeParams;
 use super::plan::HePlan;
 use crate::error::Error;
@@ -150,35 +150,51 @@ impl<M: Modulus> HeLinearClient<M> {
 }
 
 impl<M: Modulus> HePending<M> {
-    /// Largest decryption noise `|E_f|` over the returned coefficients of a
-    /// correct answer (tests of the noise budget).
-    #[cfg(test)]
-    pub(crate) fn max_noise(&self, answer: &HeAnswer) -> u64 {
+    /// Calls `f(output index, phase)` for every returned coefficient:
+    /// `phase = c0 + (c1 s) mod q_f`.
+    fn for_each_phase(
+        &self,
+        answer: &HeAnswer,
+        mut f: impl FnMut(usize, u64),
+    ) -> Result<(), Error> {
         let plan = &self.plan;
+        check_count("answer", plan.n_out(), answer.cts.len())?;
         let inner = &*plan.params.inner;
         let fin = &inner.fin;
         let d0 = inner.set.dropped_bits();
-        let mut worst = 0u64;
+        let mut cs = Zeroizing::new(vec![0u64; inner.n]);
         for (o, ct) in answer.cts.iter().enumerate() {
-            let mut cs = ct.c1.clone();
+            check_count("answer ciphertext", plan.useful_count(o), ct.c0.len())?;
+            check_count("answer ciphertext", inner.n, ct.c1.len())?;
+            cs.copy_from_slice(&ct.c1);
             fin.forward(&mut cs);
             for (c, &s) in cs.iter_mut().zip(self.keys.s_fin.iter()) {
                 *c = fin.mul(*c, s);
             }
             fin.inverse(&mut cs);
-            let mut idx = 0;
-            plan.for_each_useful(o, |pos, _| {
-                let phase = fin.add(cond_sub(ct.c0[idx] << d0, fin.q), cs[pos]);
-                idx += 1;
-                let m = ((inner.t as u128 * phase as u128 + (fin.q / 2) as u128) / fin.q as u128)
-                    as u64
-                    % inner.t;
-                let ideal =
-                    ((fin.q as u128 * m as u128 + (inner.t / 2) as u128) / inner.t as u128) as u64;
-                let d = fin.sub(phase, ideal % fin.q);
-                worst = worst.max(d.min(fin.q - d));
+            let mut values = ct.c0.iter();
+            plan.for_each_useful(o, |pos, out_index| {
+                let c0 = cond_sub(values.next().copied().unwrap_or(0) << d0, fin.q);
+                f(out_index, fin.add(c0, cs[pos]));
             });
         }
+        Ok(())
+    }
+
+    /// Largest decryption noise `|E_f|` over the returned coefficients
+    /// (tests of the noise budget).
+    #[cfg(test)]
+    pub(crate) fn max_noise(&self, answer: &HeAnswer) -> u64 {
+        let inner = &*self.plan.params.inner;
+        let (q, t) = (inner.fin.q, inner.t);
+        let mut worst = 0u64;
+        self.for_each_phase(answer, |_, phase| {
+            let m = ((t as u128 * phase as u128 + (q / 2) as u128) / q as u128) as u64 % t;
+            let ideal = ((q as u128 * m as u128 + (t / 2) as u128) / t as u128) as u64 % q;
+            let d = inner.fin.sub(phase, ideal);
+            worst = worst.max(d.min(q - d));
+        })
+        .expect("a well-formed answer");
         worst
     }
 
@@ -195,46 +211,15 @@ impl<M: Modulus> HePending<M> {
     /// [`Error::HeHeader`] if the answer does not have the plan's
     /// ciphertext count (answers from [`HeAnswer::from_bytes`] always do).
     pub fn decrypt(self, answer: &HeAnswer) -> Result<Vec<Fp<M>>, Error> {
-        let plan = &self.plan;
-        if answer.cts.len() != plan.n_out() {
-            return Err(Error::HeHeader {
-                what: "answer",
-                field: "ciphertext count",
-                expected: plan.n_out() as u64,
-                actual: answer.cts.len() as u64,
-            });
-        }
-        let inner = &*plan.params.inner;
-        let fin = &inner.fin;
-        let d0 = inner.set.dropped_bits();
-        let half_qf = (fin.q / 2) as u128;
-        let mut out = Zeroizing::new(vec![Fp::<M>::ZERO; plan.shape.output_len()]);
-        let mut cs = Zeroizing::new(vec![0u64; inner.n]);
-        for (o, ct) in answer.cts.iter().enumerate() {
-            if ct.c0.len() != plan.useful_count(o) || ct.c1.len() != inner.n {
-                return Err(Error::HeMessageSize {
-                    what: "answer ciphertext",
-                    expected: plan.useful_count(o),
-                    actual: ct.c0.len(),
-                });
-            }
-            cs.copy_from_slice(&ct.c1);
-            fin.forward(&mut cs);
-            for (c, &s) in cs.iter_mut().zip(self.keys.s_fin.iter()) {
-                *c = fin.mul(*c, s);
-            }
-            fin.inverse(&mut cs);
-            let mut idx = 0;
-            plan.for_each_useful(o, |pos, out_index| {
-                let c0 = cond_sub(ct.c0[idx] << d0, fin.q);
-                idx += 1;
-                let phase = fin.add(c0, cs[pos]);
-                let (m, _) = inner
-                    .div_qf
-                    .div_rem(inner.t as u128 * phase as u128 + half_qf);
-                out[out_index] = Fp::from_u64_reduced(cond_sub(m as u64, inner.t));
-            });
-        }
+        let inner = &*self.plan.params.inner;
+        let half_qf = (inner.fin.q / 2) as u128;
+        let mut out = Zeroizing::new(vec![Fp::<M>::ZERO; self.plan.shape.output_len()]);
+        self.for_each_phase(answer, |out_index, phase| {
+            let (m, _) = inner
+                .div_qf
+                .div_rem(inner.t as u128 * phase as u128 + half_qf);
+            out[out_index] = Fp::from_u64_reduced(cond_sub(m as u64, inner.t));
+        })?;
         Ok(core::mem::take(&mut *out))
     }
 }

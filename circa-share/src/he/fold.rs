@@ -20,6 +20,35 @@ fn unpadded(pool: &Pool2dShape) -> Result<(), Error> {
     pool.validate()
 }
 
+/// Folded weights: every conv tap `(ky, kx)` of every `(out, in)` plane is
+/// added at each of the pooling window's positions `place(ky, kx, py, px)`
+/// of a `kh x kw` kernel.
+fn fold_weights(
+    conv: &Conv2dShape,
+    weights: &[i64],
+    pool: &Window2d,
+    (kh, kw): (usize, usize),
+    place: impl Fn(usize, usize, usize, usize) -> (usize, usize),
+) -> Vec<i64> {
+    let cw = conv.window;
+    let planes = conv.out_channels * (conv.in_channels / conv.groups);
+    let mut out = vec![0i64; planes * kh * kw];
+    for p in 0..planes {
+        for ky in 0..cw.kernel_h {
+            for kx in 0..cw.kernel_w {
+                let w = weights[(p * cw.kernel_h + ky) * cw.kernel_w + kx];
+                for py in 0..pool.kernel_h {
+                    for px in 0..pool.kernel_w {
+                        let (y, x) = place(ky, kx, py, px);
+                        out[(p * kh + y) * kw + x] += w;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `conv(sum_pool(x))` as one convolution of `x`: kernel `kp + (k - 1) sp`,
 /// stride `sp sc`, the convolution's padding times `sp` (a padded pooled
 /// position is a window of input zeros). The pooling's output must be the
@@ -78,21 +107,9 @@ pub fn fold_pool_then_conv(
         ..*conv
     };
     shape.validate()?;
-    let planes = conv.out_channels * (conv.in_channels / conv.groups);
-    let mut out = vec![0i64; planes * kh * kw];
-    for p in 0..planes {
-        for ky in 0..cw.kernel_h {
-            for kx in 0..cw.kernel_w {
-                let w = weights[(p * cw.kernel_h + ky) * cw.kernel_w + kx];
-                for py in 0..pw.kernel_h {
-                    for px in 0..pw.kernel_w {
-                        let (y, x) = (ky * pw.stride_h + py, kx * pw.stride_w + px);
-                        out[(p * kh + y) * kw + x] += w;
-                    }
-                }
-            }
-        }
-    }
+    let out = fold_weights(conv, weights, &pw, (kh, kw), |ky, kx, py, px| {
+        (ky * pw.stride_h + py, kx * pw.stride_w + px)
+    });
     Ok((shape, out))
 }
 
@@ -132,21 +149,9 @@ pub fn fold_conv_then_pool(
     };
     let shape = Conv2dShape { window, ..*conv };
     shape.validate()?;
-    let planes = conv.out_channels * (conv.in_channels / conv.groups);
-    let mut out = vec![0i64; planes * kh * kw];
-    for p in 0..planes {
-        for ky in 0..cw.kernel_h {
-            for kx in 0..cw.kernel_w {
-                let w = weights[(p * cw.kernel_h + ky) * cw.kernel_w + kx];
-                for py in 0..pw.kernel_h {
-                    for px in 0..pw.kernel_w {
-                        let (y, x) = (py * cw.stride_h + ky, px * cw.stride_w + kx);
-                        out[(p * kh + y) * kw + x] += w;
-                    }
-                }
-            }
-        }
-    }
+    let out = fold_weights(conv, weights, &pw, (kh, kw), |ky, kx, py, px| {
+        (py * cw.stride_h + ky, px * cw.stride_w + kx)
+    });
     Ok((shape, out))
 }
 

@@ -128,6 +128,20 @@ fn check_header<M: Modulus>(
     field("ciphertext count", count as u64, c as u64)
 }
 
+/// `Error::HeHeader` on a ciphertext count other than the plan's.
+pub(crate) fn check_count(what: &'static str, expected: usize, actual: usize) -> Result<(), Error> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Error::HeHeader {
+            what,
+            field: "ciphertext count",
+            expected: expected as u64,
+            actual: actual as u64,
+        })
+    }
+}
+
 fn check_size(what: &'static str, expected: usize, actual: usize) -> Result<(), Error> {
     if expected == actual {
         Ok(())

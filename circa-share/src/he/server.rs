@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::client::check_plan_params;
 use super::keys::{expand_uniform, intt_limbs, lift_signed, ntt_limbs, sample_cbd, sample_ternary};
-use super::msgs::{AnswerCt, HeAnswer, HePublicKey, HeQuery};
+use super::msgs::{AnswerCt, HeAnswer, HePublicKey, HeQuery, check_count};
 use super::params::{HeParams, Inner};
 use super::plan::HePlan;
 use crate::error::Error;
@@ -144,14 +144,7 @@ impl<M: Modulus> HeServer<M> {
     ) -> Result<(HeAnswer, Vec<Fp<M>>), Error> {
         let plan = &layer.plan;
         check_plan_params(&self.params, plan)?;
-        if query.cts.len() != plan.n_in() {
-            return Err(Error::HeHeader {
-                what: "query",
-                field: "ciphertext count",
-                expected: plan.n_in() as u64,
-                actual: query.cts.len() as u64,
-            });
-        }
+        check_count("query", plan.n_in(), query.cts.len())?;
         let inner = &*self.params.inner;
         let (n, l) = (inner.n, inner.query.len());
         // The query's c1 polynomials, regenerated once.
