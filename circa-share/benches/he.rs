@@ -188,7 +188,40 @@ fn layers<M: Modulus>(c: &mut Criterion, label: &str) {
     g.finish();
 }
 
+/// Every linear layer of MiniONN through the HE correlation over loopback,
+/// once: total bytes and CPU seconds per party (one thread each).
+fn minionn_run<M: Modulus>(label: &str) {
+    let sets: Vec<HeParams<M>> = HeParamSet::ALL
+        .iter()
+        .map(|&s| HeParams::new(s).unwrap())
+        .collect();
+    let (_, layers) = he_benchmark_networks()
+        .into_iter()
+        .next()
+        .expect("MiniONN is listed first");
+    let (mut bytes, mut macs, mut client, mut server) = (0u64, 0u64, 0f64, 0f64);
+    for shape in &layers {
+        let plan = best_plan(&sets, shape).expect("MiniONN fits");
+        let t =
+            he_correlation_throughput(plan.params(), shape, WEIGHT_BITS).expect("HE correlation");
+        bytes += t.client_to_server + t.server_to_client;
+        macs += t.macs;
+        client += t.client_seconds;
+        server += t.server_seconds;
+    }
+    eprintln!(
+        "run MiniONN {label}: {} layers, {:.2} MB, {:.4} B/MAC, client {:.2} s CPU, server {:.2} s CPU (public keys excluded)",
+        layers.len(),
+        bytes as f64 / 1e6,
+        bytes as f64 / macs as f64,
+        client,
+        server
+    );
+}
+
 fn all(c: &mut Criterion) {
+    minionn_run::<P2061584302081>("p41");
+    minionn_run::<P2138816513>("p31");
     networks::<P2061584302081>("p41");
     networks::<P2138816513>("p31");
     primitives::<P2061584302081>(c, "p41");

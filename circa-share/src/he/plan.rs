@@ -39,6 +39,7 @@ use super::params::{HeParams, packed_len};
 use crate::error::Error;
 use crate::field::Modulus;
 use crate::linalg::Conv2dShape;
+use crate::ole::MAX_MACS_PER_CALL;
 
 /// Widest weight the HE correlation accepts (the noise budget decides
 /// below that).
@@ -91,7 +92,8 @@ impl<M: Modulus> HePlan<M> {
     ///
     /// Shape errors from [`Conv2dShape::validate`];
     /// [`Error::LimitExceeded`] for a weight width outside
-    /// `1..=MAX_WEIGHT_BITS`; [`Error::HeLayerTooLarge`] when no packing
+    /// `1..=MAX_WEIGHT_BITS` or more than [`MAX_MACS_PER_CALL`]
+    /// multiply-accumulates (the bound on every message size); [`Error::HeLayerTooLarge`] when no packing
     /// keeps both decryption correct and the weights hidden with
     /// [`STAT_BITS`] bits of statistical slack.
     pub fn conv(
@@ -105,6 +107,13 @@ impl<M: Modulus> HePlan<M> {
                 what: "weight bits",
                 requested: weight_bits as u64,
                 limit: MAX_WEIGHT_BITS.min(M::BITS - 2) as u64,
+            });
+        }
+        if shape.macs() > MAX_MACS_PER_CALL {
+            return Err(Error::LimitExceeded {
+                what: "multiply-accumulates",
+                requested: shape.macs(),
+                limit: MAX_MACS_PER_CALL,
             });
         }
         let win = shape.window;
