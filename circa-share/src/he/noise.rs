@@ -71,8 +71,20 @@ pub struct NoiseBudget {
     pub pk_bound: f64,
     /// Bound on the rounding noise after switching to `q_f`.
     pub round_bound: f64,
-    /// `-log2` of the statistical distance bound for the whole layer.
+    /// `-log2` of the statistical distance bound for the whole layer
+    /// (reporting; decisions use [`NoiseBudget::meets`]).
     pub stat_bits: f64,
+    /// `n sqrt(E delta^2)`: the distance bound is this over `2F + 1`.
+    pub(crate) shift_mass: f64,
+}
+
+impl NoiseBudget {
+    /// Whether the statistical distance is at most `2^-bits`, decided with
+    /// correctly rounded operations only (IEEE products and square roots,
+    /// no `log2`), so that both parties decide alike on any platform.
+    pub fn meets(&self, bits: u32) -> bool {
+        (2 * self.flood + 1) as f64 >= self.shift_mass * (1u128 << bits) as f64
+    }
 }
 
 fn sub_gaussian_tail(proxy: f64) -> f64 {
@@ -93,7 +105,7 @@ pub(crate) fn round_bound<M: Modulus>(params: &HeParams<M>) -> f64 {
     let n = inner.n as f64;
     let ratio = inner.fin.q as f64 / inner.query[0].q as f64;
     let b = (1.0 + ratio) / 2.0;
-    let var = S_NORM_FRACTION * n * (1.0 + ratio).powi(2) / 12.0;
+    let var = S_NORM_FRACTION * n * (1.0 + ratio) * (1.0 + ratio) / 12.0;
     b + (1u64 << (inner.set.dropped_bits() - 1)) as f64 + bernstein_tail(var, b)
 }
 
@@ -108,7 +120,8 @@ pub fn budget<M: Modulus>(
 ) -> Option<NoiseBudget> {
     let inner = &*params.inner;
     let n = inner.n as f64;
-    let w2 = 4f64.powi(weight_bits as i32 - 1);
+    // 4^(w-1), exact.
+    let w2 = (1u128 << (2 * (weight_bits - 1))) as f64;
     let delta_proxy = (ERROR_VARIANCE + 0.25) * taps as f64 * w2;
     let delta_bound = sub_gaussian_tail(delta_proxy) + 0.5;
     let s2 = S_NORM_FRACTION * n;
@@ -130,7 +143,8 @@ pub fn budget<M: Modulus>(
     let pk_var = ERROR_VARIANCE * s2 + e2 * (2.0 / 3.0) + ERROR_VARIANCE;
     let delta_rms = (delta_proxy + pk_var + 0.25).sqrt();
     let flood = flood as u128;
-    let stat_bits = ((2 * flood + 1) as f64 / (returned.max(1) as f64 * delta_rms)).log2();
+    let shift_mass = returned.max(1) as f64 * delta_rms;
+    let stat_bits = ((2 * flood + 1) as f64 / shift_mass).log2();
     Some(NoiseBudget {
         flood,
         delta_bound,
@@ -138,6 +152,7 @@ pub fn budget<M: Modulus>(
         pk_bound,
         round_bound: round,
         stat_bits,
+        shift_mass,
     })
 }
 

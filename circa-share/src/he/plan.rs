@@ -156,7 +156,7 @@ impl<M: Modulus> HePlan<M> {
                             continue;
                         };
                         best_slack = best_slack.max(b.stat_bits);
-                        if b.stat_bits < STAT_BITS as f64 {
+                        if !b.meets(STAT_BITS) {
                             continue;
                         }
                         let n_out = tiles * m.div_ceil(mn) as f64;
