@@ -233,3 +233,46 @@ fn shared_types_are_send_and_sync() {
     check::<HeServer<P2061584302081>>();
     check::<HeLinearClient<P2061584302081>>();
 }
+
+/// Random geometries (channels, sizes, kernels, strides and paddings per
+/// axis and side, groups, batch, weight widths), both primes.
+#[test]
+fn random_layers_match_plaintext() {
+    let mut g = ChaCha20Rng::seed_from_u64(77);
+    let mut pick = |lo: u64, hi: u64| lo + rand_core::Rng::next_u64(&mut g) % (hi - lo + 1);
+    let mut done = 0;
+    while done < 24 {
+        let (c, m) = (pick(1, 12) as usize, pick(1, 10) as usize);
+        let groups = [1, 2, 3, 4]
+            .into_iter()
+            .filter(|g| c % g == 0 && m % g == 0)
+            .max_by_key(|_| pick(0, 9))
+            .unwrap_or(1);
+        let window = Window2d {
+            kernel_h: pick(1, 7) as usize,
+            kernel_w: pick(1, 7) as usize,
+            stride_h: pick(1, 3) as usize,
+            stride_w: pick(1, 3) as usize,
+            pad_top: pick(0, 3) as usize,
+            pad_left: pick(0, 3) as usize,
+            pad_bottom: pick(0, 3) as usize,
+            pad_right: pick(0, 3) as usize,
+        };
+        let shape = Conv2dShape::new(c, pick(1, 14) as usize, pick(1, 14) as usize, m, 1)
+            .with_window(window)
+            .with_groups(groups)
+            .with_batch(pick(1, 2) as usize);
+        if shape.validate().is_err() {
+            continue;
+        }
+        let bits = pick(2, 14) as u32;
+        let seed = pick(0, 1 << 40);
+        check::<P2061584302081>(HeParamSet::N4096, &shape, bits, seed);
+        check::<P2138816513>(HeParamSet::N4096, &shape, bits, seed + 1);
+        if done % 4 == 0 {
+            check::<P2061584302081>(HeParamSet::N8192, &shape, bits, seed + 2);
+            check::<P2138816513>(HeParamSet::N8192, &shape, bits, seed + 3);
+        }
+        done += 1;
+    }
+}
