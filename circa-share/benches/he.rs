@@ -12,7 +12,8 @@ use std::time::Duration;
 use circa_ot::Block;
 use circa_ot::Prg;
 use circa_share::bench_support::{
-    he_benchmark_networks, he_correlation_throughput, linear_correlation_throughput,
+    he_benchmark_networks, he_correlation_throughput, he_correlation_throughput_with,
+    linear_correlation_throughput,
 };
 use circa_share::he::cost::{he_cost, ot_cost};
 use circa_share::he::{HeLayer, HeLinearClient, HeParamSet, HeParams, HePlan, HeServer};
@@ -37,12 +38,14 @@ fn networks<M: Modulus>(label: &str) {
     for (name, layers) in he_benchmark_networks() {
         let (mut he_bytes, mut ot_bytes, mut macs, mut secs) = (0u64, 0u64, 0u64, 0f64);
         let mut he_c2s = 0u64;
+        let mut cache = 0usize;
         let mut worst: (f64, String) = (f64::INFINITY, String::new());
         for shape in &layers {
             let plan = best_plan(&sets, shape).expect("every benchmark layer fits a parameter set");
             let c = he_cost(&plan);
             he_bytes += c.bytes();
             he_c2s += c.client_to_server;
+            cache += plan.kernel_pairs() * 2 * plan.params().degree() * 8;
             secs += c.client_seconds + c.server_seconds;
             ot_bytes += ot_cost::<M>(shape, WEIGHT_BITS).unwrap().bytes();
             macs += shape.macs();
@@ -54,7 +57,7 @@ fn networks<M: Modulus>(label: &str) {
             }
         }
         eprintln!(
-            "network {name} {label}: {} linear layers, {:.1} M MACs; HE {:.2} MB ({:.2} MB up), {:.4} B/MAC, est. {:.2} s CPU; OT {:.0} MB, {:.1} B/MAC; min slack {:.1} bits at {}",
+            "network {name} {label}: {} linear layers, {:.1} M MACs; HE {:.2} MB ({:.2} MB up), {:.4} B/MAC, est. {:.2} s CPU; OT {:.0} MB, {:.1} B/MAC; min slack {:.1} bits at {}; kernel NTT cache {:.0} MB",
             layers.len(),
             macs as f64 / 1e6,
             he_bytes as f64 / 1e6,
@@ -64,7 +67,8 @@ fn networks<M: Modulus>(label: &str) {
             ot_bytes as f64 / 1e6,
             ot_bytes as f64 / macs as f64,
             worst.0,
-            worst.1
+            worst.1,
+            cache as f64 / 1e6
         );
     }
 }
@@ -190,7 +194,7 @@ fn layers<M: Modulus>(c: &mut Criterion, label: &str) {
 
 /// Every linear layer of MiniONN through the HE correlation over loopback,
 /// once: total bytes and CPU seconds per party (one thread each).
-fn minionn_run<M: Modulus>(label: &str) {
+fn minionn_run<M: Modulus>(label: &str, ntt_cache: bool) {
     let sets: Vec<HeParams<M>> = HeParamSet::ALL
         .iter()
         .map(|&s| HeParams::new(s).unwrap())
@@ -202,15 +206,15 @@ fn minionn_run<M: Modulus>(label: &str) {
     let (mut bytes, mut macs, mut client, mut server) = (0u64, 0u64, 0f64, 0f64);
     for shape in &layers {
         let plan = best_plan(&sets, shape).expect("MiniONN fits");
-        let t =
-            he_correlation_throughput(plan.params(), shape, WEIGHT_BITS).expect("HE correlation");
+        let t = he_correlation_throughput_with(plan.params(), shape, WEIGHT_BITS, ntt_cache)
+            .expect("HE correlation");
         bytes += t.client_to_server + t.server_to_client;
         macs += t.macs;
         client += t.client_seconds;
         server += t.server_seconds;
     }
     eprintln!(
-        "run MiniONN {label}: {} layers, {:.2} MB, {:.4} B/MAC, client {:.2} s CPU, server {:.2} s CPU (public keys excluded)",
+        "run MiniONN {label} (kernel NTT cache: {ntt_cache}): {} layers, {:.2} MB, {:.4} B/MAC, client {:.2} s CPU, server {:.2} s CPU (public keys excluded)",
         layers.len(),
         bytes as f64 / 1e6,
         bytes as f64 / macs as f64,
@@ -220,8 +224,10 @@ fn minionn_run<M: Modulus>(label: &str) {
 }
 
 fn all(c: &mut Criterion) {
-    minionn_run::<P2061584302081>("p41");
-    minionn_run::<P2138816513>("p31");
+    for cache in [false, true] {
+        minionn_run::<P2061584302081>("p41", cache);
+        minionn_run::<P2138816513>("p31", cache);
+    }
     networks::<P2061584302081>("p41");
     networks::<P2138816513>("p31");
     primitives::<P2061584302081>(c, "p41");

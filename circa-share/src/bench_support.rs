@@ -235,6 +235,18 @@ pub fn he_correlation_throughput<M: Modulus>(
     shape: &Conv2dShape,
     weight_bits: u32,
 ) -> Result<HeThroughput, Error> {
+    he_correlation_throughput_with(params, shape, weight_bits, false)
+}
+
+/// [`he_correlation_throughput`], optionally with the server's kernel NTT
+/// cache ([`crate::he::HeLayer::with_ntt_cache`], built outside the timed
+/// part).
+pub fn he_correlation_throughput_with<M: Modulus>(
+    params: &crate::he::HeParams<M>,
+    shape: &Conv2dShape,
+    weight_bits: u32,
+    ntt_cache: bool,
+) -> Result<HeThroughput, Error> {
     use crate::he::{HeLayer, HeLinearClient, HePlan, driver};
     let cpu = || circa_ot::bench_support::thread_cpu_ns().map_or(0.0, |v| v as f64 * 1e-9);
     let mut st = 0xbeef_u64;
@@ -243,6 +255,11 @@ pub fn he_correlation_throughput<M: Modulus>(
         .map(|_| Fp::from_i64_reduced((splitmix(&mut st) % (2 * half)) as i64 - half as i64))
         .collect();
     let layer = HeLayer::encode(params, shape, &w, weight_bits)?;
+    let layer = if ntt_cache {
+        layer.with_ntt_cache()
+    } else {
+        layer
+    };
     let plan = HePlan::conv(params, shape, weight_bits)?;
     let (mut chc, chs) = TcpChannel::loopback_pair()?;
     let sp = params.clone();

@@ -65,10 +65,7 @@ pub fn he_cost<M: Modulus>(plan: &HePlan<M>) -> Cost {
     let (n_in, n_out) = (plan.n_in() as f64, plan.n_out() as f64);
     let returned = plan.shape.output_len() as f64;
     let images_tiles = (plan.shape.batch * plan.tiles()) as f64;
-    let pairs = (0..plan.n_mb)
-        .flat_map(|mb| (0..plan.n_cb).map(move |cb| (cb, mb)))
-        .filter(|&(cb, mb)| plan.pair_active(cb, mb))
-        .count() as f64;
+    let pairs = plan.kernel_pairs() as f64;
     let nf = n as f64;
     let client = ntt_seconds(n, n_in * l + 2.0 * n_out)
         + (n_in * 2.0 * l * nf + n_out * nf) * MULACC_NS * 1e-9

@@ -399,6 +399,19 @@ impl<M: Modulus> HePlan<M> {
         }
     }
 
+    /// `(channel block, output block)` pairs with a kernel polynomial (one
+    /// NTT per pair and prime per answer; the size of
+    /// `HeLayer::with_ntt_cache` is this times `8 N` bytes per prime).
+    pub fn kernel_pairs(&self) -> usize {
+        (0..self.n_mb)
+            .map(|mb| {
+                (0..self.n_cb)
+                    .filter(|&cb| self.pair_active(cb, mb))
+                    .count()
+            })
+            .sum()
+    }
+
     /// Whether channel block `cb` and output block `mb` share a group.
     pub(crate) fn pair_active(&self, cb: usize, mb: usize) -> bool {
         let s = &self.shape;

@@ -28,6 +28,11 @@ pub struct HeLayer<M: Modulus> {
     /// `taps[ranges[mb * n_cb + cb]]` is the kernel of the pair (empty when
     /// the pair shares no group).
     ranges: Vec<(usize, usize)>,
+    /// Optional NTT forms of every active pair's kernel (limb-major, `L N`
+    /// values per pair, in pair order), see [`HeLayer::with_ntt_cache`].
+    ntt_cache: Option<Zeroizing<Vec<u64>>>,
+    /// Position of each pair's kernel in the cache.
+    cache_index: Vec<usize>,
 }
 
 impl<M: Modulus> core::fmt::Debug for HeLayer<M> {
@@ -71,7 +76,59 @@ impl<M: Modulus> HeLayer<M> {
                 ranges.push((start, taps.len()));
             }
         }
-        Ok(Self { plan, taps, ranges })
+        Ok(Self {
+            plan,
+            taps,
+            ranges,
+            ntt_cache: None,
+            cache_index: Vec::new(),
+        })
+    }
+
+    /// Precomputes the NTT form of every kernel polynomial, trading
+    /// [`HeLayer::cache_bytes`] of memory (per model, shared by sessions)
+    /// for the kernel transforms of every answer (about half the server's
+    /// time on large layers).
+    pub fn with_ntt_cache(mut self) -> Self {
+        let inner = &*self.plan.params.inner;
+        let len = inner.n * inner.query.len();
+        let mut cache = Zeroizing::new(Vec::new());
+        let mut buf = Zeroizing::new(vec![0u64; len]);
+        let mut index = Vec::with_capacity(self.ranges.len());
+        for pair in 0..self.ranges.len() {
+            index.push(cache.len() / len);
+            if self.ranges[pair].0 != self.ranges[pair].1 {
+                cache.extend_from_slice(self.kernel_ntt(pair, &mut buf));
+            }
+        }
+        self.ntt_cache = Some(cache);
+        self.cache_index = index;
+        self
+    }
+
+    /// Bytes held by the NTT cache (zero without one).
+    pub fn cache_bytes(&self) -> usize {
+        self.ntt_cache.as_ref().map_or(0, |c| c.len() * 8)
+    }
+
+    /// The NTT form of pair `pair`'s kernel: from the cache, or computed
+    /// into `buf`.
+    fn kernel_ntt<'a>(&'a self, pair: usize, buf: &'a mut [u64]) -> &'a [u64] {
+        let inner = &*self.plan.params.inner;
+        let (n, len) = (inner.n, inner.n * inner.query.len());
+        if let Some(cache) = &self.ntt_cache {
+            let index = self.cache_index[pair];
+            return &cache[index * len..(index + 1) * len];
+        }
+        let (lo, hi) = self.ranges[pair];
+        buf.iter_mut().for_each(|v| *v = 0);
+        for (i, p) in inner.query.iter().enumerate() {
+            for &(pos, w) in &self.taps[lo..hi] {
+                buf[i * n + pos as usize] = p.signed(w as i64);
+            }
+        }
+        ntt_limbs(&inner.query, buf);
+        buf
     }
 
     /// The layer's plan.
@@ -157,21 +214,16 @@ impl<M: Modulus> HeServer<M> {
         let per_image = tiles;
         let mut s_out = Zeroizing::new(vec![Fp::<M>::ZERO; plan.shape.output_len()]);
         let mut cts: Vec<Option<AnswerCt>> = vec![None; plan.n_out()];
-        let mut kpoly = Zeroizing::new(vec![0u64; l * n]);
+        let mut kbuf = Zeroizing::new(vec![0u64; l * n]);
         for mb in 0..plan.n_mb {
             let mut acc = Zeroizing::new(vec![0u64; plan.shape.batch * per_image * 2 * l * n]);
             for cb in 0..plan.n_cb {
-                let (lo, hi) = layer.ranges[mb * plan.n_cb + cb];
+                let pair = mb * plan.n_cb + cb;
+                let (lo, hi) = layer.ranges[pair];
                 if lo == hi {
                     continue;
                 }
-                kpoly.iter_mut().for_each(|v| *v = 0);
-                for (i, p) in inner.query.iter().enumerate() {
-                    for &(pos, w) in &layer.taps[lo..hi] {
-                        kpoly[i * n + pos as usize] = p.signed(w as i64);
-                    }
-                }
-                ntt_limbs(&inner.query, &mut kpoly);
+                let kpoly = layer.kernel_ntt(pair, &mut kbuf);
                 for img_tile in 0..plan.shape.batch * per_image {
                     let k = img_tile * plan.n_cb + cb;
                     let acc = &mut acc[img_tile * 2 * l * n..(img_tile + 1) * 2 * l * n];

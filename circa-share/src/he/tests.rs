@@ -39,6 +39,17 @@ pub(super) fn run_layer<M: Modulus>(
     let plan = HePlan::conv(params, shape, bits).unwrap();
     let (query, pending) = client.encrypt(&plan, &r, &mut crng).unwrap();
     let (answer, s) = server.answer(&layer, &query, &mut srng).unwrap();
+    // The NTT cache changes nothing: same randomness, same answer.
+    if seed % 2 == 0 {
+        let cached = HeLayer::encode(params, shape, &w, bits)
+            .unwrap()
+            .with_ntt_cache();
+        assert!(cached.cache_bytes() > 0);
+        let mut srng2 = ChaCha20Rng::seed_from_u64(seed ^ 0x5e5e);
+        let _ = random_weights::<M>(&mut srng2, shape.weight_len(), bits);
+        let (answer2, s2) = server.answer(&cached, &query, &mut srng2).unwrap();
+        assert!(answer2 == answer && s2 == s);
+    }
     let c = pending.decrypt(&answer).unwrap();
     let want = conv2d(shape, &w, &r).unwrap();
     (c, s, want)
