@@ -7,6 +7,7 @@ pub mod bench_support;
 mod error;
 pub mod field;
 pub mod fixed_point;
+pub mod he;
 pub mod linalg;
 pub mod ole;
 pub mod share;

@@ -88,7 +88,7 @@ fn check_params<M: Modulus>(
 
 /// Checks that every weight's centred value lies in `[-2^(w-1), 2^(w-1))`.
 /// The error names the position, never the (secret) weight.
-fn check_weight_range<M: Modulus>(a: &[Fp<M>], weight_bits: u32) -> Result<(), Error> {
+pub(crate) fn check_weight_range<M: Modulus>(a: &[Fp<M>], weight_bits: u32) -> Result<(), Error> {
     let half = 1i64 << (weight_bits - 1);
     match a.iter().position(|x| {
         let v = x.to_i64();
