@@ -37,13 +37,15 @@ fn main() {
     println!("| family | {} |", EXPORTERS.join(" | "));
     println!("|---|{}", "---|".repeat(EXPORTERS.len()));
     for family in FAMILIES {
-        let inputs = rows(&std::fs::read_to_string(dir.join(format!("{family}.inputs.txt"))).unwrap());
+        let inputs =
+            rows(&std::fs::read_to_string(dir.join(format!("{family}.inputs.txt"))).unwrap());
         let mut cells = Vec::new();
         for exporter in EXPORTERS {
             let stem = format!("{family}.{exporter}");
-            let bytes = std::fs::read(dir.join(format!("{stem}.onnx"))).unwrap();
             let want = rows(&std::fs::read_to_string(dir.join(format!("{stem}.ort.txt"))).unwrap());
-            let cell = match circa_nn::import_onnx(&bytes) {
+            let path = dir.join(format!("{stem}.onnx"));
+            let limits = circa_nn::DecodeLimits::default();
+            let cell = match circa_nn::import_onnx_file(&path, &limits) {
                 Err(e) => {
                     eprintln!("{stem}: {e}");
                     "no".to_owned()
@@ -68,5 +70,8 @@ fn main() {
         }
         println!("| {family} | {} |", cells.join(" | "));
     }
-    println!("{ok} of {} import and agree", FAMILIES.len() * EXPORTERS.len());
+    println!(
+        "{ok} of {} import and agree",
+        FAMILIES.len() * EXPORTERS.len()
+    );
 }
