@@ -354,6 +354,17 @@ impl<'m> Builder<'m> {
                 (x, [p[0] + s * q[0], p[1] + s * q[1], p[2] + s * q[2]])
             }
             ("Add", a @ Poly { .. }, b @ Poly { .. }) => return self.residual(node, a, b),
+            // A constant added right after a linear layer goes into its bias.
+            ("Add", Poly { x, c, .. }, Scalar(s)) | ("Add", Scalar(s), Poly { x, c, .. })
+                if c == IDENTITY && self.foldable_producer(x).is_some() =>
+            {
+                return self.fold_bias(node, x, &Const::scalar_f64(s), 1.0);
+            }
+            ("Sub", Poly { x, c, .. }, Scalar(s))
+                if c == IDENTITY && self.foldable_producer(x).is_some() =>
+            {
+                return self.fold_bias(node, x, &Const::scalar_f64(s), -1.0);
+            }
             ("Add", Poly { x, c, .. }, Scalar(s)) | ("Add", Scalar(s), Poly { x, c, .. }) => {
                 (x, [c[0] + s, c[1], c[2]])
             }

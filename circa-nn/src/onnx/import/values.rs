@@ -82,6 +82,13 @@ impl Const {
         }
     }
 
+    pub(super) fn scalar_f64(v: f64) -> Self {
+        Self {
+            dims: vec![],
+            data: ConstData::F64(vec![v]),
+        }
+    }
+
     /// Its single value, if it has exactly one element.
     pub(super) fn scalar(&self) -> Option<f64> {
         (self.data.len() == 1).then(|| self.data.f64_at(0))
