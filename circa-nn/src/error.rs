@@ -366,6 +366,23 @@ pub enum NnError {
         /// 0-based field index.
         field: usize,
     },
+    /// A data row whose number of values differs from the first row's.
+    #[error("data line {line}: {actual} values, the first row has {expected}")]
+    RaggedData {
+        /// 1-based line number.
+        line: usize,
+        /// Values in the first row.
+        expected: usize,
+        /// Values in this row.
+        actual: usize,
+    },
+    /// A `.npy` file that is not a supported NumPy array (magic, header, dtype, order, shape,
+    /// data length, or a value that is not finite).
+    #[error(".npy file: {reason}")]
+    InvalidNpy {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// An inference input of the wrong length.
     #[error("input has {actual} values, the network expects {expected}")]
     InputLengthMismatch {

@@ -4,6 +4,7 @@
 
 pub mod dataset;
 pub mod error;
+pub mod files;
 pub mod fixed;
 pub mod kernels;
 pub mod model;

@@ -10,7 +10,6 @@
 //! proportional to the input's length (and an absolute cap), so a small file cannot decode
 //! to a large model. Only then is the model decoded.
 
-use std::io::Read as _;
 use std::path::Path;
 
 use prost::Message as _;
@@ -92,24 +91,10 @@ pub fn decode_model(bytes: &[u8], limits: &DecodeLimits) -> Result<ModelProto> {
     Ok(ModelProto::decode(bytes)?)
 }
 
-/// Reads a model file, refusing one larger than `limits.max_total_bytes`: a regular file by
-/// its size before reading; anything else (a pipe, a device such as `/dev/zero`) by reading
-/// at most one byte more than the limit.
+/// Reads a model file, refusing one larger than `limits.max_total_bytes` (before reading a
+/// regular file; by a bounded read otherwise: see [`crate::files::read_bounded`]).
 pub fn read_model_file(path: &Path, limits: &DecodeLimits) -> Result<Zeroizing<Vec<u8>>> {
-    let io = |e: std::io::Error| NnError::io(path, &e);
-    let file = std::fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    let hint = if meta.is_file() {
-        limits.check_total(meta.len())?;
-        meta.len() as usize
-    } else {
-        0
-    };
-    let cap = (limits.max_total_bytes as u64).saturating_add(1);
-    let mut bytes = Zeroizing::new(Vec::with_capacity(hint.min(limits.max_total_bytes)));
-    file.take(cap).read_to_end(&mut bytes).map_err(io)?;
-    limits.check_total(bytes.len() as u64)?;
-    Ok(bytes)
+    crate::files::read_bounded(path, limits.max_total_bytes, "model size in bytes")
 }
 
 /// The message types of `proto/onnx_subset.proto`.
