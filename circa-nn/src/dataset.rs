@@ -273,7 +273,10 @@ pub fn parse_npy(bytes: &[u8], max_values: usize) -> Result<NpyArray> {
     let (&major, rest) = rest.split_first().ok_or(npy_err("truncated header"))?;
     let (_minor, rest) = rest.split_first().ok_or(npy_err("truncated header"))?;
     let (len, rest) = match major {
-        1 if rest.len() >= 2 => (usize::from(u16::from_le_bytes([rest[0], rest[1]])), &rest[2..]),
+        1 if rest.len() >= 2 => (
+            usize::from(u16::from_le_bytes([rest[0], rest[1]])),
+            &rest[2..],
+        ),
         2 | 3 if rest.len() >= 4 => (
             u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize,
             &rest[4..],
@@ -310,7 +313,10 @@ pub fn parse_npy(bytes: &[u8], max_values: usize) -> Result<NpyArray> {
         .ok_or(npy_err("shape is not a tuple"))?;
     let mut shape = Vec::new();
     for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        shape.push(part.parse::<usize>().map_err(|_| npy_err("shape entry is not a size"))?);
+        shape.push(
+            part.parse::<usize>()
+                .map_err(|_| npy_err("shape entry is not a size"))?,
+        );
     }
     let count = shape
         .iter()
@@ -346,7 +352,9 @@ fn npy_value<'h>(header: &'h str, key: &str) -> Option<&'h str> {
     let start = header
         .find(&format!("'{key}'"))
         .or_else(|| header.find(&format!("\"{key}\"")))?;
-    let rest = header[start + key.len() + 2..].trim_start().strip_prefix(':')?;
+    let rest = header[start + key.len() + 2..]
+        .trim_start()
+        .strip_prefix(':')?;
     let rest = rest.trim_start();
     let end = if rest.starts_with('(') {
         rest.find(')')? + 1
@@ -475,7 +483,10 @@ mod table_tests {
             .collect();
         let a = parse_npy(&npy("<f4", "(2, 3)", &data), 100).expect("parses");
         assert_eq!(a.shape, vec![2, 3]);
-        assert_eq!(a.rows(3), Ok(vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]]));
+        assert_eq!(
+            a.rows(3),
+            Ok(vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]])
+        );
         assert_eq!(a.rows(6), Ok(vec![vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]));
         assert!(a.rows(4).is_err());
         let one = parse_npy(&npy("<f8", "(2,)", &[0u8; 16]), 100).expect("parses");
@@ -485,8 +496,14 @@ mod table_tests {
         assert_eq!(labels.labels(), Ok(vec![7]));
         for (bytes, reason) in [
             (b"NUMPY".to_vec(), "bad magic"),
-            (npy("<f2", "(1,)", &[0, 0]), "dtype is not float32, float64, int32 or int64"),
-            (npy("<f4", "(2,)", &[0; 4]), "data length does not match the shape"),
+            (
+                npy("<f2", "(1,)", &[0, 0]),
+                "dtype is not float32, float64, int32 or int64",
+            ),
+            (
+                npy("<f4", "(2,)", &[0; 4]),
+                "data length does not match the shape",
+            ),
             (npy("<f4", "(65536, 65536, 65536)", &[]), "too many values"),
             (npy("<f4", "(1, x)", &[0; 4]), "shape entry is not a size"),
             (
@@ -494,7 +511,10 @@ mod table_tests {
                 "a value is not finite",
             ),
         ] {
-            assert_eq!(parse_npy(&bytes, 1 << 20), Err(NnError::InvalidNpy { reason }));
+            assert_eq!(
+                parse_npy(&bytes, 1 << 20),
+                Err(NnError::InvalidNpy { reason })
+            );
         }
         assert_eq!(
             parse_npy(&npy_ordered("<f4", "True", "(1,)", &[0; 4]), 100),

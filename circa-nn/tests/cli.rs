@@ -225,7 +225,7 @@ fn infer_json_from_npy_and_csv_with_header_and_labels() {
     let npy = dir.join("inputs.npy");
     std::fs::write(&npy, npy_f32("(4, 12)", &flat)).unwrap();
     let csv = dir.join("inputs.csv");
-    let mut text = String::from("label,".to_owned() + &vec!["f"; 12].join(",") + "\n");
+    let mut text = format!("label,{}\n", ["f"; 12].join(","));
     for (i, row) in inputs.iter().enumerate() {
         let values: Vec<String> = row.iter().map(|v| v.to_string()).collect();
         text.push_str(&format!("{},{}\n", i % 5, values.join(",")));
@@ -280,7 +280,10 @@ fn infer_json_from_npy_and_csv_with_header_and_labels() {
             .map(|v| v.as_f64().unwrap())
             .collect();
         assert_eq!(logits.len(), 5);
-        assert_eq!(r["class"].as_u64().map(|c| c as usize), circa_nn::argmax(&logits));
+        assert_eq!(
+            r["class"].as_u64().map(|c| c as usize),
+            circa_nn::argmax(&logits)
+        );
         for key in [
             "offline_seconds",
             "online_seconds",
@@ -300,7 +303,11 @@ fn infer_json_from_npy_and_csv_with_header_and_labels() {
     let written = std::fs::read_to_string(&out_file).unwrap();
     let labels: Vec<u64> = written
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["label"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["label"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(labels, [0, 1, 2, 3]);
     std::fs::remove_dir_all(&dir).ok();
@@ -316,7 +323,10 @@ fn inputs_are_checked_before_connecting_and_connection_errors_name_the_address()
         .args(["infer", "--connect", "127.0.0.1:1", "--input"])
         .arg(&bad));
     assert!(!ok);
-    assert!(err.contains("bad.csv") && err.contains("not a valid value"), "{err}");
+    assert!(
+        err.contains("bad.csv") && err.contains("not a valid value"),
+        "{err}"
+    );
     let ragged = dir.join("ragged.csv");
     std::fs::write(&ragged, "1,2\n3\n").unwrap();
     let (_, _, err) = run(circa()
@@ -332,7 +342,14 @@ fn inputs_are_checked_before_connecting_and_connection_errors_name_the_address()
     let good = dir.join("good.csv");
     std::fs::write(&good, "0.5,1\n").unwrap();
     let (ok, _, err) = run(circa()
-        .args(["infer", "--timeout", "5", "--connect", "127.0.0.1:1", "--input"])
+        .args([
+            "infer",
+            "--timeout",
+            "5",
+            "--connect",
+            "127.0.0.1:1",
+            "--input",
+        ])
         .arg(&good));
     assert!(!ok);
     assert!(err.contains("cannot connect to 127.0.0.1:1"), "{err}");

@@ -51,8 +51,8 @@ pub enum CliError {
     Connect {
         /// The address.
         addr: String,
-        /// Why.
-        source: circa_nn::net::NetError,
+        /// Why (boxed: the error is large).
+        source: Box<circa_nn::net::NetError>,
     },
     /// The output file could not be written.
     #[error("{path}: {source}")]

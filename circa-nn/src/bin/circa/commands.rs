@@ -113,10 +113,11 @@ pub fn infer_command(args: &InferArgs) -> Result<(), CliError> {
         max_message: args.max_message,
     };
     let spinner = crate::progress::spinner("connecting (session setup)");
-    let mut client = Client::connect(&args.connect, &config).map_err(|source| CliError::Connect {
-        addr: args.connect.clone(),
-        source,
-    })?;
+    let mut client =
+        Client::connect(&args.connect, &config).map_err(|source| CliError::Connect {
+            addr: args.connect.clone(),
+            source: Box::new(source),
+        })?;
     spinner.finish_and_clear();
     let len = client.architecture().input_shape().len();
     let inputs = data.rows(len).map_err(|source| CliError::Model {

@@ -2,7 +2,7 @@
 //! `circa_nn::dataset` (CSV by default, a NumPy array for `.npy`), checked for format and
 //! finiteness before any connection, and for the model's input length once it is known.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use circa_nn::dataset::{self, CsvOptions, NpyArray, Table};
 
@@ -12,16 +12,14 @@ use crate::CliError;
 #[derive(Debug)]
 pub enum DataFile {
     /// A CSV file: its text (to re-read with another label column) and its rows.
-    Csv {
-        text: String,
-        table: Table,
-    },
+    Csv { text: String, table: Table },
     /// A `.npy` array.
     Npy(NpyArray),
 }
 
 fn is_npy(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
 }
 
 fn model_err(path: &Path, source: circa_nn::NnError) -> CliError {
@@ -36,7 +34,11 @@ fn read(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
 }
 
 fn dataset_bytes(path: &Path) -> circa_nn::Result<zeroize::Zeroizing<Vec<u8>>> {
-    circa_nn::files::read_bounded(path, dataset::MAX_DATA_FILE_BYTES, "data file size in bytes")
+    circa_nn::files::read_bounded(
+        path,
+        dataset::MAX_DATA_FILE_BYTES,
+        "data file size in bytes",
+    )
 }
 
 fn text(path: &Path, bytes: &[u8]) -> Result<String, CliError> {
@@ -59,8 +61,7 @@ pub fn read_data(path: &Path, csv: &CsvOptions) -> Result<DataFile, CliError> {
             });
         }
         DataFile::Npy(
-            dataset::parse_npy(&bytes, dataset::MAX_DATA_VALUES)
-                .map_err(|e| model_err(path, e))?,
+            dataset::parse_npy(&bytes, dataset::MAX_DATA_VALUES).map_err(|e| model_err(path, e))?,
         )
     } else {
         let text = text(path, &bytes)?;
@@ -126,7 +127,7 @@ impl DataFile {
 }
 
 /// Reads labels: a `.npy` array, or one integer per line.
-pub fn read_labels(path: &PathBuf) -> Result<Vec<usize>, CliError> {
+pub fn read_labels(path: &Path) -> Result<Vec<usize>, CliError> {
     let bytes = read(path)?;
     let labels = if is_npy(path) {
         dataset::parse_npy(&bytes, dataset::MAX_DATA_VALUES).and_then(|a| a.labels())

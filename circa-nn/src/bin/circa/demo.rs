@@ -14,8 +14,8 @@ use circa_nn::{Network, argmax};
 use crate::CliError;
 use crate::cli::{DemoArgs, describe};
 use crate::commands::load_model;
-use crate::data;
 use crate::cost::DELPHI_STORAGE_PER_RELU;
+use crate::data;
 
 /// The workspace root (the bundled models live in `models/` there).
 fn workspace_root() -> PathBuf {
@@ -140,7 +140,11 @@ struct DemoData {
     noun: &'static str,
 }
 
-fn demo_data(args: &DemoArgs, root: &std::path::Path, arch: &circa_nn::Architecture) -> Result<DemoData, CliError> {
+fn demo_data(
+    args: &DemoArgs,
+    root: &std::path::Path,
+    arch: &circa_nn::Architecture,
+) -> Result<DemoData, CliError> {
     let data_path = args
         .data
         .clone()
@@ -156,7 +160,9 @@ fn demo_data(args: &DemoArgs, root: &std::path::Path, arch: &circa_nn::Architect
     // unless the labels are given otherwise.
     if args.labels.is_none() && options.label_column.is_none() && file.csv_width() == Some(len + 1)
     {
-        file = file.with_label_column(0, options.header).map_err(model_err)?;
+        file = file
+            .with_label_column(0, options.header)
+            .map_err(model_err)?;
     }
     let rows = file.rows(len).map_err(model_err)?;
     let labels = match &args.labels {
@@ -172,7 +178,10 @@ fn demo_data(args: &DemoArgs, root: &std::path::Path, arch: &circa_nn::Architect
         });
     }
     let classes = arch.output_shape().len();
-    if labels.as_ref().is_some_and(|l| l.iter().any(|&c| c >= classes)) {
+    if labels
+        .as_ref()
+        .is_some_and(|l| l.iter().any(|&c| c >= classes))
+    {
         return Err(CliError::InvalidOption {
             option: "--labels",
             reason: "a label is not below the model's number of outputs",
@@ -190,7 +199,11 @@ fn demo_data(args: &DemoArgs, root: &std::path::Path, arch: &circa_nn::Architect
         });
     }
     let s = arch.input_shape();
-    let noun = if s.height * s.width > 1 { "images" } else { "rows" };
+    let noun = if s.height * s.width > 1 {
+        "images"
+    } else {
+        "rows"
+    };
     Ok(DemoData {
         images,
         labelled,
@@ -242,13 +255,20 @@ pub fn demo_command(args: &DemoArgs) -> Result<(), CliError> {
         arch.relu_count(),
         n,
         data_path.display(),
-        if labelled { "" } else { " (no labels: accuracy not shown)" }
+        if labelled {
+            ""
+        } else {
+            " (no labels: accuracy not shown)"
+        }
     );
     let mut plain = Vec::with_capacity(n);
     for (_, image) in &images {
         plain.push(argmax(&circa_nn::infer(&network, image)?));
     }
-    println!("plaintext accuracy: {}", accuracy(&plain, &images, labelled));
+    println!(
+        "plaintext accuracy: {}",
+        accuracy(&plain, &images, labelled)
+    );
     let reference = fixed_point_predictions(&network, &exact, &images)?;
     println!(
         "fixed-point reference accuracy (exact rescale, exact ReLU): {}; differs from plaintext \

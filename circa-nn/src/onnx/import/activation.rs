@@ -390,8 +390,8 @@ impl<'m> Builder<'m> {
                 (x, c.map(|v| v * s))
             }
             ("Div", Poly { x, c, .. }, Scalar(s)) if s != 0.0 => (x, c.map(|v| v / s)),
-            ("Pow", Poly { x, c, .. }, Scalar(e)) if e == 1.0 => (x, c),
-            ("Pow", Poly { x, c, .. }, Scalar(e)) if e == 2.0 => {
+            ("Pow", Poly { x, c, .. }, Scalar(1.0)) => (x, c),
+            ("Pow", Poly { x, c, .. }, Scalar(2.0)) => {
                 (x, product(&c, &c).ok_or_else(|| poly_err(DEGREE))?)
             }
             ("Mul", Poly { .. }, Poly { .. }) => {
