@@ -5,24 +5,7 @@
 
 use std::path::PathBuf;
 
-const FAMILIES: [&str; 8] = [
-    "cnn_flatten",
-    "cnn_nn_flatten",
-    "cnn_view",
-    "resnet",
-    "mlp",
-    "partial_relu_slice",
-    "partial_relu_where",
-    "polynomial",
-];
-const EXPORTERS: [&str; 6] = [
-    "legacy13",
-    "legacy20",
-    "legacy13_dynbatch",
-    "dynamo",
-    "dynamo_inline",
-    "dynamo_dynbatch",
-];
+include!("../tests/fixtures/torch_matrix.rs");
 
 fn rows(text: &str) -> Vec<Vec<f64>> {
     text.lines()

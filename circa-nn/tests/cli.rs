@@ -126,27 +126,26 @@ fn demo_runs_three_images() {
     assert!(out.contains("client storage"), "{out}");
 }
 
-#[test]
-fn serve_and_infer_over_loopback() {
+/// Starts `circa serve` on a free loopback port; returns the child, its standard output (kept
+/// open while it runs) and the address it printed.
+fn start_server(
+    model: &std::path::Path,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    String,
+) {
     let mut server = circa()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-sessions",
-            "2",
-            "--timeout",
-            "5",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .arg("--model")
-        .arg(models().join("digits_cnn.onnx"))
+        .arg(model)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let stdout = server.stdout.take().unwrap();
-    // Keep reading the server's standard output open while it runs.
-    let mut lines = BufReader::new(stdout);
+    let mut lines = BufReader::new(server.stdout.take().unwrap());
     let mut first = String::new();
     lines.read_line(&mut first).unwrap();
     // "circa serve: MODEL (N ReLUs) on ADDR, at most ..."
@@ -156,6 +155,15 @@ fn serve_and_infer_over_loopback() {
         .and_then(|s| s.split(',').next())
         .unwrap_or_else(|| panic!("no address in {first:?}"))
         .to_owned();
+    (server, lines, addr)
+}
+
+#[test]
+fn serve_and_infer_over_loopback() {
+    let (mut server, lines, addr) = start_server(
+        &models().join("digits_cnn.onnx"),
+        &["--max-sessions", "2", "--timeout", "5"],
+    );
     let result = run(circa()
         .args(["infer", "--timeout", "20", "--connect", &addr, "--input"])
         .arg(models().join("data/sample_input.csv")));
@@ -234,23 +242,8 @@ fn infer_json_from_npy_and_csv_with_header_and_labels() {
     let out_file = dir.join("out.jsonl");
 
     // The default torch export: weights in mlp.dynamo.onnx.data next to the model.
-    let mut server = circa()
-        .args(["serve", "--listen", "127.0.0.1:0", "--timeout", "20"])
-        .arg("--model")
-        .arg(torch_fixture("mlp.dynamo.onnx"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap());
-    let mut first = String::new();
-    lines.read_line(&mut first).unwrap();
-    let addr = first
-        .split(" on ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_owned();
+    let (mut server, lines, addr) =
+        start_server(&torch_fixture("mlp.dynamo.onnx"), &["--timeout", "20"]);
     let from_npy = run(circa()
         .args(["infer", "--json", "--connect", &addr, "--input"])
         .arg(&npy));

@@ -90,12 +90,7 @@ fn supported_operators_match_numpy() {
 fn batch_norm_and_bias_add_are_folded() {
     use circa_nn::Op;
     let net = import_onnx(&read("ok_small_cnn.onnx")).expect("import");
-    let kinds: Vec<&str> = net
-        .architecture()
-        .layers()
-        .iter()
-        .map(|l| l.op.kind_name())
-        .collect();
+    let kinds = layer_kinds(&net);
     assert_eq!(
         kinds,
         [
@@ -645,6 +640,14 @@ mod build {
     }
 }
 
+fn layer_kinds(net: &circa_nn::Network) -> Vec<&'static str> {
+    net.architecture()
+        .layers()
+        .iter()
+        .map(|l| l.op.kind_name())
+        .collect()
+}
+
 #[test]
 fn one_error_lists_every_unsupported_node() {
     use build::*;
@@ -718,12 +721,7 @@ fn shape_chains_reductions_and_no_ops_fold_away() {
         floats("bias", &[1], &[0.5]),
     ];
     let net = import_onnx(&model(nodes, inits, &[1, 2, 3, 3], 13)).expect("imports");
-    let kinds: Vec<&str> = net
-        .architecture()
-        .layers()
-        .iter()
-        .map(|l| l.op.kind_name())
-        .collect();
+    let kinds = layer_kinds(&net);
     assert_eq!(kinds, ["GlobalAvgPool", "Dense"]);
     let x: Vec<f64> = (0..18).map(f64::from).collect();
     // Channel means 4 and 13: 4 - 26 + 0.5.
@@ -820,12 +818,7 @@ fn partial_relu_and_polynomial_patterns_compute_what_onnx_says() {
         floats("one", &[1], &[1.0]),
     ];
     let net = import_onnx(&model(nodes, inits, &[1, 2, 1, 2], 13)).expect("imports");
-    let kinds: Vec<&str> = net
-        .architecture()
-        .layers()
-        .iter()
-        .map(|l| l.op.kind_name())
-        .collect();
+    let kinds = layer_kinds(&net);
     assert_eq!(kinds, ["ChannelRelu", "Polynomial"]);
     let x = [-1.0, 2.0, -3.0, 4.0];
     let p = |v: f64| 0.5 * v * v - v + 1.0;

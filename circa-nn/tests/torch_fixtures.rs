@@ -10,24 +10,7 @@ use std::path::PathBuf;
 use circa_nn::fixed::defaults;
 use circa_nn::{Activation, DecodeLimits, Fixed, NnError, Op, argmax, import_onnx_file, infer};
 
-const FAMILIES: [&str; 8] = [
-    "cnn_flatten",
-    "cnn_nn_flatten",
-    "cnn_view",
-    "resnet",
-    "mlp",
-    "partial_relu_slice",
-    "partial_relu_where",
-    "polynomial",
-];
-const EXPORTERS: [&str; 6] = [
-    "legacy13",
-    "legacy20",
-    "legacy13_dynbatch",
-    "dynamo",
-    "dynamo_inline",
-    "dynamo_dynbatch",
-];
+include!("fixtures/torch_matrix.rs");
 /// onnxruntime computes in float32; the reference in f64 from the same float32 weights.
 const TOLERANCE: f64 = 1e-4;
 

@@ -1,6 +1,7 @@
 //! Typed access to a node's attributes, after checking that every attribute is known.
 
 use crate::error::{NnError, Result};
+use crate::model::Window2d;
 use crate::onnx::proto::{AttributeProto, AttributeType, NodeProto, TensorProto};
 
 pub(super) struct Attrs<'n> {
@@ -142,6 +143,22 @@ impl<'n> Attrs<'n> {
             }
             Some(v) => Err(self.unsupported_value("strides", format!("{v:?}"))),
         }
+    }
+
+    /// A `kernel_h x kernel_w` window with the node's `strides` and `pads`.
+    pub(super) fn window(&self, kernel_h: usize, kernel_w: usize) -> Result<Window2d> {
+        let (stride_h, stride_w) = self.strides()?;
+        let [pad_top, pad_left, pad_bottom, pad_right] = self.pads()?;
+        Ok(Window2d {
+            kernel_h,
+            kernel_w,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+            pad_bottom,
+            pad_right,
+        })
     }
 
     /// ONNX pads `[top, left, bottom, right]` (begin of each axis, then end of each axis).

@@ -7,7 +7,7 @@ use super::attrs::Attrs;
 use super::values::{Act, Const, Rank, shape_err};
 use super::{Builder, arity, expect_inputs, expect_inputs_between};
 use crate::error::{NnError, Result};
-use crate::model::{Conv2d, LinearWeights, Op, Window2d};
+use crate::model::{Conv2d, LinearWeights, Op};
 use crate::onnx::proto::NodeProto;
 
 impl<'m> Builder<'m> {
@@ -50,21 +50,10 @@ impl<'m> Builder<'m> {
                 actual: ks.to_vec(),
             });
         }
-        let (sh, sw) = attrs.strides()?;
-        let [pt, pl, pb, pr] = attrs.pads()?;
         let conv = Conv2d {
             in_channels: xs.channels,
             out_channels,
-            window: Window2d {
-                kernel_h: kh,
-                kernel_w: kw,
-                stride_h: sh,
-                stride_w: sw,
-                pad_top: pt,
-                pad_left: pl,
-                pad_bottom: pb,
-                pad_right: pr,
-            },
+            window: attrs.window(kh, kw)?,
             groups,
         };
         let bias = match self.input_name(node, 2) {
@@ -107,16 +96,23 @@ impl<'m> Builder<'m> {
             }
             None => vec![0.0; n],
         };
-        self.push_output(
-            node,
-            Op::Dense {
-                in_features: k,
-                out_features: n,
-            },
-            vec![x.id],
-            Some(LinearWeights::new(weight, bias)),
-            Rank::Flat,
-        )
+        self.push_dense(node, x, weight, bias)
+    }
+
+    /// A Dense layer on `x` with `weight` (`[N][K]`) and `bias` (`N`).
+    fn push_dense(
+        &mut self,
+        node: &'m NodeProto,
+        x: Act,
+        weight: Vec<f64>,
+        bias: Vec<f64>,
+    ) -> Result<()> {
+        let op = Op::Dense {
+            in_features: self.shape(x).len(),
+            out_features: bias.len(),
+        };
+        let weights = Some(LinearWeights::new(weight, bias));
+        self.push_output(node, op, vec![x.id], weights, Rank::Flat)
     }
 
     pub(super) fn matmul(&mut self, node: &'m NodeProto) -> Result<()> {
@@ -125,16 +121,7 @@ impl<'m> Builder<'m> {
         let x = self.flat_act(node, 0)?;
         let k = self.shape(x).len();
         let (weight, n) = self.dense_weight(node, 1, k, false, 1.0)?;
-        self.push_output(
-            node,
-            Op::Dense {
-                in_features: k,
-                out_features: n,
-            },
-            vec![x.id],
-            Some(LinearWeights::new(weight, vec![0.0; n])),
-            Rank::Flat,
-        )
+        self.push_dense(node, x, weight, vec![0.0; n])
     }
 
     /// Converts the 2-D constant input `idx` (`[K, N]`, or `[N, K]` if `transposed`) times

@@ -5,7 +5,7 @@ use super::attrs::Attrs;
 use super::values::{Rank, axis};
 use super::{Builder, expect_inputs, expect_inputs_between, pattern};
 use crate::error::Result;
-use crate::model::{Op, Window2d};
+use crate::model::Op;
 use crate::onnx::proto::NodeProto;
 
 impl<'m> Builder<'m> {
@@ -46,21 +46,11 @@ impl<'m> Builder<'m> {
         if ks.len() != 2 || ks.iter().any(|&k| !(1..=1 << 24).contains(&k)) {
             return Err(attrs.unsupported_value("kernel_shape", format!("{ks:?}")));
         }
-        let (sh, sw) = attrs.strides()?;
-        let [pt, pl, pb, pr] = attrs.pads()?;
-        let pool = Window2d {
-            kernel_h: ks[0] as usize,
-            kernel_w: ks[1] as usize,
-            stride_h: sh,
-            stride_w: sw,
-            pad_top: pt,
-            pad_left: pl,
-            pad_bottom: pb,
-            pad_right: pr,
-        };
+        let pool = attrs.window(ks[0] as usize, ks[1] as usize)?;
         let op = if max {
             if pool.has_padding() {
-                return Err(attrs.unsupported_value("pads", format!("{:?}", [pt, pl, pb, pr])));
+                let pads = [pool.pad_top, pool.pad_left, pool.pad_bottom, pool.pad_right];
+                return Err(attrs.unsupported_value("pads", format!("{pads:?}")));
             }
             Op::MaxPool(pool)
         } else {
