@@ -148,17 +148,10 @@ impl<'n> Attrs<'n> {
     /// A `kernel_h x kernel_w` window with the node's `strides` and `pads`.
     pub(super) fn window(&self, kernel_h: usize, kernel_w: usize) -> Result<Window2d> {
         let (stride_h, stride_w) = self.strides()?;
-        let [pad_top, pad_left, pad_bottom, pad_right] = self.pads()?;
-        Ok(Window2d {
-            kernel_h,
-            kernel_w,
-            stride_h,
-            stride_w,
-            pad_top,
-            pad_left,
-            pad_bottom,
-            pad_right,
-        })
+        let [top, left, bottom, right] = self.pads()?;
+        Ok(Window2d::from_array([
+            kernel_h, kernel_w, stride_h, stride_w, top, left, bottom, right,
+        ]))
     }
 
     /// ONNX pads `[top, left, bottom, right]` (begin of each axis, then end of each axis).
