@@ -130,3 +130,405 @@ mod tests {
         );
     }
 }
+
+// ----- CSV with a header and a label column; labels; `.npy` arrays -----
+
+/// Largest data file read (CSV or `.npy`).
+pub const MAX_DATA_FILE_BYTES: usize = 1 << 30;
+/// Largest number of values in one data file.
+pub const MAX_DATA_VALUES: usize = 1 << 28;
+
+/// How to read a CSV file of inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// The first non-empty line is a header (skipped).
+    pub header: bool,
+    /// This 0-based column holds the label (a non-negative integer), not an input value.
+    pub label_column: Option<usize>,
+}
+
+/// Rows read from a data file, all of one width, and their labels if the file has them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    /// One input per row.
+    pub rows: Vec<Vec<f64>>,
+    /// One label per row, if a label column was read.
+    pub labels: Option<Vec<usize>>,
+}
+
+impl Table {
+    /// Fails unless every row has `len` values (the network's input length).
+    pub fn check_width(&self, len: usize) -> Result<()> {
+        match self.rows.first() {
+            Some(r) if r.len() != len => Err(NnError::InputLengthMismatch {
+                expected: len,
+                actual: r.len(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Parses comma-separated rows (see [`CsvOptions`]): every value finite, every row as wide as
+/// the first.
+pub fn parse_csv(text: &str, options: &CsvOptions) -> Result<Table> {
+    let mut rows: Vec<Vec<f64>> = Vec::new();
+    let mut labels = options.label_column.map(|_| Vec::new());
+    let mut values = 0usize;
+    for (i, (line_no, line)) in lines(text).enumerate() {
+        if options.header && i == 0 {
+            continue;
+        }
+        check_line_limit(rows.len())?;
+        let width = rows.first().map(|r| r.len());
+        let mut row = Vec::with_capacity(width.unwrap_or(0));
+        for (field, text) in line.split(',').enumerate() {
+            let bad = NnError::InvalidDataField {
+                line: line_no,
+                field,
+            };
+            if Some(field) == options.label_column {
+                let label = text.trim().parse::<usize>().map_err(|_| bad)?;
+                if let Some(l) = labels.as_mut() {
+                    l.push(label);
+                }
+                continue;
+            }
+            let v: f64 = text
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .ok_or(bad)?;
+            row.push(v);
+        }
+        if let (Some(col), Some(l)) = (options.label_column, labels.as_ref())
+            && l.len() != rows.len() + 1
+        {
+            return Err(NnError::InvalidDataField {
+                line: line_no,
+                field: col,
+            });
+        }
+        if let Some(w) = width
+            && row.len() != w
+        {
+            return Err(NnError::RaggedData {
+                line: line_no,
+                expected: w,
+                actual: row.len(),
+            });
+        }
+        values = values.saturating_add(row.len());
+        if values > MAX_DATA_VALUES {
+            return Err(NnError::LimitExceeded {
+                what: "data values",
+                value: values as u64,
+                limit: MAX_DATA_VALUES as u64,
+            });
+        }
+        rows.push(row);
+    }
+    Ok(Table { rows, labels })
+}
+
+/// Parses labels, one non-negative integer per non-empty line.
+pub fn parse_labels(text: &str) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for (line_no, line) in lines(text) {
+        check_line_limit(out.len())?;
+        out.push(
+            line.parse::<usize>()
+                .map_err(|_| NnError::InvalidDataField {
+                    line: line_no,
+                    field: 0,
+                })?,
+        );
+    }
+    Ok(out)
+}
+
+/// A NumPy array read from a `.npy` file (as `f64`, C order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyArray {
+    /// The array's shape.
+    pub shape: Vec<usize>,
+    /// Its values, row-major.
+    pub values: Vec<f64>,
+}
+
+/// Largest `.npy` header accepted.
+const MAX_NPY_HEADER: usize = 1 << 16;
+
+fn npy_err(reason: &'static str) -> NnError {
+    NnError::InvalidNpy { reason }
+}
+
+/// Parses a `.npy` file (format versions 1 to 3): dtype float32, float64, int32 or int64
+/// (either byte order), C order, at most `max_values` values, all finite.
+pub fn parse_npy(bytes: &[u8], max_values: usize) -> Result<NpyArray> {
+    let rest = bytes
+        .strip_prefix(b"\x93NUMPY")
+        .ok_or(npy_err("bad magic"))?;
+    let (&major, rest) = rest.split_first().ok_or(npy_err("truncated header"))?;
+    let (_minor, rest) = rest.split_first().ok_or(npy_err("truncated header"))?;
+    let (len, rest) = match major {
+        1 if rest.len() >= 2 => (
+            usize::from(u16::from_le_bytes([rest[0], rest[1]])),
+            &rest[2..],
+        ),
+        2 | 3 if rest.len() >= 4 => (
+            u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize,
+            &rest[4..],
+        ),
+        1..=3 => return Err(npy_err("truncated header")),
+        _ => return Err(npy_err("unsupported format version")),
+    };
+    if len > MAX_NPY_HEADER || len > rest.len() {
+        return Err(npy_err("header length out of range"));
+    }
+    let (header, data) = rest.split_at(len);
+    let header = std::str::from_utf8(header).map_err(|_| npy_err("header is not text"))?;
+    let descr = npy_value(header, "descr").ok_or(npy_err("no descr in the header"))?;
+    let (size, little, kind) = match descr.trim_matches(|c| c == '\'' || c == '"') {
+        "<f4" | "=f4" => (4, true, 'f'),
+        ">f4" => (4, false, 'f'),
+        "<f8" | "=f8" => (8, true, 'f'),
+        ">f8" => (8, false, 'f'),
+        "<i4" | "=i4" => (4, true, 'i'),
+        ">i4" => (4, false, 'i'),
+        "<i8" | "=i8" => (8, true, 'i'),
+        ">i8" => (8, false, 'i'),
+        _ => return Err(npy_err("dtype is not float32, float64, int32 or int64")),
+    };
+    match npy_value(header, "fortran_order") {
+        Some("False") => {}
+        Some("True") => return Err(npy_err("fortran_order arrays are not supported")),
+        _ => return Err(npy_err("no fortran_order in the header")),
+    }
+    let shape_text = npy_value(header, "shape").ok_or(npy_err("no shape in the header"))?;
+    let inner = shape_text
+        .strip_prefix('(')
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or(npy_err("shape is not a tuple"))?;
+    let mut shape = Vec::new();
+    for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        shape.push(
+            part.parse::<usize>()
+                .map_err(|_| npy_err("shape entry is not a size"))?,
+        );
+    }
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= max_values)
+        .ok_or(npy_err("too many values"))?;
+    if Some(data.len()) != count.checked_mul(size) {
+        return Err(npy_err("data length does not match the shape"));
+    }
+    let mut values = Vec::with_capacity(count);
+    for c in data.chunks_exact(size) {
+        let mut b = [0u8; 8];
+        b[..size].copy_from_slice(c);
+        if !little {
+            b[..size].reverse();
+        }
+        let v = match (kind, size) {
+            ('f', 4) => f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            ('f', _) => f64::from_le_bytes(b),
+            (_, 4) => f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            _ => i64::from_le_bytes(b) as f64,
+        };
+        if !v.is_finite() {
+            return Err(npy_err("a value is not finite"));
+        }
+        values.push(v);
+    }
+    Ok(NpyArray { shape, values })
+}
+
+/// The text after `'key':` in a `.npy` header dict, up to the next top-level comma.
+fn npy_value<'h>(header: &'h str, key: &str) -> Option<&'h str> {
+    let start = header
+        .find(&format!("'{key}'"))
+        .or_else(|| header.find(&format!("\"{key}\"")))?;
+    let rest = header[start + key.len() + 2..]
+        .trim_start()
+        .strip_prefix(':')?;
+    let rest = rest.trim_start();
+    let end = if rest.starts_with('(') {
+        rest.find(')')? + 1
+    } else {
+        rest.find([',', '}']).unwrap_or(rest.len())
+    };
+    Some(rest[..end].trim())
+}
+
+impl NpyArray {
+    /// The array as inputs of `len` values: `N x ...` (the trailing axes hold `len` values)
+    /// gives `N` inputs, an array of exactly `len` values one.
+    pub fn rows(&self, len: usize) -> Result<Vec<Vec<f64>>> {
+        let trailing: usize = self.shape.iter().skip(1).product();
+        let n = if !self.shape.is_empty() && trailing == len {
+            self.shape[0]
+        } else if self.values.len() == len {
+            1
+        } else {
+            return Err(NnError::InputLengthMismatch {
+                expected: len,
+                actual: if self.shape.is_empty() {
+                    self.values.len()
+                } else {
+                    trailing
+                },
+            });
+        };
+        if n == 0 || len == 0 {
+            return Ok(Vec::new());
+        }
+        check_line_limit(n - 1)?;
+        Ok(self.values.chunks_exact(len).map(<[f64]>::to_vec).collect())
+    }
+
+    /// The array as labels (non-negative integers).
+    pub fn labels(&self) -> Result<Vec<usize>> {
+        self.values
+            .iter()
+            .map(|&v| {
+                (v >= 0.0 && v.fract() == 0.0 && v < 1e15)
+                    .then_some(v as usize)
+                    .ok_or(npy_err("a label is not a non-negative integer"))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+        npy_ordered(descr, "False", shape, data)
+    }
+
+    fn npy_ordered(descr: &str, fortran: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+        let mut header =
+            format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend((header.len() as u16).to_le_bytes());
+        out.extend(header.as_bytes());
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn csv_with_header_and_labels() {
+        let opts = CsvOptions {
+            header: true,
+            label_column: Some(2),
+        };
+        let t = parse_csv("a,b,label\n0.5,1,3\n\n-2,3e-1,0\n", &opts).expect("parses");
+        assert_eq!(t.rows, vec![vec![0.5, 1.0], vec![-2.0, 0.3]]);
+        assert_eq!(t.labels, Some(vec![3, 0]));
+        assert_eq!(t.check_width(2), Ok(()));
+        assert!(matches!(
+            t.check_width(3),
+            Err(NnError::InputLengthMismatch {
+                expected: 3,
+                actual: 2
+            })
+        ));
+        // A header without --header is a bad field; a short row is ragged; a bad label.
+        assert_eq!(
+            parse_csv("a,b\n1,2", &CsvOptions::default()),
+            Err(NnError::InvalidDataField { line: 1, field: 0 })
+        );
+        assert_eq!(
+            parse_csv("1,2\n3", &CsvOptions::default()),
+            Err(NnError::RaggedData {
+                line: 2,
+                expected: 2,
+                actual: 1
+            })
+        );
+        assert_eq!(
+            parse_csv("1,x", &opts_label(1)),
+            Err(NnError::InvalidDataField { line: 1, field: 1 })
+        );
+        // The label column missing from a row.
+        assert_eq!(
+            parse_csv("1", &opts_label(1)),
+            Err(NnError::InvalidDataField { line: 1, field: 1 })
+        );
+        assert_eq!(parse_labels("1\n2\n\n3\n"), Ok(vec![1, 2, 3]));
+        assert!(parse_labels("1\n-2\n").is_err());
+    }
+
+    fn opts_label(c: usize) -> CsvOptions {
+        CsvOptions {
+            header: false,
+            label_column: Some(c),
+        }
+    }
+
+    #[test]
+    fn npy_files() {
+        let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let a = parse_npy(&npy("<f4", "(2, 3)", &data), 100).expect("parses");
+        assert_eq!(a.shape, vec![2, 3]);
+        assert_eq!(
+            a.rows(3),
+            Ok(vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]])
+        );
+        assert_eq!(a.rows(6), Ok(vec![vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]));
+        assert!(a.rows(4).is_err());
+        let one = parse_npy(&npy("<f8", "(2,)", &[0u8; 16]), 100).expect("parses");
+        assert_eq!(one.rows(2), Ok(vec![vec![0.0, 0.0]]));
+        let big: Vec<u8> = 7i64.to_be_bytes().to_vec();
+        let labels = parse_npy(&npy(">i8", "(1,)", &big), 100).expect("parses");
+        assert_eq!(labels.labels(), Ok(vec![7]));
+        for (bytes, reason) in [
+            (b"NUMPY".to_vec(), "bad magic"),
+            (
+                npy("<f2", "(1,)", &[0, 0]),
+                "dtype is not float32, float64, int32 or int64",
+            ),
+            (
+                npy("<f4", "(2,)", &[0; 4]),
+                "data length does not match the shape",
+            ),
+            (npy("<f4", "(65536, 65536, 65536)", &[]), "too many values"),
+            (npy("<f4", "(1, x)", &[0; 4]), "shape entry is not a size"),
+            (
+                npy("<f4", "(1,)", &f32::NAN.to_le_bytes()),
+                "a value is not finite",
+            ),
+        ] {
+            assert_eq!(
+                parse_npy(&bytes, 1 << 20),
+                Err(NnError::InvalidNpy { reason })
+            );
+        }
+        assert_eq!(
+            parse_npy(&npy_ordered("<f4", "True", "(1,)", &[0; 4]), 100),
+            Err(NnError::InvalidNpy {
+                reason: "fortran_order arrays are not supported"
+            })
+        );
+        let mut huge = b"\x93NUMPY\x02\x00".to_vec();
+        huge.extend(u32::MAX.to_le_bytes());
+        assert_eq!(
+            parse_npy(&huge, 100),
+            Err(NnError::InvalidNpy {
+                reason: "header length out of range"
+            })
+        );
+    }
+}

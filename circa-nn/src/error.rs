@@ -15,13 +15,7 @@ pub enum NnError {
         /// Byte offset (within the enclosing message) where more bytes were needed.
         offset: usize,
     },
-    /// A varint was longer than 10 bytes or overflowed 64 bits.
-    #[error("protobuf: malformed varint at byte {offset}")]
-    MalformedVarint {
-        /// Byte offset of the varint.
-        offset: usize,
-    },
-    /// A field key used a wire type this decoder does not accept (groups, or values 6 and 7).
+    /// A field key used a wire type this decoder does not accept (groups).
     #[error("protobuf: unsupported wire type {wire_type} at byte {offset}")]
     InvalidWireType {
         /// The wire type found.
@@ -29,26 +23,10 @@ pub enum NnError {
         /// Byte offset of the field key.
         offset: usize,
     },
-    /// A field key had field number 0 or above 2^29 - 1.
-    #[error("protobuf: invalid field number {field} at byte {offset}")]
-    InvalidFieldNumber {
-        /// The field number found.
-        field: u64,
-        /// Byte offset of the field key.
-        offset: usize,
-    },
-    /// A known field arrived with a wire type that does not match the schema.
-    #[error("protobuf: field {field} of {message} has wire type {actual}, expected {expected}")]
-    WireTypeMismatch {
-        /// Message name, e.g. `"NodeProto"`.
-        message: &'static str,
-        /// Field number.
-        field: u32,
-        /// Expected wire type.
-        expected: u8,
-        /// Wire type found.
-        actual: u8,
-    },
+    /// `prost` rejected the bytes (a malformed key or varint, a wire type that contradicts
+    /// the schema, a string that is not UTF-8...).
+    #[error("protobuf: {0}")]
+    Protobuf(#[from] prost::DecodeError),
     /// A string field was not valid UTF-8.
     #[error("protobuf: field {field} of {message} is not valid UTF-8")]
     InvalidUtf8 {
@@ -95,21 +73,79 @@ pub enum NnError {
         /// Element count present.
         actual: u64,
     },
-    /// An ONNX tensor stores its data outside the model file.
-    #[error("tensor {tensor:?}: external data is not supported")]
+    /// A tensor stores its data outside the model file, and the model was given as bytes (no
+    /// folder to read it from).
+    #[error(
+        "tensor {tensor:?}: its data is in an external file; import the model from its path (import_onnx_file)"
+    )]
     ExternalData {
         /// Tensor name.
         tensor: String,
     },
-    /// An operator the importer does not implement.
-    #[error("node {node:?}: unsupported operator {op_type:?} in domain {domain:?}")]
-    UnsupportedOperator {
+    /// A tensor's external data location is not a relative path inside the model's folder.
+    #[error("tensor {tensor:?}: external data location {location:?} refused: {reason}")]
+    ExternalDataPath {
+        /// Tensor name.
+        tensor: String,
+        /// The `location` entry, as written in the model.
+        location: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A tensor's `external_data` entries are missing, unknown, repeated or not numbers.
+    #[error("tensor {tensor:?}: external data entry {key:?} is {problem}")]
+    ExternalDataEntry {
+        /// Tensor name.
+        tensor: String,
+        /// The entry's key.
+        key: String,
+        /// `"missing"`, `"unknown"`, `"repeated"` or `"not a byte count"`.
+        problem: &'static str,
+    },
+    /// A tensor's external data range lies outside its file or has the wrong length.
+    #[error(
+        "tensor {tensor:?}: external data at offset {offset}, {length} bytes, does not fit its file of {file_len} bytes or the {expected} bytes its dims need"
+    )]
+    ExternalDataRange {
+        /// Tensor name.
+        tensor: String,
+        /// `offset` (0 if absent).
+        offset: u64,
+        /// `length` (or the bytes from the offset to the end of the file).
+        length: u64,
+        /// Length of the external file.
+        file_len: u64,
+        /// Bytes the tensor's dims and data type need.
+        expected: u64,
+    },
+    /// A file could not be opened or read.
+    #[error("{path}: {kind}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        kind: std::io::ErrorKind,
+    },
+    /// Operators the importer does not implement: every such node of the graph, with hints.
+    #[error("{}", unsupported_list(nodes, hints))]
+    UnsupportedOperators {
+        /// Every unsupported node, in graph order.
+        nodes: Vec<UnsupportedNode>,
+        /// What to do about them (one sentence each).
+        hints: Vec<&'static str>,
+    },
+    /// A node whose operator is supported in some forms, used in a form that is not (a slice
+    /// of an activation that is not a channel range, a non-constant mask...).
+    #[error("node {node:?} ({op_type}): {reason}; {hint}")]
+    UnsupportedPattern {
         /// Node name.
         node: String,
-        /// `op_type`.
+        /// Operator.
         op_type: String,
-        /// Node domain (`""` is the default ONNX domain).
-        domain: String,
+        /// What is not supported.
+        reason: &'static str,
+        /// What to write instead.
+        hint: &'static str,
     },
     /// An attribute the importer does not know for this operator.
     #[error("node {node:?} ({op_type}): unsupported attribute {attribute:?}")]
@@ -335,6 +371,23 @@ pub enum NnError {
         /// 0-based field index.
         field: usize,
     },
+    /// A data row whose number of values differs from the first row's.
+    #[error("data line {line}: {actual} values, the first row has {expected}")]
+    RaggedData {
+        /// 1-based line number.
+        line: usize,
+        /// Values in the first row.
+        expected: usize,
+        /// Values in this row.
+        actual: usize,
+    },
+    /// A `.npy` file that is not a supported NumPy array (magic, header, dtype, order, shape,
+    /// data length, or a value that is not finite).
+    #[error(".npy file: {reason}")]
+    InvalidNpy {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// An inference input of the wrong length.
     #[error("input has {actual} values, the network expects {expected}")]
     InputLengthMismatch {
@@ -405,6 +458,52 @@ pub enum NnError {
         /// The tensor's name.
         tensor: String,
     },
+}
+
+/// One node the importer cannot translate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedNode {
+    /// Node name.
+    pub name: String,
+    /// `op_type`.
+    pub op_type: String,
+    /// Node domain (`""` is the default ONNX domain).
+    pub domain: String,
+}
+
+fn unsupported_list(nodes: &[UnsupportedNode], hints: &[&str]) -> String {
+    let listed: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            let domain = if n.domain.is_empty() {
+                String::new()
+            } else {
+                format!(" in domain {:?}", n.domain)
+            };
+            format!("{:?} ({:?}{domain})", n.name, n.op_type)
+        })
+        .collect();
+    let mut out = format!(
+        "{} unsupported node{}: {}",
+        nodes.len(),
+        if nodes.len() == 1 { "" } else { "s" },
+        listed.join(", ")
+    );
+    for h in hints {
+        out.push_str("; ");
+        out.push_str(h);
+    }
+    out
+}
+
+impl NnError {
+    /// An I/O error on `path`.
+    pub(crate) fn io(path: &std::path::Path, e: &std::io::Error) -> Self {
+        NnError::Io {
+            path: path.display().to_string(),
+            kind: e.kind(),
+        }
+    }
 }
 
 /// Result alias for this crate.

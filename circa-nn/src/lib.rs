@@ -6,6 +6,7 @@ pub mod cost;
 pub mod dataset;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod fixed;
 pub mod kernels;
 pub mod model;
@@ -16,12 +17,12 @@ pub mod private;
 pub mod simulate;
 pub mod summary;
 
-pub use error::{NnError, Result};
+pub use error::{NnError, Result, UnsupportedNode};
 pub use fixed::{ExactOracle, Fixed, SignOracle, SignScale, argmax_fixed};
 pub use model::{
     Activation, Architecture, Conv2d, Layer, LinearWeights, Network, Op, Shape, TensorId, Window2d,
 };
-pub use onnx::{DecodeLimits, import_onnx};
+pub use onnx::{DecodeLimits, import_onnx, import_onnx_file};
 pub use plain::{argmax, infer};
 pub use simulate::{CircaSign, Simulated, simulated, simulated_with_sites};
 pub use summary::summary;

@@ -10,6 +10,8 @@ mod cli;
 mod commands;
 #[path = "circa/cost.rs"]
 mod cost;
+#[path = "circa/data.rs"]
+mod data;
 #[path = "circa/demo.rs"]
 mod demo;
 #[path = "circa/progress.rs"]
@@ -43,6 +45,22 @@ pub enum CliError {
     EmptyInput {
         /// The file.
         path: String,
+    },
+    /// The server could not be reached, or the session could not be set up.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address.
+        addr: String,
+        /// Why (boxed: the error is large).
+        source: Box<circa_nn::net::NetError>,
+    },
+    /// The output file could not be written.
+    #[error("{path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
     },
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]

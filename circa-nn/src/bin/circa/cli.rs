@@ -52,8 +52,9 @@ pub enum Command {
     Infer(InferArgs),
     /// Print a model's layers, ReLU counts and private-inference cost estimate.
     Inspect(InspectArgs),
-    /// Server and client on loopback with the bundled model and test split: plaintext and
-    /// private accuracy (exact and Circa ReLU), time, bytes, rounds, client storage.
+    /// Server and client on loopback with a model and labelled data (default: the bundled
+    /// digits model and test split): plaintext and private accuracy (exact and Circa ReLU),
+    /// time, bytes, rounds, client storage.
     Demo(DemoArgs),
 }
 
@@ -89,15 +90,46 @@ pub struct InferArgs {
     /// The server's address.
     #[arg(long, value_name = "ADDR")]
     pub connect: String,
-    /// Inputs: one image per line, comma-separated values in C x H x W order.
+    /// Inputs: a `.npy` array (float32/float64, `N x ...` or one input), or a CSV file with one
+    /// input per line (values comma-separated, in C x H x W order for images).
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
+    /// CSV options.
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    /// One JSON object per input (logits, class, times, bytes each way, rounds), one per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the results to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Read and write deadline, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub timeout: f64,
     /// Largest single message accepted from the server, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE)]
     pub max_message: usize,
+}
+
+/// How CSV input files are read.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct CsvArgs {
+    /// The CSV file's first line is a header.
+    #[arg(long)]
+    pub header: bool,
+    /// This 0-based column of the CSV file is a label, not an input value.
+    #[arg(long, value_name = "N")]
+    pub label_column: Option<usize>,
+}
+
+impl CsvArgs {
+    /// The library's reading options.
+    pub fn options(&self) -> circa_nn::dataset::CsvOptions {
+        circa_nn::dataset::CsvOptions {
+            header: self.header,
+            label_column: self.label_column,
+        }
+    }
 }
 
 /// `circa inspect`.
@@ -120,10 +152,18 @@ pub struct DemoArgs {
     /// The model (default: the bundled digits CNN).
     #[arg(long, value_name = "MODEL.onnx")]
     pub model: Option<PathBuf>,
-    /// Labelled test data, `label,v0,...` per line (default: the bundled test split).
+    /// Inputs to run: CSV or `.npy` (default: the bundled digits test split). A CSV row one
+    /// value wider than the model's input starts with its label, unless `--labels` or
+    /// `--label-column` say otherwise.
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
-    /// Run only the first N test images (default: all).
+    /// Labels, one per input: a text file with one integer per line, or a `.npy` array.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// CSV options of `--data`.
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    /// Run only the first N inputs (default: all).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Truncated bits of the Circa ReLU.
