@@ -299,6 +299,38 @@ pub enum NnError {
         /// What circa-share's kernel said.
         reason: &'static str,
     },
+    /// An input value outside the range the server's calibration covers.
+    #[error(
+        "input element {index} is {value}, outside the server's calibrated range [-{bound}, {bound}]"
+    )]
+    InputOutOfRange {
+        /// Element index.
+        index: usize,
+        /// The value.
+        value: f64,
+        /// The bound.
+        bound: f64,
+    },
+    /// A calibrated range that does not fit the field at its scale.
+    #[error(
+        "tensor {tensor}: calibrated range {bound} at scale 2^{scale_bits} (with headroom) overflows the field: use a smaller f or a larger prime"
+    )]
+    RangeOverflow {
+        /// Tensor id (0 = the input, `i + 1` = layer `i`'s output).
+        tensor: usize,
+        /// The calibrated largest `|value|`.
+        bound: f64,
+        /// The tensor's scale.
+        scale_bits: u32,
+    },
+    /// A calibration entry of a model file that cannot be read.
+    #[error("calibration line {line}: {reason}")]
+    InvalidCalibration {
+        /// Line number (0: the calibration as a whole).
+        line: usize,
+        /// Why.
+        reason: &'static str,
+    },
     /// A per-layer sign-test choice that does not fit the network or the parameters.
     #[error("layer {layer}: invalid sign-test choice: {reason}")]
     InvalidSite {

@@ -179,6 +179,11 @@ impl<M: Modulus, S: SignOracle<M>> Fixed<M, S> {
         Self { net, oracle }
     }
 
+    /// The encoded network and the sign source, taken apart.
+    pub fn into_parts(self) -> (Arc<EncodedNetwork<M>>, S) {
+        (self.net, self.oracle)
+    }
+
     /// The encoded network.
     pub fn encoded(&self) -> &Arc<EncodedNetwork<M>> {
         &self.net
@@ -207,8 +212,18 @@ impl<M: Modulus, S: SignOracle<M>> Fixed<M, S> {
 
     /// Runs the network on an encoded input; returns the output (logits) at scale `2^f`.
     pub fn run_encoded(&self, input: Vec<Fp<M>>) -> Result<Vec<Fp<M>>> {
+        self.run_observed(input, None)
+    }
+
+    /// [`Fixed::run_encoded`], calling `tap` with the id and the values of the input and of
+    /// every layer output (at the scale the plan gives the tensor).
+    pub fn run_observed(
+        &self,
+        input: Vec<Fp<M>>,
+        tap: Option<reference::Tap<'_, Fp<M>>>,
+    ) -> Result<Vec<Fp<M>>> {
         let plan = self.net.plan();
-        let mut out = reference::run(plan, self, input)?;
+        let mut out = reference::run_observed(plan, self, input, tap)?;
         if plan.scale(plan.output()) == Scale::Product {
             let f = self.frac_bits();
             out.iter_mut().for_each(|v| *v = truncate_plain(*v, f));

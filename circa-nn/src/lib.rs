@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod calibrate;
+pub mod calibration;
 pub mod cost;
 pub mod dataset;
 pub mod engine;

@@ -4,6 +4,8 @@
 
 #![forbid(unsafe_code)]
 
+#[path = "circa/calibrate.rs"]
+mod calibrate;
 #[path = "circa/cli.rs"]
 mod cli;
 #[path = "circa/commands.rs"]
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(a) => commands::serve_command(a),
         cli::Command::Infer(a) => commands::infer_command(a),
         cli::Command::Inspect(a) => commands::inspect_command(a),
+        cli::Command::Calibrate(a) => calibrate::calibrate_command(a),
         cli::Command::Demo(a) => demo::demo_command(a),
     };
     match result {

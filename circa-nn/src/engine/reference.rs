@@ -41,12 +41,16 @@ pub trait Arith {
     fn keep(&self, site: &SignSite, y: Self::V) -> bool;
 }
 
-struct Plain<'a, A: Arith> {
+/// What a plaintext walk calls with each layer's output: the tensor id and its values.
+pub type Tap<'t, V> = &'t mut dyn FnMut(usize, &[V]);
+
+struct Plain<'a, 't, A: Arith> {
     arith: &'a A,
     input: Option<Vec<A::V>>,
+    tap: Option<Tap<'t, A::V>>,
 }
 
-impl<A: Arith> Phase for Plain<'_, A> {
+impl<A: Arith> Phase for Plain<'_, '_, A> {
     type Tensor = Vec<A::V>;
     type Error = NnError;
 
@@ -66,11 +70,31 @@ impl<A: Arith> Phase for Plain<'_, A> {
         let views: Vec<&[A::V]> = inputs.iter().map(|v| v.as_slice()).collect();
         kind.plain(self.arith, layer, &views)
     }
+
+    fn observe(&mut self, layer: usize, out: &Vec<A::V>) {
+        if let Some(tap) = self.tap.as_mut() {
+            tap(layer + 1, out);
+        }
+    }
 }
 
 /// Runs `plan` on `input` (already in `arith`'s representation) and returns the output tensor
 /// at the scale the plan leaves it ([`Plan::scale`] of [`Plan::output`]).
 pub fn run<A: Arith>(plan: &Plan, arith: &A, input: Vec<A::V>) -> Result<Vec<A::V>> {
+    run_observed(plan, arith, input, None)
+}
+
+/// [`run`], calling `tap` with the id and values of the input and of every layer output
+/// (for calibration and diagnostics).
+pub fn run_observed<A: Arith>(
+    plan: &Plan,
+    arith: &A,
+    input: Vec<A::V>,
+    mut tap: Option<Tap<'_, A::V>>,
+) -> Result<Vec<A::V>> {
+    if let Some(t) = tap.as_mut() {
+        t(0, &input);
+    }
     if input.len() != plan.input_len() {
         return Err(NnError::InputLengthMismatch {
             expected: plan.input_len(),
@@ -82,6 +106,7 @@ pub fn run<A: Arith>(plan: &Plan, arith: &A, input: Vec<A::V>) -> Result<Vec<A::
         &mut Plain {
             arith,
             input: Some(input),
+            tap,
         },
     )
 }

@@ -37,6 +37,9 @@ pub(crate) trait Phase {
 
     /// Called after each layer (progress reports).
     fn done(&mut self, _layer: usize) {}
+
+    /// Called with each layer's output before the walk stores it (instrumentation).
+    fn observe(&mut self, _layer: usize, _out: &Self::Tensor) {}
 }
 
 /// Runs `phase` over `plan`; returns the output tensor.
@@ -67,6 +70,7 @@ pub(crate) fn walk<P: Phase>(plan: &Plan, phase: &mut P) -> Result<P::Tensor, P:
                 tensors[t] = None;
             }
         }
+        phase.observe(i, &out);
         tensors.push(Some(out));
         phase.done(i);
     }

@@ -10,7 +10,6 @@ use super::client::connect_channel;
 use super::config::{ClientConfig, ServerConfig, session_rng};
 use super::error::{NetError, NetResult};
 use super::server::{ServeReport, Service, SessionChannel, serve_with};
-use crate::error::NnError;
 use crate::model::{Architecture, Network};
 use crate::private::{ClientSession, PrivateParams, ServerModel, ServerSession, SessionStats};
 
@@ -91,13 +90,8 @@ impl Client {
     /// the architecture's is rejected before anything is sent (the session stays usable); after
     /// any other error the session is broken and the client should be dropped.
     pub fn infer(&mut self, input: &[f64]) -> NetResult<(Vec<f64>, SessionStats)> {
-        let expected = self.architecture().input_shape().len();
-        if input.len() != expected {
-            return Err(NetError::Model(NnError::InputLengthMismatch {
-                expected,
-                actual: input.len(),
-            }));
-        }
+        // Length and the server's calibrated range, before any protocol work.
+        self.session.check_input(input).map_err(NetError::Model)?;
         let pre = self.session.offline(&mut self.ch)?;
         let logits = self.session.online(&mut self.ch, pre, input)?;
         Ok((logits, self.session.last_stats()))

@@ -216,6 +216,7 @@ pub struct SessionStats {
 pub struct ServerModel {
     params: PrivateParams,
     sites: Vec<SiteChoice>,
+    input_bound: Option<f64>,
     architecture_bytes: Vec<u8>,
     encoded: ByPrime<
         Arc<EncodedNetwork<circa_share::P2061584302081>>,
@@ -230,9 +231,30 @@ impl core::fmt::Debug for ServerModel {
 }
 
 impl ServerModel {
-    /// Encodes `network` under `params` (validated here), every sign test at its default.
+    /// Encodes `network` under `params` (validated here). A calibrated network
+    /// ([`Network::calibration`]) runs its calibrated sign tests (with a truncated-sign
+    /// variant) and has its ranges checked against the field: `params` must be the ones it was
+    /// calibrated for. Otherwise every sign test runs at its default.
     pub fn new(network: &Network, params: PrivateParams) -> Result<Self> {
-        Self::with_sites(network, params, &[])
+        let Some(c) = network.calibration() else {
+            return Self::with_sites(network, params, &[]);
+        };
+        if c.prime != params.prime
+            || c.frac_bits != params.frac_bits
+            || c.sign_scale != params.sign_scale
+        {
+            return Err(PrivateError::InvalidParams {
+                reason: "the model was calibrated for another prime, f or sign scale: serve it with those or calibrate again",
+            });
+        }
+        let sites = match params.relu.0 {
+            circa_relu::Variant::TruncatedSign { .. } => c.sites.clone(),
+            _ => Vec::new(),
+        };
+        let mut model = Self::with_sites(network, params, &sites)?;
+        check_ranges(model.plan(), c, params)?;
+        model.input_bound = Some(c.input_bound);
+        Ok(model)
     }
 
     /// As [`ServerModel::new`], with the sign tests of `sites` at their own `k` and tie rule
@@ -255,9 +277,20 @@ impl ServerModel {
         Ok(Self {
             params,
             sites: sites.to_vec(),
+            input_bound: None,
             architecture_bytes: network.architecture().to_bytes(),
             encoded,
         })
+    }
+
+    /// The per-layer sign-test choices every session runs (empty: the defaults).
+    pub fn sites(&self) -> &[SiteChoice] {
+        &self.sites
+    }
+
+    /// The largest `|x|` a client's input may have (from calibration; sent to the client).
+    pub fn input_bound(&self) -> Option<f64> {
+        self.input_bound
     }
 
     /// The plan every session runs.
@@ -315,6 +348,35 @@ fn server_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
     }))
 }
 
+/// Every calibrated tensor bound, at its scale and with a factor 2 of headroom (4 for max-pool
+/// inputs, whose differences are tested), must fit the field's centred range.
+fn check_ranges(
+    plan: &Plan,
+    c: &crate::calibration::Calibration,
+    params: PrivateParams,
+) -> Result<()> {
+    let half = (params.prime.value() / 2) as f64;
+    let f = params.frac_bits;
+    for (t, bound) in &c.tensor_bounds {
+        let bits = match plan.scale(*t) {
+            crate::engine::Scale::Single => f,
+            crate::engine::Scale::Product => 2 * f,
+        };
+        let pooled = plan.steps().iter().any(|s| {
+            s.inputs.first() == Some(t) && matches!(s.kind, crate::engine::Kind::MaxPool(_))
+        });
+        let headroom = if pooled { 4.0 } else { 2.0 };
+        if bound * f64::from(bits).exp2() * headroom >= half {
+            return Err(PrivateError::Network(crate::NnError::RangeOverflow {
+                tensor: *t,
+                bound: *bound,
+                scale_bits: bits,
+            }));
+        }
+    }
+    Ok(())
+}
+
 /// One inference on the server's side (offline, then online), its costs in `stats`.
 fn serve_inference<M: Modulus, C: Channel + ?Sized>(
     setup: &mut ServerSetup<M>,
@@ -354,6 +416,7 @@ impl ServerSession {
         ch.send_frame(&model.architecture_bytes)?;
         ch.send(&[model.weight_bits() as u8])?;
         ch.send(&msgs::encode_sites(&model.sites))?;
+        ch.send(&msgs::encode_input_bound(model.input_bound))?;
         ch.flush()?;
         let inner = match &model.encoded {
             ByPrime::P41(net) => ByPrime::P41(server_setup(ch, net, params, rng)?),
@@ -418,6 +481,7 @@ impl ClientPreprocessed {
 
 /// The client's side of a private-inference session.
 pub struct ClientSession {
+    input_bound: Option<f64>,
     inner: ByPrime<
         Box<ClientSetup<circa_share::P2061584302081>>,
         Box<ClientSetup<circa_share::P2138816513>>,
@@ -475,6 +539,7 @@ impl ClientSession {
             });
         }
         let sites = msgs::recv_sites(ch, arch.layers().len())?;
+        let input_bound = msgs::recv_input_bound(ch)?;
         let plan = Arc::new(Plan::with_sites(&arch, params.plan(), &sites)?);
         let inner = match params.prime {
             Prime::P41 => ByPrime::P41(client_setup(ch, &plan, params, weight_bits, rng)?),
@@ -484,6 +549,7 @@ impl ClientSession {
             inner,
             arch,
             params,
+            input_bound,
             stats: SessionStats::default(),
         })
     }
@@ -496,6 +562,34 @@ impl ClientSession {
     /// The session's public parameters.
     pub fn params(&self) -> &PrivateParams {
         &self.params
+    }
+
+    /// The largest `|x|` the server accepts in an input (from its calibration), if any.
+    pub fn input_bound(&self) -> Option<f64> {
+        self.input_bound
+    }
+
+    /// Checks `input` against the architecture's length and the server's input bound, before
+    /// any protocol work.
+    pub fn check_input(&self, input: &[f64]) -> crate::Result<()> {
+        let expected = self.arch.input_shape().len();
+        if input.len() != expected {
+            return Err(crate::NnError::InputLengthMismatch {
+                expected,
+                actual: input.len(),
+            });
+        }
+        if let Some(bound) = self.input_bound
+            && let Some((index, &value)) =
+                input.iter().enumerate().find(|(_, v)| !(v.abs() <= bound))
+        {
+            return Err(crate::NnError::InputOutOfRange {
+                index,
+                value,
+                bound,
+            });
+        }
+        Ok(())
     }
 
     /// The offline phase of one inference (input-independent).

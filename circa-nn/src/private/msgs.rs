@@ -6,7 +6,8 @@
 //! The session starts with the server's parameters (12 B), the architecture frame (u64
 //! length + bytes), the weights' bit width (1 B) and the per-layer sign-test choices (u32
 //! count, then per choice: u32 layer, u8 k, u8 tie rule; at most one per layer, validated
-//! against the architecture by `Plan::with_sites`); the protocol's one greeting and version
+//! against the architecture by `Plan::with_sites`) and the input bound (u8 flag, then f64 when
+//! 1: the largest `|x|` calibration saw); the protocol's one greeting and version
 //! are the connection's (`crate::net::hello`). Then:
 //!
 //! | tag | direction | content |
@@ -93,4 +94,39 @@ pub(crate) fn recv_sites<C: Channel + ?Sized>(
             })
         })
         .collect()
+}
+
+/// The wire form of the server's input bound: a flag byte, then the bound as a little-endian
+/// `f64` when the flag is 1.
+pub(crate) fn encode_input_bound(bound: Option<f64>) -> Vec<u8> {
+    match bound {
+        None => vec![0],
+        Some(b) => {
+            let mut v = vec![1];
+            v.extend_from_slice(&b.to_le_bytes());
+            v
+        }
+    }
+}
+
+/// Receives the server's input bound (finite and non-negative, or none).
+pub(crate) fn recv_input_bound<C: Channel + ?Sized>(ch: &mut C) -> Result<Option<f64>> {
+    match recv_tag(ch)? {
+        0 => Ok(None),
+        1 => {
+            let mut b = [0u8; 8];
+            ch.recv(&mut b)?;
+            let v = f64::from_le_bytes(b);
+            if v.is_finite() && v >= 0.0 {
+                Ok(Some(v))
+            } else {
+                Err(PrivateError::InvalidParams {
+                    reason: "input bound not a finite non-negative number",
+                })
+            }
+        }
+        _ => Err(PrivateError::InvalidParams {
+            reason: "malformed input bound",
+        }),
+    }
 }

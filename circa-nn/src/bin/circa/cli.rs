@@ -52,6 +52,9 @@ pub enum Command {
     Infer(InferArgs),
     /// Print a model's layers, ReLU counts and private-inference cost estimate.
     Inspect(InspectArgs),
+    /// Choose the Circa ReLU's truncation k per layer from data and record the network's
+    /// ranges; writes a calibrated copy of the model that `serve` uses.
+    Calibrate(CalibrateArgs),
     /// Server and client on loopback with a model and labelled data (default: the bundled
     /// digits model and test split): plaintext and private accuracy (exact and Circa ReLU),
     /// time, bytes, rounds, client storage.
@@ -142,6 +145,40 @@ pub struct InspectArgs {
     #[arg(long, value_name = "RELUS")]
     pub measure: Option<usize>,
     /// Protocol parameters the estimate is for.
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
+/// `circa calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The model (ONNX).
+    #[arg(value_name = "MODEL.onnx")]
+    pub model: PathBuf,
+    /// Calibration inputs: CSV or `.npy` (a CSV row one value wider than the model's input
+    /// starts with its label).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Labels, one per input (text, one integer per line, or `.npy`).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// CSV options of `--data`.
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    /// Use only the first N inputs.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Fraction of the inputs whose prediction may change against the exact reference (and of
+    /// correct predictions that may be lost).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub tolerance: f64,
+    /// Seed of the fault simulations.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to write the calibrated model.
+    #[arg(long, value_name = "OUT.onnx")]
+    pub output: PathBuf,
+    /// Protocol parameters to calibrate for (`--k` sets the default fault band `2^(k-2f)`).
     #[command(flatten)]
     pub params: ParamArgs,
 }

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
-use circa_nn::net::{Client, ClientConfig, ServerConfig, serve};
+use circa_nn::net::{Client, ClientConfig, ServerConfig};
 use circa_nn::private::SessionStats;
 use circa_nn::{DecodeLimits, Network, NnError, argmax, import_onnx_file, summary};
 
@@ -47,6 +47,17 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
         args.max_sessions
     );
     let _ = writeln!(out, "circa serve: {}", describe(&params));
+    // Encode the model once, now: an unservable model is refused before any client connects.
+    let service = circa_nn::net::PrivateInference::new(&network, params)?;
+    let model = service.model();
+    if !model.sites().is_empty() {
+        let _ = writeln!(
+            out,
+            "circa serve: calibrated sign tests at {} layers; input range [-{b}, {b}]",
+            model.sites().len(),
+            b = model.input_bound().unwrap_or(f64::INFINITY)
+        );
+    }
     let _ = out.flush();
     let config = ServerConfig {
         max_sessions: args.max_sessions,
@@ -56,7 +67,7 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
         max_session_time: session_time(args.max_session_time)?,
         ..ServerConfig::default()
     };
-    serve(listener, network, params, config)?;
+    circa_nn::net::serve_with(listener, Arc::new(service), config)?;
     Ok(())
 }
 
@@ -187,6 +198,9 @@ pub fn inspect_command(args: &InspectArgs) -> Result<(), CliError> {
         }
         _ => (circa_nn::cost::relu_unit(&params)?, false),
     };
-    print!("{}", cost::report(&network, &params, &unit, measured)?);
+    // Encoding the model checks it is servable (every weight, bias and calibrated range fits
+    // the field) and applies its calibration.
+    let model = circa_nn::private::ServerModel::new(&network, params)?;
+    print!("{}", cost::report(&network, &model, &unit, measured));
     Ok(())
 }

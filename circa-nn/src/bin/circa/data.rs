@@ -136,3 +136,50 @@ pub fn read_labels(path: &Path) -> Result<Vec<usize>, CliError> {
     };
     labels.map_err(|e| model_err(path, e))
 }
+
+/// Reads `data_path` as inputs of `arch` with labels from `labels_path`, or from the data (a
+/// CSV row one value wider than the input starts with its label, as in the bundled data,
+/// unless the labels are given otherwise); labels are checked against the model's outputs.
+pub fn load_labelled(
+    data_path: &Path,
+    labels_path: Option<&Path>,
+    options: &CsvOptions,
+    arch: &circa_nn::Architecture,
+) -> Result<(Vec<Vec<f64>>, Option<Vec<usize>>), CliError> {
+    let len = arch.input_shape().len();
+    let mut file = read_data(data_path, options)?;
+    let model_err = |source| CliError::Model {
+        path: data_path.display().to_string(),
+        source,
+    };
+    if labels_path.is_none() && options.label_column.is_none() && file.csv_width() == Some(len + 1)
+    {
+        file = file
+            .with_label_column(0, options.header)
+            .map_err(model_err)?;
+    }
+    let rows = file.rows(len).map_err(model_err)?;
+    let labels = match labels_path {
+        Some(path) => Some(read_labels(path)?),
+        None => file.labels().map(<[usize]>::to_vec),
+    };
+    if let Some(l) = &labels
+        && l.len() != rows.len()
+    {
+        return Err(CliError::InvalidOption {
+            option: "--labels",
+            reason: "the number of labels differs from the number of inputs",
+        });
+    }
+    let classes = arch.output_shape().len();
+    if labels
+        .as_ref()
+        .is_some_and(|l| l.iter().any(|&c| c >= classes))
+    {
+        return Err(CliError::InvalidOption {
+            option: "--labels",
+            reason: "a label is not below the model's number of outputs",
+        });
+    }
+    Ok((rows, labels))
+}

@@ -149,44 +149,12 @@ fn demo_data(
         .data
         .clone()
         .unwrap_or_else(|| root.join("models/data/digits_test.csv"));
-    let len = arch.input_shape().len();
-    let options = args.csv.options();
-    let mut file = data::read_data(&data_path, &options)?;
-    let model_err = |source| CliError::Model {
-        path: data_path.display().to_string(),
-        source,
-    };
-    // A CSV row one value wider than the input starts with its label (as in the bundled data),
-    // unless the labels are given otherwise.
-    if args.labels.is_none() && options.label_column.is_none() && file.csv_width() == Some(len + 1)
-    {
-        file = file
-            .with_label_column(0, options.header)
-            .map_err(model_err)?;
-    }
-    let rows = file.rows(len).map_err(model_err)?;
-    let labels = match &args.labels {
-        Some(path) => Some(data::read_labels(path)?),
-        None => file.labels().map(<[usize]>::to_vec),
-    };
-    if let Some(l) = &labels
-        && l.len() != rows.len()
-    {
-        return Err(CliError::InvalidOption {
-            option: "--labels",
-            reason: "the number of labels differs from the number of inputs",
-        });
-    }
-    let classes = arch.output_shape().len();
-    if labels
-        .as_ref()
-        .is_some_and(|l| l.iter().any(|&c| c >= classes))
-    {
-        return Err(CliError::InvalidOption {
-            option: "--labels",
-            reason: "a label is not below the model's number of outputs",
-        });
-    }
+    let (rows, labels) = data::load_labelled(
+        &data_path,
+        args.labels.as_deref(),
+        &args.csv.options(),
+        arch,
+    )?;
     let labelled = labels.is_some();
     let labels = labels.unwrap_or_else(|| vec![usize::MAX; rows.len()]);
     let mut images: Vec<(usize, Vec<f64>)> = labels.into_iter().zip(rows).collect();

@@ -87,7 +87,21 @@ fn import(
         external,
         max_elements: limits.max_elements,
     };
-    Builder::new(graph, limits, reader)?.run()
+    let network = Builder::new(graph, limits, reader)?.run()?;
+    // The last calibration entry counts (a calibrated model may be calibrated again).
+    match model
+        .metadata_props
+        .iter()
+        .rev()
+        .find(|e| e.key == crate::calibration::METADATA_KEY)
+    {
+        Some(e) => {
+            let layers = network.architecture().layers().len();
+            let c = crate::calibration::Calibration::from_text(&e.value, layers)?;
+            Ok(network.with_calibration(Some(c)))
+        }
+        None => Ok(network),
+    }
 }
 
 struct Builder<'m> {
