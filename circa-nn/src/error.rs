@@ -376,14 +376,15 @@ pub enum NnError {
         /// Fractional bits `f`.
         frac_bits: u32,
     },
-    /// A weight or bias of a named layer that overflows the field at its fixed-point scale.
+    /// A weight, bias or polynomial coefficient of a named layer that overflows the field at
+    /// its fixed-point scale.
     #[error("layer {layer} ({name:?}): {what} {value} overflows the field at scale 2^{scale_bits}")]
     ParameterOverflow {
         /// Layer index.
         layer: usize,
         /// The layer's name.
         name: String,
-        /// `"weight"` or `"bias"`.
+        /// `"weight"`, `"bias"` or `"coefficient c0"` (`c1`, `c2`).
         what: &'static str,
         /// The value.
         value: f64,

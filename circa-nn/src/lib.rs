@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod fixed;
+pub mod io;
 pub mod kernels;
 pub mod model;
 pub mod net;

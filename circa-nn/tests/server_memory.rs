@@ -70,6 +70,7 @@ fn greeting_only_connections_cost_no_weight_copies() {
     let shutdown = Shutdown::new();
     let config = ServerConfig {
         max_sessions: 32,
+        max_per_address: 32,
         read_timeout: Duration::from_secs(20),
         write_timeout: Duration::from_secs(20),
         log: false,
@@ -88,10 +89,10 @@ fn greeting_only_connections_cost_no_weight_copies() {
     for _ in 0..16 {
         let mut s = TcpStream::connect(addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        let mut greeting = [0u8; hello::SERVER_HELLO_LEN];
-        s.read_exact(&mut greeting).expect("server greeting");
         s.write_all(&hello::client_hello())
             .expect("client greeting");
+        let mut greeting = [0u8; hello::SERVER_HELLO_LEN];
+        s.read_exact(&mut greeting).expect("server greeting");
         // The session's first bytes (parameters, architecture, weight width) arrive: the
         // server has started the session for this connection.
         let mut params = [0u8; 12];

@@ -38,6 +38,18 @@ pub enum CliError {
         /// Why.
         source: circa_nn::NnError,
     },
+    /// A file was refused before or while reading it (too large, a device, not text).
+    #[error(transparent)]
+    File(#[from] circa_nn::io::ReadError),
+    /// The model cannot be served with the chosen parameters (a weight, bias or coefficient
+    /// overflows the field at its scale: the message names the layer).
+    #[error("{path}: cannot be served with these parameters: {source}")]
+    Unservable {
+        /// The model file.
+        path: String,
+        /// Why.
+        source: circa_nn::net::NetError,
+    },
     /// An input file holds no input.
     #[error("{path}: no input")]
     EmptyInput {

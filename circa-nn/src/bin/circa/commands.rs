@@ -5,39 +5,41 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
-use circa_nn::net::{Client, ClientConfig, ServerConfig, serve};
-use circa_nn::{Network, argmax, dataset, import_onnx, summary};
+use circa_nn::net::{Client, ClientConfig, PrivateInference, serve_with};
+use circa_nn::{Network, argmax, dataset, import_onnx, io, summary};
 
 use crate::CliError;
-use crate::cli::{InferArgs, InspectArgs, ServeArgs, describe, seconds, session_time};
+use crate::cli::{InferArgs, InspectArgs, ServeArgs, describe, measured_relus, seconds};
 use crate::cost;
 
-/// Reads and imports an ONNX model.
+/// Reads (bounded by the importer's size limit, checked before reading) and imports an ONNX
+/// model.
 pub fn load_model(path: &Path) -> Result<Network, CliError> {
-    let bytes = std::fs::read(path).map_err(|source| CliError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let bytes = io::read_bounded(path, io::max_model_bytes())?;
     import_onnx(&bytes).map_err(|source| CliError::Model {
         path: path.display().to_string(),
         source,
     })
 }
 
-/// Reads a text file.
+/// Reads a text file (at most `circa_nn::io::MAX_DATA_BYTES`, checked before reading).
 pub fn read_text(path: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(path).map_err(|source| CliError::Read {
-        path: path.display().to_string(),
-        source,
-    })
+    Ok(io::read_text_bounded(path, io::MAX_DATA_BYTES)?)
 }
 
-/// `circa serve`: runs until the process is stopped.
+/// `circa serve`: runs until the process is stopped. The options, then the model against the
+/// prime and `f` (every weight, bias and coefficient: an error names the layer) are checked
+/// before the socket is bound.
 pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
-    let network = Arc::new(load_model(&args.model)?);
+    let config = crate::cli::server_config(args)?;
+    let network = load_model(&args.model)?;
     let params = args.params.params();
     params.validate()?;
-    let timeout = seconds(args.timeout)?;
+    let service =
+        PrivateInference::new(&network, params).map_err(|source| CliError::Unservable {
+            path: args.model.display().to_string(),
+            source,
+        })?;
     let listener = TcpListener::bind(&args.listen).map_err(|source| CliError::Listen {
         addr: args.listen.clone(),
         source,
@@ -54,15 +56,7 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
     );
     let _ = writeln!(out, "circa serve: {}", describe(&params));
     let _ = out.flush();
-    let config = ServerConfig {
-        max_sessions: args.max_sessions,
-        read_timeout: timeout,
-        write_timeout: timeout,
-        max_message: args.max_message,
-        max_session_time: session_time(args.max_session_time)?,
-        ..ServerConfig::default()
-    };
-    serve(listener, network, params, config)?;
+    serve_with(listener, Arc::new(service), config)?;
     Ok(())
 }
 
@@ -74,6 +68,7 @@ pub fn infer_command(args: &InferArgs) -> Result<(), CliError> {
         read_timeout: timeout,
         write_timeout: timeout,
         max_message: args.max_message,
+        ..ClientConfig::default()
     };
     let spinner = crate::progress::spinner("connecting (session setup)");
     let mut client = Client::connect(&args.connect, &config)?;
@@ -121,14 +116,14 @@ pub fn inspect_command(args: &InspectArgs) -> Result<(), CliError> {
     print!("{}", summary(&network));
     let params = args.params.params();
     params.validate()?;
-    let (unit, measured) = match args.measure {
-        Some(n) if n > 0 => {
+    let (unit, measured) = match measured_relus(args.measure)? {
+        Some(n) => {
             let spinner = crate::progress::spinner("measuring the ReLU protocol");
             let unit = circa_nn::cost::measure_relu(&params, n)?;
             spinner.finish_and_clear();
             (unit, true)
         }
-        _ => (circa_nn::cost::relu_unit(&params)?, false),
+        None => (circa_nn::cost::relu_unit(&params)?, false),
     };
     print!("{}", cost::report(&network, &params, &unit, measured)?);
     Ok(())
