@@ -1,13 +1,16 @@
 //! The server encodes its model once: connections that send only their greeting cost no copy
 //! of the weights. 16 such connections on a 4.2 M-weight model must stay below 64 MiB above the
-//! idle server (read from /proc; Linux only), and an honest client is served meanwhile.
+//! idle server (read from /proc; Linux only), and an honest client is served meanwhile. When
+//! they close, their slots are back within 5 s (before the model was encoded once, each session
+//! encoded it again and slots lingered ~27 s); so is the slot of a client that disconnects in
+//! the middle of the model's largest offline flight.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use circa_nn::net::{ClientConfig, ServerConfig, Shutdown, hello, serve};
+use circa_nn::net::{ClientConfig, Monitor, ServerConfig, Shutdown, hello, serve};
 use circa_nn::private::{Prime, PrivateParams};
 use circa_nn::{Activation, Architecture, LinearWeights, Network, Op, Shape};
 
@@ -68,7 +71,9 @@ fn greeting_only_connections_cost_no_weight_copies() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = Shutdown::new();
+    let monitor = Monitor::new();
     let config = ServerConfig {
+        monitor: monitor.clone(),
         max_sessions: 32,
         max_per_address: 32,
         read_timeout: Duration::from_secs(20),
@@ -119,7 +124,93 @@ fn greeting_only_connections_cost_no_weight_copies() {
             grown >> 20
         );
     }
+    let closed = std::time::Instant::now();
     drop(silent);
+    assert!(
+        wait_idle(&monitor, Duration::from_secs(5)),
+        "greeting-only slots not released within 5 s"
+    );
+    eprintln!(
+        "16 greeting-only slots released {:.0} ms after their connections closed",
+        closed.elapsed().as_secs_f64() * 1e3
+    );
+    // A client that vanishes in the middle of its largest offline message.
+    let cut = cut_mid_offline(addr, &input);
+    assert!(
+        wait_idle(&monitor, Duration::from_secs(5)),
+        "the slot of a client cut mid-offline was not released within 5 s"
+    );
+    eprintln!(
+        "slot released {:.0} ms after a cut {} B into the client's offline phase",
+        cut.1.elapsed().as_secs_f64() * 1e3,
+        cut.0
+    );
+    assert_eq!(monitor.report().sessions_panicked, 0);
     shutdown.trigger();
     server.join().expect("server thread").expect("server");
+}
+
+fn wait_idle(monitor: &Monitor, within: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if monitor.sessions() == 0 && monitor.pending() == 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+/// Runs a session whose client shuts its socket down once it has sent 1 MiB of its offline
+/// phase (in the middle of the large dense layer's correlation); returns the bytes sent and the
+/// moment of the cut.
+fn cut_mid_offline(addr: std::net::SocketAddr, input: &[f64]) -> (u64, std::time::Instant) {
+    use circa_ot::Channel;
+    struct Cutter {
+        ch: circa_nn::net::SessionChannel,
+        /// Bytes sent when the offline phase started.
+        offline_from: Option<u64>,
+        cut: Option<(u64, std::time::Instant)>,
+    }
+    impl Channel for Cutter {
+        fn send(&mut self, data: &[u8]) -> Result<(), circa_ot::Error> {
+            if self.cut.is_some() {
+                return Err(circa_ot::Error::Closed);
+            }
+            let sent = self.ch.stats().bytes_sent;
+            if let Some(from) = self.offline_from
+                && sent - from >= 1 << 20
+            {
+                self.ch.flush()?;
+                let _ = self.ch.tcp().stream().shutdown(std::net::Shutdown::Both);
+                self.cut = Some((sent - from, std::time::Instant::now()));
+                return Err(circa_ot::Error::Closed);
+            }
+            self.ch.send(data)
+        }
+        fn recv(&mut self, buf: &mut [u8]) -> Result<(), circa_ot::Error> {
+            self.ch.recv(buf)
+        }
+        fn flush(&mut self) -> Result<(), circa_ot::Error> {
+            self.ch.flush()
+        }
+        fn stats(&self) -> circa_ot::ChannelStats {
+            self.ch.stats()
+        }
+    }
+    let ch = circa_nn::net::connect_channel(addr, &ClientConfig::default()).expect("connect");
+    let mut cutter = Cutter {
+        ch,
+        offline_from: None,
+        cut: None,
+    };
+    let mut rng = circa_nn::net::session_rng().unwrap();
+    let mut session =
+        circa_nn::private::ClientSession::handshake(&mut cutter, &mut rng).expect("handshake");
+    cutter.offline_from = Some(cutter.ch.stats().bytes_sent);
+    let result = session
+        .offline(&mut cutter)
+        .and_then(|pre| session.online(&mut cutter, pre, input));
+    assert!(result.is_err(), "the cut session succeeded");
+    cutter.cut.expect("the offline phase sent less than 1 MiB")
 }
