@@ -12,28 +12,15 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use circa_nn::net::{ClientConfig, NetError, ServerConfig, hello};
-use circa_nn::private::{Prime, PrivateParams};
-
-use hostile::{connect_from, rss_bytes, start, test_images};
+use hostile::{circa, connect_from, rss_bytes, server_config, start, test_images};
 
 const HANDSHAKE: Duration = Duration::from_secs(2);
 
 fn config() -> ServerConfig {
     ServerConfig {
-        max_sessions: 16,
-        max_pending: 64,
         max_per_address: 2,
-        handshake_timeout: HANDSHAKE,
-        read_timeout: Duration::from_secs(5),
-        write_timeout: Duration::from_secs(5),
-        flight_timeout: Duration::from_secs(5),
-        log: false,
-        ..ServerConfig::default()
+        ..server_config(16, HANDSHAKE)
     }
-}
-
-fn circa() -> PrivateParams {
-    PrivateParams::circa(Prime::P41, 10, 12, circa_relu::TieMode::PosZero)
 }
 
 /// What a hostile connection does.

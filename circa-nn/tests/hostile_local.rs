@@ -17,8 +17,10 @@ fn models() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("circa-hostile-local-{}", std::process::id()));
+/// A fresh directory of its own for test `name` (tests run in parallel).
+fn temp_dir(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("circa-hostile-local-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -121,7 +123,7 @@ fn files_are_refused_before_they_are_read_whole() {
     assert!(err.contains("/dev/zero"), "{err}");
     assert!(secs < 10.0);
     // A 300 MB model (sparse: no disk space used) is refused from its size alone.
-    let dir = temp_dir();
+    let dir = temp_dir("files");
     let big = dir.join("big.onnx");
     std::fs::File::create(&big)
         .unwrap()
@@ -164,7 +166,7 @@ fn an_unservable_model_is_refused_at_load_naming_its_layer() {
     assert_eq!(at.len(), 1, "the coefficient is not unique in the fixture");
     let mut patched = bytes.clone();
     patched[at[0]..at[0] + 4].copy_from_slice(&to);
-    let dir = temp_dir();
+    let dir = temp_dir("unservable");
     let path = dir.join("huge_coefficient.onnx");
     std::fs::write(&path, &patched).unwrap();
     let err = refused(

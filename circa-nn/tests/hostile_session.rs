@@ -12,24 +12,10 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use circa_nn::net::{ServerConfig, hello};
-use circa_nn::private::{Prime, PrivateParams};
-
-use hostile::{Fault, Server, start, tapped_session, test_images};
+use hostile::{Fault, Server, circa, server_config, start, tapped_session, test_images};
 
 fn config() -> ServerConfig {
-    ServerConfig {
-        max_sessions: 4,
-        handshake_timeout: Duration::from_secs(5),
-        read_timeout: Duration::from_secs(5),
-        write_timeout: Duration::from_secs(5),
-        flight_timeout: Duration::from_secs(5),
-        log: false,
-        ..ServerConfig::default()
-    }
-}
-
-fn circa() -> PrivateParams {
-    PrivateParams::circa(Prime::P41, 10, 12, circa_relu::TieMode::PosZero)
+    server_config(4, Duration::from_secs(5))
 }
 
 fn digits_server(config: ServerConfig) -> Server {

@@ -14,13 +14,8 @@ use circa_nn::net::{ClientConfig, Monitor, ServerConfig, Shutdown, hello, serve}
 use circa_nn::private::{Prime, PrivateParams};
 use circa_nn::{Activation, Architecture, LinearWeights, Network, Op, Shape};
 
-/// Resident set size of this process, in bytes (`None` where /proc is not available).
-fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
+mod hostile;
+use hostile::{rss_bytes, wait_idle};
 
 /// Dense 2048 -> 2048 -> ReLU -> dense 2048 -> 10: 4.21 M weights, deterministic values.
 fn big_network() -> Network {
@@ -127,7 +122,7 @@ fn greeting_only_connections_cost_no_weight_copies() {
     let closed = std::time::Instant::now();
     drop(silent);
     assert!(
-        wait_idle(&monitor, Duration::from_secs(5)),
+        wait_idle(&monitor, Duration::from_secs(5)).is_some(),
         "greeting-only slots not released within 5 s"
     );
     eprintln!(
@@ -137,7 +132,7 @@ fn greeting_only_connections_cost_no_weight_copies() {
     // A client that vanishes in the middle of its largest offline message.
     let cut = cut_mid_offline(addr, &input);
     assert!(
-        wait_idle(&monitor, Duration::from_secs(5)),
+        wait_idle(&monitor, Duration::from_secs(5)).is_some(),
         "the slot of a client cut mid-offline was not released within 5 s"
     );
     eprintln!(
@@ -148,17 +143,6 @@ fn greeting_only_connections_cost_no_weight_copies() {
     assert_eq!(monitor.report().sessions_panicked, 0);
     shutdown.trigger();
     server.join().expect("server thread").expect("server");
-}
-
-fn wait_idle(monitor: &Monitor, within: Duration) -> bool {
-    let start = std::time::Instant::now();
-    while start.elapsed() < within {
-        if monitor.sessions() == 0 && monitor.pending() == 0 {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    false
 }
 
 /// Runs a session whose client shuts its socket down once it has sent 1 MiB of its offline

@@ -47,8 +47,8 @@ pub enum CliError {
     Unservable {
         /// The model file.
         path: String,
-        /// Why.
-        source: circa_nn::net::NetError,
+        /// Why (boxed: it is large).
+        source: Box<circa_nn::net::NetError>,
     },
     /// An input file holds no input.
     #[error("{path}: no input")]

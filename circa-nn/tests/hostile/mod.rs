@@ -16,7 +16,7 @@ use circa_nn::net::{
     ClientConfig, Monitor, NetResult, PrivateInference, ServeReport, ServerConfig, Service,
     SessionChannel, Shutdown, serve_with,
 };
-use circa_nn::private::{PrivateParams, ServerSession};
+use circa_nn::private::{Prime, PrivateParams, ServerSession};
 use circa_nn::{Network, argmax, dataset, import_onnx};
 use circa_ot::{Channel, ChannelStats, Error, Prg};
 
@@ -34,6 +34,38 @@ pub fn test_images(n: usize) -> Vec<Vec<f64>> {
     let mut all = dataset::parse_labelled(&text, 64, 10).unwrap();
     all.truncate(n);
     all.into_iter().map(|(_, x)| x).collect()
+}
+
+/// The parameters served: Circa ReLU (k = 12, PosZero), p41, f = 10.
+pub fn circa() -> PrivateParams {
+    PrivateParams::circa(Prime::P41, 10, 12, circa_relu::TieMode::PosZero)
+}
+
+/// Test server settings: `max_sessions` slots, `handshake` for the greeting and setup, 5 s for
+/// every other deadline, no log.
+pub fn server_config(max_sessions: usize, handshake: Duration) -> ServerConfig {
+    ServerConfig {
+        max_sessions,
+        handshake_timeout: handshake,
+        read_timeout: Duration::from_secs(5),
+        write_timeout: Duration::from_secs(5),
+        flight_timeout: Duration::from_secs(5),
+        log: false,
+        ..ServerConfig::default()
+    }
+}
+
+/// Waits until `monitor` shows no session and no connection in admission; the time it took,
+/// or `None` after `within`.
+pub fn wait_idle(monitor: &Monitor, within: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if monitor.sessions() == 0 && monitor.pending() == 0 {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
 }
 
 /// Resident set size of this process, in bytes (`None` where /proc is not available).
@@ -126,17 +158,9 @@ pub fn start(network: Arc<Network>, params: PrivateParams, config: ServerConfig)
 }
 
 impl Server {
-    /// Waits until no session and no connection in admission is left; the time it took, or
-    /// `None` after `within`.
+    /// [`wait_idle`] on this server.
     pub fn wait_idle(&self, within: Duration) -> Option<Duration> {
-        let start = Instant::now();
-        while start.elapsed() < within {
-            if self.monitor.sessions() == 0 && self.monitor.pending() == 0 {
-                return Some(start.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        None
+        wait_idle(&self.monitor, within)
     }
 
     /// One honest session: `images` inferences, each prediction against the plaintext

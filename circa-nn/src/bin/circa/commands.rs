@@ -38,7 +38,7 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
     let service =
         PrivateInference::new(&network, params).map_err(|source| CliError::Unservable {
             path: args.model.display().to_string(),
-            source,
+            source: Box::new(source),
         })?;
     let listener = TcpListener::bind(&args.listen).map_err(|source| CliError::Listen {
         addr: args.listen.clone(),
