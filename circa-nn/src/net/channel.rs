@@ -8,7 +8,10 @@
 //! * every *flight* by the flight budget: the time spent blocked on the peer (reading, or
 //!   writing into a full socket) between two changes of direction is summed, so a peer that
 //!   trickles many small messages, each within the per-operation deadline, is still cut
-//!   (time spent computing between operations does not count);
+//!   (time spent computing between operations does not count). Every
+//!   [`FLIGHT_CREDIT_BYTES`] the flight moves add one second to its budget, so a large flight
+//!   that the peer streams while it computes (megabytes of a big layer's correlation) is not
+//!   cut, while a trickle earns nothing;
 //! * the handshake (greetings and the session's setup), and then the whole session, by an
 //!   absolute deadline ([`SessionChannel::set_deadline`]).
 //!
@@ -24,6 +27,11 @@ use super::limited::LimitedChannel;
 /// Below this difference the socket deadline is not reset (a system call saved per operation
 /// at the price of cutting a peer at most this much early).
 const RESET_SLACK: Duration = Duration::from_millis(50);
+
+/// Bytes moved in a flight that add one second to its budget (a peer moving data at 64 KiB/s
+/// or faster is never cut by the flight rule, only by the per-operation deadlines and the
+/// session time).
+pub const FLIGHT_CREDIT_BYTES: u64 = 64 << 10;
 
 /// Per-operation deadlines and the flight budget of a session's channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,10 +160,11 @@ impl SessionChannel {
         Ok((limit, rule))
     }
 
-    /// Runs `op` under the rules, in `direction`.
+    /// Runs `op`, which moves `bytes`, under the rules, in `direction`.
     fn timed<T>(
         &mut self,
         direction: Direction,
+        bytes: usize,
         op: impl FnOnce(&mut LimitedChannel<TcpChannel>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let per_op = match direction {
@@ -178,8 +187,14 @@ impl SessionChannel {
         let start = Instant::now();
         let result = op(&mut self.inner);
         self.flight_left = self.flight_left.saturating_sub(start.elapsed());
-        if matches!(result, Err(Error::Timeout)) {
-            self.expired = Some(rule);
+        match &result {
+            Ok(_) => {
+                // At most the session's own bound of a week: the sum cannot overflow.
+                let credit = Duration::from_secs_f64(bytes as f64 / FLIGHT_CREDIT_BYTES as f64);
+                self.flight_left = (self.flight_left + credit).min(super::config::MAX_DURATION);
+            }
+            Err(Error::Timeout) => self.expired = Some(rule),
+            Err(_) => {}
         }
         result
     }
@@ -190,18 +205,19 @@ impl Channel for SessionChannel {
         if data.is_empty() {
             return Ok(());
         }
-        self.timed(Direction::Sending, |c| c.send(data))
+        self.timed(Direction::Sending, data.len(), |c| c.send(data))
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> Result<(), Error> {
-        self.timed(Direction::Receiving, |c| c.recv(buf))
+        let len = buf.len();
+        self.timed(Direction::Receiving, len, |c| c.recv(buf))
     }
 
     fn flush(&mut self) -> Result<(), Error> {
         // A flush continues the current flight (it ends an outbound one, or pushes out what a
         // receive would have pushed anyway).
         let direction = self.direction.unwrap_or(Direction::Sending);
-        self.timed(direction, |c| c.flush())
+        self.timed(direction, 0, |c| c.flush())
     }
 
     fn stats(&self) -> ChannelStats {
@@ -270,6 +286,30 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(3));
         drop(ch);
         trickle.join().unwrap();
+    }
+
+    #[test]
+    fn a_streamed_flight_earns_time_a_trickle_does_not() {
+        let deadlines = Deadlines {
+            read: Duration::from_secs(5),
+            write: Duration::from_secs(5),
+            flight: Duration::from_millis(300),
+        };
+        let (mut ch, mut peer) = pair(deadlines);
+        // 640 KiB in 64 KiB pieces 100 ms apart: 1 s of waiting, 10 s of credit.
+        let stream = std::thread::spawn(move || {
+            for _ in 0..10 {
+                std::thread::sleep(Duration::from_millis(100));
+                peer.write_all(&[3u8; 64 << 10]).unwrap();
+            }
+            peer
+        });
+        let mut piece = vec![0u8; 64 << 10];
+        for _ in 0..10 {
+            ch.recv(&mut piece).unwrap();
+        }
+        assert_eq!(ch.expired(), None);
+        let _peer = stream.join().unwrap();
     }
 
     #[test]

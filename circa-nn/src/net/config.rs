@@ -97,8 +97,10 @@ pub struct ServerConfig {
     pub write_timeout: Duration,
     /// The progress rule: the longest the server spends blocked on the client (reading, or
     /// writing into a full socket) between two changes of direction, i.e. over one flight of
-    /// the client's or of its own. A client that trickles a flight, or reads one slowly, is
-    /// dropped after it, however many small messages it is made of.
+    /// the client's or of its own, plus one second per
+    /// [`FLIGHT_CREDIT_BYTES`](super::FLIGHT_CREDIT_BYTES) the flight moves. A client that
+    /// trickles a flight, or reads one slowly, is dropped after it, however many small messages
+    /// it is made of.
     pub flight_timeout: Duration,
     /// Largest single message accepted from a client, checked before allocating. At least the
     /// client greeting, at most [`MAX_MESSAGE_CAP`].

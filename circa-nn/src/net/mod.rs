@@ -15,7 +15,9 @@
 //!
 //! Time ([`SessionChannel`]): every channel operation has a read or write deadline; the time
 //! spent blocked on the peer over one flight is bounded by [`ServerConfig::flight_timeout`]
-//! (so a client trickling many small messages is cut, not only one stalling a single read);
+//! plus one second per [`FLIGHT_CREDIT_BYTES`] moved (so a client trickling many small
+//! messages is cut, not only one stalling a single read, while a large flight streamed as the
+//! peer computes is not);
 //! the whole session by [`ServerConfig::max_session_time`]. A session that ends (the peer
 //! closed, a rule expired, the peer sent something wrong) returns its slot at once; the log
 //! line names the rule that expired. Every message from the peer is checked against
@@ -46,7 +48,7 @@ mod limited;
 mod server;
 
 pub use admission::{Monitor, ServeReport};
-pub use channel::{Expired, SessionChannel};
+pub use channel::{Expired, FLIGHT_CREDIT_BYTES, SessionChannel};
 pub use client::connect_channel;
 pub use config::{
     ACCEPT_POLL, ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FLIGHT_TIMEOUT,
