@@ -118,6 +118,26 @@ pub enum NnError {
         /// Bytes the tensor's dims and data type need.
         expected: u64,
     },
+    /// A file is larger than its limit (refused before reading, or after reading the limit).
+    #[error("{path}: larger than the limit of {limit} bytes for the {what} ({size})")]
+    FileTooLarge {
+        /// The file.
+        path: String,
+        /// Which limit.
+        what: &'static str,
+        /// Its size as far as known.
+        size: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The path is a directory or a device, not a file to read.
+    #[error("{path}: not a regular file (a {kind})")]
+    NotAFile {
+        /// The file.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+    },
     /// A file could not be opened or read.
     #[error("{path}: {kind}")]
     Io {
@@ -469,14 +489,15 @@ pub enum NnError {
         /// Fractional bits `f`.
         frac_bits: u32,
     },
-    /// A weight or bias of a named layer that overflows the field at its fixed-point scale.
+    /// A weight, bias or polynomial coefficient of a named layer that overflows the field at
+    /// its fixed-point scale.
     #[error("layer {layer} ({name:?}): {what} {value} overflows the field at scale 2^{scale_bits}")]
     ParameterOverflow {
         /// Layer index.
         layer: usize,
         /// The layer's name.
         name: String,
-        /// `"weight"` or `"bias"`.
+        /// `"weight"`, `"bias"` or `"coefficient c0"` (`c1`, `c2`).
         what: &'static str,
         /// The value.
         value: f64,

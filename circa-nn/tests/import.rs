@@ -835,18 +835,18 @@ fn model_files_are_bounded_before_reading() {
     // A regular file over the limit: refused by its size.
     assert!(matches!(
         circa_nn::import_onnx_file(fixture("ok_small_cnn.onnx"), &limits),
-        Err(NnError::LimitExceeded {
+        Err(NnError::FileTooLarge {
             what: "model size in bytes",
+            limit: 1000,
             ..
         })
     ));
-    // A device that never ends: read up to one byte past the limit, then refused.
+    // A device (it would never end) is refused before anything is read from it.
     #[cfg(unix)]
     assert!(matches!(
         circa_nn::import_onnx_file("/dev/zero", &limits),
-        Err(NnError::LimitExceeded {
-            what: "model size in bytes",
-            value: 1001,
+        Err(NnError::NotAFile {
+            kind: "character device",
             ..
         })
     ));

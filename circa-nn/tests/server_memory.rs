@@ -1,23 +1,21 @@
 //! The server encodes its model once: connections that send only their greeting cost no copy
 //! of the weights. 16 such connections on a 4.2 M-weight model must stay below 64 MiB above the
-//! idle server (read from /proc; Linux only), and an honest client is served meanwhile.
+//! idle server (read from /proc; Linux only), and an honest client is served meanwhile. When
+//! they close, their slots are back within 5 s (before the model was encoded once, each session
+//! encoded it again and slots lingered ~27 s); so is the slot of a client that disconnects in
+//! the middle of the model's largest offline flight.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use circa_nn::net::{ClientConfig, ServerConfig, Shutdown, hello, serve};
+use circa_nn::net::{ClientConfig, Monitor, ServerConfig, Shutdown, hello, serve};
 use circa_nn::private::{Prime, PrivateParams};
 use circa_nn::{Activation, Architecture, LinearWeights, Network, Op, Shape};
 
-/// Resident set size of this process, in bytes (`None` where /proc is not available).
-fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
+mod hostile;
+use hostile::{rss_bytes, wait_idle};
 
 /// Dense 2048 -> 2048 -> ReLU -> dense 2048 -> 10: 4.21 M weights, deterministic values.
 fn big_network() -> Network {
@@ -68,8 +66,11 @@ fn greeting_only_connections_cost_no_weight_copies() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = Shutdown::new();
+    let monitor = Monitor::new();
     let config = ServerConfig {
+        monitor: monitor.clone(),
         max_sessions: 32,
+        max_per_address: 32,
         read_timeout: Duration::from_secs(20),
         write_timeout: Duration::from_secs(20),
         log: false,
@@ -88,10 +89,10 @@ fn greeting_only_connections_cost_no_weight_copies() {
     for _ in 0..16 {
         let mut s = TcpStream::connect(addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        let mut greeting = [0u8; hello::SERVER_HELLO_LEN];
-        s.read_exact(&mut greeting).expect("server greeting");
         s.write_all(&hello::client_hello())
             .expect("client greeting");
+        let mut greeting = [0u8; hello::SERVER_HELLO_LEN];
+        s.read_exact(&mut greeting).expect("server greeting");
         // The session's first bytes (parameters, architecture, weight width) arrive: the
         // server has started the session for this connection.
         let mut params = [0u8; 12];
@@ -118,7 +119,82 @@ fn greeting_only_connections_cost_no_weight_copies() {
             grown >> 20
         );
     }
+    let closed = std::time::Instant::now();
     drop(silent);
+    assert!(
+        wait_idle(&monitor, Duration::from_secs(5)).is_some(),
+        "greeting-only slots not released within 5 s"
+    );
+    eprintln!(
+        "16 greeting-only slots released {:.0} ms after their connections closed",
+        closed.elapsed().as_secs_f64() * 1e3
+    );
+    // A client that vanishes in the middle of its largest offline message.
+    let cut = cut_mid_offline(addr, &input);
+    assert!(
+        wait_idle(&monitor, Duration::from_secs(5)).is_some(),
+        "the slot of a client cut mid-offline was not released within 5 s"
+    );
+    eprintln!(
+        "slot released {:.0} ms after a cut {} B into the client's offline phase",
+        cut.1.elapsed().as_secs_f64() * 1e3,
+        cut.0
+    );
+    assert_eq!(monitor.report().sessions_panicked, 0);
     shutdown.trigger();
     server.join().expect("server thread").expect("server");
+}
+
+/// Runs a session whose client shuts its socket down once it has sent 1 MiB of its offline
+/// phase (in the middle of the large dense layer's correlation); returns the bytes sent and the
+/// moment of the cut.
+fn cut_mid_offline(addr: std::net::SocketAddr, input: &[f64]) -> (u64, std::time::Instant) {
+    use circa_ot::Channel;
+    struct Cutter {
+        ch: circa_nn::net::SessionChannel,
+        /// Bytes sent when the offline phase started.
+        offline_from: Option<u64>,
+        cut: Option<(u64, std::time::Instant)>,
+    }
+    impl Channel for Cutter {
+        fn send(&mut self, data: &[u8]) -> Result<(), circa_ot::Error> {
+            if self.cut.is_some() {
+                return Err(circa_ot::Error::Closed);
+            }
+            let sent = self.ch.stats().bytes_sent;
+            if let Some(from) = self.offline_from
+                && sent - from >= 1 << 20
+            {
+                self.ch.flush()?;
+                let _ = self.ch.tcp().stream().shutdown(std::net::Shutdown::Both);
+                self.cut = Some((sent - from, std::time::Instant::now()));
+                return Err(circa_ot::Error::Closed);
+            }
+            self.ch.send(data)
+        }
+        fn recv(&mut self, buf: &mut [u8]) -> Result<(), circa_ot::Error> {
+            self.ch.recv(buf)
+        }
+        fn flush(&mut self) -> Result<(), circa_ot::Error> {
+            self.ch.flush()
+        }
+        fn stats(&self) -> circa_ot::ChannelStats {
+            self.ch.stats()
+        }
+    }
+    let ch = circa_nn::net::connect_channel(addr, &ClientConfig::default()).expect("connect");
+    let mut cutter = Cutter {
+        ch,
+        offline_from: None,
+        cut: None,
+    };
+    let mut rng = circa_nn::net::session_rng().unwrap();
+    let mut session =
+        circa_nn::private::ClientSession::handshake(&mut cutter, &mut rng).expect("handshake");
+    cutter.offline_from = Some(cutter.ch.stats().bytes_sent);
+    let result = session
+        .offline(&mut cutter)
+        .and_then(|pre| session.online(&mut cutter, pre, input));
+    assert!(result.is_err(), "the cut session succeeded");
+    cutter.cut.expect("the offline phase sent less than 1 MiB")
 }

@@ -42,6 +42,15 @@ pub enum CliError {
         /// Why.
         source: circa_nn::NnError,
     },
+    /// The model cannot be served with the chosen parameters (a weight, bias or coefficient
+    /// overflows the field at its scale: the message names the layer).
+    #[error("{path}: cannot be served with these parameters: {source}")]
+    Unservable {
+        /// The model file.
+        path: String,
+        /// Why (boxed: it is large).
+        source: Box<circa_nn::net::NetError>,
+    },
     /// An input file holds no input.
     #[error("{path}: no input")]
     EmptyInput {

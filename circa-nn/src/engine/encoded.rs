@@ -27,11 +27,13 @@ pub struct PublicConstants<M: Modulus> {
 }
 
 impl<M: Modulus> PublicConstants<M> {
-    /// Encodes the plan's constants. Errors when `2f + 2 > bits(p)`, when a polynomial
-    /// coefficient overflows the field at its scale, or when an average pooling's reciprocal
+    /// Encodes the plan's constants (`arch` is the architecture the plan was built from; its
+    /// layer names go into the errors). Errors when `2f + 2 > bits(p)`, when a polynomial
+    /// coefficient overflows the field at its scale ([`NnError::ParameterOverflow`] naming the
+    /// layer and the coefficient), or when an average pooling's reciprocal
     /// `round(2^f / divisor)` is off from `1 / divisor` by more than 1/8 (0 once
     /// `divisor > 2^(f+1)`: the layer would be scaled wrongly).
-    pub fn new(plan: &Plan) -> Result<Self> {
+    pub fn new(plan: &Plan, arch: &Architecture) -> Result<Self> {
         let f = plan.frac_bits();
         if 2 * f + 2 > M::BITS {
             return Err(NnError::FracBitsTooLarge {
@@ -43,11 +45,16 @@ impl<M: Modulus> PublicConstants<M> {
         for (layer, step) in plan.steps().iter().enumerate() {
             coefficients.push(match &step.kind {
                 Kind::Polynomial(p) => {
+                    let name = arch.layers().get(layer).map_or("", |l| l.name.as_str());
                     let [c0, c1, c2] = p.coefficients();
+                    let coefficient = |v, bits, what| {
+                        encode::<M>(v, bits, "coefficient")
+                            .map_err(|e| named_overflow(e, layer, name, what))
+                    };
                     Some([
-                        encode(c0, 2 * f, "coefficient")?,
-                        encode(c1, f, "coefficient")?,
-                        encode(c2, f, "coefficient")?,
+                        coefficient(c0, 2 * f, "coefficient c0")?,
+                        coefficient(c1, f, "coefficient c1")?,
+                        coefficient(c2, f, "coefficient c2")?,
                     ])
                 }
                 Kind::AvgPool(p) => {
@@ -103,6 +110,8 @@ pub struct EncodedNetwork<M: Modulus> {
     constants: PublicConstants<M>,
     linear: Vec<Option<EncodedLinear<M>>>,
     weight_bits: u32,
+    /// The layer and value of the weight of largest magnitude (the one that sets `weight_bits`).
+    widest: Option<(usize, f64)>,
 }
 
 impl<M: Modulus> core::fmt::Debug for EncodedNetwork<M> {
@@ -154,9 +163,10 @@ impl<M: Modulus> EncodedNetwork<M> {
     ) -> Result<Self> {
         let architecture = network.architecture().clone();
         let plan = Plan::with_sites(&architecture, params, choices)?;
-        let constants = PublicConstants::new(&plan)?;
+        let constants = PublicConstants::new(&plan, &architecture)?;
         let f = params.frac_bits;
         let mut max_weight = 0u64;
+        let mut widest = None;
         let mut linear = Vec::with_capacity(network.weights().len());
         for (layer, w) in network.weights().iter().enumerate() {
             linear.push(match w {
@@ -167,7 +177,11 @@ impl<M: Modulus> EncodedNetwork<M> {
                     let mut weight = Vec::with_capacity(w.weight().len());
                     for &v in w.weight() {
                         let e = encode::<M>(v, f, "weight").map_err(overflow("weight"))?;
-                        max_weight = max_weight.max(e.to_i64().unsigned_abs());
+                        let magnitude = e.to_i64().unsigned_abs();
+                        if magnitude > max_weight || widest.is_none() {
+                            max_weight = max_weight.max(magnitude);
+                            widest = Some((layer, v));
+                        }
                         weight.push(e);
                     }
                     let bias = w
@@ -185,6 +199,7 @@ impl<M: Modulus> EncodedNetwork<M> {
             constants,
             linear,
             weight_bits: signed_bits(max_weight),
+            widest,
         })
     }
 
@@ -215,5 +230,11 @@ impl<M: Modulus> EncodedNetwork<M> {
     /// 2^(w-1)` (a public session parameter: the OT correlation's cost is proportional to it).
     pub fn weight_bits(&self) -> u32 {
         self.weight_bits
+    }
+
+    /// The layer index and the value of the weight of largest magnitude (`None` without linear
+    /// layers): the weight to name when [`EncodedNetwork::weight_bits`] is too wide.
+    pub fn widest_weight(&self) -> Option<(usize, f64)> {
+        self.widest
     }
 }

@@ -1,15 +1,18 @@
 //! Private inference over the connection: the [`Service`] that runs
 //! [`ServerSession`](crate::private::ServerSession)s, [`serve`], and the [`Client`].
 
+use std::fmt::Display;
 use std::net::{TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 
 use circa_ot::Prg;
 
+use super::admission::ServeReport;
+use super::channel::SessionChannel;
 use super::client::connect_channel;
 use super::config::{ClientConfig, ServerConfig, session_rng};
 use super::error::{NetError, NetResult};
-use super::server::{ServeReport, Service, SessionChannel, serve_with};
+use super::server::{Service, serve_with};
 use crate::model::{Architecture, Network};
 use crate::private::{ClientSession, PrivateParams, ServerModel, ServerSession, SessionStats};
 
@@ -36,8 +39,14 @@ impl PrivateInference {
 }
 
 impl Service for PrivateInference {
-    fn run_session(&self, ch: &mut SessionChannel, rng: &mut Prg) -> NetResult<u64> {
-        let mut session = ServerSession::handshake(ch, &self.model, rng)?;
+    type Session = ServerSession;
+
+    fn handshake(&self, ch: &mut SessionChannel, mut rng: Prg) -> NetResult<ServerSession> {
+        // `rng` (wiped on drop) seeds the session's own generators and is dropped here.
+        Ok(ServerSession::handshake(ch, &self.model, &mut rng)?)
+    }
+
+    fn serve(&self, mut session: ServerSession, ch: &mut SessionChannel) -> NetResult<u64> {
         let mut served = 0;
         while session.serve_one(ch)?.is_some() {
             served += 1;
@@ -47,7 +56,10 @@ impl Service for PrivateInference {
 }
 
 /// Serves private inference with `network` under `params` on `listener` until
-/// `config.shutdown` is triggered (see [`serve_with`] for the behaviour of the loop).
+/// `config.shutdown` is triggered (see [`serve_with`] for the behaviour of the loop). The model
+/// is checked and encoded before the first connection is accepted: to refuse an unservable
+/// model before binding a socket, build [`PrivateInference::new`] first and call
+/// [`serve_with`].
 pub fn serve(
     listener: TcpListener,
     network: Arc<Network>,
@@ -68,7 +80,7 @@ pub struct Client {
 impl Client {
     /// Connects, exchanges the greetings, receives the architecture and parameters and sets up
     /// the session (base OTs). The session's generator is seeded from the operating system.
-    pub fn connect<A: ToSocketAddrs>(addr: A, config: &ClientConfig) -> NetResult<Self> {
+    pub fn connect<A: ToSocketAddrs + Display>(addr: A, config: &ClientConfig) -> NetResult<Self> {
         let mut ch = connect_channel(addr, config)?;
         let mut rng = session_rng()?;
         let session = ClientSession::handshake(&mut ch, &mut rng)?;
@@ -106,7 +118,7 @@ impl Client {
 
 /// Connects to `addr`, runs one private inference on `input`, closes the session and returns
 /// the logits and the client's costs.
-pub fn infer<A: ToSocketAddrs>(
+pub fn infer<A: ToSocketAddrs + Display>(
     addr: A,
     input: &[f64],
     config: &ClientConfig,

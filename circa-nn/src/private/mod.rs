@@ -269,9 +269,16 @@ impl ServerModel {
             Arc::new(EncodedNetwork::<M>::with_sites(network, params.plan(), sites)?)
         });
         let weight_bits = by_prime!(&encoded, e => e.weight_bits());
-        if weight_bits + 2 > params.prime.bits() || weight_bits > MAX_WEIGHT_BITS {
-            return Err(PrivateError::InvalidParams {
-                reason: "weights too large for the field at this fixed-point scale",
+        let max_bits = (params.prime.bits() - 2).min(MAX_WEIGHT_BITS);
+        if weight_bits > max_bits {
+            let (layer, value) = by_prime!(&encoded, e => e.widest_weight()).unwrap_or_default();
+            let name = network.architecture().layers()[layer].name.clone();
+            return Err(PrivateError::WeightsTooWide {
+                layer,
+                name,
+                value,
+                bits: weight_bits,
+                max_bits,
             });
         }
         Ok(Self {
@@ -499,12 +506,13 @@ impl core::fmt::Debug for ClientSession {
 
 fn client_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
     ch: &mut C,
+    arch: &Architecture,
     plan: &Arc<Plan>,
     params: PrivateParams,
     weight_bits: u32,
     rng: &mut R,
 ) -> Result<Box<ClientSetup<M>>> {
-    let constants = PublicConstants::<M>::new(plan)?;
+    let constants = PublicConstants::<M>::new(plan, arch)?;
     let relu_params = ReluParams::<M>::new(params.relu.0, params.relu.1, params.frac_bits)?;
     let relu = ReluClient::setup(ch, &relu_params, rng)?;
     let lin = LinearCorrelationClient::setup(ch, rng)?;
@@ -542,8 +550,8 @@ impl ClientSession {
         let input_bound = msgs::recv_input_bound(ch)?;
         let plan = Arc::new(Plan::with_sites(&arch, params.plan(), &sites)?);
         let inner = match params.prime {
-            Prime::P41 => ByPrime::P41(client_setup(ch, &plan, params, weight_bits, rng)?),
-            Prime::P31 => ByPrime::P31(client_setup(ch, &plan, params, weight_bits, rng)?),
+            Prime::P41 => ByPrime::P41(client_setup(ch, &arch, &plan, params, weight_bits, rng)?),
+            Prime::P31 => ByPrime::P31(client_setup(ch, &arch, &plan, params, weight_bits, rng)?),
         };
         Ok(Self {
             inner,

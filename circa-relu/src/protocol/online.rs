@@ -256,7 +256,9 @@ impl<M: Modulus> ClientOnline<M> {
 
     /// Online step 4: the client's output shares (in the order of the `c` given offline).
     pub fn finish(self, last: &[u8]) -> Result<Vec<Fp<M>>, Error> {
-        Ok(self.finish_with_colours(last)?.0)
+        let (out, mut colours) = self.finish_with_colours(last)?;
+        colours.zeroize();
+        Ok(out)
     }
 
     /// As [`ClientOnline::finish`], also returning the colour bits of the client's output labels
@@ -301,13 +303,21 @@ impl<M: Modulus> ReluClient<M> {
             });
         }
         let n = pre.len;
-        let mut out = Vec::with_capacity(n);
+        // Everything secret of the client's is wiped on every path, errors included: the output
+        // shares, the output labels and their colour bits (with the conversion material they
+        // give the sign of every input), and every temporary holding them. Vectors that grow
+        // are allocated whole first (a reallocation would leave an unwiped copy).
+        let mut out = Zeroizing::new(Vec::with_capacity(n));
         let mut d_all = Zeroizing::new(Vec::with_capacity(if path == Path::Baseline {
             0
         } else {
             n
         }));
-        let mut col_all = Vec::new();
+        let mut col_all = Zeroizing::new(Vec::with_capacity(if path == Path::Baseline {
+            0
+        } else {
+            n
+        }));
         let mut inputs = Zeroizing::new(Vec::new());
         let w = garbler_online_inputs_per_relu(&params);
         for chunk in &pre.chunks {
@@ -322,15 +332,16 @@ impl<M: Modulus> ReluClient<M> {
             let mut ev = es.evaluate_stream(&circuit, &inputs)?;
             inputs.zeroize();
             ev.consume(&chunk.tables)?;
-            let mut labels = ev.finish()?;
+            let labels = Zeroizing::new(ev.finish()?);
             if path == Path::Baseline {
                 let per = params.field_bits();
-                let mut bits: Vec<bool> = labels
-                    .iter()
-                    .zip(&chunk.colours)
-                    .map(|(l, &c)| l.lsb() ^ c)
-                    .collect();
-                labels.zeroize();
+                let bits: Zeroizing<Vec<bool>> = Zeroizing::new(
+                    labels
+                        .iter()
+                        .zip(&chunk.colours)
+                        .map(|(l, &c)| l.lsb() ^ c)
+                        .collect(),
+                );
                 for word in bits.chunks_exact(per) {
                     let v = word
                         .iter()
@@ -338,10 +349,10 @@ impl<M: Modulus> ReluClient<M> {
                         .fold(0u64, |acc, (i, &b)| acc | (u64::from(b) << i));
                     out.push(Fp::from_u64(v)?);
                 }
-                bits.zeroize();
                 continue;
             }
-            let col: Vec<bool> = labels.iter().map(|l| l.lsb()).collect();
+            let col: Zeroizing<Vec<bool>> =
+                Zeroizing::new(labels.iter().map(|l| l.lsb()).collect());
             if path == Path::LabelTable {
                 let (ct_bytes, after) = rest.split_at(2 * chunk.count * FP_BYTES);
                 rest = after;
@@ -355,14 +366,15 @@ impl<M: Modulus> ReluClient<M> {
                     &ct,
                 )?);
                 let (u, d) = client_label_table_shares(&chunk.c, &col, &e, &chunk.m, &chunk.rho)?;
+                let (u, d) = (Zeroizing::new(u), Zeroizing::new(d));
                 out.extend_from_slice(&u);
                 d_all.extend_from_slice(&d);
             } else {
                 let (b, d) = client_sign_shares(&col, &chunk.m, &chunk.rho)?;
+                let (b, d) = (Zeroizing::new(b), Zeroizing::new(d));
                 out.extend_from_slice(&b);
                 d_all.extend_from_slice(&d);
             }
-            labels.zeroize();
             col_all.extend_from_slice(&col);
         }
         let mut reply = encode_many(&d_all);
@@ -370,13 +382,12 @@ impl<M: Modulus> ReluClient<M> {
             // Multiply c by the client's share of the sign bit.
             let mut pre = pre;
             let triples = pre.triples.take().ok_or(Error::TriplesRequired)?;
-            let c: Vec<Fp<M>> = pre
-                .chunks
-                .iter()
-                .flat_map(|ch| ch.c.iter().copied())
-                .collect();
+            let mut c = Vec::with_capacity(n);
+            for chunk in &pre.chunks {
+                c.extend_from_slice(&chunk.c);
+            }
             let x = Share::<Client, M>::from_vec(c);
-            let y = Share::<Client, M>::from_vec(core::mem::take(&mut out));
+            let y = Share::<Client, M>::from_vec(core::mem::take(&mut *out));
             let (round, opening) = BeaverRound::start(&x, &y, triples)?;
             reply.extend_from_slice(&opening);
             Some(round)
@@ -387,8 +398,8 @@ impl<M: Modulus> ReluClient<M> {
         Ok((
             reply,
             ClientOnline {
-                out,
-                colours: col_all,
+                out: core::mem::take(&mut *out),
+                colours: core::mem::take(&mut *col_all),
                 beaver,
             },
         ))

@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use circa_nn::SignScale;
 use circa_nn::fixed::defaults;
-use circa_nn::net::{DEFAULT_MAX_MESSAGE, DEFAULT_MAX_SESSION_TIME, DEFAULT_MAX_SESSIONS};
+use circa_nn::net::{
+    DEFAULT_FLIGHT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_MESSAGE, DEFAULT_MAX_PENDING,
+    DEFAULT_MAX_PER_ADDRESS, DEFAULT_MAX_SESSION_TIME, DEFAULT_MAX_SESSIONS, MAX_DURATION,
+    ServerConfig,
+};
 use circa_nn::private::{Prime, PrivateParams};
 use circa_relu::{ProductPath, TieMode, Variant};
 use circa_share::Modulus;
@@ -82,6 +86,18 @@ pub struct ServeArgs {
     /// Longest a session may last, in seconds (0: no limit).
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_SESSION_TIME.as_secs_f64())]
     pub max_session_time: f64,
+    /// Deadline of a client's greeting and session setup, in seconds from its connection.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HANDSHAKE_TIMEOUT.as_secs_f64())]
+    pub handshake_timeout: f64,
+    /// Longest the server waits on a client over one flight, in seconds (drops tricklers).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_FLIGHT_TIMEOUT.as_secs_f64())]
+    pub flight_timeout: f64,
+    /// Largest number of connections waiting for their greeting.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PENDING)]
+    pub max_pending: usize,
+    /// Largest number of connections from one client address (IPv4 address or IPv6 /64).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PER_ADDRESS)]
+    pub max_per_address: usize,
     /// Protocol parameters.
     #[command(flatten)]
     pub params: ParamArgs,
@@ -355,13 +371,15 @@ pub fn seconds(secs: f64) -> Result<Duration, crate::CliError> {
     positive_seconds(secs, "--timeout")
 }
 
+/// A positive number of seconds, at most `circa_nn::net::MAX_DURATION` (a week): larger values
+/// would overflow the deadlines computed from them.
 fn positive_seconds(secs: f64, option: &'static str) -> Result<Duration, crate::CliError> {
     Duration::try_from_secs_f64(secs)
         .ok()
-        .filter(|d| !d.is_zero())
+        .filter(|d| !d.is_zero() && *d <= MAX_DURATION)
         .ok_or(crate::CliError::InvalidOption {
             option,
-            reason: "must be a positive number of seconds",
+            reason: "must be a positive number of seconds, at most 604800 (a week)",
         })
 }
 
@@ -371,6 +389,42 @@ pub fn session_time(secs: f64) -> Result<Option<Duration>, crate::CliError> {
         return Ok(None);
     }
     positive_seconds(secs, "--max-session-time").map(Some)
+}
+
+/// The server settings of `circa serve`, every bound checked (before anything is bound or
+/// loaded twice).
+pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, crate::CliError> {
+    let timeout = seconds(args.timeout)?;
+    let config = ServerConfig {
+        max_sessions: args.max_sessions,
+        max_pending: args.max_pending,
+        max_per_address: args.max_per_address,
+        handshake_timeout: positive_seconds(args.handshake_timeout, "--handshake-timeout")?,
+        read_timeout: timeout,
+        write_timeout: timeout,
+        flight_timeout: positive_seconds(args.flight_timeout, "--flight-timeout")?,
+        max_message: args.max_message,
+        max_session_time: session_time(args.max_session_time)?,
+        ..ServerConfig::default()
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// Largest `inspect --measure` (each measured ReLU is preprocessed and stored whole: 2^14 of
+/// the baseline circuit's are about 200 MB per party).
+pub const MAX_MEASURED_RELUS: usize = 1 << 14;
+
+/// `inspect --measure`, checked before anything is allocated for it.
+pub fn measured_relus(n: Option<usize>) -> Result<Option<usize>, crate::CliError> {
+    match n {
+        Some(n) if n > MAX_MEASURED_RELUS => Err(crate::CliError::InvalidOption {
+            option: "--measure",
+            reason: "at most 16384 ReLUs",
+        }),
+        Some(0) | None => Ok(None),
+        n => Ok(n),
+    }
 }
 
 /// A one-line description of the parameters.

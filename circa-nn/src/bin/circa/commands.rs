@@ -5,12 +5,12 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
-use circa_nn::net::{Client, ClientConfig, ServerConfig};
+use circa_nn::net::{Client, ClientConfig, PrivateInference, serve_with};
 use circa_nn::private::SessionStats;
 use circa_nn::{DecodeLimits, Network, NnError, argmax, import_onnx_file, summary};
 
 use crate::CliError;
-use crate::cli::{InferArgs, InspectArgs, ServeArgs, describe, seconds, session_time};
+use crate::cli::{InferArgs, InspectArgs, ServeArgs, describe, measured_relus, seconds};
 use crate::cost;
 use crate::data;
 
@@ -26,12 +26,19 @@ pub fn load_model(path: &Path) -> Result<Network, CliError> {
     })
 }
 
-/// `circa serve`: runs until the process is stopped.
+/// `circa serve`: runs until the process is stopped. The options, then the model against the
+/// prime and `f` (every weight, bias and coefficient: an error names the layer) are checked
+/// before the socket is bound.
 pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
-    let network = Arc::new(load_model(&args.model)?);
+    let config = crate::cli::server_config(args)?;
+    let network = load_model(&args.model)?;
     let params = args.params.params();
     params.validate()?;
-    let timeout = seconds(args.timeout)?;
+    let service =
+        PrivateInference::new(&network, params).map_err(|source| CliError::Unservable {
+            path: args.model.display().to_string(),
+            source: Box::new(source),
+        })?;
     let listener = TcpListener::bind(&args.listen).map_err(|source| CliError::Listen {
         addr: args.listen.clone(),
         source,
@@ -47,8 +54,6 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
         args.max_sessions
     );
     let _ = writeln!(out, "circa serve: {}", describe(&params));
-    // Encode the model once, now: an unservable model is refused before any client connects.
-    let service = circa_nn::net::PrivateInference::new(&network, params)?;
     let model = service.model();
     if !model.sites().is_empty() {
         let _ = writeln!(
@@ -59,15 +64,7 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
         );
     }
     let _ = out.flush();
-    let config = ServerConfig {
-        max_sessions: args.max_sessions,
-        read_timeout: timeout,
-        write_timeout: timeout,
-        max_message: args.max_message,
-        max_session_time: session_time(args.max_session_time)?,
-        ..ServerConfig::default()
-    };
-    circa_nn::net::serve_with(listener, Arc::new(service), config)?;
+    serve_with(listener, Arc::new(service), config)?;
     Ok(())
 }
 
@@ -122,6 +119,7 @@ pub fn infer_command(args: &InferArgs) -> Result<(), CliError> {
         read_timeout: timeout,
         write_timeout: timeout,
         max_message: args.max_message,
+        ..ClientConfig::default()
     };
     let spinner = crate::progress::spinner("connecting (session setup)");
     let mut client =
@@ -189,14 +187,14 @@ pub fn inspect_command(args: &InspectArgs) -> Result<(), CliError> {
     print!("{}", summary(&network));
     let params = args.params.params();
     params.validate()?;
-    let (unit, measured) = match args.measure {
-        Some(n) if n > 0 => {
+    let (unit, measured) = match measured_relus(args.measure)? {
+        Some(n) => {
             let spinner = crate::progress::spinner("measuring the ReLU protocol");
             let unit = circa_nn::cost::measure_relu(&params, n)?;
             spinner.finish_and_clear();
             (unit, true)
         }
-        _ => (circa_nn::cost::relu_unit(&params)?, false),
+        None => (circa_nn::cost::relu_unit(&params)?, false),
     };
     // Encoding the model checks it is servable (every weight, bias and calibrated range fits
     // the field) and applies its calibration.

@@ -66,6 +66,7 @@ fn run_private(
         max_sessions: 1,
         read_timeout: DEMO_TIMEOUT,
         write_timeout: DEMO_TIMEOUT,
+        flight_timeout: DEMO_TIMEOUT,
         max_session_time: None,
         log: false,
         shutdown: shutdown.clone(),
@@ -94,6 +95,7 @@ fn run_client(
     let config = ClientConfig {
         read_timeout: DEMO_TIMEOUT,
         write_timeout: DEMO_TIMEOUT,
+        flight_timeout: DEMO_TIMEOUT,
         ..ClientConfig::default()
     };
     let mut run = PrivateRun::default();
