@@ -511,6 +511,71 @@ pub enum NnError {
         /// The tensor's name.
         tensor: String,
     },
+
+    // ----- IDX data files (`dataset::read_idx`) -----
+    /// An IDX file does not start with two zero bytes and the unsigned-byte type code 0x08.
+    #[error("IDX {what}: bad magic {magic:02x?} (expected [00, 00, 08, dims])")]
+    IdxMagic {
+        /// `"images"` or `"labels"`.
+        what: &'static str,
+        /// The first four bytes (zero-padded if the file is shorter).
+        magic: [u8; 4],
+    },
+    /// An IDX file with the wrong number of dimensions (3 for images, 1 for labels).
+    #[error("IDX {what}: {actual} dimensions, expected {expected}")]
+    IdxDimensions {
+        /// `"images"` or `"labels"`.
+        what: &'static str,
+        /// Dimensions required.
+        expected: u8,
+        /// Dimensions in the header.
+        actual: u8,
+    },
+    /// An IDX file whose length does not match the sizes in its header (or shorter than the
+    /// header itself).
+    #[error("IDX {what}: {actual} bytes, the header says {expected}")]
+    IdxLength {
+        /// `"images"` or `"labels"`.
+        what: &'static str,
+        /// Length implied by the header (saturated at `u64::MAX`).
+        expected: u64,
+        /// Length found.
+        actual: u64,
+    },
+    /// IDX images with zero rows or columns.
+    #[error("IDX images: image size {rows}x{cols}")]
+    IdxImageSize {
+        /// Rows in the header.
+        rows: usize,
+        /// Columns in the header.
+        cols: usize,
+    },
+    /// IDX image and label files with different item counts.
+    #[error("IDX: {images} images but {labels} labels")]
+    IdxCountMismatch {
+        /// Images in the image file.
+        images: usize,
+        /// Labels in the label file.
+        labels: usize,
+    },
+    /// An IDX label not below the number of classes.
+    #[error("IDX labels: item {index} has label {label}, not below {classes}")]
+    IdxLabel {
+        /// 0-based item index.
+        index: usize,
+        /// The label.
+        label: u8,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// A data file could not be opened or read.
+    #[error("{path}: {kind}")]
+    DataFileIo {
+        /// The file.
+        path: String,
+        /// What the operating system reported.
+        kind: std::io::ErrorKind,
+    },
 }
 
 /// One node the importer cannot translate.
