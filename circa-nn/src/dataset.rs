@@ -227,23 +227,27 @@ fn idx_body<'a>(
     Ok((shape, &bytes[idx_header_len(dims)..]))
 }
 
-/// Parses IDX images and labels (the bytes of whole files): at most `max_items` items (and
-/// [`MAX_IDX_ITEMS`]), labels below `classes`, as many labels as images.
-pub fn parse_idx(
+/// Parses an IDX image file (the bytes of the whole file; at most `max_items` images, and
+/// [`MAX_IDX_ITEMS`]): its image height and width, and the images as values in `[0, 1]`
+/// (pixel / 255), row-major.
+pub fn parse_idx_images(
     images: &[u8],
-    labels: &[u8],
-    classes: usize,
     max_items: usize,
-) -> Result<LabelledImages> {
+) -> Result<(usize, usize, Vec<Vec<f64>>)> {
     let (shape, pixels) = idx_body("images", images, IDX_IMAGE_DIMS, max_items)?;
-    let (label_shape, label_bytes) = idx_body("labels", labels, IDX_LABEL_DIMS, max_items)?;
-    if shape[0] != label_shape[0] {
-        return Err(NnError::IdxCountMismatch {
-            images: shape[0],
-            labels: label_shape[0],
-        });
-    }
-    let labels = label_bytes
+    let (rows, cols) = (shape[1], shape[2]);
+    let images = pixels
+        .chunks_exact(rows * cols)
+        .map(|image| image.iter().map(|&p| f64::from(p) / 255.0).collect())
+        .collect();
+    Ok((rows, cols, images))
+}
+
+/// Parses an IDX label file (the bytes of the whole file): at most `max_items` labels (and
+/// [`MAX_IDX_ITEMS`]), each below `classes`.
+pub fn parse_idx_labels(labels: &[u8], classes: usize, max_items: usize) -> Result<Vec<usize>> {
+    let (_, label_bytes) = idx_body("labels", labels, IDX_LABEL_DIMS, max_items)?;
+    label_bytes
         .iter()
         .enumerate()
         .map(|(index, &label)| {
@@ -257,12 +261,25 @@ pub fn parse_idx(
                 })
             }
         })
-        .collect::<Result<Vec<usize>>>()?;
-    let (rows, cols) = (shape[1], shape[2]);
-    let images = pixels
-        .chunks_exact(rows * cols)
-        .map(|image| image.iter().map(|&p| f64::from(p) / 255.0).collect())
-        .collect();
+        .collect()
+}
+
+/// Parses IDX images and labels (the bytes of whole files): at most `max_items` items (and
+/// [`MAX_IDX_ITEMS`]), labels below `classes`, as many labels as images.
+pub fn parse_idx(
+    images: &[u8],
+    labels: &[u8],
+    classes: usize,
+    max_items: usize,
+) -> Result<LabelledImages> {
+    let (rows, cols, images) = parse_idx_images(images, max_items)?;
+    let labels = parse_idx_labels(labels, classes, max_items)?;
+    if images.len() != labels.len() {
+        return Err(NnError::IdxCountMismatch {
+            images: images.len(),
+            labels: labels.len(),
+        });
+    }
     Ok(LabelledImages {
         rows,
         cols,

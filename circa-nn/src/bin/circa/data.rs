@@ -1,6 +1,7 @@
 //! Input and label files of `circa infer` and `circa demo`: read with a bound, parsed by
-//! `circa_nn::dataset` (CSV by default, a NumPy array for `.npy`), checked for format and
-//! finiteness before any connection, and for the model's input length once it is known.
+//! `circa_nn::dataset` (CSV by default, a NumPy array for `.npy`, IDX images and labels for
+//! `.idx3`/`.idx1` or `*-idx3-ubyte`/`*-idx1-ubyte`), checked for format and finiteness before
+//! any connection, and for the model's input length once it is known.
 
 use std::path::Path;
 
@@ -15,12 +16,28 @@ pub enum DataFile {
     Csv { text: String, table: Table },
     /// A `.npy` array.
     Npy(NpyArray),
+    /// IDX images (pixel / 255, row-major).
+    Idx(Vec<Vec<f64>>),
 }
 
 fn is_npy(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
 }
+
+/// Whether `path` names an IDX file of `dims` dimensions (`.idx3`, `train-images-idx3-ubyte`).
+fn is_idx(path: &Path, dims: u8) -> bool {
+    let tag = format!("idx{dims}");
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| {
+            let n = n.to_ascii_lowercase();
+            n.ends_with(&format!(".{tag}")) || n.ends_with(&format!("{tag}-ubyte"))
+        })
+}
+
+/// Largest number of labels an IDX label file may hold here (every byte value).
+const IDX_LABEL_VALUES: usize = 256;
 
 fn model_err(path: &Path, source: circa_nn::NnError) -> CliError {
     CliError::Model {
@@ -53,12 +70,20 @@ fn text(path: &Path, bytes: &[u8]) -> Result<String, CliError> {
 /// Reads and parses a data file; an empty one is an error.
 pub fn read_data(path: &Path, csv: &CsvOptions) -> Result<DataFile, CliError> {
     let bytes = read(path)?;
-    let data = if is_npy(path) {
+    let csv_only = || CliError::InvalidOption {
+        option: "--header/--label-column",
+        reason: "apply to CSV files only",
+    };
+    let data = if is_idx(path, 3) {
         if csv.header || csv.label_column.is_some() {
-            return Err(CliError::InvalidOption {
-                option: "--header/--label-column",
-                reason: "apply to CSV files only",
-            });
+            return Err(csv_only());
+        }
+        let (_, _, images) = dataset::parse_idx_images(&bytes, dataset::MAX_IDX_ITEMS)
+            .map_err(|e| model_err(path, e))?;
+        DataFile::Idx(images)
+    } else if is_npy(path) {
+        if csv.header || csv.label_column.is_some() {
+            return Err(csv_only());
         }
         DataFile::Npy(
             dataset::parse_npy(&bytes, dataset::MAX_DATA_VALUES).map_err(|e| model_err(path, e))?,
@@ -71,6 +96,7 @@ pub fn read_data(path: &Path, csv: &CsvOptions) -> Result<DataFile, CliError> {
     let empty = match &data {
         DataFile::Csv { table, .. } => table.rows.is_empty(),
         DataFile::Npy(a) => a.values.is_empty(),
+        DataFile::Idx(images) => images.is_empty(),
     };
     if empty {
         return Err(CliError::EmptyInput {
@@ -85,7 +111,7 @@ impl DataFile {
     pub fn csv_width(&self) -> Option<usize> {
         match self {
             DataFile::Csv { table, .. } => table.rows.first().map(Vec::len),
-            DataFile::Npy(_) => None,
+            DataFile::Npy(_) | DataFile::Idx(_) => None,
         }
     }
 
@@ -102,7 +128,7 @@ impl DataFile {
                 )?;
                 Ok(DataFile::Csv { text, table })
             }
-            npy => Ok(npy),
+            other => Ok(other),
         }
     }
 
@@ -114,6 +140,15 @@ impl DataFile {
                 Ok(table.rows.clone())
             }
             DataFile::Npy(a) => a.rows(len),
+            DataFile::Idx(images) => {
+                if let Some(image) = images.iter().find(|i| i.len() != len) {
+                    return Err(circa_nn::NnError::InputLengthMismatch {
+                        expected: len,
+                        actual: image.len(),
+                    });
+                }
+                Ok(images.clone())
+            }
         }
     }
 
@@ -121,15 +156,17 @@ impl DataFile {
     pub fn labels(&self) -> Option<&[usize]> {
         match self {
             DataFile::Csv { table, .. } => table.labels.as_deref(),
-            DataFile::Npy(_) => None,
+            DataFile::Npy(_) | DataFile::Idx(_) => None,
         }
     }
 }
 
-/// Reads labels: a `.npy` array, or one integer per line.
+/// Reads labels: a `.npy` array, an IDX label file, or one integer per line.
 pub fn read_labels(path: &Path) -> Result<Vec<usize>, CliError> {
     let bytes = read(path)?;
-    let labels = if is_npy(path) {
+    let labels = if is_idx(path, 1) {
+        dataset::parse_idx_labels(&bytes, IDX_LABEL_VALUES, dataset::MAX_IDX_ITEMS)
+    } else if is_npy(path) {
         dataset::parse_npy(&bytes, dataset::MAX_DATA_VALUES).and_then(|a| a.labels())
     } else {
         dataset::parse_labels(&text(path, &bytes)?)
