@@ -14,9 +14,10 @@
 //!    site's ReLUs are never simulated.
 //! 3. **Greedy search by simulation.** Sites are taken in decreasing order of ReLU count (the
 //!    largest savings first). For each, a binary search finds the largest `k` for which the
-//!    Circa fault simulation (the protocol's faults given the same shares: `crate::simulate`,
-//!    with every rescale a local truncation of a fresh sharing, as the protocol does it) of
-//!    the whole network, with every site at its current choice, keeps the predictions
+//!    Circa fault simulation (the protocol's sign faults given the same shares:
+//!    `crate::simulate`, rescales exact, so that what is measured is what `k` changes; the
+//!    local-truncation wraps do not depend on `k` and are measured in step 4) of the whole
+//!    network, with every site at its current choice, keeps the predictions
 //!    within the tolerance: at most `tolerance * N` of the `N` inputs may change their
 //!    prediction against the exact reference, and (with labels) at most `tolerance * N` fewer
 //!    may be right. Every simulation uses the same seed (common random numbers: the client
@@ -25,8 +26,10 @@
 //!    every site is first lowered by the same amount until they meet it.
 //! 4. **Report.** Per site: the chosen `k`, comparator bits, AND gates saved against the
 //!    default, the fault band in real units, predicted (analytic) and measured (simulated)
-//!    faults per inference; overall: agreement and accuracy of the defaults and of the choice,
-//!    expected and simulated wraps per inference.
+//!    faults per inference; overall: agreement and accuracy of the defaults and of the choice;
+//!    then the choice simulated as the protocol runs it, every rescale a local truncation of a
+//!    fresh sharing: expected (`sum |x| / p`) and simulated wraps, the inferences with a wrap,
+//!    and agreement and accuracy with them.
 
 use circa_relu::fault_model::value_fault_probability;
 use circa_relu::reference::true_sign;
@@ -129,10 +132,14 @@ pub struct Report {
     pub default: Outcome,
     /// The choice, simulated.
     pub chosen: Outcome,
+    /// The choice, simulated with every rescale a local truncation (as the protocol does it).
+    pub chosen_truncated: Outcome,
     /// Expected local-truncation wraps per inference (`sum |x| / p`).
     pub expected_wraps: f64,
-    /// Wraps per inference in a simulation of the choice with local truncation.
+    /// Wraps per inference in the simulation with local truncation (a wrap can cause more).
     pub measured_wraps: f64,
+    /// Inferences with at least one wrap in that simulation.
+    pub wrapped_inferences: usize,
     /// Full-network simulations run.
     pub simulations: usize,
 }
@@ -331,7 +338,17 @@ fn calibrate_in<M: Modulus>(
                 mode,
             })
             .collect();
-        simulate::<M>(network, plan_params, &choices, inputs, labels, &exact, opts).map(|r| r.0)
+        simulate::<M>(
+            network,
+            plan_params,
+            &choices,
+            inputs,
+            labels,
+            &exact,
+            opts,
+            false,
+        )
+        .map(|r| r.outcome)
     };
     let ok = |o: &Outcome| {
         o.disagree <= allowed
@@ -375,10 +392,30 @@ fn calibrate_in<M: Modulus>(
             mode,
         })
         .collect();
-    // The final configuration, with its per-site fault counts and local-truncation wraps.
-    let (chosen, counts, wraps) =
-        simulate::<M>(network, plan_params, &choices, inputs, labels, &exact, opts)?;
-    simulations += 1;
+    // The final configuration, with its per-site fault counts; then as the protocol runs it,
+    // with local truncation and its wraps.
+    let chosen = simulate::<M>(
+        network,
+        plan_params,
+        &choices,
+        inputs,
+        labels,
+        &exact,
+        opts,
+        false,
+    )?;
+    let truncated = simulate::<M>(
+        network,
+        plan_params,
+        &choices,
+        inputs,
+        labels,
+        &exact,
+        opts,
+        true,
+    )?;
+    simulations += 2;
+    let counts = chosen.counts;
 
     // 4. The report.
     let names = network.architecture().layers();
@@ -418,17 +455,29 @@ fn calibrate_in<M: Modulus>(
         inputs: n,
         exact_correct,
         default: default_outcome,
-        chosen,
+        chosen: chosen.outcome,
+        chosen_truncated: truncated.outcome,
         expected_wraps,
-        measured_wraps: wraps,
+        measured_wraps: truncated.wraps_per_inference,
+        wrapped_inferences: truncated.wrapped_inferences,
         simulations,
     })
 }
 
-/// The fault simulation of `choices` over `inputs`, every rescale a local truncation of a
-/// fresh sharing as in the protocol, split over `opts.threads` threads (each with a generator
-/// from the seed and its thread index: the same shares for every configuration): the outcome,
-/// per-site `(tests, faults)` in the order of `choices`, and wraps per inference.
+/// What one simulation of a configuration over the calibration inputs gave.
+struct Simulated {
+    outcome: Outcome,
+    /// Per site, in the order of the choices: `(tests, faults)`.
+    counts: Vec<(u64, u64)>,
+    wraps_per_inference: f64,
+    wrapped_inferences: usize,
+}
+
+/// The fault simulation of `choices` over `inputs` (with `local_truncation`, every rescale a
+/// local truncation of a fresh sharing as in the protocol; otherwise exact), split over
+/// `opts.threads` threads (each with a generator from the seed and its thread index: the same
+/// shares for every configuration).
+#[allow(clippy::too_many_arguments)]
 fn simulate<M: Modulus>(
     network: &Network,
     plan_params: crate::engine::PlanParams,
@@ -437,7 +486,8 @@ fn simulate<M: Modulus>(
     labels: Option<&[usize]>,
     exact: &[Option<usize>],
     opts: &Options,
-) -> Result<(Outcome, Vec<(u64, u64)>, f64)> {
+    local_truncation: bool,
+) -> Result<Simulated> {
     let threads = opts.threads.clamp(1, 16);
     let chunk = inputs.len().div_ceil(threads).max(1);
     let parts = std::thread::scope(|scope| {
@@ -446,18 +496,21 @@ fn simulate<M: Modulus>(
             .enumerate()
             .map(|(t, xs)| {
                 let start = t * chunk;
-                scope.spawn(move || -> Result<(Outcome, Vec<(u64, u64)>, u64)> {
+                scope.spawn(move || -> Result<Simulated> {
                     let rng = circa_ot::Prg::from_seed_block(circa_ot::Block::from_u128(
                         u128::from(opts.seed) ^ ((t as u128) << 64),
                     ));
                     let (net, oracle) =
                         simulated_with_sites::<M, _>(network, plan_params, choices, rng)?
                             .into_parts();
-                    // Rescales as the protocol does them: local truncation of a fresh sharing.
-                    let sim = Fixed::from_encoded(net, oracle.with_local_truncation(true));
+                    let sim =
+                        Fixed::from_encoded(net, oracle.with_local_truncation(local_truncation));
                     let mut o = Outcome::default();
+                    let mut wrapped = 0;
                     for (j, x) in xs.iter().enumerate() {
+                        let before = sim.oracle().truncation_failures();
                         let p = argmax_fixed(&sim.run(x)?);
+                        wrapped += usize::from(sim.oracle().truncation_failures() > before);
                         o.disagree += usize::from(p != exact[start + j]);
                         if let Some(l) = labels {
                             o.correct += usize::from(p == Some(l[start + j]));
@@ -468,7 +521,12 @@ fn simulate<M: Modulus>(
                         .iter()
                         .map(|c| per.get(&c.layer).copied().unwrap_or((0, 0)))
                         .collect();
-                    Ok((o, counts, sim.oracle().truncation_failures()))
+                    Ok(Simulated {
+                        outcome: o,
+                        counts,
+                        wraps_per_inference: sim.oracle().truncation_failures() as f64,
+                        wrapped_inferences: wrapped,
+                    })
                 })
             })
             .collect();
@@ -481,18 +539,23 @@ fn simulate<M: Modulus>(
             })
             .collect::<Vec<_>>()
     });
-    let mut out = Outcome::default();
-    let mut counts = vec![(0u64, 0u64); choices.len()];
-    let mut wraps = 0u64;
+    let mut out = Simulated {
+        outcome: Outcome::default(),
+        counts: vec![(0u64, 0u64); choices.len()],
+        wraps_per_inference: 0.0,
+        wrapped_inferences: 0,
+    };
     for part in parts {
-        let (o, c, w) = part?;
-        out.disagree += o.disagree;
-        out.correct += o.correct;
-        for (a, b) in counts.iter_mut().zip(c) {
+        let part = part?;
+        out.outcome.disagree += part.outcome.disagree;
+        out.outcome.correct += part.outcome.correct;
+        for (a, b) in out.counts.iter_mut().zip(part.counts) {
             a.0 += b.0;
             a.1 += b.1;
         }
-        wraps += w;
+        out.wraps_per_inference += part.wraps_per_inference;
+        out.wrapped_inferences += part.wrapped_inferences;
     }
-    Ok((out, counts, wraps as f64 / inputs.len() as f64))
+    out.wraps_per_inference /= inputs.len().max(1) as f64;
+    Ok(out)
 }

@@ -268,3 +268,65 @@ pub fn weight_bits(network: &Network, frac_bits: u32) -> u32 {
     };
     crate::engine::signed_bits(max)
 }
+
+/// AND gates of one sign test of `variant` under `params`' prime, product path and `f`
+/// (counted from the built circuit, [`circuits::and_gates_per_relu`]).
+pub fn and_gates_per_test(
+    params: &PrivateParams,
+    variant: circa_relu::Variant,
+) -> Result<usize, circa_relu::Error> {
+    let gates = by_prime_new!(params.prime, M => {
+        ReluParams::<M>::new(variant, params.relu.1, params.frac_bits)
+            .map(|p| circuits::and_gates_per_relu(&p))
+    });
+    by_prime!(gates, g => g)
+}
+
+/// One layer's sign tests in a served model: where, how many, and their circuit size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteGates {
+    /// The layer (a ReLU or max-pool layer of the plan).
+    pub layer: usize,
+    /// The site: its variant (`k`, tie rule) and the scale of its tests.
+    pub site: crate::engine::SignSite,
+    /// Sign tests per inference.
+    pub tests: usize,
+    /// AND gates per test.
+    pub and_per_test: usize,
+}
+
+impl SiteGates {
+    /// AND gates per inference at this site.
+    pub fn and_gates(&self) -> u64 {
+        self.tests as u64 * self.and_per_test as u64
+    }
+}
+
+/// Every layer with sign tests in `model`'s plan (with its calibrated choices, if any).
+pub fn site_gates(
+    model: &crate::private::ServerModel,
+) -> Result<Vec<SiteGates>, circa_relu::Error> {
+    let mut out = Vec::new();
+    for (layer, step) in model.plan().steps().iter().enumerate() {
+        let (site, tests) = match &step.kind {
+            Kind::Relu(r) => (*r.site(), r.count()),
+            Kind::MaxPool(p) => (*p.site(), p.relu_count()),
+            _ => continue,
+        };
+        if tests == 0 {
+            continue;
+        }
+        out.push(SiteGates {
+            layer,
+            site,
+            tests,
+            and_per_test: and_gates_per_test(model.params(), site.variant)?,
+        });
+    }
+    Ok(out)
+}
+
+/// AND gates per inference of `model` (every sign test of every site).
+pub fn and_gates(model: &crate::private::ServerModel) -> Result<u64, circa_relu::Error> {
+    Ok(site_gates(model)?.iter().map(SiteGates::and_gates).sum())
+}

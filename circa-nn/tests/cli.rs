@@ -113,7 +113,9 @@ fn invalid_parameters_are_rejected() {
 
 #[test]
 fn demo_runs_three_images() {
-    let (ok, out, err) = run(circa().args(["demo", "--limit", "3"]));
+    let (ok, out, err) = run(circa()
+        .args(["demo", "--limit", "3", "--model"])
+        .arg(models().join("digits_cnn.onnx")));
     assert!(ok, "{err}");
     assert!(out.contains("plaintext accuracy"), "{out}");
     let acc = out
@@ -124,6 +126,37 @@ fn demo_runs_three_images() {
     assert_eq!(acc.matches("(3/3)").count(), 2, "{out}");
     assert!(out.contains("online rounds"), "{out}");
     assert!(out.contains("client storage"), "{out}");
+}
+
+#[test]
+fn default_demo_runs_the_fashion_models() {
+    // The default: the calibrated Fashion-MNIST ResNet-8 (exact and Circa), a calibrated
+    // DeepReDuce model and the polynomial model, on the bundled IDX subset.
+    let (ok, out, err) = run(circa().args(["demo", "--images", "1"]));
+    assert!(ok, "{err}");
+    for model in [
+        "fashion_resnet8",
+        "fashion_drd_cull1_thinch",
+        "fashion_poly",
+    ] {
+        assert!(out.contains(model), "{model}: {out}");
+    }
+    assert!(out.contains("calibrated k per layer"), "{out}");
+    let summary = out
+        .split("summary (")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(summary.lines().count(), 5, "{out}");
+    // ResNet-8: 56,448 ReLUs; calibrated, fewer AND gates than the defaults' 1,630,720 (25 per
+    // test at the 2^20 sites, 35 at the three 2^10 sites after an Add: one real band).
+    let resnet = summary
+        .lines()
+        .find(|l| l.starts_with("fashion_resnet8"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let cols: Vec<&str> = resnet.split_whitespace().collect();
+    assert_eq!(cols[1], "56448", "{resnet}");
+    let gates: u64 = cols[2].parse().unwrap_or_else(|_| panic!("{resnet}"));
+    assert!(gates > 0 && gates < 1_630_720, "{resnet}");
 }
 
 /// Starts `circa serve` on a free loopback port; returns the child, its standard output (kept

@@ -70,7 +70,7 @@ pub fn report_text(r: &Report) -> String {
     let n = r.inputs;
     let _ = writeln!(
         s,
-        "{n} inputs, {} simulations; predictions changed against the exact reference: default {}/{n}, calibrated {}/{n}",
+        "{n} inputs, {} simulations (sign faults, exact rescale); predictions changed against the exact reference: default {}/{n}, calibrated {}/{n}",
         r.simulations, r.default.disagree, r.chosen.disagree
     );
     if let Some(e) = r.exact_correct {
@@ -84,8 +84,20 @@ pub fn report_text(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "local-truncation wraps per inference: expected {:.2e} (sum |x|/p), simulated {:.2e}; largest input {:.4}",
-        r.expected_wraps, r.measured_wraps, r.calibration.input_bound
+        "as the protocol runs it (every rescale a local truncation): {}/{n} predictions changed against the exact reference{}",
+        r.chosen_truncated.disagree,
+        match r.exact_correct {
+            Some(_) => format!(
+                ", accuracy {:.2}%",
+                100.0 * r.chosen_truncated.correct as f64 / n as f64
+            ),
+            None => String::new(),
+        }
+    );
+    let _ = writeln!(
+        s,
+        "local-truncation wraps: expected {:.2e} per inference (sum |x|/p), simulated {:.2e}; {}/{n} inferences with a wrap; largest input {:.4}",
+        r.expected_wraps, r.measured_wraps, r.wrapped_inferences, r.calibration.input_bound
     );
     s
 }

@@ -202,12 +202,13 @@ pub struct CalibrateArgs {
 /// `circa demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The model (default: the bundled digits CNN).
+    /// The model (default: the bundled Fashion-MNIST ResNet-8, calibrated, then a DeepReDuce
+    /// model and the polynomial model).
     #[arg(long, value_name = "MODEL.onnx")]
     pub model: Option<PathBuf>,
-    /// Inputs to run: CSV or `.npy` (default: the bundled digits test split). A CSV row one
-    /// value wider than the model's input starts with its label, unless `--labels` or
-    /// `--label-column` say otherwise.
+    /// Inputs to run: CSV, `.npy` or IDX (default: the bundled Fashion-MNIST test subset, or
+    /// the digits test split with a digits model). A CSV row one value wider than the model's
+    /// input starts with its label, unless `--labels` or `--label-column` say otherwise.
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
     /// Labels, one per input: a text file with one integer per line, or a `.npy` array.
@@ -216,24 +217,70 @@ pub struct DemoArgs {
     /// CSV options of `--data`.
     #[command(flatten)]
     pub csv: CsvArgs,
-    /// Run only the first N inputs (default: all).
-    #[arg(long, value_name = "N")]
+    /// Run only the first N inputs (default: 10 of the bundled Fashion-MNIST images, all of
+    /// other data).
+    #[arg(long, visible_alias = "images", value_name = "N")]
     pub limit: Option<usize>,
-    /// Truncated bits of the Circa ReLU.
-    #[arg(long, default_value_t = DEFAULT_K)]
-    pub k: u32,
+    /// Field, fixed point and the Circa ReLU's default.
+    #[command(flatten)]
+    pub field: FieldArgs,
+}
+
+/// The field, the fixed point and the Circa ReLU's default `k`: by default those a calibrated
+/// model was calibrated for, else the crate's defaults.
+#[derive(Debug, Clone, Args)]
+pub struct FieldArgs {
+    /// Truncated bits of the Circa ReLU at the product scale 2^(2f) (every site gets the same
+    /// real fault band 2^(k-2f); a calibrated model's own choices replace it) [default: 16 at
+    /// f = 10, 2f - 4 at other f]
+    #[arg(long)]
+    pub k: Option<u32>,
     /// Tie rule of the Circa ReLU.
     #[arg(long, value_enum, default_value_t = DEFAULT_MODE)]
     pub mode: ModeArg,
-    /// The prime field.
-    #[arg(long, value_enum, default_value_t = DEFAULT_PRIME)]
-    pub prime: PrimeArg,
-    /// Fixed-point fractional bits.
-    #[arg(long, default_value_t = DEFAULT_FRAC_BITS)]
-    pub frac_bits: u32,
-    /// Where the sign test runs relative to the rescale.
-    #[arg(long, value_enum, default_value_t = DEFAULT_SIGN_SCALE)]
-    pub sign_scale: SignScaleArg,
+    /// The prime field [default: the calibration's, else p41]
+    #[arg(long, value_enum)]
+    pub prime: Option<PrimeArg>,
+    /// Fixed-point fractional bits [default: the calibration's, else 10]
+    #[arg(long)]
+    pub frac_bits: Option<u32>,
+    /// Where the sign test runs relative to the rescale [default: the calibration's, else
+    /// product]
+    #[arg(long, value_enum)]
+    pub sign_scale: Option<SignScaleArg>,
+}
+
+impl FieldArgs {
+    /// The prime, `f`, sign scale and the Circa variant these options give for a model with
+    /// `calibration` (options given on the command line win over the calibration's).
+    pub fn resolve(
+        &self,
+        calibration: Option<&circa_nn::calibration::Calibration>,
+    ) -> (Prime, u32, SignScale, Variant) {
+        let prime = self
+            .prime
+            .map(PrimeArg::prime)
+            .or(calibration.map(|c| c.prime))
+            .unwrap_or(DEFAULT_PRIME.prime());
+        let f = self
+            .frac_bits
+            .or(calibration.map(|c| c.frac_bits))
+            .unwrap_or(DEFAULT_FRAC_BITS);
+        let sign_scale = self
+            .sign_scale
+            .map(SignScaleArg::sign_scale)
+            .or(calibration.map(|c| c.sign_scale))
+            .unwrap_or(DEFAULT_SIGN_SCALE.sign_scale());
+        // The default band 2^(DEFAULT_K - 2 DEFAULT_FRAC_BITS) at any f.
+        let k = self
+            .k
+            .unwrap_or((DEFAULT_K + 2 * f).saturating_sub(2 * DEFAULT_FRAC_BITS));
+        let variant = Variant::TruncatedSign {
+            k,
+            mode: self.mode.tie_mode(),
+        };
+        (prime, f, sign_scale, variant)
+    }
 }
 
 /// The ReLU variant.
@@ -291,21 +338,9 @@ pub struct ParamArgs {
     /// The ReLU variant.
     #[arg(long, value_enum, default_value_t = VariantArg::Circa)]
     pub variant: VariantArg,
-    /// Truncated bits of the Circa ReLU.
-    #[arg(long, default_value_t = DEFAULT_K)]
-    pub k: u32,
-    /// Tie rule of the Circa ReLU.
-    #[arg(long, value_enum, default_value_t = DEFAULT_MODE)]
-    pub mode: ModeArg,
-    /// The prime field.
-    #[arg(long, value_enum, default_value_t = DEFAULT_PRIME)]
-    pub prime: PrimeArg,
-    /// Fixed-point fractional bits.
-    #[arg(long, default_value_t = DEFAULT_FRAC_BITS)]
-    pub frac_bits: u32,
-    /// Where the sign test runs relative to the rescale.
-    #[arg(long, value_enum, default_value_t = DEFAULT_SIGN_SCALE)]
-    pub sign_scale: SignScaleArg,
+    /// Field, fixed point and the Circa ReLU's default.
+    #[command(flatten)]
+    pub field: FieldArgs,
     /// How the sign bit becomes shares of the ReLU output.
     #[arg(long, value_enum, default_value_t = ProductArg::LabelTable)]
     pub product: ProductArg,
@@ -342,14 +377,21 @@ impl SignScaleArg {
 }
 
 impl ParamArgs {
-    /// The parameters these options describe (validated by the library when used).
+    /// The parameters these options describe (validated by the library when used) for a
+    /// model without calibration.
     pub fn params(&self) -> PrivateParams {
+        self.params_for(None)
+    }
+
+    /// The parameters for a model with `calibration` (see [`FieldArgs::resolve`]).
+    pub fn params_for(
+        &self,
+        calibration: Option<&circa_nn::calibration::Calibration>,
+    ) -> PrivateParams {
+        let (prime, frac_bits, sign_scale, circa) = self.field.resolve(calibration);
         let variant = match self.variant {
             VariantArg::Exact => Variant::ExactSign,
-            VariantArg::Circa => Variant::TruncatedSign {
-                k: self.k,
-                mode: self.mode.tie_mode(),
-            },
+            VariantArg::Circa => circa,
             VariantArg::Stochastic => Variant::StochasticSign,
             VariantArg::Delphi => Variant::DelphiBaseline,
         };
@@ -358,10 +400,10 @@ impl ParamArgs {
             ProductArg::Beaver => ProductPath::Beaver,
         };
         PrivateParams {
-            prime: self.prime.prime(),
-            frac_bits: self.frac_bits,
+            prime,
+            frac_bits,
             relu: (variant, product),
-            sign_scale: self.sign_scale.sign_scale(),
+            sign_scale,
         }
     }
 }

@@ -32,7 +32,7 @@ pub fn load_model(path: &Path) -> Result<Network, CliError> {
 pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
     let config = crate::cli::server_config(args)?;
     let network = load_model(&args.model)?;
-    let params = args.params.params();
+    let params = args.params.params_for(network.calibration());
     params.validate()?;
     let service =
         PrivateInference::new(&network, params).map_err(|source| CliError::Unservable {
@@ -185,7 +185,7 @@ pub fn infer_command(args: &InferArgs) -> Result<(), CliError> {
 pub fn inspect_command(args: &InspectArgs) -> Result<(), CliError> {
     let network = load_model(&args.model)?;
     print!("{}", summary(&network));
-    let params = args.params.params();
+    let params = args.params.params_for(network.calibration());
     params.validate()?;
     let (unit, measured) = match measured_relus(args.measure)? {
         Some(n) => {

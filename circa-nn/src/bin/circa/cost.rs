@@ -3,9 +3,8 @@
 
 use circa_nn::Network;
 use circa_nn::cost::{self, DELPHI_STORAGE_PER_RELU, ReluUnit};
-use circa_nn::engine::Kind;
 use circa_nn::private::ServerModel;
-use circa_relu::{ProductPath, ReluParams, Variant, circuits};
+use circa_relu::Variant;
 
 fn human(bytes: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -102,7 +101,6 @@ fn sites_table(network: &Network, model: &ServerModel) -> String {
     use std::fmt::Write as _;
     let params = model.params();
     let f = params.frac_bits;
-    let n = params.prime.bits();
     let mut s = String::new();
     let calibrated = if model.sites().is_empty() {
         "defaults: one fault band for every site"
@@ -119,54 +117,48 @@ sign tests per layer ({calibrated})"
         "{:>4}  {:<20} {:>8} {:>6} {:>4} {:>8} {:>9} {:>10} {:>11}",
         "#", "layer", "relus", "scale", "k", "mode", "AND/ReLU", "AND gates", "band"
     );
-    for (i, step) in model.plan().steps().iter().enumerate() {
-        let (site, relus) = match &step.kind {
-            Kind::Relu(r) => (*r.site(), r.count()),
-            Kind::MaxPool(p) => (*p.site(), p.relu_count()),
-            _ => continue,
-        };
-        if relus == 0 {
-            continue;
+    let sites = match cost::site_gates(model) {
+        Ok(sites) => sites,
+        Err(e) => {
+            let _ = writeln!(s, "(no circuit for these parameters: {e})");
+            return s;
         }
-        let name: String = network.architecture().layers()[i]
+    };
+    for g in &sites {
+        let site = g.site;
+        let name: String = network.architecture().layers()[g.layer]
             .name
             .chars()
             .map(|c| if c.is_control() { '?' } else { c })
             .take(20)
             .collect();
-        let (k, mode, ands, band) = match site.variant {
+        let (k, mode, band) = match site.variant {
             Variant::TruncatedSign { k, mode } => (
                 k.to_string(),
                 mode.name(),
-                n - k,
                 format!(
                     "{:.4}",
                     (f64::from(k) - f64::from(site.scale_bits(f))).exp2()
                 ),
             ),
-            v => (
-                "-".to_owned(),
-                v.name(),
-                ReluParams::<circa_share::P2061584302081>::new(v, ProductPath::LabelTable, f)
-                    .map(|p| circuits::and_gates_per_relu(&p) as u32)
-                    .unwrap_or(0),
-                "-".to_owned(),
-            ),
+            v => ("-".to_owned(), v.name(), "-".to_owned()),
         };
         let _ = writeln!(
             s,
             "{:>4}  {:<20} {:>8} {:>6} {:>4} {:>8} {:>9} {:>10} {:>11}",
-            i,
+            g.layer,
             name,
-            relus,
+            g.tests,
             format!("2^{}", site.scale_bits(f)),
             k,
             mode,
-            ands,
-            relus as u64 * u64::from(ands),
+            g.and_per_test,
+            g.and_gates(),
             band
         );
     }
+    let total: u64 = sites.iter().map(cost::SiteGates::and_gates).sum();
+    let _ = writeln!(s, "AND gates per inference: {total}");
     if let Some(b) = model.input_bound() {
         let _ = writeln!(s, "calibrated input range: [-{b}, {b}]");
     }

@@ -137,30 +137,60 @@ fn differing(a: &[Option<usize>], b: &[Option<usize>]) -> usize {
 
 /// The inputs of the demo, their labels if known, and the word for them.
 struct DemoData {
+    path: PathBuf,
     images: Vec<(usize, Vec<f64>)>,
     labelled: bool,
     noun: &'static str,
 }
+
+/// The bundled Fashion-MNIST test subset (IDX images and labels).
+const FASHION_IMAGES: &str = "models/data/fashion_test_1000-images.idx3";
+const FASHION_LABELS: &str = "models/data/fashion_test_1000-labels.idx1";
+/// The bundled digits test split (CSV, label first).
+const DIGITS_DATA: &str = "models/data/digits_test.csv";
+/// Images of the default demo (each private Fashion-MNIST inference takes seconds).
+const DEFAULT_FASHION_IMAGES: usize = 10;
+
+/// The default demo: the calibrated ResNet-8 (plaintext, exact, Circa), then a calibrated
+/// DeepReDuce model and the polynomial model (Circa only: one private run each).
+const FASHION_MODELS: [(&str, bool); 3] = [
+    ("models/fashion/calibrated/fashion_resnet8.onnx", true),
+    (
+        "models/fashion/calibrated/fashion_drd_cull1_thinch.onnx",
+        false,
+    ),
+    ("models/fashion/fashion_poly.onnx", false),
+];
 
 fn demo_data(
     args: &DemoArgs,
     root: &std::path::Path,
     arch: &circa_nn::Architecture,
 ) -> Result<DemoData, CliError> {
-    let data_path = args
-        .data
-        .clone()
-        .unwrap_or_else(|| root.join("models/data/digits_test.csv"));
+    let digits = arch.input_shape().len() == 64;
+    let (data_path, labels_path, default_limit) = match &args.data {
+        Some(d) => (d.clone(), args.labels.clone(), None),
+        None if digits => (root.join(DIGITS_DATA), args.labels.clone(), None),
+        None => (
+            root.join(FASHION_IMAGES),
+            Some(
+                args.labels
+                    .clone()
+                    .unwrap_or_else(|| root.join(FASHION_LABELS)),
+            ),
+            Some(DEFAULT_FASHION_IMAGES),
+        ),
+    };
     let (rows, labels) = data::load_labelled(
         &data_path,
-        args.labels.as_deref(),
+        labels_path.as_deref(),
         &args.csv.options(),
         arch,
     )?;
     let labelled = labels.is_some();
     let labels = labels.unwrap_or_else(|| vec![usize::MAX; rows.len()]);
     let mut images: Vec<(usize, Vec<f64>)> = labels.into_iter().zip(rows).collect();
-    if let Some(limit) = args.limit {
+    if let Some(limit) = args.limit.or(default_limit) {
         images.truncate(limit);
     }
     if images.is_empty() {
@@ -175,54 +205,113 @@ fn demo_data(
         "rows"
     };
     Ok(DemoData {
+        path: data_path,
         images,
         labelled,
         noun,
     })
 }
 
-/// `circa demo`.
-pub fn demo_command(args: &DemoArgs) -> Result<(), CliError> {
-    let root = workspace_root();
-    let model_path = args
-        .model
-        .clone()
-        .unwrap_or_else(|| root.join("models/digits_cnn.onnx"));
-    let network = Arc::new(load_model(&model_path)?);
-    let arch = network.architecture();
-    let DemoData {
-        images,
-        labelled,
-        noun,
-    } = demo_data(args, &root, arch)?;
-    let data_path = args
-        .data
-        .clone()
-        .unwrap_or_else(|| root.join("models/data/digits_test.csv"));
-    let n = images.len();
-    let exact = PrivateParams::exact(args.prime.prime(), args.frac_bits);
+/// The exact and Circa parameters of the demo's options for a model with `calibration`.
+fn demo_params(
+    args: &DemoArgs,
+    calibration: Option<&circa_nn::calibration::Calibration>,
+) -> Result<(PrivateParams, PrivateParams), CliError> {
+    let (prime, frac_bits, sign_scale, variant) = args.field.resolve(calibration);
     let exact = PrivateParams {
-        sign_scale: args.sign_scale.sign_scale(),
-        ..exact
+        sign_scale,
+        ..PrivateParams::exact(prime, frac_bits)
     };
     let circa = PrivateParams {
-        sign_scale: args.sign_scale.sign_scale(),
-        ..PrivateParams::circa(
-            args.prime.prime(),
-            args.frac_bits,
-            args.k,
-            args.mode.tie_mode(),
-        )
+        relu: (variant, exact.relu.1),
+        ..exact
     };
     exact.validate()?;
     circa.validate()?;
+    Ok((exact, circa))
+}
 
+/// A private run of the demo: with the exact ReLU or with Circa's.
+#[derive(Clone, Copy)]
+enum Column {
+    Exact,
+    Circa,
+}
+
+impl Column {
+    fn name(self) -> &'static str {
+        match self {
+            Column::Exact => "exact ReLU",
+            Column::Circa => "Circa ReLU",
+        }
+    }
+}
+
+/// One model's line of the summary table.
+struct Summary {
+    model: String,
+    relus: usize,
+    and_gates: u64,
+    plain: String,
+    private: String,
+    run: PrivateRun,
+    n: usize,
+}
+
+/// `circa demo`.
+pub fn demo_command(args: &DemoArgs) -> Result<(), CliError> {
+    let root = workspace_root();
+    // Options that cannot work are refused before any model is loaded.
+    demo_params(args, None)?;
+    let Some(model) = &args.model else {
+        let mut summaries = Vec::new();
+        for (i, (rel, with_exact)) in FASHION_MODELS.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            let columns: &[Column] = if *with_exact {
+                &[Column::Exact, Column::Circa]
+            } else {
+                &[Column::Circa]
+            };
+            summaries.push(demo_model(args, &root, &root.join(rel), columns)?);
+        }
+        print_summary(&summaries);
+        return Ok(());
+    };
+    demo_model(args, &root, model, &[Column::Exact, Column::Circa])?;
+    Ok(())
+}
+
+/// Runs one model: plaintext, the fixed-point reference, then one private run per column;
+/// prints the comparison table and returns the last column's summary.
+fn demo_model(
+    args: &DemoArgs,
+    root: &std::path::Path,
+    model_path: &std::path::Path,
+    columns: &[Column],
+) -> Result<Summary, CliError> {
+    let network = Arc::new(load_model(model_path)?);
+    let (exact, circa) = demo_params(args, network.calibration())?;
+    let arch = network.architecture();
+    let DemoData {
+        path: data_path,
+        images,
+        labelled,
+        noun,
+    } = demo_data(args, root, arch)?;
+    let n = images.len();
     println!(
-        "model: {} (input {}, {} outputs, {} ReLUs); {} {noun} from {}{}",
+        "model: {} (input {}, {} outputs, {} ReLUs{}); {} {noun} from {}{}",
         model_path.display(),
         arch.input_shape(),
         arch.output_shape().len(),
         arch.relu_count(),
+        if network.calibration().is_some() {
+            ", calibrated"
+        } else {
+            ""
+        },
         n,
         data_path.display(),
         if labelled {
@@ -246,70 +335,162 @@ pub fn demo_command(args: &DemoArgs) -> Result<(), CliError> {
         accuracy(&reference, &images, labelled),
         differing(&reference, &plain)
     );
-
-    println!("exact run:  {}", describe(&exact));
-    let exact_run = run_private(&network, exact, &images, "private, exact ReLU")?;
-    println!("circa run:  {}", describe(&circa));
-    let circa_run = run_private(&network, circa, &images, "private, Circa ReLU")?;
+    let mut runs = Vec::with_capacity(columns.len());
+    let mut and_gates = 0;
+    for column in columns {
+        let (name, params) = match column {
+            Column::Exact => (column.name(), &exact),
+            Column::Circa => (column.name(), &circa),
+        };
+        let served = circa_nn::private::ServerModel::new(&network, *params)?;
+        and_gates =
+            circa_nn::cost::and_gates(&served).map_err(circa_nn::private::PrivateError::from)?;
+        let calibrated = if served.sites().is_empty() {
+            ""
+        } else {
+            " (calibrated k per layer)"
+        };
+        println!(
+            "{name} run: {}{calibrated}; {and_gates} AND gates per inference",
+            describe(params)
+        );
+        runs.push(run_private(
+            &network,
+            *params,
+            &images,
+            &format!("private, {name}"),
+        )?);
+    }
 
     println!();
-    println!("{:<44} {:>18} {:>18}", "", "exact ReLU", "Circa ReLU");
-    let row = |name: &str, a: String, b: String| println!("{name:<44} {a:>18} {b:>18}");
+    let row = |name: &str, cells: Vec<String>| {
+        let mut line = format!("{name:<44}");
+        for c in cells {
+            line.push_str(&format!(" {c:>18}"));
+        }
+        println!("{line}");
+    };
+    row("", columns.iter().map(|c| c.name().to_owned()).collect());
+    let each = |f: &dyn Fn(&PrivateRun) -> String| runs.iter().map(f).collect::<Vec<_>>();
     row(
         "private accuracy",
-        accuracy(&exact_run.predictions, &images, labelled),
-        accuracy(&circa_run.predictions, &images, labelled),
+        each(&|r| accuracy(&r.predictions, &images, labelled)),
     );
     row(
         "predictions differing from plaintext",
-        differing(&exact_run.predictions, &plain).to_string(),
-        differing(&circa_run.predictions, &plain).to_string(),
+        each(&|r| differing(&r.predictions, &plain).to_string()),
     );
     row(
         "predictions differing from fixed-point ref.",
-        differing(&exact_run.predictions, &reference).to_string(),
-        differing(&circa_run.predictions, &reference).to_string(),
+        each(&|r| differing(&r.predictions, &reference).to_string()),
     );
     let per = |x: f64| x / n as f64;
-    let runs = [&exact_run, &circa_run];
-    let both = |f: &dyn Fn(&PrivateRun) -> String| (f(runs[0]), f(runs[1]));
-    let (a, b) = both(&|r| format!("{:.2} s", r.setup_seconds));
-    row("session setup (base OTs, once)", a, b);
-    let (a, b) = both(&|r| format!("{:.1} ms", 1e3 * per(r.totals.offline_seconds)));
-    row("offline time per inference", a, b);
-    let (a, b) = both(&|r| format!("{:.2} ms", 1e3 * per(r.totals.online_seconds)));
-    row("online time per inference", a, b);
-    let (a, b) = both(&|r| bytes(per(r.totals.offline_bytes_c2s as f64)));
-    row("offline bytes client->server", a, b);
-    let (a, b) = both(&|r| bytes(per(r.totals.offline_bytes_s2c as f64)));
-    row("offline bytes server->client", a, b);
-    let (a, b) = both(&|r| bytes(per(r.totals.online_bytes_c2s as f64)));
-    row("online bytes client->server", a, b);
-    let (a, b) = both(&|r| bytes(per(r.totals.online_bytes_s2c as f64)));
-    row("online bytes server->client", a, b);
-    let (a, b) = both(&|r| format!("{:.1}", per(r.totals.online_rounds as f64)));
-    row("online rounds (one-way flights)", a, b);
-    let (a, b) = both(&|r| bytes(r.max_storage as f64));
-    row("client storage (after offline)", a, b);
-    let (a, b) = both(&|r| {
-        if r.totals.relus == 0 {
-            "-".to_owned()
-        } else {
-            format!(
-                "{:.0} B",
-                r.totals.offline_relu_bytes as f64 / r.totals.relus as f64
-            )
-        }
-    });
-    row("ReLU offline bytes per ReLU", a, b);
+    row(
+        "session setup (base OTs, once)",
+        each(&|r| format!("{:.2} s", r.setup_seconds)),
+    );
+    row(
+        "offline time per inference",
+        each(&|r| format!("{:.1} ms", 1e3 * per(r.totals.offline_seconds))),
+    );
+    row(
+        "online time per inference",
+        each(&|r| format!("{:.2} ms", 1e3 * per(r.totals.online_seconds))),
+    );
+    row(
+        "offline bytes client->server",
+        each(&|r| bytes(per(r.totals.offline_bytes_c2s as f64))),
+    );
+    row(
+        "offline bytes server->client",
+        each(&|r| bytes(per(r.totals.offline_bytes_s2c as f64))),
+    );
+    row(
+        "online bytes client->server",
+        each(&|r| bytes(per(r.totals.online_bytes_c2s as f64))),
+    );
+    row(
+        "online bytes server->client",
+        each(&|r| bytes(per(r.totals.online_bytes_s2c as f64))),
+    );
+    row(
+        "online rounds (one-way flights)",
+        each(&|r| format!("{:.1}", per(r.totals.online_rounds as f64))),
+    );
+    row(
+        "client storage (after offline)",
+        each(&|r| bytes(r.max_storage as f64)),
+    );
+    row(
+        "ReLU offline bytes per ReLU",
+        each(&|r| {
+            if r.totals.relus == 0 {
+                "-".to_owned()
+            } else {
+                format!(
+                    "{:.0} B",
+                    r.totals.offline_relu_bytes as f64 / r.totals.relus as f64
+                )
+            }
+        }),
+    );
     println!(
         "(per inference, averaged over {n} {noun}; Delphi's client stores {DELPHI_STORAGE_PER_RELU:.0} B per ReLU)"
     );
+    if runs.len() == 2 {
+        println!(
+            "exact and Circa private predictions differ on {} of {n} {noun}",
+            differing(&runs[0].predictions, &runs[1].predictions)
+        );
+    }
+    let plain_acc = accuracy(&plain, &images, labelled);
+    let run = runs.pop().unwrap_or_default();
+    Ok(Summary {
+        model: model_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        relus: arch.relu_count(),
+        and_gates,
+        plain: plain_acc,
+        private: accuracy(&run.predictions, &images, labelled),
+        run,
+        n,
+    })
+}
+
+/// The default demo's closing table: one line per model (its Circa run).
+fn print_summary(summaries: &[Summary]) {
+    println!();
+    println!("summary (private runs with the Circa ReLU; per inference):");
     println!(
-        "exact and Circa private predictions differ on {} of {n} {noun}",
-        differing(&exact_run.predictions, &circa_run.predictions)
+        "{:<28} {:>7} {:>10} {:>16} {:>16} {:>10} {:>10} {:>11} {:>10}",
+        "model",
+        "ReLUs",
+        "AND gates",
+        "plaintext",
+        "private",
+        "offline",
+        "online",
+        "offline B",
+        "storage"
     );
-    Ok(())
+    for s in summaries {
+        let per = |x: f64| x / s.n.max(1) as f64;
+        let t = &s.run.totals;
+        println!(
+            "{:<28} {:>7} {:>10} {:>16} {:>16} {:>10} {:>10} {:>11} {:>10}",
+            s.model,
+            s.relus,
+            s.and_gates,
+            s.plain,
+            s.private,
+            format!("{:.2} s", per(t.offline_seconds)),
+            format!("{:.0} ms", 1e3 * per(t.online_seconds)),
+            bytes(per((t.offline_bytes_c2s + t.offline_bytes_s2c) as f64)),
+            bytes(s.run.max_storage as f64),
+        );
+    }
 }
 
 /// Predictions of the fixed-point reference (`circa_nn::fixed`) under `params`' field, `f` and
