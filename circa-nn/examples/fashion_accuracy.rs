@@ -10,7 +10,14 @@
 //! first N) and every `.onnx` file in `models/fashion/`. With `--fixed F` each model also runs the fixed-point reference
 //! (`circa_nn::Fixed`, exact ReLU, sign test at the product scale) over the 41-bit prime with
 //! `F` fractional bits: its accuracy, its argmax agreement with f64 and its largest logit error
-//! (a wrap in the field would show as a huge error). For the full Fashion-MNIST test split, decompress Debian's files first:
+//! (a wrap in the field would show as a huge error). With `--simulate` each model also runs as
+//! the private protocol computes it, in simulation (every rescale a local truncation of a
+//! fresh sharing; `circa_nn::simulate`), at the prime, `f` and sign scale of its calibration
+//! (else p41, `f` from `--fixed` or 10, product scale): the exact variant (its only errors are
+//! the truncations' rounding and wraps) and the Circa variant (the calibrated `k` per layer,
+//! else the default band 2^(k-2f) = 1/16), each with its accuracy, argmax agreement with f64,
+//! mean logit error and the inferences in which a truncation wrapped.
+//! For the full Fashion-MNIST test split, decompress Debian's files first:
 //! `zcat /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz > /tmp/t10k-images.idx3`
 //! (and the labels likewise).
 
@@ -18,7 +25,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use circa_nn::dataset::{MAX_IDX_ITEMS, read_idx};
-use circa_nn::{Fixed, Network, SignScale, argmax, import_onnx, infer};
+use circa_nn::engine::PlanParams;
+use circa_nn::{Fixed, Network, SignScale, argmax, import_onnx, infer, simulated_with_sites};
+use circa_relu::{TieMode, Variant};
 use circa_share::P2061584302081 as P41;
 
 fn fail(msg: String) -> ! {
@@ -87,12 +96,92 @@ fn tally(
     })
 }
 
+/// Per simulated variant: (correct, argmax = f64, sum of mean |logit error|, wrapped).
+#[derive(Default, Clone, Copy)]
+struct SimTally {
+    correct: usize,
+    agree: usize,
+    error: f64,
+    wrapped: usize,
+}
+
+/// The protocol's computation in simulation (local truncation on), `variant` at every site
+/// without a calibrated choice.
+fn simulate(
+    net: &Network,
+    variant: Variant,
+    frac_bits: u32,
+    images: &[Vec<f64>],
+    labels: &[usize],
+    threads: usize,
+) -> SimTally {
+    let (sites, sign_scale) = match net.calibration() {
+        Some(c) if matches!(variant, Variant::TruncatedSign { .. }) => {
+            (c.sites.clone(), c.sign_scale)
+        }
+        Some(c) => (Vec::new(), c.sign_scale),
+        None => (Vec::new(), SignScale::Product),
+    };
+    let params = PlanParams {
+        frac_bits,
+        sign_scale,
+        variant,
+        field_bits: 41,
+    };
+    let chunk = images.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = images
+            .chunks(chunk)
+            .zip(labels.chunks(chunk))
+            .enumerate()
+            .map(|(t, (xs, ls))| {
+                let sites = &sites;
+                s.spawn(move || {
+                    let rng = circa_ot::Prg::from_seed_block(circa_ot::Block::from_u128(
+                        0x5eed_0000 + t as u128,
+                    ));
+                    let sim = simulated_with_sites::<P41, _>(net, params, sites, rng)
+                        .unwrap_or_else(|e| fail(format!("simulation: {e}")));
+                    let (encoded, oracle) = sim.into_parts();
+                    let sim = Fixed::from_encoded(encoded, oracle.with_local_truncation(true));
+                    let mut t = SimTally::default();
+                    for (x, &l) in xs.iter().zip(ls) {
+                        let want = infer(net, x).unwrap_or_else(|e| fail(e.to_string()));
+                        let before = sim.oracle().truncation_failures();
+                        let got = sim.logits(x).unwrap_or_else(|e| fail(e.to_string()));
+                        t.wrapped += usize::from(sim.oracle().truncation_failures() > before);
+                        t.correct += usize::from(argmax(&got) == Some(l));
+                        t.agree += usize::from(argmax(&got) == argmax(&want));
+                        t.error += got
+                            .iter()
+                            .zip(&want)
+                            .map(|(g, w)| (g - w).abs())
+                            .sum::<f64>()
+                            / want.len().max(1) as f64;
+                    }
+                    t
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| fail("worker panicked".into())))
+            .fold(SimTally::default(), |a, b| SimTally {
+                correct: a.correct + b.correct,
+                agree: a.agree + b.agree,
+                error: a.error + b.error,
+                wrapped: a.wrapped + b.wrapped,
+            })
+    })
+}
+
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models");
     let mut images = root.join("data/fashion_test_1000-images.idx3");
     let mut labels = root.join("data/fashion_test_1000-labels.idx1");
     let mut threads = 2usize;
     let mut fixed_bits: Option<u32> = None;
+    let mut simulate_too = false;
     let mut count: Option<usize> = None;
     let mut models = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -103,6 +192,7 @@ fn main() {
         };
         match a.as_str() {
             "--images" => images = PathBuf::from(value()),
+            "--simulate" => simulate_too = true,
             "--labels" => labels = PathBuf::from(value()),
             "--fixed" => {
                 fixed_bits = Some(
@@ -178,5 +268,35 @@ fn main() {
             );
         }
         println!("; {:.1} s", start.elapsed().as_secs_f64());
+        if simulate_too {
+            let f = net
+                .calibration()
+                .map(|c| c.frac_bits)
+                .or(fixed_bits)
+                .unwrap_or(10);
+            let circa = Variant::TruncatedSign {
+                k: 2 * f - 4,
+                mode: TieMode::NegPass,
+            };
+            for (label, variant) in [("exact", Variant::ExactSign), ("circa", circa)] {
+                let start = Instant::now();
+                let t = simulate(&net, variant, f, &data.images, &data.labels, threads);
+                println!(
+                    "  simulated private, {label:<5} f={f}{}: {} correct ({:.2} %), argmax = f64 on {} ({:.2} %), mean |logit error| {:.2e}, {} inferences with a wrap; {:.1} s",
+                    if net.calibration().is_some() && label == "circa" {
+                        " calibrated"
+                    } else {
+                        ""
+                    },
+                    t.correct,
+                    100.0 * t.correct as f64 / n as f64,
+                    t.agree,
+                    100.0 * t.agree as f64 / n as f64,
+                    t.error / n as f64,
+                    t.wrapped,
+                    start.elapsed().as_secs_f64()
+                );
+            }
+        }
     }
 }
