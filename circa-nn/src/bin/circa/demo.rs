@@ -159,7 +159,7 @@ const FASHION_MODELS: [(&str, bool); 3] = [
         "models/fashion/calibrated/fashion_drd_cull1_thinch.onnx",
         false,
     ),
-    ("models/fashion/fashion_poly.onnx", false),
+    ("models/fashion/calibrated/fashion_poly.onnx", false),
 ];
 
 fn demo_data(
