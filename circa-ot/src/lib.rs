@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
-// `unsafe` is denied everywhere except the run-time dispatch to wider SIMD
-// builds of the transpose (`transpose::wide`, see its SAFETY comments).
+// `unsafe` is denied everywhere except in `simd`: the AES-NI/VAES kernels and
+// the run-time dispatch to them and to wider builds of the transpose (see the
+// SAFETY comments there).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -14,9 +15,11 @@ pub mod ext;
 mod hash;
 mod prg;
 mod security;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 pub mod transpose;
 
-pub use crate::aes::{AES_BATCH, FixedKeyAes, HASH_BATCH};
+pub use crate::aes::{AES_BATCH, AesBackend, FixedKeyAes, HASH_BATCH};
 pub use block::Block;
 pub use channel::{Channel, ChannelStats, MemChannel, TcpChannel};
 pub use error::Error;
