@@ -1,10 +1,13 @@
 //! Half-gates garbling (Zahur, Rosulek, Evans, "Two Halves Make a Whole", Eurocrypt 2015).
 //!
 //! Free-XOR with a global [`Delta`] (lsb 1), point-and-permute on the label lsb, two ciphertexts
-//! per AND gate, and the tweakable circular correlation-robust hash of circa-ot (Guo, Katz, Wang, Yu,
-//! ePrint 2019/074) with a session-wide random tweak offset. The AND gate at position `j` of a
-//! circuit's schedule uses tweaks `base + 2j` (garbler half) and `base + 2j + 1` (evaluator half),
-//! where `base` is reserved from the session's counter, so no tweak repeats within a session.
+//! per AND gate, and the re-keyed multi-instance tweakable circular correlation-robust hash of
+//! circa-ot, `H(x, j) = AES_{S ^ j}(sigma(x)) ^ sigma(x)` (MITCCRH, Guo, Katz, Wang, Weng, Yu,
+//! ePrint 2019/1168; one AES call per hashed label) under the session's random tweak `S`. The AND
+//! gate at position `j` of a circuit's schedule uses tweaks `base + 2j` (garbler half) and
+//! `base + 2j + 1` (evaluator half), where `base` is reserved from the session's counter, so no
+//! tweak (no AES key) repeats within a session: each key hashes exactly the pair `{L, L ^ Delta}`
+//! of one half gate.
 //!
 //! For AND gate `c = a & b` with zero-labels `A, B`, colour bits `pa = lsb(A)`, `pb = lsb(B)`:
 //!
@@ -26,25 +29,12 @@ use crate::error::Error;
 use crate::label::{Delta, Label};
 use crate::schedule::{Cursor, Schedule, Step};
 
-/// AND gates hashed together (4 hash inputs each for the garbler, 2 for the evaluator).
-pub const AND_BATCH: usize = 64;
+/// AND gates hashed together (4 hashed labels each for the garbler, 2 for the evaluator).
+pub const AND_BATCH: usize = 96;
 /// AND gates per chunk of the garbled stream (32 bytes each: 128 KiB per chunk).
 pub const CHUNK_ANDS: usize = 4096;
 /// Blocks per AND table.
 pub const BLOCKS_PER_AND: usize = 2;
-
-/// The number of hash inputs to actually hash for `m` useful ones: rounded up to a multiple of
-/// [`circa_ot::AES_BATCH`] when the remainder is at least 8. The AES backends pipeline whole
-/// batches (64 blocks with VAES-512) and encrypt a shorter tail one block at a time, which costs
-/// several times more per block; hashing (and discarding) a few spare blocks is cheaper.
-pub(crate) fn padded_len(m: usize) -> usize {
-    let tail = m % circa_ot::AES_BATCH;
-    if tail >= 8 {
-        m - tail + circa_ot::AES_BATCH
-    } else {
-        m
-    }
-}
 
 /// A label in a wire table: two 64-bit lanes. Keeping every load and store of the tables at the
 /// same width lets a gate read the label an earlier gate just wrote through store-to-load
@@ -65,13 +55,6 @@ pub(crate) fn block(l: Lanes) -> Block {
 #[inline(always)]
 pub(crate) fn xor(a: Lanes, b: Lanes) -> Lanes {
     [a[0] ^ b[0], a[1] ^ b[1]]
-}
-
-/// `a` if the colour bit (lsb) of `c` is 1, else zero; branch-free.
-#[inline(always)]
-pub(crate) fn and_colour(a: Lanes, c: Lanes) -> Lanes {
-    let m = (c[0] & 1).wrapping_neg();
-    [a[0] & m, a[1] & m]
 }
 
 /// Reserves `2 * and_count` consecutive tweaks from a session counter.
@@ -155,7 +138,7 @@ impl GarblerSession {
                 garbler_inputs: g,
                 delta: self.delta.clone(),
             },
-            scratch: HashScratch::new(4),
+            scratch: HashScratch::new(),
         })
     }
 
@@ -174,20 +157,32 @@ impl GarblerSession {
     }
 }
 
-/// Buffers for batched hashing.
+/// Buffers for a run of AND gates: their gathered input labels and their output labels. Wiped on
+/// drop.
 pub(crate) struct HashScratch {
-    pub xs: Vec<Block>,
-    pub tweaks: Vec<u64>,
-    pub hs: Vec<Block>,
+    pub inputs: Vec<[Block; 2]>,
+    pub outputs: Vec<Block>,
 }
 
 impl HashScratch {
-    pub(crate) fn new(per_gate: usize) -> HashScratch {
-        let n = per_gate * AND_BATCH;
+    pub(crate) fn new() -> HashScratch {
         HashScratch {
-            xs: vec![Block::ZERO; n],
-            tweaks: vec![0; n],
-            hs: vec![Block::ZERO; n],
+            inputs: vec![[Block::ZERO; 2]; AND_BATCH],
+            outputs: vec![Block::ZERO; AND_BATCH],
+        }
+    }
+
+    /// Gathers the input labels of `gates` from the wire table.
+    pub(crate) fn gather(&mut self, wires: &[Lanes], gates: &[crate::circuit::Gate]) {
+        for (x, g) in self.inputs.iter_mut().zip(gates) {
+            *x = [block(wires[g.a as usize]), block(wires[g.b as usize])];
+        }
+    }
+
+    /// Writes the output labels of `gates` to the wire table.
+    pub(crate) fn scatter(&self, wires: &mut [Lanes], gates: &[crate::circuit::Gate]) {
+        for (o, g) in self.outputs.iter().zip(gates) {
+            wires[g.out as usize] = lanes(*o);
         }
     }
 }
@@ -195,8 +190,8 @@ impl HashScratch {
 impl Drop for HashScratch {
     fn drop(&mut self) {
         use zeroize::Zeroize;
-        self.xs.zeroize();
-        self.hs.zeroize();
+        self.inputs.zeroize();
+        self.outputs.zeroize();
     }
 }
 
@@ -454,7 +449,7 @@ impl core::fmt::Debug for StreamGarbler<'_> {
     }
 }
 
-/// Garbles a run of independent AND gates (at most [`AND_BATCH`]).
+/// Garbles a run of independent AND gates (at most [`AND_BATCH`]), appending their tables to `out`.
 fn garble_ands(
     hash: &TweakableHash,
     delta: Lanes,
@@ -465,27 +460,16 @@ fn garble_ands(
     out: &mut Vec<Block>,
 ) {
     let n = gates.len();
-    for (i, g) in gates.iter().enumerate() {
-        let (a, b) = (wires[g.a as usize], wires[g.b as usize]);
-        let t = first_tweak + 2 * i as u64;
-        let x = [a, xor(a, delta), b, xor(b, delta)].map(block);
-        s.xs[4 * i..4 * i + 4].copy_from_slice(&x);
-        s.tweaks[4 * i..4 * i + 4].copy_from_slice(&[t, t, t + 1, t + 1]);
-    }
-    let m = padded_len(4 * n).min(s.xs.len());
-    hash.hash_many(&s.xs[..m], &s.tweaks[..m], &mut s.hs[..m]);
-    for ((g, x), h) in gates
-        .iter()
-        .zip(s.xs.chunks_exact(4))
-        .zip(s.hs.chunks_exact(4))
-    {
-        let (a, b) = (lanes(x[0]), lanes(x[2]));
-        let [h0, h1, h2, h3] = [h[0], h[1], h[2], h[3]].map(lanes);
-        let tg = xor(xor(h0, h1), and_colour(delta, b));
-        let wg = xor(h0, and_colour(tg, a));
-        let te = xor(xor(h2, h3), a);
-        let we = xor(h2, and_colour(xor(h2, h3), b)); // (TE ^ A) = H(B) ^ H(B ^ Delta)
-        wires[g.out as usize] = xor(wg, we);
-        out.extend_from_slice(&[block(tg), block(te)]);
-    }
+    s.gather(wires, gates);
+    let start = out.len();
+    out.resize(start + BLOCKS_PER_AND * n, Block::ZERO);
+    circa_ot::halfgates::garble(
+        hash,
+        block(delta),
+        first_tweak,
+        &s.inputs[..n],
+        bytemuck::cast_slice_mut(&mut out[start..]),
+        &mut s.outputs[..n],
+    );
+    s.scatter(wires, gates);
 }

@@ -6,7 +6,8 @@
 //! running CPU offers.
 //!
 //! [`FixedKeyAes`] is AES under one key (the fixed public permutation `pi`,
-//! or a PRG seed), with batched ECB and counter mode.
+//! or a PRG seed), with batched ECB and counter mode. The re-keyed hash that
+//! expands a fresh key per tweak is [`crate::TweakableHash`].
 
 use crate::Block;
 use aes::Aes128;
@@ -248,8 +249,8 @@ impl core::fmt::Debug for FixedKeyAes {
     }
 }
 
-/// The `aes` crate's AES-128 of one block: the reference of the tests.
-#[cfg(test)]
+/// The `aes` crate's AES-128 of one block: the portable re-keyed hash uses
+/// it (one key schedule per call), and it is the reference of the tests.
 pub(crate) fn portable_encrypt(key: Block, x: Block) -> Block {
     let cipher = Aes128::new(&Array::from(key.0));
     let mut a = Array::from(x.0);

@@ -12,6 +12,7 @@ mod block;
 pub mod channel;
 mod error;
 pub mod ext;
+pub mod halfgates;
 mod hash;
 mod prg;
 mod security;

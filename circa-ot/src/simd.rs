@@ -159,6 +159,12 @@ mod x128 {
         (_mm_xor_si128(q, t), q2)
     }
 
+    /// `sigma(lo, hi) = (hi, hi ^ lo)` in every lane (see [`Block::sigma`]).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn sigma(v: V) -> V {
+        _mm_xor_si128(_mm_unpackhi_epi64(v, v), _mm_slli_si128::<8>(v))
+    }
 
     /// Lane `l` holds `(low + l * step, high)` as two 64-bit halves.
     #[inline]
@@ -179,6 +185,138 @@ mod x128 {
     #[target_feature(enable = "sse2")]
     pub(super) fn add64(a: V, b: V) -> V {
         _mm_add_epi64(a, b)
+    }
+
+    // ---- One AND gate per `G`: its two half gates (input labels A and B,
+    // keys of tweaks t and t + 1) in two registers. ----
+
+    /// The two halves of one AND gate: `.0` the A half, `.1` the B half.
+    #[derive(Clone, Copy)]
+    pub(super) struct G(V, V);
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_load(xs: &[Block], i: usize) -> G {
+        G(bytemuck::cast(xs[2 * i]), bytemuck::cast(xs[2 * i + 1]))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_store(xs: &mut [Block], i: usize, g: G) {
+        xs[2 * i] = bytemuck::cast(g.0);
+        xs[2 * i + 1] = bytemuck::cast(g.1);
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_splat(b: Block) -> G {
+        G(splat(b), splat(b))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_zero() -> G {
+        G(_mm_setzero_si128(), _mm_setzero_si128())
+    }
+
+    /// The keys `base ^ t` and `base ^ (t + 1)`, `t` in the low 64 bits of `ctr`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_keys(base: V, ctr: V) -> G {
+        G(
+            _mm_xor_si128(base, ctr),
+            _mm_xor_si128(base, _mm_add_epi64(ctr, low64(1))),
+        )
+    }
+
+    /// The tweak counter of the first gate and its step (two tweaks per gate).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_counter(first: u64) -> (V, V) {
+        (low64(first), low64(2))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_xor(a: G, b: G) -> G {
+        G(_mm_xor_si128(a.0, b.0), _mm_xor_si128(a.1, b.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_and(a: G, b: G) -> G {
+        G(_mm_and_si128(a.0, b.0), _mm_and_si128(a.1, b.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "aes")]
+    pub(super) fn g_enc(a: G, k: G) -> G {
+        G(_mm_aesenc_si128(a.0, k.0), _mm_aesenc_si128(a.1, k.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "aes")]
+    pub(super) fn g_enc_last(a: G, k: G) -> G {
+        G(
+            _mm_aesenclast_si128(a.0, k.0),
+            _mm_aesenclast_si128(a.1, k.1),
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_sigma(a: G) -> G {
+        G(sigma(a.0), sigma(a.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_prefix(a: G) -> G {
+        G(prefix(a.0), prefix(a.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2,ssse3,aes")]
+    pub(super) fn g_key_step(k: G, q: G, rcon: V) -> (G, G) {
+        let (k0, q0) = key_step(k.0, q.0, rcon);
+        let (k1, q1) = key_step(k.1, q.1, rcon);
+        (G(k0, k1), G(q0, q1))
+    }
+
+    /// The halves exchanged: `(B half, A half)`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_swap(a: G) -> G {
+        G(a.1, a.0)
+    }
+
+    /// The A half of `a` with the B half of `b`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_blend_hi(a: G, b: G) -> G {
+        G(a.0, b.1)
+    }
+
+    /// Per half: all ones if the half's label has colour (lsb) 1, else zero.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_colour_masks(a: G) -> G {
+        G(colour_mask(a.0), colour_mask(a.1))
+    }
+
+    /// All ones if the lsb of `v` is 1: the lsb moved to bit 63, dword 1
+    /// broadcast, sign-extended.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn colour_mask(v: V) -> V {
+        _mm_srai_epi32::<31>(_mm_shuffle_epi32::<0x55>(_mm_slli_epi64::<63>(v)))
+    }
+
+    /// `A half ^ B half`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_fold(a: G) -> Block {
+        bytemuck::cast(_mm_xor_si128(a.0, a.1))
     }
 }
 
@@ -262,6 +400,11 @@ mod x256 {
         (_mm256_xor_si256(q, t), q2)
     }
 
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn sigma(v: V) -> V {
+        _mm256_xor_si256(_mm256_unpackhi_epi64(v, v), _mm256_bslli_epi128::<8>(v))
+    }
 
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -285,6 +428,116 @@ mod x256 {
     pub(super) fn add64(a: V, b: V) -> V {
         _mm256_add_epi64(a, b)
     }
+
+    // ---- One AND gate per `G`: the A half in the low lane, the B half in
+    // the high lane (keys of tweaks t and t + 1). ----
+
+    pub(super) type G = V;
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_load(xs: &[Block], i: usize) -> G {
+        load(xs, 2 * i, 1)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_store(xs: &mut [Block], i: usize, g: G) {
+        store(xs, 2 * i, 1, g)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_splat(b: Block) -> G {
+        splat(b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_zero() -> G {
+        _mm256_setzero_si256()
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_keys(base: V, ctr: V) -> G {
+        _mm256_xor_si256(base, ctr)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_counter(first: u64) -> (V, V) {
+        (counters(first, 1, 0), low64(2))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_xor(a: G, b: G) -> G {
+        _mm256_xor_si256(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_and(a: G, b: G) -> G {
+        _mm256_and_si256(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,vaes")]
+    pub(super) fn g_enc(a: G, k: G) -> G {
+        enc(a, k)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,vaes")]
+    pub(super) fn g_enc_last(a: G, k: G) -> G {
+        enc_last(a, k)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_sigma(a: G) -> G {
+        sigma(a)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_prefix(a: G) -> G {
+        prefix(a)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,vaes")]
+    pub(super) fn g_key_step(k: G, q: G, rcon: V) -> (G, G) {
+        key_step(k, q, rcon)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_swap(a: G) -> G {
+        _mm256_permute4x64_epi64::<0x4e>(a)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_blend_hi(a: G, b: G) -> G {
+        _mm256_blend_epi32::<0xf0>(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_colour_masks(a: G) -> G {
+        _mm256_srai_epi32::<31>(_mm256_shuffle_epi32::<0x55>(_mm256_slli_epi64::<63>(a)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_fold(a: G) -> Block {
+        bytemuck::cast(_mm_xor_si128(
+            _mm256_castsi256_si128(a),
+            _mm256_extracti128_si256::<1>(a),
+        ))
+    }
 }
 
 /// Writes every AES kernel once over the vector operations `$v` and compiles
@@ -301,6 +554,12 @@ macro_rules! kernels {
 
             /// Independent vectors per step of the fixed-key kernels.
             const U_FIXED: usize = 8;
+            /// Key vectors per step of the re-keyed hash of single blocks.
+            const U_SINGLE: usize = 4;
+            /// Key vectors per step of the re-keyed hash of pairs.
+            const U_PAIR: usize = 3;
+            /// AND gates per step of the half-gates kernels.
+            const U_GATES: usize = 3;
 
             type Keys = [v::V; 11];
 
@@ -406,6 +665,335 @@ macro_rules! kernels {
                 }
             }
 
+            /// Tweak counters: lane `l` of the current vector holds
+            /// `first + (i + l) * stride` in its low 64 bits.
+            struct Tweaks {
+                base: v::V,
+                ctr: v::V,
+                step: v::V,
+            }
+
+            impl Tweaks {
+                #[inline]
+                #[target_feature(enable = $features)]
+                fn new(base: Block, first: u64, stride: u64) -> Tweaks {
+                    Tweaks {
+                        base: v::splat(base),
+                        ctr: v::counters(first, stride, 0),
+                        step: v::low64(stride.wrapping_mul(v::LANES as u64)),
+                    }
+                }
+
+                /// The keys `base ^ tweak` of the next vector.
+                #[inline]
+                #[target_feature(enable = $features)]
+                fn next_keys(&mut self) -> v::V {
+                    let k = v::xor(self.base, self.ctr);
+                    self.ctr = v::add64(self.ctr, self.step);
+                    k
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn singles_step<const U: usize>(tw: &mut Tweaks, c: &mut [Block]) {
+                let mut k = [tw.base; U];
+                let mut q = [tw.base; U];
+                let mut s = [tw.base; U];
+                let mut x = [tw.base; U];
+                for u in 0..U {
+                    k[u] = tw.next_keys();
+                    q[u] = v::prefix(k[u]);
+                    s[u] = v::sigma(v::load(c, u * v::LANES, 1));
+                    x[u] = v::xor(s[u], k[u]);
+                }
+                for &r in &RCON[..9] {
+                    let r = v::rcon(r);
+                    for u in 0..U {
+                        (k[u], q[u]) = v::key_step(k[u], q[u], r);
+                        x[u] = v::enc(x[u], k[u]);
+                    }
+                }
+                let r = v::rcon(RCON[9]);
+                for u in 0..U {
+                    (k[u], q[u]) = v::key_step(k[u], q[u], r);
+                    let h = v::xor(v::enc_last(x[u], k[u]), s[u]);
+                    v::store(c, u * v::LANES, 1, h);
+                }
+            }
+
+            /// The re-keyed hash of single blocks, in place:
+            /// `xs[i] = AES_{k_i}(sigma(xs[i])) ^ sigma(xs[i])` with
+            /// `k_i = base ^ (first + i * stride)` (the tweak in the low 64
+            /// bits). Each key is expanded in registers round by round, next
+            /// to the encryption that uses it.
+            #[target_feature(enable = $features)]
+            pub(crate) fn hash_singles(base: Block, first: u64, stride: u64, xs: &mut [Block]) {
+                let mut tw = Tweaks::new(base, first, stride);
+                let mut groups = xs.chunks_exact_mut(U_SINGLE * v::LANES);
+                for c in &mut groups {
+                    singles_step::<U_SINGLE>(&mut tw, c);
+                }
+                let mut vectors = groups.into_remainder().chunks_exact_mut(v::LANES);
+                for c in &mut vectors {
+                    singles_step::<1>(&mut tw, c);
+                }
+                let rest = vectors.into_remainder();
+                if !rest.is_empty() {
+                    let mut pad = [Block::ZERO; v::LANES];
+                    pad[..rest.len()].copy_from_slice(rest);
+                    singles_step::<1>(&mut tw, &mut pad);
+                    rest.copy_from_slice(&pad[..rest.len()]);
+                    pad.zeroize();
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn pairs_step<const U: usize>(tw: &mut Tweaks, so: v::V, c: &[Block], o: &mut [Block]) {
+                let mut k = [so; U];
+                let mut q = [so; U];
+                let mut s0 = [so; U];
+                let mut x0 = [so; U];
+                let mut x1 = [so; U];
+                for u in 0..U {
+                    k[u] = tw.next_keys();
+                    q[u] = v::prefix(k[u]);
+                    s0[u] = v::sigma(v::load(c, u * v::LANES, 1));
+                    x0[u] = v::xor(s0[u], k[u]);
+                    x1[u] = v::xor(x0[u], so);
+                }
+                for &r in &RCON[..9] {
+                    let r = v::rcon(r);
+                    for u in 0..U {
+                        (k[u], q[u]) = v::key_step(k[u], q[u], r);
+                        x0[u] = v::enc(x0[u], k[u]);
+                        x1[u] = v::enc(x1[u], k[u]);
+                    }
+                }
+                let r = v::rcon(RCON[9]);
+                for u in 0..U {
+                    (k[u], q[u]) = v::key_step(k[u], q[u], r);
+                    let h0 = v::xor(v::enc_last(x0[u], k[u]), s0[u]);
+                    let h1 = v::xor(v::enc_last(x1[u], k[u]), v::xor(s0[u], so));
+                    v::store(o, 2 * u * v::LANES, 2, h0);
+                    v::store(o, 2 * u * v::LANES + 1, 2, h1);
+                }
+            }
+
+            /// The re-keyed hash of the pairs `(x, x ^ offset)`:
+            /// `out[2g] = H(xs[g], t_g)` and `out[2g + 1] = H(xs[g] ^ offset, t_g)`
+            /// with `t_g = first + g * stride`, `H` as in [`hash_singles`].
+            /// One key expansion serves both blocks of a pair.
+            #[target_feature(enable = $features)]
+            pub(crate) fn hash_pairs(
+                base: Block,
+                first: u64,
+                stride: u64,
+                offset: Block,
+                xs: &[Block],
+                out: &mut [Block],
+            ) {
+                let mut tw = Tweaks::new(base, first, stride);
+                let so = v::sigma(v::splat(offset));
+                let n = U_PAIR * v::LANES;
+                let mut ins = xs.chunks_exact(n);
+                let mut outs = out.chunks_exact_mut(2 * n);
+                for (c, o) in (&mut ins).zip(&mut outs) {
+                    pairs_step::<U_PAIR>(&mut tw, so, c, o);
+                }
+                let mut ins = ins.remainder().chunks_exact(v::LANES);
+                let mut outs = outs.into_remainder().chunks_exact_mut(2 * v::LANES);
+                for (c, o) in (&mut ins).zip(&mut outs) {
+                    pairs_step::<1>(&mut tw, so, c, o);
+                }
+                let rest = ins.remainder();
+                if !rest.is_empty() {
+                    let mut pad = [Block::ZERO; v::LANES];
+                    let mut pad_out = [[Block::ZERO; 2]; v::LANES];
+                    let pad_out: &mut [Block] = bytemuck::cast_slice_mut(&mut pad_out);
+                    pad[..rest.len()].copy_from_slice(rest);
+                    pairs_step::<1>(&mut tw, so, &pad, pad_out);
+                    outs.into_remainder()
+                        .copy_from_slice(&pad_out[..2 * rest.len()]);
+                    pad.zeroize();
+                    pad_out.zeroize();
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn garble_step<const U: usize>(
+                base: v::V,
+                ctr: &mut v::V,
+                step: v::V,
+                delta: v::G,
+                inputs: &[Block],
+                tables: &mut [Block],
+                outputs: &mut [Block],
+            ) {
+                let sd = v::g_sigma(delta);
+                let z = v::g_zero();
+                let (mut k, mut q, mut x, mut s0) = ([z; U], [z; U], [z; U], [z; U]);
+                let (mut x0, mut x1) = ([z; U], [z; U]);
+                for u in 0..U {
+                    k[u] = v::g_keys(base, *ctr);
+                    *ctr = v::add64(*ctr, step);
+                    q[u] = v::g_prefix(k[u]);
+                    x[u] = v::g_load(inputs, u);
+                    s0[u] = v::g_sigma(x[u]);
+                    x0[u] = v::g_xor(s0[u], k[u]);
+                    x1[u] = v::g_xor(x0[u], sd);
+                }
+                for &r in &RCON[..9] {
+                    let r = v::rcon(r);
+                    for u in 0..U {
+                        (k[u], q[u]) = v::g_key_step(k[u], q[u], r);
+                        x0[u] = v::g_enc(x0[u], k[u]);
+                        x1[u] = v::g_enc(x1[u], k[u]);
+                    }
+                }
+                let r = v::rcon(RCON[9]);
+                for u in 0..U {
+                    (k[u], q[u]) = v::g_key_step(k[u], q[u], r);
+                    // h0 = (H(A), H(B)), h1 = (H(A ^ Delta), H(B ^ Delta)).
+                    let h0 = v::g_xor(v::g_enc_last(x0[u], k[u]), s0[u]);
+                    let h1 = v::g_xor(v::g_enc_last(x1[u], k[u]), v::g_xor(s0[u], sd));
+                    let d = v::g_xor(h0, h1);
+                    let m = v::g_colour_masks(x[u]); // (pa, pb)
+                    // (TG, TE) = (d_A ^ pb Delta, d_B ^ A).
+                    let t = v::g_xor(
+                        d,
+                        v::g_blend_hi(v::g_and(v::g_swap(m), delta), v::g_swap(x[u])),
+                    );
+                    v::g_store(tables, u, t);
+                    // WG ^ WE = H(A) ^ pa TG ^ H(B) ^ pb (TE ^ A), TE ^ A = d_B.
+                    let w = v::g_xor(h0, v::g_and(m, v::g_blend_hi(t, d)));
+                    outputs[u] = v::g_fold(w);
+                }
+            }
+
+            /// Half-gates garbling of independent AND gates: gate `i` has the
+            /// input zero-labels `inputs[2i] = A`, `inputs[2i + 1] = B`, is
+            /// hashed under the tweaks `first + 2i` (A) and `first + 2i + 1`
+            /// (B), and gets the table `(TG, TE)` in `tables[2i..2i + 2]` and
+            /// the output zero-label in `outputs[i]` (formulas in
+            /// `crate::halfgates`).
+            #[target_feature(enable = $features)]
+            pub(crate) fn garble_gates(
+                base: Block,
+                first: u64,
+                delta: Block,
+                inputs: &[Block],
+                tables: &mut [Block],
+                outputs: &mut [Block],
+            ) {
+                let base = v::splat(base);
+                let delta = v::g_splat(delta);
+                let (mut ctr, step) = v::g_counter(first);
+                let mut i = 0;
+                while i + U_GATES <= outputs.len() {
+                    garble_step::<U_GATES>(
+                        base,
+                        &mut ctr,
+                        step,
+                        delta,
+                        &inputs[2 * i..],
+                        &mut tables[2 * i..],
+                        &mut outputs[i..],
+                    );
+                    i += U_GATES;
+                }
+                while i < outputs.len() {
+                    garble_step::<1>(
+                        base,
+                        &mut ctr,
+                        step,
+                        delta,
+                        &inputs[2 * i..],
+                        &mut tables[2 * i..],
+                        &mut outputs[i..],
+                    );
+                    i += 1;
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn eval_step<const U: usize>(
+                base: v::V,
+                ctr: &mut v::V,
+                step: v::V,
+                inputs: &[Block],
+                tables: &[Block],
+                outputs: &mut [Block],
+            ) {
+                let z = v::g_zero();
+                let (mut k, mut q, mut x, mut s, mut y) = ([z; U], [z; U], [z; U], [z; U], [z; U]);
+                for u in 0..U {
+                    k[u] = v::g_keys(base, *ctr);
+                    *ctr = v::add64(*ctr, step);
+                    q[u] = v::g_prefix(k[u]);
+                    x[u] = v::g_load(inputs, u);
+                    s[u] = v::g_sigma(x[u]);
+                    y[u] = v::g_xor(s[u], k[u]);
+                }
+                for &r in &RCON[..9] {
+                    let r = v::rcon(r);
+                    for u in 0..U {
+                        (k[u], q[u]) = v::g_key_step(k[u], q[u], r);
+                        y[u] = v::g_enc(y[u], k[u]);
+                    }
+                }
+                let r = v::rcon(RCON[9]);
+                for u in 0..U {
+                    (k[u], q[u]) = v::g_key_step(k[u], q[u], r);
+                    let h = v::g_xor(v::g_enc_last(y[u], k[u]), s[u]); // (H(A), H(B))
+                    let m = v::g_colour_masks(x[u]); // (sa, sb)
+                    // (TG, TE ^ A)
+                    let t = v::g_xor(v::g_load(tables, u), v::g_blend_hi(z, v::g_swap(x[u])));
+                    outputs[u] = v::g_fold(v::g_xor(h, v::g_and(m, t)));
+                }
+            }
+
+            /// Half-gates evaluation: gate `i` has the input labels
+            /// `inputs[2i..2i + 2]` and the table `tables[2i..2i + 2]`, tweaks
+            /// as in [`garble_gates`]; its output label goes to `outputs[i]`.
+            #[target_feature(enable = $features)]
+            pub(crate) fn eval_gates(
+                base: Block,
+                first: u64,
+                inputs: &[Block],
+                tables: &[Block],
+                outputs: &mut [Block],
+            ) {
+                let base = v::splat(base);
+                let (mut ctr, step) = v::g_counter(first);
+                let mut i = 0;
+                while i + U_GATES <= outputs.len() {
+                    eval_step::<U_GATES>(
+                        base,
+                        &mut ctr,
+                        step,
+                        &inputs[2 * i..],
+                        &tables[2 * i..],
+                        &mut outputs[i..],
+                    );
+                    i += U_GATES;
+                }
+                while i < outputs.len() {
+                    eval_step::<1>(
+                        base,
+                        &mut ctr,
+                        step,
+                        &inputs[2 * i..],
+                        &tables[2 * i..],
+                        &mut outputs[i..],
+                    );
+                    i += 1;
+                }
+            }
+
             /// The AES-128 key schedule of `key` (the first lane's).
             #[target_feature(enable = $features)]
             pub(crate) fn expand_key(key: Block) -> [Block; 11] {
@@ -464,6 +1052,82 @@ pub(crate) fn ctr(hw: Hw, rk: &[Block; 11], low: u64, high: u64, out: &mut [Bloc
         HwKind::AesNi => unsafe { ni::ctr(rk, low, high, out) },
         // SAFETY: see above.
         HwKind::Vaes256 => unsafe { vaes::ctr(rk, low, high, out) },
+    }
+}
+
+/// The re-keyed hash of single blocks in place (see `ni::hash_singles`).
+pub(crate) fn hash_singles(hw: Hw, base: Block, first: u64, stride: u64, xs: &mut [Block]) {
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::hash_singles(base, first, stride, xs) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe { vaes::hash_singles(base, first, stride, xs) },
+    }
+}
+
+/// The re-keyed hash of pairs `(x, x ^ offset)` (see `ni::hash_pairs`).
+pub(crate) fn hash_pairs(
+    hw: Hw,
+    base: Block,
+    first: u64,
+    stride: u64,
+    offset: Block,
+    xs: &[Block],
+    out: &mut [Block],
+) {
+    assert_eq!(out.len(), 2 * xs.len(), "hash_pairs: output length");
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::hash_pairs(base, first, stride, offset, xs, out) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe { vaes::hash_pairs(base, first, stride, offset, xs, out) },
+    }
+}
+
+/// Half-gates garbling of independent AND gates (see `ni::garble_gates`).
+pub(crate) fn garble_gates(
+    hw: Hw,
+    base: Block,
+    first: u64,
+    delta: Block,
+    inputs: &[Block],
+    tables: &mut [Block],
+    outputs: &mut [Block],
+) {
+    let n = outputs.len();
+    assert!(
+        inputs.len() == 2 * n && tables.len() == 2 * n,
+        "garble_gates: lengths"
+    );
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::garble_gates(base, first, delta, inputs, tables, outputs) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe {
+            vaes::garble_gates(base, first, delta, inputs, tables, outputs)
+        },
+    }
+}
+
+/// Half-gates evaluation of independent AND gates (see `ni::eval_gates`).
+pub(crate) fn eval_gates(
+    hw: Hw,
+    base: Block,
+    first: u64,
+    inputs: &[Block],
+    tables: &[Block],
+    outputs: &mut [Block],
+) {
+    let n = outputs.len();
+    assert!(
+        inputs.len() == 2 * n && tables.len() == 2 * n,
+        "eval_gates: lengths"
+    );
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::eval_gates(base, first, inputs, tables, outputs) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe { vaes::eval_gates(base, first, inputs, tables, outputs) },
     }
 }
 

@@ -47,6 +47,7 @@ fn print_component_speeds() {
     println!("transpose               {:7.1} M columns/s", ots / s / 1e6);
 
     // Per AES level, in calls of one chunk (L2-resident) and of 256 blocks.
+    let mut pairs = vec![[Block::ZERO; 2]; 128 * W];
     for backend in AesBackend::available() {
         let name = backend.name();
         let aes = FixedKeyAes::with_backend(Block::from_u128(9), backend).unwrap();
@@ -70,13 +71,71 @@ fn print_component_speeds() {
             }
         });
         println!("{name:9} CTR           {:7.1} M blocks/s", ots / s / 1e6);
+        let h = TweakableHash::with_backend(Block::from_u128(1), backend).unwrap();
+        let reps = if backend == AesBackend::Portable {
+            REPS / 16
+        } else {
+            REPS
+        };
+        let n = (W * 128 * reps) as f64;
+        let s = best(|| {
+            for k in 0..reps {
+                h.hash_seq_in_place(&mut out, (k * 128 * W) as u64);
+            }
+        });
+        println!(
+            "{name:9} MITCCRH       {:7.1} M hashes/s (single blocks)",
+            n / s / 1e6
+        );
+        let s = best(|| {
+            for k in 0..reps {
+                h.hash_pairs(&mat, Block::ONES, (k * 128 * W) as u64, 1, &mut pairs);
+            }
+        });
+        println!(
+            "{name:9} MITCCRH pairs {:7.1} M hashes/s ({:.1} M pairs/s)",
+            2.0 * n / s / 1e6,
+            n / s / 1e6
+        );
     }
-    let h = TweakableHash::new(Block::from_u128(1));
-    let s = best(|| {
-        for k in 0..REPS {
-            h.hash_seq_in_place(&mut out, (k * 128 * W) as u64);
-        }
-    });
-    println!("TCCR hash               {:7.1} M hashes/s", ots / s / 1e6);
     std::hint::black_box(&out);
+    std::hint::black_box(&pairs);
+}
+
+/// The re-keyed hash against fixed-key ECB on the same backend, interleaved
+/// run by run so that load and clock changes cancel: hashes per ECB block
+/// time (1.0 would mean a re-keyed hash costs one fixed-key encryption).
+#[test]
+#[ignore = "measurement, not a test; run with --ignored --nocapture"]
+fn print_hash_cost_relative_to_ecb() {
+    const N: usize = 4096;
+    const REPS: usize = 200;
+    let mut xs = vec![Block::ZERO; N];
+    let mut pairs = vec![[Block::ZERO; 2]; N];
+    for backend in AesBackend::available().into_iter().skip(1) {
+        let aes = FixedKeyAes::with_backend(Block::from_u128(9), backend).unwrap();
+        let h = TweakableHash::with_backend(Block::from_u128(1), backend).unwrap();
+        let (mut ecb, mut single, mut pair) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+        for _ in 0..15 {
+            ecb = ecb.min(best(|| (0..REPS).for_each(|_| aes.encrypt_many(&mut xs))));
+            single = single.min(best(|| {
+                (0..REPS).for_each(|k| h.hash_seq_in_place(&mut xs, (k * N) as u64))
+            }));
+            pair = pair.min(best(|| {
+                (0..REPS)
+                    .for_each(|k| h.hash_pairs(&xs, Block::ONES, (k * N) as u64, 1, &mut pairs))
+            }));
+        }
+        let per = |s: f64, blocks: usize| s / (blocks * REPS) as f64 * 1e9;
+        println!(
+            "{:9} ECB {:.2} ns/block; MITCCRH single {:.2} ns ({:.2} ECB), pair {:.2} ns per hash ({:.2} ECB)",
+            backend.name(),
+            per(ecb, N),
+            per(single, N),
+            single / ecb,
+            per(pair, 2 * N),
+            pair / (2.0 * ecb)
+        );
+    }
+    std::hint::black_box(&pairs);
 }

@@ -9,8 +9,7 @@
 //! in each direction.
 
 use super::cot::{check_len, rows_len};
-use super::rot::spread_pairs;
-use super::{CHUNK_OTS, CotReceiver, CotSender, hash_in_place};
+use super::{CHUNK_OTS, CotReceiver, CotSender};
 use crate::{Block, Channel, Error};
 use core::ops::Range;
 use rand_core::CryptoRng;
@@ -20,7 +19,8 @@ use zeroize::Zeroize;
 /// The sender of chosen-message OTs. Semi-honest.
 pub struct OtSender {
     cot: CotSender,
-    pads: Vec<Block>,
+    q: Vec<Block>,
+    pads: Vec<[Block; 2]>,
 }
 
 impl OtSender {
@@ -32,7 +32,8 @@ impl OtSender {
         let delta = Block::random(rng);
         Ok(OtSender {
             cot: CotSender::setup(ch, delta, rng)?,
-            pads: vec![Block::ZERO; 2 * CHUNK_OTS],
+            q: vec![Block::ZERO; CHUNK_OTS],
+            pads: vec![[Block::ZERO; 2]; CHUNK_OTS],
         })
     }
 
@@ -53,14 +54,14 @@ impl OtSender {
             let mut index = first;
             for chunk in msgs.chunks(CHUNK_OTS) {
                 let m = chunk.len();
-                let pads = &mut self.pads[..2 * m];
-                self.cot.recv_chunk(ch, &mut pads[..m])?;
-                spread_pairs(pads, delta);
-                hash_in_place::<2>(&hash, pads, index);
-                for (p, msg) in pads.iter_mut().zip(chunk.iter().flatten()) {
-                    *p ^= *msg;
+                let (q, pads) = (&mut self.q[..m], &mut self.pads[..m]);
+                self.cot.recv_chunk(ch, q)?;
+                hash.hash_pairs(q, delta, index, 1, pads);
+                for (p, msg) in pads.iter_mut().zip(chunk) {
+                    p[0] ^= msg[0];
+                    p[1] ^= msg[1];
                 }
-                ch.send_blocks(pads)?;
+                ch.send_blocks(bytemuck::cast_slice(pads))?;
                 ch.flush()?;
                 index += m as u64;
             }
@@ -75,6 +76,7 @@ impl OtSender {
 
 impl Drop for OtSender {
     fn drop(&mut self) {
+        self.q.zeroize();
         self.pads.zeroize();
     }
 }
@@ -151,7 +153,7 @@ impl OtReceiver {
             }
             let rk = range(k);
             let t = &mut out[rk.clone()];
-            hash_in_place::<1>(&hash, t, first + rk.start as u64);
+            hash.hash_seq_in_place(t, first + rk.start as u64);
             let y = &mut self.y[..2 * t.len()];
             ch.recv_blocks(y)?;
             for ((o, pair), &c) in t.iter_mut().zip(y.chunks_exact(2)).zip(&choices[rk]) {

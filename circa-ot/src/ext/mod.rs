@@ -34,7 +34,7 @@ pub use chosen::{OtReceiver, OtSender};
 pub use cot::{CotReceiver, CotSender};
 pub use rot::{RotReceiver, RotSender};
 
-use crate::{Block, FixedKeyAes, HASH_BATCH, TweakableHash};
+use crate::{Block, TweakableHash};
 use sha2::{Digest, Sha256};
 
 /// OTs per internal chunk: bounds the working memory of a batch to a few
@@ -85,34 +85,6 @@ fn unpack_bits(blocks: &[Block], out: &mut [bool]) {
     }
 }
 
-/// `xs[e] = H(xs[e], first_tweak + e / P)` in place, batched: with `P = 1`
-/// consecutive tweaks (receiver side), with `P = 2` both messages of one OT
-/// share its index (sender side). `xs.len()` must be a multiple of `P`.
-fn hash_in_place<const P: usize>(hash: &TweakableHash, xs: &mut [Block], first_tweak: u64) {
-    debug_assert!(xs.len().is_multiple_of(P) && HASH_BATCH.is_multiple_of(P));
-    let aes = FixedKeyAes::fixed();
-    let mut px = [Block::ZERO; HASH_BATCH];
-    let mut tweak = first_tweak;
-    for chunk in xs.chunks_mut(HASH_BATCH) {
-        let px = &mut px[..chunk.len()];
-        px.copy_from_slice(chunk);
-        aes.encrypt_many(px);
-        for (group, pgroup) in chunk.chunks_exact_mut(P).zip(px.chunks_exact(P)) {
-            let t = hash.tweak_block(tweak);
-            for (x, p) in group.iter_mut().zip(pgroup) {
-                *x = *p ^ t;
-            }
-            tweak = tweak.wrapping_add(1);
-        }
-        aes.encrypt_many(chunk);
-        for (x, p) in chunk.iter_mut().zip(px.iter()) {
-            *x ^= *p;
-        }
-    }
-    // `pi(q_i)` reveals the OT secret `q_i`: do not leave it on the stack.
-    zeroize::Zeroize::zeroize(&mut px);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,21 +101,5 @@ mod tests {
         let mut back = vec![false; 300];
         unpack_bits(&blocks, &mut back);
         assert_eq!(back, bits);
-    }
-
-    #[test]
-    fn hash_in_place_matches_definition() {
-        let h = TweakableHash::new(Block::from_u128(77));
-        let xs: Vec<Block> = (0..1500u128)
-            .map(|i| Block::from_u128(i * 0x1234_5678))
-            .collect();
-        let mut ones = xs.clone();
-        hash_in_place::<1>(&h, &mut ones, 40);
-        let mut twos = xs.clone();
-        hash_in_place::<2>(&h, &mut twos, 40);
-        for (i, x) in xs.iter().enumerate() {
-            assert_eq!(ones[i], h.hash(*x, 40 + i as u64));
-            assert_eq!(twos[i], h.hash(*x, 40 + (i / 2) as u64));
-        }
     }
 }
