@@ -235,6 +235,81 @@ impl FixedKeyAes {
     }
 }
 
+/// Many AES-CTR streams advancing in lockstep: row `j` is
+/// `AES_{k_j}(c), AES_{k_j}(c + 1), ...` from a shared counter `c` starting
+/// at 0, exactly the stream of a [`crate::Prg`] seeded with `k_j`. The column
+/// PRGs of OT extension: one kernel call fills a block of every row. Keys
+/// (secret seeds) wiped on drop.
+pub(crate) struct RowCtr {
+    rows: RowKeys,
+    counter: u64,
+}
+
+enum RowKeys {
+    Portable(Vec<FixedKeyAes>),
+    #[cfg(target_arch = "x86_64")]
+    Hw(crate::simd::Hw, Vec<[Block; 11]>),
+}
+
+impl RowCtr {
+    /// One stream per seed, on the detected backend.
+    pub(crate) fn new(seeds: &[Block]) -> RowCtr {
+        let rows = match Engine::detected() {
+            Engine::Portable => RowKeys::Portable(
+                seeds
+                    .iter()
+                    .map(|s| FixedKeyAes::with_engine(*s, Engine::Portable))
+                    .collect(),
+            ),
+            #[cfg(target_arch = "x86_64")]
+            Engine::Hw(hw) => RowKeys::Hw(
+                hw,
+                seeds
+                    .iter()
+                    .map(|s| crate::simd::expand_key(hw, *s))
+                    .collect(),
+            ),
+        };
+        RowCtr { rows, counter: 0 }
+    }
+
+    /// The next `width` blocks of every stream into `out`: stream `j` to
+    /// `out[j * stride..j * stride + width]` (the rest of each row is left
+    /// as it is).
+    ///
+    /// # Panics
+    /// If `width > stride`, `out.len()` is not `stride` times the number of
+    /// streams, or the 64-bit counter would wrap (2^64 blocks per stream;
+    /// OT extension caps a session far below).
+    pub(crate) fn fill_rows(&mut self, width: usize, stride: usize, out: &mut [Block]) {
+        let low = self.counter;
+        self.counter = low.checked_add(width as u64).expect("RowCtr: counter wrap");
+        match &self.rows {
+            RowKeys::Portable(ciphers) => {
+                assert!(
+                    width <= stride && out.len() == ciphers.len() * stride,
+                    "RowCtr: output shape"
+                );
+                for (c, row) in ciphers.iter().zip(out.chunks_exact_mut(stride)) {
+                    c.ctr(u128::from(low), &mut row[..width]);
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            RowKeys::Hw(hw, keys) => crate::simd::ctr_rows(*hw, keys, low, width, stride, out),
+        }
+    }
+}
+
+impl Drop for RowCtr {
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        if let RowKeys::Hw(_, keys) = &mut self.rows {
+            keys.zeroize();
+        }
+        // Portable rows: each FixedKeyAes wipes its own schedule.
+    }
+}
+
 /// The public key of [`FixedKeyAes::fixed`].
 fn fixed_key() -> Block {
     let digest = Sha256::digest(b"circa-ot/fixed-key-aes/v1");

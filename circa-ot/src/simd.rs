@@ -645,6 +645,28 @@ macro_rules! kernels {
             /// `low + i` does not wrap for any `i < out.len()`.
             #[target_feature(enable = $features)]
             pub(crate) fn ctr(rk: &[Block; 11], low: u64, high: u64, out: &mut [Block]) {
+                ctr_inner(rk, low, high, out);
+            }
+
+            /// Counter mode under many keys: `out[j * stride + i]` is
+            /// `AES_{k_j}(low + i, 0)` for `i < width`, `k_j` the round keys
+            /// `keys[j]`. One call for all the column PRGs of OT extension.
+            #[target_feature(enable = $features)]
+            pub(crate) fn ctr_rows(
+                keys: &[[Block; 11]],
+                low: u64,
+                width: usize,
+                stride: usize,
+                out: &mut [Block],
+            ) {
+                for (rk, row) in keys.iter().zip(out.chunks_mut(stride)) {
+                    ctr_inner(rk, low, 0, &mut row[..width]);
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn ctr_inner(rk: &[Block; 11], low: u64, high: u64, out: &mut [Block]) {
                 let k = round_keys(rk);
                 let mut ctr = v::counters(low, 1, high);
                 let step = v::low64(v::LANES as u64);
@@ -652,7 +674,15 @@ macro_rules! kernels {
                 for c in &mut groups {
                     ctr_step::<U_FIXED>(&k, &mut ctr, step, c);
                 }
-                let mut vectors = groups.into_remainder().chunks_exact_mut(v::LANES);
+                // Short rows (the column PRGs' sub-chunks): half groups, then
+                // single vectors.
+                let mut halves = groups
+                    .into_remainder()
+                    .chunks_exact_mut(U_FIXED / 2 * v::LANES);
+                for c in &mut halves {
+                    ctr_step::<{ U_FIXED / 2 }>(&k, &mut ctr, step, c);
+                }
+                let mut vectors = halves.into_remainder().chunks_exact_mut(v::LANES);
                 for c in &mut vectors {
                     ctr_step::<1>(&k, &mut ctr, step, c);
                 }
@@ -1055,6 +1085,32 @@ pub(crate) fn ctr(hw: Hw, rk: &[Block; 11], low: u64, high: u64, out: &mut [Bloc
     }
 }
 
+/// Counter mode under one key per row (see `ni::ctr_rows`); `low + width`
+/// must not wrap.
+pub(crate) fn ctr_rows(
+    hw: Hw,
+    keys: &[[Block; 11]],
+    low: u64,
+    width: usize,
+    stride: usize,
+    out: &mut [Block],
+) {
+    assert!(
+        width <= stride && out.len() == keys.len() * stride,
+        "ctr_rows: output shape"
+    );
+    assert!(
+        low.checked_add(width as u64).is_some(),
+        "ctr_rows: counter wrap"
+    );
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::ctr_rows(keys, low, width, stride, out) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe { vaes::ctr_rows(keys, low, width, stride, out) },
+    }
+}
+
 /// The re-keyed hash of single blocks in place (see `ni::hash_singles`).
 pub(crate) fn hash_singles(hw: Hw, base: Block, first: u64, stride: u64, xs: &mut [Block]) {
     match hw.kind {
@@ -1131,31 +1187,127 @@ pub(crate) fn eval_gates(
     }
 }
 
-/// The transpose of [`crate::transpose`] compiled again with AVX2 or AVX-512F
-/// enabled, so that its lane vectors use 256- or 512-bit registers; chosen by
-/// run-time detection. Safe Rust otherwise (no intrinsics, no pointers).
+/// The 128 x N bit-matrix transpose of [`crate::transpose`] on AVX2: per
+/// group of 128 output columns (one block of every row) and per 32 rows, a
+/// byte transpose in registers (two 16 x 16 byte matrices per 256-bit
+/// vector, four rounds of byte unpacks), then `movemask` peels one bit plane
+/// per instruction: 32 rows of one output column. Safe Rust under
+/// `#[target_feature]`; the dispatch below is the only `unsafe`.
 pub(crate) mod wide_transpose {
     use crate::Block;
-    use crate::transpose::transpose_portable;
+    use crate::transpose::{SUB_BLOCKS as SUB, transpose_portable};
+    use core::arch::x86_64::*;
+    use zeroize::Zeroize;
 
-    #[target_feature(enable = "avx512f")]
-    fn transpose_avx512(rows: &[Block], width: usize, out: &mut [Block]) {
-        transpose_portable(rows, width, out);
+    /// Rows `32q..32q + 32` of one column block (`row(j)` is row `j`'s
+    /// block): 128 output columns, word `q` of each.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn quarter(row: impl Fn(usize) -> Block, q: usize, out: &mut [Block; 128]) {
+        let z = _mm256_setzero_si256();
+        // Built with an insert, not through memory: a 32-byte load of two
+        // 16-byte stores would miss store forwarding.
+        let m: [__m256i; 16] = core::array::from_fn(|r| {
+            let lo: __m128i = bytemuck::cast(row(32 * q + r));
+            let hi: __m128i = bytemuck::cast(row(32 * q + 16 + r));
+            _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi)
+        });
+        let mut m = m;
+        // Four rounds of y[2i] = lo(x[i], x[i+8]), y[2i+1] = hi(x[i], x[i+8])
+        // transpose each lane's 16 x 16 byte matrix: afterwards byte r of
+        // lane l of m[c] is byte c of row 32q + 16l + r.
+        for _ in 0..4 {
+            let mut y = [z; 16];
+            for i in 0..8 {
+                y[2 * i] = _mm256_unpacklo_epi8(m[i], m[i + 8]);
+                y[2 * i + 1] = _mm256_unpackhi_epi8(m[i], m[i + 8]);
+            }
+            m = y;
+        }
+        for (c, x) in m.iter().enumerate() {
+            let mut x = *x;
+            // movemask takes bit 7 of every byte: column 8c + 7 first.
+            for t in (0..8).rev() {
+                let bits = _mm256_movemask_epi8(x) as u32;
+                out[8 * c + t].0[4 * q..4 * q + 4].copy_from_slice(&bits.to_le_bytes());
+                x = _mm256_add_epi8(x, x);
+            }
+        }
     }
 
     #[target_feature(enable = "avx2")]
     fn transpose_avx2(rows: &[Block], width: usize, out: &mut [Block]) {
-        transpose_portable(rows, width, out);
+        let b = out.len() / 128;
+        let first = 4 * (out.len() / 512);
+        // Four column blocks (one cache line of every row) per pass, rows in
+        // quarters: 32 rows x 64 bytes stay in L1 and in few TLB entries.
+        let mut lines = out.chunks_exact_mut(512);
+        for (l, o) in (&mut lines).enumerate() {
+            for q in 0..4 {
+                for (k, o) in o.chunks_exact_mut(128).enumerate() {
+                    let o: &mut [Block; 128] = o.try_into().expect("chunks of 128");
+                    let b = 4 * l + k;
+                    quarter(|j| rows[j * width + b], q, o);
+                }
+            }
+        }
+        let mut groups = lines.into_remainder().chunks_exact_mut(128);
+        for (k, o) in (&mut groups).enumerate() {
+            let o: &mut [Block; 128] = o.try_into().expect("chunks of 128");
+            for q in 0..4 {
+                quarter(|j| rows[j * width + first + k], q, o);
+            }
+        }
+        let rest = groups.into_remainder();
+        if !rest.is_empty() {
+            let mut tmp = [Block::ZERO; 128];
+            for q in 0..4 {
+                quarter(|j| rows[j * width + b], q, &mut tmp);
+            }
+            rest.copy_from_slice(&tmp[..rest.len()]);
+            tmp.zeroize();
+        }
+    }
+
+    /// [`transpose_avx2`] for a matrix of rows of exactly [`SUB`] blocks:
+    /// the row accesses are constant offsets (no index arithmetic or bounds
+    /// checks per load).
+    #[target_feature(enable = "avx2")]
+    fn transpose_rows_avx2(rows: &[[Block; SUB]; 128], out: &mut [Block]) {
+        let mut groups = out.chunks_mut(128);
+        for (b, o) in (&mut groups).enumerate() {
+            if let Ok(o) = <&mut [Block; 128]>::try_from(&mut *o) {
+                for q in 0..4 {
+                    quarter(|j| rows[j][b], q, o);
+                }
+            } else {
+                let mut tmp = [Block::ZERO; 128];
+                for q in 0..4 {
+                    quarter(|j| rows[j][b], q, &mut tmp);
+                }
+                o.copy_from_slice(&tmp[..o.len()]);
+                tmp.zeroize();
+            }
+        }
+    }
+
+    /// The transpose of a 128 x (128 * SUB) matrix, only `out.len()` columns.
+    pub(crate) fn transpose_rows(rows: &[[Block; SUB]; 128], out: &mut [Block]) {
+        assert!(out.len() <= 128 * SUB, "transpose_rows: too many columns");
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: as for `transpose` below.
+            unsafe { transpose_rows_avx2(rows, out) }
+        } else {
+            transpose_portable(bytemuck::cast_slice(&rows[..]), SUB, out);
+        }
     }
 
     /// Dispatches on the features of the running CPU.
     pub(crate) fn transpose(rows: &[Block], width: usize, out: &mut [Block]) {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: `transpose_avx512` is safe Rust whose only precondition
-            // is that the CPU supports AVX-512F, which was just detected.
-            unsafe { transpose_avx512(rows, width, out) }
-        } else if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above, for AVX2, which was just detected.
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: `transpose_avx2` is safe Rust (bounds-checked slices, no
+            // pointers) whose only precondition is that the CPU supports AVX2,
+            // which was just detected.
             unsafe { transpose_avx2(rows, width, out) }
         } else {
             transpose_portable(rows, width, out);

@@ -72,6 +72,24 @@ pub fn transpose_128xn(rows: &[Block], width: usize, out: &mut [Block]) {
     transpose_portable(rows, width, out);
 }
 
+/// Blocks per row of the fixed-shape matrices of [`transpose_128x16`].
+pub(crate) const SUB_BLOCKS: usize = 16;
+
+/// [`transpose_128xn`] of a 128 x 2048 matrix whose rows are arrays (OT
+/// extension's sub-chunks): only the first `out.len()` columns are written.
+///
+/// # Panics
+/// If `out.len() > 2048`.
+pub(crate) fn transpose_128x16(rows: &[[Block; SUB_BLOCKS]; ROWS], out: &mut [Block]) {
+    #[cfg(target_arch = "x86_64")]
+    crate::simd::wide_transpose::transpose_rows(rows, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        assert!(out.len() <= 128 * SUB_BLOCKS, "transpose: too many columns");
+        transpose_portable(bytemuck::cast_slice(&rows[..]), SUB_BLOCKS, out);
+    }
+}
+
 /// [`transpose_128xn`] in plain Rust (the caller checked the sizes).
 #[inline(always)]
 pub(crate) fn transpose_portable(rows: &[Block], width: usize, out: &mut [Block]) {
@@ -165,6 +183,20 @@ mod tests {
             let mut portable = vec![Block::ZERO; cols];
             transpose_portable(&rows, width, &mut portable);
             assert_eq!(portable, slow, "portable, width {width}, {cols} columns");
+        }
+    }
+
+    #[test]
+    fn fixed_shape_matches_naive() {
+        let mut prg = Prg::from_seed_block(Block::from_u128(11));
+        let mut rows = [[Block::ZERO; SUB_BLOCKS]; ROWS];
+        prg.fill_blocks(bytemuck::cast_slice_mut(&mut rows[..]));
+        for cols in [2048, 2047, 1024, 129, 1] {
+            let mut fast = vec![Block::ZERO; cols];
+            let mut slow = vec![Block::ZERO; cols];
+            transpose_128x16(&rows, &mut fast);
+            transpose_naive(bytemuck::cast_slice(&rows[..]), SUB_BLOCKS, &mut slow);
+            assert_eq!(fast, slow, "{cols} columns");
         }
     }
 

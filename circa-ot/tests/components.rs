@@ -139,3 +139,30 @@ fn print_hash_cost_relative_to_ecb() {
     }
     std::hint::black_box(&pairs);
 }
+
+/// The transpose alone at several widths (cache-resident and not): best of
+/// 300 runs of about a millisecond, short enough to fit between preemptions
+/// on a loaded machine.
+#[test]
+#[ignore = "measurement, not a test; run with --ignored --nocapture"]
+fn print_transpose_speeds() {
+    for w in [8usize, 32, 64, 256] {
+        let mut mat = vec![Block::ZERO; 128 * w];
+        Prg::from_seed_block(Block::from_u128(5)).fill_blocks(&mut mat);
+        let mut out = vec![Block::ZERO; 128 * w];
+        let reps = ((1 << 15) / (128 * w)).max(1);
+        let s = (0..300)
+            .map(|_| {
+                let t = Instant::now();
+                for _ in 0..reps {
+                    transpose_128xn(&mat, w, &mut out);
+                }
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!(
+            "transpose width {w:4}: {:7.1} M columns/s",
+            (reps * 128 * w) as f64 / s / 1e6
+        );
+    }
+}

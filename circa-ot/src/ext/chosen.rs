@@ -55,12 +55,15 @@ impl OtSender {
             for chunk in msgs.chunks(CHUNK_OTS) {
                 let m = chunk.len();
                 let (q, pads) = (&mut self.q[..m], &mut self.pads[..m]);
-                self.cot.recv_chunk(ch, q)?;
-                hash.hash_pairs(q, delta, index, 1, pads);
-                for (p, msg) in pads.iter_mut().zip(chunk) {
-                    p[0] ^= msg[0];
-                    p[1] ^= msg[1];
-                }
+                // Each sub-chunk is hashed and masked while it is in cache.
+                self.cot.recv_chunk_with(ch, q, |off, qs| {
+                    let pads = &mut pads[off..off + qs.len()];
+                    hash.hash_pairs(qs, delta, index + off as u64, 1, pads);
+                    for (p, msg) in pads.iter_mut().zip(&chunk[off..]) {
+                        p[0] ^= msg[0];
+                        p[1] ^= msg[1];
+                    }
+                })?;
                 ch.send_blocks(bytemuck::cast_slice(pads))?;
                 ch.flush()?;
                 index += m as u64;
@@ -139,8 +142,11 @@ impl OtReceiver {
         if chunks > 0 {
             let r0 = range(0);
             let rows = &mut self.rows[..rows_len(r0.len())];
+            let first0 = first + r0.start as u64;
             self.cot
-                .compute_chunk(&choices[r0.clone()], &mut out[r0], rows);
+                .compute_chunk(&choices[r0.clone()], &mut out[r0], rows, |off, ts| {
+                    hash.hash_seq_in_place(ts, first0 + off as u64)
+                });
             ch.send_blocks(rows)?;
         }
         ch.flush()?;
@@ -148,12 +154,14 @@ impl OtReceiver {
             if k + 1 < chunks {
                 let rn = range(k + 1);
                 let rows = &mut self.rows[..rows_len(rn.len())];
+                let first_n = first + rn.start as u64;
                 self.cot
-                    .compute_chunk(&choices[rn.clone()], &mut out[rn], rows);
+                    .compute_chunk(&choices[rn.clone()], &mut out[rn], rows, |off, ts| {
+                        hash.hash_seq_in_place(ts, first_n + off as u64)
+                    });
             }
             let rk = range(k);
             let t = &mut out[rk.clone()];
-            hash.hash_seq_in_place(t, first + rk.start as u64);
             let y = &mut self.y[..2 * t.len()];
             ch.recv_blocks(y)?;
             for ((o, pair), &c) in t.iter_mut().zip(y.chunks_exact(2)).zip(&choices[rk]) {

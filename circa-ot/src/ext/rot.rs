@@ -49,8 +49,11 @@ impl RotSender {
             for chunk in out.chunks_mut(CHUNK_OTS) {
                 let m = chunk.len();
                 let q = &mut self.q[..m];
-                self.cot.recv_chunk(ch, q)?;
-                hash.hash_pairs(q, delta, index, 1, chunk);
+                // Each sub-chunk is hashed while its q_i are in cache.
+                self.cot.recv_chunk_with(ch, q, |off, qs| {
+                    let pads = &mut chunk[off..off + qs.len()];
+                    hash.hash_pairs(qs, delta, index + off as u64, 1, pads);
+                })?;
                 index += m as u64;
             }
             Ok(())
@@ -109,9 +112,11 @@ impl RotReceiver {
                 let hash = self.cot.hash();
                 let mut index = first;
                 for (c, t) in choices.chunks(CHUNK_OTS).zip(out.chunks_mut(CHUNK_OTS)) {
-                    self.cot.send_chunk_chosen(ch, c, t)?;
-                    hash.hash_seq_in_place(t, index);
-                    index += t.len() as u64;
+                    let m = t.len() as u64;
+                    self.cot.send_chunk_chosen(ch, c, t, |off, ts| {
+                        hash.hash_seq_in_place(ts, index + off as u64)
+                    })?;
+                    index += m;
                 }
                 ch.flush()
             });
@@ -131,9 +136,11 @@ impl RotReceiver {
                 let hash = self.cot.hash();
                 let mut index = first;
                 for (c, t) in choices.chunks_mut(CHUNK_OTS).zip(out.chunks_mut(CHUNK_OTS)) {
-                    self.cot.send_chunk_random(ch, c, t)?;
-                    hash.hash_seq_in_place(t, index);
-                    index += t.len() as u64;
+                    let m = t.len() as u64;
+                    self.cot.send_chunk_random(ch, c, t, |off, ts| {
+                        hash.hash_seq_in_place(ts, index + off as u64)
+                    })?;
+                    index += m;
                 }
                 ch.flush()
             });
