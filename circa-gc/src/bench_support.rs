@@ -33,6 +33,9 @@ pub struct GcMeasurement {
     pub cpu_seconds: Option<f64>,
     /// Garbled bytes per AND gate (tables only for in-memory phases; all channel bytes for `garble_net`).
     pub bytes_per_and: f64,
+    /// Threads garbling (`garble_parallel` only; 1 otherwise). Compare wall-clock figures across
+    /// thread counts: `cpu_seconds` is the calling thread's only.
+    pub threads: usize,
 }
 
 /// A circuit of `n` independent AND gates over 128 + 128 inputs (no outputs): the "AND stream".
@@ -175,7 +178,44 @@ fn record(
         and_per_sec: and_gates as f64 / seconds,
         cpu_seconds,
         bytes_per_and: bytes as f64 / and_gates.max(1) as f64,
+        threads: 1,
     }
+}
+
+/// `garble_parallel`: [`GarblerSession::garble_parallel_with_evaluator_labels`] on the AND stream
+/// (`stream_ands` gates) and on a chunk of 1024 ReLU sign comparators of 25 bits (the circa-relu
+/// default), at 1 and at `threads` threads, tables kept in a reused buffer (median of `reps`).
+pub fn measure_parallel(
+    stream_ands: usize,
+    reps: usize,
+    threads: usize,
+) -> Result<Vec<GcMeasurement>, Error> {
+    let circuits = [
+        ("and_stream", and_stream_circuit(stream_ands)?),
+        ("relu_sign_1024x25", relu_batch_circuit(1024, 25, false)?),
+    ];
+    let mut out = Vec::new();
+    for (name, c) in &circuits {
+        let e0 = vec![Block::ZERO; c.evaluator_inputs()];
+        for t in [1, threads.max(1)] {
+            let (mut gs, _, mut rng) = bench_session(3);
+            let mut tables = Vec::new();
+            let times = median_seconds(reps, || {
+                gs.garble_parallel_with_evaluator_labels(c, &mut rng, &e0, t, &mut tables)
+                    .map(|_| ())
+            })?;
+            let mut m = record(
+                name,
+                "garble_parallel",
+                c.and_count() as u64,
+                times,
+                16 * tables.len() as u64,
+            );
+            m.threads = t;
+            out.push(m);
+        }
+    }
+    Ok(out)
 }
 
 /// Measures in-memory garbling and evaluation of `circuit` (median of `reps` runs).

@@ -24,7 +24,7 @@ use rand_core::CryptoRng;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::circuit::{Circuit, GateKind, check_len};
+use crate::circuit::{Circuit, Gate, GateKind, check_len};
 use crate::error::Error;
 use crate::label::{Delta, Label};
 use crate::schedule::{Cursor, Schedule, Step};
@@ -115,14 +115,10 @@ impl GarblerSession {
             circuit.evaluator_inputs(),
             evaluator_zero_labels.len(),
         )?;
-        let tweak_base = reserve_tweaks(&mut self.next_tweak, circuit.and_count())?;
-        let g = circuit.garbler_inputs();
-        let mut input_zero = Zeroizing::new(Vec::with_capacity(g + evaluator_zero_labels.len()));
-        input_zero.extend((0..g).map(|_| Block::random(rng)));
-        input_zero.extend_from_slice(evaluator_zero_labels);
+        let (tweak_base, encoder) = self.start(circuit, rng, evaluator_zero_labels)?;
         // One entry per wire slot (see `schedule`); input `i` is in slot `i`.
         let mut wires = Zeroizing::new(vec![[0u64; 2]; circuit.schedule().num_slots]);
-        for (w, z) in wires.iter_mut().zip(input_zero.iter()) {
+        for (w, z) in wires.iter_mut().zip(encoder.zero.iter()) {
             *w = lanes(*z);
         }
         Ok(StreamGarbler {
@@ -133,13 +129,81 @@ impl GarblerSession {
             delta: self.delta.clone(),
             tweak_base,
             wires,
-            encoder: InputEncoder {
-                zero: input_zero,
-                garbler_inputs: g,
-                delta: self.delta.clone(),
-            },
+            encoder,
             scratch: HashScratch::new(),
         })
+    }
+
+    /// Reserves the circuit's tweaks and draws the garbler's input zero-labels (the evaluator's
+    /// are given): the first step of every garbling, the only one that consumes randomness.
+    fn start<R: CryptoRng + ?Sized>(
+        &mut self,
+        circuit: &Circuit,
+        rng: &mut R,
+        evaluator_zero_labels: &[Block],
+    ) -> Result<(u64, InputEncoder), Error> {
+        check_len(
+            "evaluator zero-labels",
+            circuit.evaluator_inputs(),
+            evaluator_zero_labels.len(),
+        )?;
+        let tweak_base = reserve_tweaks(&mut self.next_tweak, circuit.and_count())?;
+        let g = circuit.garbler_inputs();
+        let mut input_zero = Zeroizing::new(Vec::with_capacity(g + evaluator_zero_labels.len()));
+        input_zero.extend((0..g).map(|_| Block::random(rng)));
+        input_zero.extend_from_slice(evaluator_zero_labels);
+        let encoder = InputEncoder {
+            zero: input_zero,
+            garbler_inputs: g,
+            delta: self.delta.clone(),
+        };
+        Ok((tweak_base, encoder))
+    }
+
+    /// Garbles `circuit` on up to `threads` threads, with exactly the tables, labels and tweaks of
+    /// [`GarblerSession::garble_stream_with_evaluator_labels`] followed by
+    /// [`StreamGarbler::next_chunk`] to the end (the randomness is drawn in the same order, before
+    /// any thread starts). The circuit's independent parts (its connected components through
+    /// gate outputs, e.g. the ReLUs of a chunk) are dealt out to the threads; a circuit with one
+    /// part, or `threads <= 1`, is garbled on the calling thread. Returns the tables (two blocks
+    /// per AND gate, in the order the evaluator consumes them), the input encoder and the
+    /// outputs.
+    pub fn garble_parallel_with_evaluator_labels<R: CryptoRng + ?Sized>(
+        &mut self,
+        circuit: &Circuit,
+        rng: &mut R,
+        evaluator_zero_labels: &[Block],
+        threads: usize,
+        tables: &mut Vec<Block>,
+    ) -> Result<(InputEncoder, GarblerOutputs), Error> {
+        tables.clear();
+        let partition = (threads > 1).then(|| circuit.partition(threads));
+        let Some(partition) = partition.filter(|p| p.groups.len() > 1) else {
+            let mut g =
+                self.garble_stream_with_evaluator_labels(circuit, rng, evaluator_zero_labels)?;
+            tables.reserve(circuit.and_count() * BLOCKS_PER_AND);
+            while g.next_chunk(tables) > 0 {}
+            return g.finish_with_encoder();
+        };
+        let (tweak_base, encoder) = self.start(circuit, rng, evaluator_zero_labels)?;
+        tables.resize(circuit.and_count() * BLOCKS_PER_AND, Block::ZERO);
+        let mut outputs = Zeroizing::new(vec![Block::ZERO; circuit.outputs().len()]);
+        crate::parallel::garble_groups(
+            &partition,
+            &self.hash,
+            lanes(self.delta.as_block()),
+            tweak_base,
+            &encoder.zero,
+            tables,
+            &mut outputs,
+        );
+        Ok((
+            encoder,
+            GarblerOutputs {
+                zero: outputs,
+                delta: self.delta.clone(),
+            },
+        ))
     }
 
     /// Garbles `circuit` in memory with fresh random input labels.
@@ -385,15 +449,7 @@ impl StreamGarbler<'_> {
             let room = (CHUNK_ANDS - produced).min(AND_BATCH);
             match self.cursor.next_step(self.schedule, room) {
                 None => break,
-                Some(Step::Free(gates)) => {
-                    let w = &mut self.wires;
-                    for g in gates {
-                        w[g.out as usize] = match g.kind {
-                            GateKind::Not => xor(w[g.a as usize], delta),
-                            _ => xor(w[g.a as usize], w[g.b as usize]),
-                        };
-                    }
-                }
+                Some(Step::Free(gates)) => garble_free(&mut self.wires, gates, delta),
                 Some(Step::And { gates, first_and }) => {
                     let tweak = self.tweak_base + 2 * first_and;
                     garble_ands(
@@ -422,6 +478,11 @@ impl StreamGarbler<'_> {
 
     /// Ends garbling; fails if tables are left (call [`StreamGarbler::next_chunk`] until it returns 0).
     pub fn finish(self) -> Result<GarblerOutputs, Error> {
+        self.finish_with_encoder().map(|(_, out)| out)
+    }
+
+    /// As [`StreamGarbler::finish`], also handing back the input encoder (without a copy).
+    pub fn finish_with_encoder(self) -> Result<(InputEncoder, GarblerOutputs), Error> {
         if !self.is_done() {
             return Err(Error::NotFinished);
         }
@@ -431,10 +492,11 @@ impl StreamGarbler<'_> {
             .iter()
             .map(|&o| block(self.wires[o as usize]))
             .collect();
-        Ok(GarblerOutputs {
+        let out = GarblerOutputs {
             zero: Zeroizing::new(zero),
             delta: self.delta.clone(),
-        })
+        };
+        Ok((self.encoder, out))
     }
 }
 
@@ -449,26 +511,50 @@ impl core::fmt::Debug for StreamGarbler<'_> {
     }
 }
 
+/// The free gates of a run on the garbler's zero-labels (NOT adds Delta).
+pub(crate) fn garble_free(wires: &mut [Lanes], gates: &[Gate], delta: Lanes) {
+    for g in gates {
+        wires[g.out as usize] = match g.kind {
+            GateKind::Not => xor(wires[g.a as usize], delta),
+            _ => xor(wires[g.a as usize], wires[g.b as usize]),
+        };
+    }
+}
+
 /// Garbles a run of independent AND gates (at most [`AND_BATCH`]), appending their tables to `out`.
 fn garble_ands(
     hash: &TweakableHash,
     delta: Lanes,
     wires: &mut [Lanes],
-    gates: &[crate::circuit::Gate],
+    gates: &[Gate],
     first_tweak: u64,
     s: &mut HashScratch,
     out: &mut Vec<Block>,
 ) {
+    let start = out.len();
+    out.resize(start + BLOCKS_PER_AND * gates.len(), Block::ZERO);
+    garble_ands_into(hash, delta, wires, gates, first_tweak, s, &mut out[start..]);
+}
+
+/// Garbles a run of independent AND gates (at most [`AND_BATCH`]) into `tables`
+/// (`BLOCKS_PER_AND` blocks per gate).
+pub(crate) fn garble_ands_into(
+    hash: &TweakableHash,
+    delta: Lanes,
+    wires: &mut [Lanes],
+    gates: &[Gate],
+    first_tweak: u64,
+    s: &mut HashScratch,
+    tables: &mut [Block],
+) {
     let n = gates.len();
     s.gather(wires, gates);
-    let start = out.len();
-    out.resize(start + BLOCKS_PER_AND * n, Block::ZERO);
     circa_ot::halfgates::garble(
         hash,
         block(delta),
         first_tweak,
         &s.inputs[..n],
-        bytemuck::cast_slice_mut(&mut out[start..]),
+        bytemuck::cast_slice_mut(&mut tables[..BLOCKS_PER_AND * n]),
         &mut s.outputs[..n],
     );
     s.scatter(wires, gates);
