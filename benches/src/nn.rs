@@ -4,8 +4,12 @@
 
 use crate::{Error, Record, Size};
 use circa_nn::fixed::defaults;
-use circa_nn::model::{Activation, Architecture, Conv2d, LinearWeights, Network, Op, Pool, Shape};
-use circa_nn::private::{ClientSession, Prime, PrivateParams, ServerSession, SessionStats};
+use circa_nn::model::{
+    Activation, Architecture, Conv2d, LinearWeights, Network, Op, Shape, Window2d,
+};
+use circa_nn::private::{
+    ClientSession, Prime, PrivateParams, ServerModel, ServerSession, SessionStats,
+};
 use circa_nn::{argmax, import_onnx};
 use circa_ot::{Block, Prg, TcpChannel};
 use serde_json::json;
@@ -44,11 +48,13 @@ fn run_session(
     params: PrivateParams,
     inputs: &[(Option<usize>, Vec<f64>)],
 ) -> Result<Totals, Error> {
+    let model = ServerModel::new(network, params)?;
     let (mut sch, mut cch) = TcpChannel::loopback_pair()?;
     std::thread::scope(|scope| {
+        let model = &model;
         let server = scope.spawn(move || -> Result<(), Error> {
             let mut rng = Prg::from_seed_block(Block::from_u128(0x5e7e_0001));
-            let mut session = ServerSession::handshake(&mut sch, network, params, &mut rng)?;
+            let mut session = ServerSession::handshake(&mut sch, model, &mut rng)?;
             while session.serve_one(&mut sch)?.is_some() {}
             Ok(())
         });
@@ -115,14 +121,7 @@ fn conv(cin: usize, cout: usize, k: usize) -> Op {
     Op::Conv2d(Conv2d {
         in_channels: cin,
         out_channels: cout,
-        kernel_h: k,
-        kernel_w: k,
-        stride_h: 1,
-        stride_w: 1,
-        pad_top: pad,
-        pad_left: pad,
-        pad_bottom: pad,
-        pad_right: pad,
+        window: Window2d::square(k, 1).with_padding(pad),
         groups: 1,
     })
 }
@@ -138,12 +137,12 @@ pub fn minionn_cifar10() -> Result<Network, Error> {
         relu(),
         conv(64, 64, 3),
         relu(),
-        Op::AvgPool(Pool::square(2, 2)),
+        Op::AvgPool(Window2d::square(2, 2)),
         conv(64, 64, 3),
         relu(),
         conv(64, 64, 3),
         relu(),
-        Op::AvgPool(Pool::square(2, 2)),
+        Op::AvgPool(Window2d::square(2, 2)),
         conv(64, 64, 3),
         relu(),
         conv(64, 64, 1),

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::Instant;
 
-use circa_nn::private::{ClientSession, Prime, PrivateParams, ServerSession};
+use circa_nn::private::{ClientSession, Prime, PrivateParams, ServerModel, ServerSession};
 use circa_nn::{CircaSign, Fixed, Network, SignOracle, SignScale, argmax, import_onnx, infer};
 use circa_ot::TcpChannel;
 use circa_relu::TieMode;
@@ -133,8 +133,12 @@ fn private_run(
     let server_net = net.clone();
     let server = thread::spawn(move || -> Result<(), String> {
         let mut rng = ChaCha20Rng::seed_from_u64(seeds.0);
-        let mut s = ServerSession::handshake(&mut sch, &server_net, params, &mut rng)
-            .map_err(|e| format!("server: {e}"))?;
+        let mut s = ServerSession::handshake(
+            &mut sch,
+            &ServerModel::new(&server_net, params).expect("model"),
+            &mut rng,
+        )
+        .map_err(|e| format!("server: {e}"))?;
         while s
             .serve_one(&mut sch)
             .map_err(|e| format!("server: {e}"))?

@@ -15,13 +15,7 @@ pub enum NnError {
         /// Byte offset (within the enclosing message) where more bytes were needed.
         offset: usize,
     },
-    /// A varint was longer than 10 bytes or overflowed 64 bits.
-    #[error("protobuf: malformed varint at byte {offset}")]
-    MalformedVarint {
-        /// Byte offset of the varint.
-        offset: usize,
-    },
-    /// A field key used a wire type this decoder does not accept (groups, or values 6 and 7).
+    /// A field key used a wire type this decoder does not accept (groups).
     #[error("protobuf: unsupported wire type {wire_type} at byte {offset}")]
     InvalidWireType {
         /// The wire type found.
@@ -29,26 +23,10 @@ pub enum NnError {
         /// Byte offset of the field key.
         offset: usize,
     },
-    /// A field key had field number 0 or above 2^29 - 1.
-    #[error("protobuf: invalid field number {field} at byte {offset}")]
-    InvalidFieldNumber {
-        /// The field number found.
-        field: u64,
-        /// Byte offset of the field key.
-        offset: usize,
-    },
-    /// A known field arrived with a wire type that does not match the schema.
-    #[error("protobuf: field {field} of {message} has wire type {actual}, expected {expected}")]
-    WireTypeMismatch {
-        /// Message name, e.g. `"NodeProto"`.
-        message: &'static str,
-        /// Field number.
-        field: u32,
-        /// Expected wire type.
-        expected: u8,
-        /// Wire type found.
-        actual: u8,
-    },
+    /// `prost` rejected the bytes (a malformed key or varint, a wire type that contradicts
+    /// the schema, a string that is not UTF-8...).
+    #[error("protobuf: {0}")]
+    Protobuf(#[from] prost::DecodeError),
     /// A string field was not valid UTF-8.
     #[error("protobuf: field {field} of {message} is not valid UTF-8")]
     InvalidUtf8 {
@@ -95,21 +73,99 @@ pub enum NnError {
         /// Element count present.
         actual: u64,
     },
-    /// An ONNX tensor stores its data outside the model file.
-    #[error("tensor {tensor:?}: external data is not supported")]
+    /// A tensor stores its data outside the model file, and the model was given as bytes (no
+    /// folder to read it from).
+    #[error(
+        "tensor {tensor:?}: its data is in an external file; import the model from its path (import_onnx_file)"
+    )]
     ExternalData {
         /// Tensor name.
         tensor: String,
     },
-    /// An operator the importer does not implement.
-    #[error("node {node:?}: unsupported operator {op_type:?} in domain {domain:?}")]
-    UnsupportedOperator {
+    /// A tensor's external data location is not a relative path inside the model's folder.
+    #[error("tensor {tensor:?}: external data location {location:?} refused: {reason}")]
+    ExternalDataPath {
+        /// Tensor name.
+        tensor: String,
+        /// The `location` entry, as written in the model.
+        location: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A tensor's `external_data` entries are missing, unknown, repeated or not numbers.
+    #[error("tensor {tensor:?}: external data entry {key:?} is {problem}")]
+    ExternalDataEntry {
+        /// Tensor name.
+        tensor: String,
+        /// The entry's key.
+        key: String,
+        /// `"missing"`, `"unknown"`, `"repeated"` or `"not a byte count"`.
+        problem: &'static str,
+    },
+    /// A tensor's external data range lies outside its file or has the wrong length.
+    #[error(
+        "tensor {tensor:?}: external data at offset {offset}, {length} bytes, does not fit its file of {file_len} bytes or the {expected} bytes its dims need"
+    )]
+    ExternalDataRange {
+        /// Tensor name.
+        tensor: String,
+        /// `offset` (0 if absent).
+        offset: u64,
+        /// `length` (or the bytes from the offset to the end of the file).
+        length: u64,
+        /// Length of the external file.
+        file_len: u64,
+        /// Bytes the tensor's dims and data type need.
+        expected: u64,
+    },
+    /// A file is larger than its limit (refused before reading, or after reading the limit).
+    #[error("{path}: larger than the limit of {limit} bytes for the {what} ({size})")]
+    FileTooLarge {
+        /// The file.
+        path: String,
+        /// Which limit.
+        what: &'static str,
+        /// Its size as far as known.
+        size: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The path is a directory or a device, not a file to read.
+    #[error("{path}: not a regular file (a {kind})")]
+    NotAFile {
+        /// The file.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// A file could not be opened or read.
+    #[error("{path}: {kind}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        kind: std::io::ErrorKind,
+    },
+    /// Operators the importer does not implement: every such node of the graph, with hints.
+    #[error("{}", unsupported_list(nodes, hints))]
+    UnsupportedOperators {
+        /// Every unsupported node, in graph order.
+        nodes: Vec<UnsupportedNode>,
+        /// What to do about them (one sentence each).
+        hints: Vec<&'static str>,
+    },
+    /// A node whose operator is supported in some forms, used in a form that is not (a slice
+    /// of an activation that is not a channel range, a non-constant mask...).
+    #[error("node {node:?} ({op_type}): {reason}; {hint}")]
+    UnsupportedPattern {
         /// Node name.
         node: String,
-        /// `op_type`.
+        /// Operator.
         op_type: String,
-        /// Node domain (`""` is the default ONNX domain).
-        domain: String,
+        /// What is not supported.
+        reason: &'static str,
+        /// What to write instead.
+        hint: &'static str,
     },
     /// An attribute the importer does not know for this operator.
     #[error("node {node:?} ({op_type}): unsupported attribute {attribute:?}")]
@@ -254,6 +310,55 @@ pub enum NnError {
     },
 
     // ----- network IR and architecture codec -----
+    /// A linear-algebra kernel refused its geometry or its operands (a backend's parameters
+    /// or an input that disagree with the architecture).
+    #[error("layer {layer}: the kernel refused its operands: {reason}")]
+    KernelRefused {
+        /// Layer index.
+        layer: usize,
+        /// What circa-share's kernel said.
+        reason: &'static str,
+    },
+    /// An input value outside the range the server's calibration covers.
+    #[error(
+        "input element {index} is {value}, outside the server's calibrated range [-{bound}, {bound}]"
+    )]
+    InputOutOfRange {
+        /// Element index.
+        index: usize,
+        /// The value.
+        value: f64,
+        /// The bound.
+        bound: f64,
+    },
+    /// A calibrated range that does not fit the field at its scale.
+    #[error(
+        "tensor {tensor}: calibrated range {bound} at scale 2^{scale_bits} (with headroom) overflows the field: use a smaller f or a larger prime"
+    )]
+    RangeOverflow {
+        /// Tensor id (0 = the input, `i + 1` = layer `i`'s output).
+        tensor: usize,
+        /// The calibrated largest `|value|`.
+        bound: f64,
+        /// The tensor's scale.
+        scale_bits: u32,
+    },
+    /// A calibration entry of a model file that cannot be read.
+    #[error("calibration line {line}: {reason}")]
+    InvalidCalibration {
+        /// Line number (0: the calibration as a whole).
+        line: usize,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A per-layer sign-test choice that does not fit the network or the parameters.
+    #[error("layer {layer}: invalid sign-test choice: {reason}")]
+    InvalidSite {
+        /// Layer index.
+        layer: usize,
+        /// Why.
+        reason: &'static str,
+    },
     /// A layer refers to a tensor id that does not precede it.
     #[error("layer {layer}: input tensor id {tensor} is not an earlier tensor")]
     InvalidTensorId {
@@ -294,9 +399,6 @@ pub enum NnError {
         /// Layer index.
         layer: usize,
     },
-    /// The serialised architecture does not start with the expected magic and version.
-    #[error("architecture bytes: bad magic or version")]
-    BadMagic,
     /// An unknown tag in a serialised architecture.
     #[error("architecture bytes: unknown {what} tag {tag} at byte {offset}")]
     InvalidTag {
@@ -320,6 +422,23 @@ pub enum NnError {
         line: usize,
         /// 0-based field index.
         field: usize,
+    },
+    /// A data row whose number of values differs from the first row's.
+    #[error("data line {line}: {actual} values, the first row has {expected}")]
+    RaggedData {
+        /// 1-based line number.
+        line: usize,
+        /// Values in the first row.
+        expected: usize,
+        /// Values in this row.
+        actual: usize,
+    },
+    /// A `.npy` file that is not a supported NumPy array (magic, header, dtype, order, shape,
+    /// data length, or a value that is not finite).
+    #[error(".npy file: {reason}")]
+    InvalidNpy {
+        /// What is wrong.
+        reason: &'static str,
     },
     /// An inference input of the wrong length.
     #[error("input has {actual} values, the network expects {expected}")]
@@ -370,6 +489,21 @@ pub enum NnError {
         /// Fractional bits `f`.
         frac_bits: u32,
     },
+    /// A weight, bias or polynomial coefficient of a named layer that overflows the field at
+    /// its fixed-point scale.
+    #[error("layer {layer} ({name:?}): {what} {value} overflows the field at scale 2^{scale_bits}")]
+    ParameterOverflow {
+        /// Layer index.
+        layer: usize,
+        /// The layer's name.
+        name: String,
+        /// `"weight"`, `"bias"` or `"coefficient c0"` (`c1`, `c2`).
+        what: &'static str,
+        /// The value.
+        value: f64,
+        /// The scale it was encoded at.
+        scale_bits: u32,
+    },
     /// An ONNX tensor holding its values twice, in `raw_data` and in a typed field: which one
     /// a runtime reads is not specified, so neither is chosen silently.
     #[error("tensor {tensor:?}: values in both raw_data and a typed data field")]
@@ -377,6 +511,117 @@ pub enum NnError {
         /// The tensor's name.
         tensor: String,
     },
+
+    // ----- IDX data files (`dataset::read_idx`) -----
+    /// An IDX file does not start with two zero bytes and the unsigned-byte type code 0x08.
+    #[error("IDX {what}: bad magic {magic:02x?} (expected [00, 00, 08, dims])")]
+    IdxMagic {
+        /// `"images"` or `"labels"`.
+        what: &'static str,
+        /// The first four bytes (zero-padded if the file is shorter).
+        magic: [u8; 4],
+    },
+    /// An IDX file with the wrong number of dimensions (3 for images, 1 for labels).
+    #[error("IDX {what}: {actual} dimensions, expected {expected}")]
+    IdxDimensions {
+        /// `"images"` or `"labels"`.
+        what: &'static str,
+        /// Dimensions required.
+        expected: u8,
+        /// Dimensions in the header.
+        actual: u8,
+    },
+    /// An IDX file whose length does not match the sizes in its header (or shorter than the
+    /// header itself).
+    #[error("IDX {what}: {actual} bytes, the header says {expected}")]
+    IdxLength {
+        /// `"images"` or `"labels"`.
+        what: &'static str,
+        /// Length implied by the header (saturated at `u64::MAX`).
+        expected: u64,
+        /// Length found.
+        actual: u64,
+    },
+    /// IDX images with zero rows or columns.
+    #[error("IDX images: image size {rows}x{cols}")]
+    IdxImageSize {
+        /// Rows in the header.
+        rows: usize,
+        /// Columns in the header.
+        cols: usize,
+    },
+    /// IDX image and label files with different item counts.
+    #[error("IDX: {images} images but {labels} labels")]
+    IdxCountMismatch {
+        /// Images in the image file.
+        images: usize,
+        /// Labels in the label file.
+        labels: usize,
+    },
+    /// An IDX label not below the number of classes.
+    #[error("IDX labels: item {index} has label {label}, not below {classes}")]
+    IdxLabel {
+        /// 0-based item index.
+        index: usize,
+        /// The label.
+        label: u8,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// A data file could not be opened or read.
+    #[error("{path}: {kind}")]
+    DataFileIo {
+        /// The file.
+        path: String,
+        /// What the operating system reported.
+        kind: std::io::ErrorKind,
+    },
+}
+
+/// One node the importer cannot translate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedNode {
+    /// Node name.
+    pub name: String,
+    /// `op_type`.
+    pub op_type: String,
+    /// Node domain (`""` is the default ONNX domain).
+    pub domain: String,
+}
+
+fn unsupported_list(nodes: &[UnsupportedNode], hints: &[&str]) -> String {
+    let listed: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            let domain = if n.domain.is_empty() {
+                String::new()
+            } else {
+                format!(" in domain {:?}", n.domain)
+            };
+            format!("{:?} ({:?}{domain})", n.name, n.op_type)
+        })
+        .collect();
+    let mut out = format!(
+        "{} unsupported node{}: {}",
+        nodes.len(),
+        if nodes.len() == 1 { "" } else { "s" },
+        listed.join(", ")
+    );
+    for h in hints {
+        out.push_str("; ");
+        out.push_str(h);
+    }
+    out
+}
+
+impl NnError {
+    /// An I/O error on `path`.
+    pub(crate) fn io(path: &std::path::Path, e: &std::io::Error) -> Self {
+        NnError::Io {
+            path: path.display().to_string(),
+            kind: e.kind(),
+        }
+    }
 }
 
 /// Result alias for this crate.

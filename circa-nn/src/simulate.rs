@@ -13,6 +13,7 @@
 
 use core::cell::{Cell, RefCell};
 use core::fmt;
+use std::collections::BTreeMap;
 
 use circa_relu::reference::{sign_bit, true_sign};
 use circa_relu::{ProductPath, ReluParams, Variant};
@@ -20,8 +21,9 @@ use circa_share::fixed_point::{truncate_client_share, truncate_plain, truncate_s
 use circa_share::{Fp, Modulus};
 use rand_core::CryptoRng;
 
+use crate::engine::{EncodedNetwork, PlanParams, SignScale, SignSite, SiteChoice};
 use crate::error::{NnError, Result};
-use crate::fixed::{Fixed, SignOracle, SignScale};
+use crate::fixed::{Fixed, SignOracle};
 use crate::model::Network;
 
 /// A [`SignOracle`] that shares `y` at random and asks the variant's reference function,
@@ -34,6 +36,8 @@ pub struct CircaSign<M: Modulus, R> {
     local_truncation: bool,
     truncations: Cell<u64>,
     truncation_failures: Cell<u64>,
+    /// Per layer: sign tests and faults.
+    per_site: RefCell<BTreeMap<usize, (u64, u64)>>,
 }
 
 impl<M: Modulus, R> fmt::Debug for CircaSign<M, R> {
@@ -59,7 +63,34 @@ impl<M: Modulus, R: CryptoRng> CircaSign<M, R> {
             local_truncation: false,
             truncations: Cell::new(0),
             truncation_failures: Cell::new(0),
+            per_site: RefCell::new(BTreeMap::new()),
         }
+    }
+
+    /// Per layer with sign tests: `(tests, faults)` so far (faults as in [`CircaSign::faults`]).
+    pub fn site_counts(&self) -> BTreeMap<usize, (u64, u64)> {
+        self.per_site.borrow().clone()
+    }
+
+    /// Forgets every count (tests, faults, truncations), keeping the rng's state.
+    pub fn reset_counts(&self) {
+        self.tests.set(0);
+        self.faults.set(0);
+        self.truncations.set(0);
+        self.truncation_failures.set(0);
+        self.per_site.borrow_mut().clear();
+    }
+
+    fn test(&self, params: &ReluParams<M>, y: Fp<M>) -> (bool, bool) {
+        let c = Fp::random(&mut *self.rng.borrow_mut());
+        let bit = sign_bit(params, c, y - c);
+        self.tests.set(self.tests.get() + 1);
+        // A wrong bit on y = 0 is harmless (0 * b = 0): not counted.
+        let fault = bit != true_sign(y) && y != Fp::ZERO;
+        if fault {
+            self.faults.set(self.faults.get() + 1);
+        }
+        (bit, fault)
     }
 
     /// Also simulate each rescale as local truncation of a fresh random sharing.
@@ -98,13 +129,28 @@ impl<M: Modulus, R: CryptoRng> CircaSign<M, R> {
 
 impl<M: Modulus, R: CryptoRng> SignOracle<M> for CircaSign<M, R> {
     fn sign(&self, y: Fp<M>) -> bool {
-        let c = Fp::random(&mut *self.rng.borrow_mut());
-        let bit = sign_bit(&self.params, c, y - c);
-        self.tests.set(self.tests.get() + 1);
-        // A wrong bit on y = 0 is harmless (0 * b = 0): not counted.
-        if bit != true_sign(y) && y != Fp::ZERO {
-            self.faults.set(self.faults.get() + 1);
-        }
+        self.test(&self.params, y).0
+    }
+
+    fn variant(&self) -> Variant {
+        self.params.variant()
+    }
+
+    /// The site's own variant (its `k` and tie rule; the session's product path and fixed
+    /// point), counted per layer.
+    fn sign_at(&self, site: &SignSite, y: Fp<M>) -> bool {
+        let params = if self.params.variant().is_sign() {
+            self.params
+                .with_variant(site.variant)
+                .unwrap_or(self.params)
+        } else {
+            self.params
+        };
+        let (bit, fault) = self.test(&params, y);
+        let mut per = self.per_site.borrow_mut();
+        let e = per.entry(site.layer).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += u64::from(fault);
         bit
     }
 
@@ -137,13 +183,34 @@ pub fn simulated<M: Modulus, R: CryptoRng>(
     variant: Variant,
     rng: R,
 ) -> Result<Simulated<M, R>> {
-    let params = ReluParams::new(variant, ProductPath::LabelTable, frac_bits).map_err(|e| {
-        NnError::InvalidReluParams {
+    let plan = PlanParams {
+        frac_bits,
+        sign_scale,
+        variant,
+        field_bits: M::BITS,
+    };
+    simulated_with_sites(network, plan, &[], rng)
+}
+
+/// The simulation of the plan `params` with the sign tests of `choices` at their own `k` and
+/// tie rule (what a calibrated model runs), client shares from `rng`.
+pub fn simulated_with_sites<M: Modulus, R: CryptoRng>(
+    network: &Network,
+    params: PlanParams,
+    choices: &[SiteChoice],
+    rng: R,
+) -> Result<Simulated<M, R>> {
+    let relu = ReluParams::new(params.variant, ProductPath::LabelTable, params.frac_bits).map_err(
+        |e| NnError::InvalidReluParams {
             reason: match e {
                 circa_relu::Error::InvalidParams { reason } => reason,
                 _ => "rejected by circa-relu",
             },
-        }
-    })?;
-    Fixed::with_oracle(network, frac_bits, sign_scale, CircaSign::new(params, rng))
+        },
+    )?;
+    let net = EncodedNetwork::with_sites(network, params, choices)?;
+    Ok(Fixed::from_encoded(
+        std::sync::Arc::new(net),
+        CircaSign::new(relu, rng),
+    ))
 }

@@ -115,40 +115,26 @@ fn bundled_architectures() {
     assert!(text.contains("relus: 1184"), "{text}");
 }
 
-/// A second backend through the same traversal: fixed point in `i64` with `F` fractional bits
-/// (a test of the `Evaluator` interface, not the project's fixed-point reference).
+/// A second backend through the same walk: fixed point in plain `i64` with `F` fractional
+/// bits (a test of the engine's `Arith` interface, not the project's fixed-point reference).
 mod fixed {
-    use circa_nn::kernels::Ring;
-    use circa_nn::plain::{Evaluator, activation_f64};
-    use circa_nn::{Activation, Network, Shape};
+    use circa_nn::Network;
+    use circa_nn::engine::reference::Arith;
+    use circa_nn::engine::{Scale, SignSite};
 
     pub const F: u32 = 16;
 
-    #[derive(Clone, Copy, Debug, PartialEq)]
-    pub struct Fx(pub i64);
-
-    impl Ring for Fx {
-        fn zero() -> Self {
-            Fx(0)
-        }
-        fn add(self, rhs: Self) -> Self {
-            Fx(self.0 + rhs.0)
-        }
-        fn mul(self, rhs: Self) -> Self {
-            Fx(self.0 * rhs.0)
-        }
+    pub fn encode(v: f64, bits: u32) -> i64 {
+        (v * 2f64.powi(bits as i32)).round() as i64
     }
 
-    pub fn encode(v: f64, bits: u32) -> Fx {
-        Fx((v * 2f64.powi(bits as i32)).round() as i64)
+    pub struct Fixed<'n> {
+        net: &'n Network,
+        params: Vec<Option<(Vec<i64>, Vec<i64>)>>,
     }
 
-    pub struct Fixed {
-        params: Vec<Option<(Vec<Fx>, Vec<Fx>)>>,
-    }
-
-    impl Fixed {
-        pub fn new(net: &Network) -> Self {
+    impl<'n> Fixed<'n> {
+        pub fn new(net: &'n Network) -> Self {
             let params = net
                 .weights()
                 .iter()
@@ -161,51 +147,75 @@ mod fixed {
                     })
                 })
                 .collect();
-            Self { params }
+            Self { net, params }
         }
     }
 
-    impl Evaluator for Fixed {
-        type Value = Fx;
-        fn linear_params(&self, layer: usize) -> Option<(&[Fx], &[Fx])> {
+    impl Arith for Fixed<'_> {
+        type V = i64;
+        fn weights(
+            &self,
+            layer: usize,
+        ) -> Option<circa_nn::engine::reference::LinearParams<'_, i64>> {
             self.params[layer]
                 .as_ref()
                 .map(|(w, b)| (w.as_slice(), b.as_slice()))
         }
-        fn after_product(&self, data: &mut [Fx]) {
-            data.iter_mut().for_each(|v| v.0 >>= F);
-        }
-        fn reciprocal(&self, divisor: usize) -> Fx {
-            encode(1.0 / divisor as f64, F)
-        }
-        fn activation(&self, act: &Activation, shape: Shape, data: &mut [Fx]) {
-            let scale = 2f64.powi(F as i32);
-            let mut f: Vec<f64> = data.iter().map(|v| v.0 as f64 / scale).collect();
-            activation_f64(act, shape, &mut f);
-            for (d, v) in data.iter_mut().zip(f) {
-                *d = encode(v, F);
+        fn coefficients(&self, layer: usize) -> Option<[i64; 3]> {
+            match &self.net.architecture().layers()[layer].op {
+                circa_nn::Op::Activation(circa_nn::Activation::Polynomial {
+                    coefficients: [c0, c1, c2],
+                }) => Some([encode(*c0, 2 * F), encode(*c1, F), encode(*c2, F)]),
+                _ => None,
             }
         }
-        fn max(&self, a: Fx, b: Fx) -> Fx {
-            if a.0 >= b.0 { a } else { b }
+        fn reciprocal(&self, divisor: usize) -> i64 {
+            encode(1.0 / divisor as f64, F)
+        }
+        fn lift(&self, site: &SignSite) -> i64 {
+            match site.scale {
+                Scale::Product => 1 << F,
+                Scale::Single => 1,
+            }
+        }
+        fn rescale(&self, data: &mut [i64]) {
+            data.iter_mut().for_each(|v| *v >>= F);
+        }
+        fn keep(&self, _: &SignSite, y: i64) -> bool {
+            y >= 0
         }
     }
 }
 
 #[test]
-fn a_fixed_point_backend_reuses_the_traversal() {
-    use circa_nn::plain::evaluate;
+fn a_fixed_point_backend_reuses_the_walk() {
+    use circa_nn::engine::reference::run;
+    use circa_nn::engine::{Plan, PlanParams, Scale, SignScale};
     let images = test_set();
     for model in MODELS {
         let net = load(model);
         let backend = fixed::Fixed::new(&net);
+        let plan = Plan::new(
+            net.architecture(),
+            PlanParams {
+                frac_bits: fixed::F,
+                sign_scale: SignScale::Product,
+                variant: circa_relu::Variant::ExactSign,
+                field_bits: 64,
+            },
+        )
+        .expect("plan");
+        let out_scale = match plan.scale(plan.output()) {
+            Scale::Product => 2 * fixed::F,
+            Scale::Single => fixed::F,
+        };
         let mut agree = 0;
         for (_, x) in &images {
             let input = x.iter().map(|&v| fixed::encode(v, fixed::F)).collect();
-            let all = evaluate(net.architecture(), &backend, input).expect("fixed point");
-            let logits: Vec<f64> = all[net.architecture().output()]
+            let out = run(&plan, &backend, input).expect("fixed point");
+            let logits: Vec<f64> = out
                 .iter()
-                .map(|v| v.0 as f64 / 2f64.powi(fixed::F as i32))
+                .map(|&v| v as f64 / 2f64.powi(out_scale as i32))
                 .collect();
             let reference = infer(&net, x).expect("f64");
             for (a, b) in logits.iter().zip(&reference) {

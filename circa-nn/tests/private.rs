@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::thread;
 
-use circa_nn::private::{ClientSession, Prime, PrivateParams, ServerSession, SessionStats};
+use circa_nn::private::{
+    ClientSession, Prime, PrivateParams, ServerModel, ServerSession, SessionStats,
+};
 use std::cell::Cell;
 
 use circa_nn::{Fixed, Network, SignOracle, SignScale, argmax, import_onnx};
@@ -47,7 +49,12 @@ fn run_session<C: Channel + Send + 'static>(
     let n = inputs.len();
     let server = thread::spawn(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let mut s = ServerSession::handshake(&mut sch, &net, params, &mut rng).expect("server");
+        let mut s = ServerSession::handshake(
+            &mut sch,
+            &ServerModel::new(&net, params).expect("model"),
+            &mut rng,
+        )
+        .expect("server");
         let mut stats = Vec::new();
         while s.serve_one(&mut sch).expect("serve").is_some() {
             stats.push(s.last_stats());
@@ -201,7 +208,12 @@ fn wrong_input_length_is_an_error() {
     let params = PrivateParams::exact(Prime::P41, F41);
     let server = thread::spawn(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
-        let mut s = ServerSession::handshake(&mut sch, &net, params, &mut rng).expect("server");
+        let mut s = ServerSession::handshake(
+            &mut sch,
+            &ServerModel::new(&net, params).expect("model"),
+            &mut rng,
+        )
+        .expect("server");
         // The client gives up after the offline phase: the server's online read fails.
         s.serve_one(&mut sch).is_err()
     });
@@ -373,7 +385,12 @@ fn garbage_from_the_peer_is_a_typed_error() {
     let params = PrivateParams::exact(Prime::P31, 8);
     let server = thread::spawn(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
-        let mut s = ServerSession::handshake(&mut sch, &net, params, &mut rng).expect("server");
+        let mut s = ServerSession::handshake(
+            &mut sch,
+            &ServerModel::new(&net, params).expect("model"),
+            &mut rng,
+        )
+        .expect("server");
         s.serve_one(&mut sch)
     });
     let mut rng = ChaCha20Rng::seed_from_u64(6);
@@ -391,10 +408,7 @@ fn garbage_from_the_peer_is_a_typed_error() {
 
     // A "server" whose hello is garbage, or whose parameters are invalid.
     for hello in [vec![0u8; 64], {
-        let mut h = vec![
-            circa_nn::private::msgs::TAG_HELLO,
-            circa_nn::private::msgs::VERSION,
-        ];
+        let mut h = vec![];
         let mut p = PrivateParams::exact(Prime::P31, 8).to_bytes();
         p[1] = 40; // f = 40 does not fit the field
         h.extend_from_slice(&p);
@@ -409,10 +423,7 @@ fn garbage_from_the_peer_is_a_typed_error() {
 
     // An architecture frame that claims a huge length is rejected before allocating.
     let (mut sch, mut cch) = MemChannel::pair_with_timeout(std::time::Duration::from_secs(5));
-    let mut h = vec![
-        circa_nn::private::msgs::TAG_HELLO,
-        circa_nn::private::msgs::VERSION,
-    ];
+    let mut h = vec![];
     h.extend_from_slice(&PrivateParams::exact(Prime::P41, 10).to_bytes());
     h.extend_from_slice(&u64::MAX.to_le_bytes());
     sch.send(&h).expect("send");
@@ -430,19 +441,12 @@ fn garbage_from_the_peer_is_a_typed_error() {
 /// residual add of an offline-known and an online-only tensor, a ReLU whose input must be
 /// re-masked online, global average pooling, a polynomial and a strided, padded convolution.
 fn synthetic_network() -> Network {
-    use circa_nn::{Activation, Architecture, Conv2d, LinearWeights, Op, Pool, Shape};
+    use circa_nn::{Activation, Architecture, Conv2d, LinearWeights, Op, Shape, Window2d};
     let conv = |i, o, k, s, p| {
         Op::Conv2d(Conv2d {
             in_channels: i,
             out_channels: o,
-            kernel_h: k,
-            kernel_w: k,
-            stride_h: s,
-            stride_w: s,
-            pad_top: p,
-            pad_left: p,
-            pad_bottom: p,
-            pad_right: p,
+            window: Window2d::square(k, s).with_padding(p),
             groups: 1,
         })
     };
@@ -455,7 +459,11 @@ fn synthetic_network() -> Network {
             }),
             vec![1],
         ), // t2
-        ("m2".to_string(), Op::MaxPool(Pool::square(3, 1)), vec![2]), // t3: 4x5x5
+        (
+            "m2".to_string(),
+            Op::MaxPool(Window2d::square(3, 1)),
+            vec![2],
+        ), // t3: 4x5x5
         ("c3".to_string(), conv(4, 4, 1, 1, 0), vec![3]), // t4
         ("a4".to_string(), Op::Add, vec![3, 4]),          // t5
         ("r5".to_string(), Op::Activation(Activation::Relu), vec![5]), // t6

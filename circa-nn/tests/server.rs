@@ -1,6 +1,7 @@
 //! The server loop with a small stand-in service (no private inference): session bound,
 //! greetings, message limits, deadlines, garbage, disconnects and shutdown. Every socket binds
-//! 127.0.0.1:0; deadlines are 1 s so every test ends in a few seconds.
+//! 127.0.0.1:0; deadlines are 1 s so every test ends in a few seconds. (The hostile-client
+//! suite is `tests/hostile_*.rs`.)
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,12 +20,18 @@ use rand_core::Rng;
 const DEADLINE: Duration = Duration::from_secs(1);
 const MAX_MESSAGE: usize = 1024;
 
-/// Requests: tag 1 + frame of little-endian u64 values -> reply: their wrapping sum and one
-/// random u64 from the session generator; tag 0 -> end of session.
+/// No setup; requests: tag 1 + frame of little-endian u64 values -> reply: their wrapping sum
+/// and one random u64 from the session generator; tag 0 -> end of session.
 struct SumService;
 
 impl Service for SumService {
-    fn run_session(&self, ch: &mut SessionChannel, rng: &mut Prg) -> NetResult<u64> {
+    type Session = Prg;
+
+    fn handshake(&self, _ch: &mut SessionChannel, rng: Prg) -> NetResult<Prg> {
+        Ok(rng)
+    }
+
+    fn serve(&self, mut rng: Prg, ch: &mut SessionChannel) -> NetResult<u64> {
         let mut served = 0;
         loop {
             let mut tag = [0u8];
@@ -83,12 +90,15 @@ fn start_with(max_sessions: usize, max_session_time: Option<Duration>) -> Runnin
     let shutdown = Shutdown::new();
     let config = ServerConfig {
         max_sessions,
+        handshake_timeout: DEADLINE,
         read_timeout: DEADLINE,
         write_timeout: DEADLINE,
+        flight_timeout: DEADLINE * 2,
         max_message: MAX_MESSAGE,
         max_session_time,
         log: true,
         shutdown: shutdown.clone(),
+        ..ServerConfig::default()
     };
     let handle = std::thread::spawn(move || serve_with(listener, Arc::new(SumService), config));
     Running {
@@ -103,6 +113,7 @@ fn client_config() -> ClientConfig {
         read_timeout: Duration::from_secs(5),
         write_timeout: Duration::from_secs(5),
         max_message: MAX_MESSAGE,
+        ..ClientConfig::default()
     }
 }
 
@@ -129,10 +140,11 @@ fn good_client(addr: SocketAddr) -> u64 {
     r
 }
 
-/// Raw socket past the server's greeting.
+/// Raw socket past the greetings.
 fn raw_connect(addr: SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&hello::client_hello()).unwrap();
     let mut greeting = [0u8; hello::SERVER_HELLO_LEN];
     s.read_exact(&mut greeting).unwrap();
     assert_eq!(
@@ -170,7 +182,8 @@ fn serves_clients_with_independent_generators() {
 #[test]
 fn garbage_greeting_ends_only_that_session() {
     let server = start(4);
-    let mut s = raw_connect(server.addr);
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
     good_client(server.addr);
     assert_closed_by_server(s);
@@ -182,10 +195,18 @@ fn garbage_greeting_ends_only_that_session() {
 #[test]
 fn wrong_protocol_version_is_rejected() {
     let server = start(4);
-    let mut s = raw_connect(server.addr);
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut greeting = hello::client_hello();
     greeting[hello::MAGIC.len()] = hello::PROTOCOL_VERSION + 1;
     s.write_all(&greeting).unwrap();
+    // The server answers with its own version, so the client can tell who is out of date.
+    let mut answer = [0u8; hello::SERVER_HELLO_LEN];
+    s.read_exact(&mut answer).unwrap();
+    assert_eq!(
+        hello::parse_server_hello(&answer).unwrap(),
+        hello::Status::UnsupportedVersion
+    );
     assert_closed_by_server(s);
     assert_eq!(server.stop().sessions_failed, 1);
 }
@@ -194,7 +215,6 @@ fn wrong_protocol_version_is_rejected() {
 fn huge_frame_length_is_rejected_before_allocating() {
     let server = start(4);
     let mut s = raw_connect(server.addr);
-    s.write_all(&hello::client_hello()).unwrap();
     // A request announcing 2^62 bytes: the limit (1 KiB) refuses it without allocating.
     s.write_all(&[1]).unwrap();
     s.write_all(&(1u64 << 62).to_le_bytes()).unwrap();
@@ -217,11 +237,9 @@ fn stalled_and_disconnected_clients_do_not_block_others() {
     let server = start(4);
     // Stalls after the greeting, in the middle of a request.
     let mut stalled = raw_connect(server.addr);
-    stalled.write_all(&hello::client_hello()).unwrap();
     stalled.write_all(&[1, 16, 0]).unwrap();
     // Disconnects in the middle of a request.
     let mut gone = raw_connect(server.addr);
-    gone.write_all(&hello::client_hello()).unwrap();
     gone.write_all(&[1, 16, 0, 0, 0, 0, 0, 0, 0, 1, 2]).unwrap();
     drop(gone);
     // Meanwhile another client is served in full.
@@ -292,6 +310,8 @@ fn client_rejects_a_server_that_is_not_circa() {
     let fake = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         s.write_all(b"SSH-2.0-OpenSSH\r\n").unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
     });
     assert!(matches!(
         connect_channel(addr, &client_config()),

@@ -153,9 +153,9 @@ fn concurrent_clients_are_served_independently() {
 fn raw_session(addr: SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&hello::client_hello()).unwrap();
     let mut greeting = [0u8; hello::SERVER_HELLO_LEN];
     s.read_exact(&mut greeting).unwrap();
-    s.write_all(&hello::client_hello()).unwrap();
     s
 }
 
@@ -200,15 +200,10 @@ fn huge_architecture_claim_is_refused_by_the_client() {
     let addr = listener.local_addr().unwrap();
     let fake = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        s.write_all(&hello::server_hello(hello::Status::Ready))
-            .unwrap();
         let mut greeting = [0u8; hello::CLIENT_HELLO_LEN];
         s.read_exact(&mut greeting).unwrap();
-        s.write_all(&[
-            circa_nn::private::msgs::TAG_HELLO,
-            circa_nn::private::msgs::VERSION,
-        ])
-        .unwrap();
+        s.write_all(&hello::server_hello(hello::Status::Ready))
+            .unwrap();
         s.write_all(&exact().to_bytes()).unwrap();
         s.write_all(&(1u64 << 60).to_le_bytes()).unwrap();
         let mut rest = Vec::new();

@@ -166,6 +166,21 @@ impl<M: Modulus> ReluParams<M> {
         })
     }
 
+    /// The same parameters with another variant (validated as by [`ReluParams::new`]): what
+    /// one batch of a session may use (per-layer `k` and tie rule).
+    pub fn with_variant(&self, variant: Variant) -> Result<Self, Error> {
+        Self::new(variant, self.product, self.frac_bits)
+    }
+
+    /// Whether a batch with `other`'s parameters can run in a session set up with `self`'s:
+    /// the same product path and fixed point, and both sign variants or both the baseline (the
+    /// session's OT instances and conversion depend on those, not on `k` or the tie rule).
+    pub fn batch_compatible(&self, other: &Self) -> bool {
+        self.product == other.product
+            && self.frac_bits == other.frac_bits
+            && self.variant.is_sign() == other.variant.is_sign()
+    }
+
     /// The ReLU variant.
     pub fn variant(&self) -> Variant {
         self.variant

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use circa_share::bench_support::standard_conv_shapes;
 use circa_share::field::batch;
-use circa_share::linalg::{conv2d, conv2d_i64, dense, dense_i64};
+use circa_share::linalg::{conv2d, dense};
 use circa_share::{Fp, Modulus, P2138816513, P2061584302081};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand_chacha::ChaCha20Rng;
@@ -50,7 +50,7 @@ fn conv(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("conv/{name}"));
         g.throughput(Throughput::Elements(shape.macs()));
         g.bench_function("conv_plain_i64", |bch| {
-            bch.iter(|| conv2d_i64(&shape, black_box(&w), black_box(&x)))
+            bch.iter(|| conv2d(&shape, black_box(&w), black_box(&x)))
         });
         conv_shares::<P2138816513>(&mut g, "conv_shares_p31", &shape, &w, &mut rng);
         conv_shares::<P2061584302081>(&mut g, "conv_shares_p41", &shape, &w, &mut rng);
@@ -83,7 +83,7 @@ fn dense_layer(c: &mut Criterion) {
     let mut g = c.benchmark_group("dense/256x4096");
     g.throughput(Throughput::Elements((rows * cols) as u64));
     g.bench_function("dense_plain_i64", |bch| {
-        bch.iter(|| dense_i64(black_box(&w), rows, cols, black_box(&x)))
+        bch.iter(|| dense(black_box(&w), rows, cols, black_box(&x)))
     });
     g.bench_function("dense_shares_p31", |bch| {
         bch.iter(|| dense(black_box(&wf), rows, cols, black_box(&xf)))

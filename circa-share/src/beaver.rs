@@ -292,7 +292,56 @@ pub fn finish<R: Role, M: Modulus>(
 /// multiplication go each way).
 pub const MAX_BEAVER_BATCH: usize = 1 << 26;
 
-/// The batched driver: one Beaver multiplication round over `ch`.
+/// One party's Beaver multiplication between its message and the peer's: the pure form of
+/// the round, for callers that own the channel (and may put the opening in the same flight as
+/// other messages). [`BeaverRound::start`] blinds (checking [`MAX_BEAVER_BATCH`]) and gives the
+/// bytes to send; [`BeaverRound::finish`] takes the peer's bytes (exactly
+/// [`BeaverRound::peer_len`]) and consumes the triples.
+pub struct BeaverRound<R: Role, M: Modulus> {
+    mine: BeaverOpening<M>,
+    triples: Triples<R, M>,
+}
+
+impl<R: Role, M: Modulus> fmt::Debug for BeaverRound<R, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BeaverRound(len = {}, redacted)", self.triples.len())
+    }
+}
+
+impl<R: Role, M: Modulus> BeaverRound<R, M> {
+    /// Blinds `x` and `y` with `triples`; returns the round and this party's opening (the bytes
+    /// to send to the peer).
+    pub fn start(
+        x: &Share<R, M>,
+        y: &Share<R, M>,
+        triples: Triples<R, M>,
+    ) -> Result<(Self, Vec<u8>), Error> {
+        if triples.len() > MAX_BEAVER_BATCH {
+            return Err(Error::LimitExceeded {
+                what: "Beaver batch",
+                requested: triples.len() as u64,
+                limit: MAX_BEAVER_BATCH as u64,
+            });
+        }
+        let mine = blind(x, y, &triples)?;
+        let bytes = mine.to_bytes();
+        Ok((Self { mine, triples }, bytes))
+    }
+
+    /// Bytes of the peer's opening (derived from the batch size, never from the peer).
+    pub fn peer_len(&self) -> usize {
+        BeaverOpening::<M>::encoded_len(self.triples.len())
+    }
+
+    /// This party's share of `x * y` from the peer's opening (exact length, canonical values).
+    pub fn finish(self, peer: &[u8]) -> Result<Share<R, M>, Error> {
+        let theirs = BeaverOpening::from_bytes(peer, self.triples.len())?;
+        let opened = open(&self.mine, &theirs)?;
+        finish(self.triples, &opened)
+    }
+}
+
+/// The batched driver: one Beaver multiplication round over `ch` ([`BeaverRound`] plus I/O).
 ///
 /// The client sends its opening first and then reads the server's; the
 /// server reads first and then answers, so two large messages never sit in
@@ -307,17 +356,8 @@ pub fn multiply<R: Role, M: Modulus, C: Channel + ?Sized>(
     y: &Share<R, M>,
     triples: Triples<R, M>,
 ) -> Result<Share<R, M>, Error> {
-    if triples.len() > MAX_BEAVER_BATCH {
-        return Err(Error::LimitExceeded {
-            what: "Beaver batch",
-            requested: triples.len() as u64,
-            limit: MAX_BEAVER_BATCH as u64,
-        });
-    }
-    let mine = blind(x, y, &triples)?;
-    let n = mine.len();
-    let bytes = mine.to_bytes();
-    let mut theirs = vec![0u8; BeaverOpening::<M>::encoded_len(n)];
+    let (round, bytes) = BeaverRound::start(x, y, triples)?;
+    let mut theirs = vec![0u8; round.peer_len()];
     if R::IS_SERVER {
         ch.recv(&mut theirs)?;
         ch.send(&bytes)?;
@@ -327,8 +367,7 @@ pub fn multiply<R: Role, M: Modulus, C: Channel + ?Sized>(
         ch.flush()?;
         ch.recv(&mut theirs)?;
     }
-    let theirs = BeaverOpening::from_bytes(&theirs, n)?;
-    finish(triples, &open(&mine, &theirs)?)
+    round.finish(&theirs)
 }
 
 #[cfg(feature = "test-utils")]

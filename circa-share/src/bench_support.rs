@@ -9,7 +9,7 @@ use circa_ot::{Block, Channel, Prg, TcpChannel};
 use crate::beaver::TripleSource;
 use crate::error::Error;
 use crate::field::{Fp, Modulus, batch};
-use crate::linalg::{Conv2dShape, conv2d, conv2d_i64};
+use crate::linalg::{Conv2dShape, conv2d};
 use crate::ole::{Direction, LinearCorrelationClient, LinearCorrelationServer, OtTripleSource};
 use crate::share::{Client, Server};
 
@@ -92,7 +92,7 @@ pub fn conv_throughput<M: Modulus>(
         black_box(conv2d(shape, black_box(&w), black_box(&x)).ok());
     });
     let plain_per_sec = time_until(min_time, || {
-        black_box(conv2d_i64(shape, black_box(&w_i64), black_box(&x_i64)).ok());
+        black_box(conv2d(shape, black_box(&w_i64), black_box(&x_i64)).ok());
     });
     Ok(ConvThroughput {
         macs_per_conv: macs,
@@ -200,4 +200,164 @@ pub fn linear_correlation_throughput<M: Modulus>(
         bytes_per_op: (stats.bytes_sent + stats.bytes_received) as f64 / macs as f64,
         analytic_bytes_per_op: analytic / macs as f64,
     })
+}
+
+/// One HE correlation ([`crate::he`]) of a convolution: wire bytes each
+/// way and CPU seconds of each party (thread CPU time, one thread each).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HeThroughput {
+    /// Multiply-accumulates of the layer.
+    pub macs: u64,
+    /// Bytes client to server (the query; the public key is excluded).
+    pub client_to_server: u64,
+    /// Bytes server to client (the answer).
+    pub server_to_client: u64,
+    /// Client CPU seconds (encrypt + decrypt).
+    pub client_seconds: f64,
+    /// Server CPU seconds (answer).
+    pub server_seconds: f64,
+    /// Wall seconds of the call (both parties, loopback).
+    pub wall_seconds: f64,
+}
+
+impl HeThroughput {
+    /// Bytes both ways per multiply-accumulate.
+    pub fn bytes_per_mac(&self) -> f64 {
+        (self.client_to_server + self.server_to_client) as f64 / self.macs as f64
+    }
+}
+
+/// The HE correlation of `shape` (random `weight_bits`-bit weights) over
+/// TCP loopback between two threads, through the drivers of
+/// [`crate::he::driver`]; key generation and the public key are excluded.
+pub fn he_correlation_throughput<M: Modulus>(
+    params: &crate::he::HeParams<M>,
+    shape: &Conv2dShape,
+    weight_bits: u32,
+) -> Result<HeThroughput, Error> {
+    he_correlation_throughput_with(params, shape, weight_bits, false)
+}
+
+/// [`he_correlation_throughput`], optionally with the server's kernel NTT
+/// cache ([`crate::he::HeLayer::with_ntt_cache`], built outside the timed
+/// part).
+pub fn he_correlation_throughput_with<M: Modulus>(
+    params: &crate::he::HeParams<M>,
+    shape: &Conv2dShape,
+    weight_bits: u32,
+    ntt_cache: bool,
+) -> Result<HeThroughput, Error> {
+    use crate::he::{HeLayer, HeLinearClient, HePlan, driver};
+    let cpu = || circa_ot::bench_support::thread_cpu_ns().map_or(0.0, |v| v as f64 * 1e-9);
+    let mut st = 0xbeef_u64;
+    let half = 1u64 << (weight_bits - 1);
+    let w: Vec<Fp<M>> = (0..shape.weight_len())
+        .map(|_| Fp::from_i64_reduced((splitmix(&mut st) % (2 * half)) as i64 - half as i64))
+        .collect();
+    let layer = HeLayer::encode(params, shape, &w, weight_bits)?;
+    let layer = if ntt_cache {
+        layer.with_ntt_cache()
+    } else {
+        layer
+    };
+    let plan = HePlan::conv(params, shape, weight_bits)?;
+    let (mut chc, chs) = TcpChannel::loopback_pair()?;
+    let sp = params.clone();
+    let server = server_thread(chs, move |mut chs| {
+        let mut rng = Prg::from_seed_block(Block::from_u128(6));
+        let srv = driver::recv_public_key(&mut chs, &sp)?;
+        let t0 = cpu();
+        driver::server_layer(&mut chs, &srv, &layer, &mut rng)?;
+        Ok(cpu() - t0)
+    });
+    let mut rng = Prg::from_seed_block(Block::from_u128(5));
+    let client = HeLinearClient::new(params, &mut rng);
+    driver::send_public_key(&mut chc, &client)?;
+    let r: Vec<Fp<M>> = batch::random_many(&mut rng, shape.input_len());
+    let before = chc.stats();
+    let (start, t0) = (Instant::now(), cpu());
+    let out = driver::client_layer(&mut chc, &client, &plan, &r, &mut rng)?;
+    let (wall, client_seconds) = (start.elapsed().as_secs_f64(), cpu() - t0);
+    let stats = chc.stats().since(&before);
+    let server_seconds = server
+        .join()
+        .map_err(|_| Error::Ot(circa_ot::Error::Closed))??;
+    black_box(out);
+    Ok(HeThroughput {
+        macs: shape.macs(),
+        client_to_server: stats.bytes_sent,
+        server_to_client: stats.bytes_received,
+        client_seconds,
+        server_seconds,
+        wall_seconds: wall,
+    })
+}
+
+/// Linear layers (convolutions, dense layers as `1 x 1` convolutions) of
+/// the benchmark networks, CIFAR shapes, one image: MiniONN (CIFAR-10),
+/// ResNet-32 (CIFAR-100, 1x1 stride-2 projections), ResNet-18 (CIFAR),
+/// VGG-16 (CIFAR). Average pooling is local on shares and not listed.
+pub fn he_benchmark_networks() -> Vec<(&'static str, Vec<Conv2dShape>)> {
+    let c3 = |c, h, m| Conv2dShape::new(c, h, h, m, 3).with_padding(1);
+    let c3s2 = |c, h, m| {
+        Conv2dShape::new(c, h, h, m, 3)
+            .with_padding(1)
+            .with_stride(2)
+    };
+    let c1s2 = |c, h, m| Conv2dShape::new(c, h, h, m, 1).with_stride(2);
+    let fc = |i, o| Conv2dShape::new(i, 1, 1, o, 1);
+    let minionn = vec![
+        c3(3, 32, 64),
+        c3(64, 32, 64),
+        c3(64, 16, 64),
+        c3(64, 16, 64),
+        c3(64, 8, 64),
+        Conv2dShape::new(64, 8, 8, 64, 1),
+        Conv2dShape::new(64, 8, 8, 16, 1),
+        fc(1024, 10),
+    ];
+    // A CIFAR ResNet: stem, then per stage `blocks` basic blocks of two 3x3
+    // convolutions, the first block of later stages with stride 2 and a 1x1
+    // stride-2 projection.
+    let resnet = |stem: usize, stages: &[(usize, usize)], blocks: usize| {
+        let mut v = vec![c3(3, 32, stem)];
+        for (i, &(c, h)) in stages.iter().enumerate() {
+            for b in 0..blocks {
+                if b == 0 && i > 0 {
+                    v.push(c3s2(c / 2, 2 * h, c));
+                    v.push(c1s2(c / 2, 2 * h, c));
+                } else {
+                    v.push(c3(c, h, c));
+                }
+                v.push(c3(c, h, c));
+            }
+        }
+        v
+    };
+    let mut resnet32 = resnet(16, &[(16, 32), (32, 16), (64, 8)], 5);
+    resnet32.push(fc(64, 100));
+    let mut resnet18 = resnet(64, &[(64, 32), (128, 16), (256, 8), (512, 4)], 2);
+    resnet18.push(fc(512, 10));
+    let mut vgg16 = Vec::new();
+    let mut c = 3;
+    for (h, m, n) in [
+        (32, 64, 2),
+        (16, 128, 2),
+        (8, 256, 3),
+        (4, 512, 3),
+        (2, 512, 3),
+    ] {
+        for _ in 0..n {
+            vgg16.push(c3(c, h, m));
+            c = m;
+        }
+    }
+    vgg16.push(fc(512, 512));
+    vgg16.push(fc(512, 10));
+    vec![
+        ("MiniONN", minionn),
+        ("ResNet-32", resnet32),
+        ("ResNet-18", resnet18),
+        ("VGG-16", vgg16),
+    ]
 }

@@ -91,6 +91,48 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// No HE packing of a layer keeps decryption correct with the required
+    /// statistical slack for the weights (the layer needs a larger
+    /// parameter set, or the OT correlation).
+    #[error(
+        "layer too large for the HE parameters: at most {stat_bits} bits of statistical slack, {required} required"
+    )]
+    HeLayerTooLarge {
+        /// Best slack any packing reaches (bits).
+        stat_bits: u32,
+        /// Slack required (bits).
+        required: u32,
+    },
+    /// An HE message does not have the exact size the public plan gives.
+    #[error("HE {what}: expected {expected} bytes, got {actual}")]
+    HeMessageSize {
+        /// Which message.
+        what: &'static str,
+        /// Size from the public parameters.
+        expected: usize,
+        /// Size received.
+        actual: usize,
+    },
+    /// An HE message header (or a plan) is for other parameters.
+    #[error("HE {what}: {field} is {actual}, expected {expected}")]
+    HeHeader {
+        /// Which message.
+        what: &'static str,
+        /// Which field.
+        field: &'static str,
+        /// Value the public parameters give.
+        expected: u64,
+        /// Value received.
+        actual: u64,
+    },
+    /// A coefficient of an HE message is not reduced, or padding bits are set.
+    #[error("HE {what}: value {index} not canonical")]
+    HeNonCanonical {
+        /// Which message.
+        what: &'static str,
+        /// Position of the value (the count for padding).
+        index: usize,
+    },
     /// The channel or the OT extension failed (peer closed, timeout, short message, ...).
     #[error("channel or OT error: {0}")]
     Ot(#[from] circa_ot::Error),

@@ -7,6 +7,7 @@ pub mod bench_support;
 mod error;
 pub mod field;
 pub mod fixed_point;
+pub mod he;
 pub mod linalg;
 pub mod ole;
 pub mod share;
@@ -14,7 +15,7 @@ pub mod share;
 #[cfg(feature = "test-utils")]
 pub use beaver::InsecureDealer;
 pub use beaver::{
-    BeaverOpened, BeaverOpening, TripleSource, Triples, blind, finish, multiply, open,
+    BeaverOpened, BeaverOpening, BeaverRound, TripleSource, Triples, blind, finish, multiply, open,
 };
 pub use error::Error;
 pub use field::{FP_BYTES, Fp, FpCirca, FpDelphi, Modulus, P2138816513, P2061584302081};

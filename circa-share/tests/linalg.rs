@@ -3,7 +3,8 @@
 
 use circa_share::field::batch;
 use circa_share::linalg::{
-    Conv2dShape, Pool2dShape, avg_pool2d, conv2d, conv2d_i64, dense, dense_i64, sum_pool2d,
+    Conv2dShape, Im2colLayout, Pool2dShape, Window2d, avg_pool2d, conv2d, dense, im2col,
+    sum_planes, sum_pool2d,
 };
 use circa_share::{Error, Fp, Modulus, P2138816513, P2061584302081, reconstruct, share};
 use proptest::prelude::*;
@@ -13,6 +14,7 @@ use rand_core::{Rng, SeedableRng};
 /// Direct (loop-nest) convolution over i128: the oracle.
 fn conv_naive(s: &Conv2dShape, w: &[i64], x: &[i64]) -> Vec<i128> {
     let (oh, ow) = (s.out_height(), s.out_width());
+    let win = s.window;
     let cg = s.in_channels / s.groups;
     let ocg = s.out_channels / s.groups;
     let mut out = vec![0i128; s.output_len()];
@@ -23,10 +25,10 @@ fn conv_naive(s: &Conv2dShape, w: &[i64], x: &[i64]) -> Vec<i128> {
                 for ox in 0..ow {
                     let mut acc = 0i128;
                     for c in 0..cg {
-                        for ky in 0..s.kernel_height {
-                            for kx in 0..s.kernel_width {
-                                let iy = (oy * s.stride + ky) as isize - s.padding as isize;
-                                let ix = (ox * s.stride + kx) as isize - s.padding as isize;
+                        for ky in 0..win.kernel_h {
+                            for kx in 0..win.kernel_w {
+                                let iy = (oy * win.stride_h + ky) as isize - win.pad_top as isize;
+                                let ix = (ox * win.stride_w + kx) as isize - win.pad_left as isize;
                                 if iy < 0
                                     || ix < 0
                                     || iy >= s.in_height as isize
@@ -38,8 +40,7 @@ fn conv_naive(s: &Conv2dShape, w: &[i64], x: &[i64]) -> Vec<i128> {
                                 let xv = x[((n * s.in_channels + ci) * s.in_height + iy as usize)
                                     * s.in_width
                                     + ix as usize];
-                                let wv =
-                                    w[((oc * cg + c) * s.kernel_height + ky) * s.kernel_width + kx];
+                                let wv = w[((oc * cg + c) * win.kernel_h + ky) * win.kernel_w + kx];
                                 acc += xv as i128 * wv as i128;
                             }
                         }
@@ -61,21 +62,27 @@ fn conv_shape() -> impl Strategy<Value = Conv2dShape> {
         1usize..9,
         1usize..4,
         1usize..4,
-        1usize..3,
-        0usize..3,
+        (1usize..3, 1usize..3),
+        (0usize..3, 0usize..3, 0usize..3, 0usize..3),
         1usize..3,
     )
         .prop_map(
-            |(batch, cg, ocg, h, w, kh, kw, stride, padding, groups)| Conv2dShape {
+            |(batch, cg, ocg, h, w, kh, kw, (sh, sw), (pt, pl, pb, pr), groups)| Conv2dShape {
                 batch,
                 in_channels: cg * groups,
                 in_height: h + kh,
                 in_width: w + kw,
                 out_channels: ocg * groups,
-                kernel_height: kh,
-                kernel_width: kw,
-                stride,
-                padding,
+                window: Window2d {
+                    kernel_h: kh,
+                    kernel_w: kw,
+                    stride_h: sh,
+                    stride_w: sw,
+                    pad_top: pt,
+                    pad_left: pl,
+                    pad_bottom: pb,
+                    pad_right: pr,
+                },
                 groups,
             },
         )
@@ -92,9 +99,26 @@ fn check_conv<M: Modulus>(s: &Conv2dShape, seed: u64) -> Result<(), TestCaseErro
         .collect();
     let oracle = conv_naive(s, &w, &x);
     prop_assert_eq!(
-        conv2d_i64(s, &w, &x).unwrap(),
+        conv2d(s, &w, &x).unwrap(),
         oracle.iter().map(|&v| v as i64).collect::<Vec<_>>()
     );
+    // f64: the products and sums of these integers are exact in f64.
+    let wd: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+    let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    prop_assert_eq!(
+        conv2d(s, &wd, &xd).unwrap(),
+        oracle.iter().map(|&v| v as f64).collect::<Vec<_>>()
+    );
+    // The two im2col layouts are transposes of each other.
+    let img = s.input_len() / s.batch;
+    let a = im2col(s, &x[..img], 0, Im2colLayout::PositionMajor).unwrap();
+    let b = im2col(s, &x[..img], 0, Im2colLayout::PatchMajor).unwrap();
+    let (k, npos) = (s.patch_len(), s.out_positions());
+    for p in 0..npos {
+        for t in 0..k {
+            prop_assert_eq!(a[p * k + t], b[t * npos + p]);
+        }
+    }
     let wf: Vec<Fp<M>> = w.iter().map(|&v| Fp::from_i64(v).unwrap()).collect();
     let xf: Vec<Fp<M>> = x.iter().map(|&v| Fp::from_i64(v).unwrap()).collect();
     let (xc, xs) = share(&xf, &mut rng);
@@ -131,7 +155,7 @@ proptest! {
         }
         let wi: Vec<i64> = (0..rows * cols).map(|i| i as i64 - 7).collect();
         let xi: Vec<i64> = (0..cols).map(|i| 3 - i as i64).collect();
-        let yi = dense_i64(&wi, rows, cols, &xi).unwrap();
+        let yi = dense(&wi, rows, cols, &xi).unwrap();
         for r in 0..rows {
             prop_assert_eq!(yi[r], (0..cols).map(|c| wi[r * cols + c] * xi[c]).sum::<i64>());
         }
@@ -211,6 +235,67 @@ fn pooling_and_residual() {
     assert!(r.iter().zip(&y).all(|(&a, &b)| a == b + b));
 }
 
+/// Padded, strided pooling windows against a direct loop (padding counts as zero), over the
+/// field and f64; per-plane sums.
+#[test]
+fn padded_pooling_matches_a_loop() {
+    type F = Fp<P2061584302081>;
+    let win = Window2d {
+        kernel_h: 3,
+        kernel_w: 2,
+        stride_h: 2,
+        stride_w: 1,
+        pad_top: 1,
+        pad_left: 0,
+        pad_bottom: 2,
+        pad_right: 1,
+    };
+    let s = Pool2dShape::new(2, 5, 4, 1).with_window(win);
+    let (oh, ow) = (s.out_height(), s.out_width());
+    assert_eq!((oh, ow), (3, 4));
+    let x: Vec<i64> = (0..s.input_len() as i64).map(|i| i * 7 - 50).collect();
+    let mut want = Vec::new();
+    for c in 0..2 {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = 0;
+                for ky in 0..3 {
+                    for kx in 0..2 {
+                        let (iy, ix) = ((oy * 2 + ky) as isize - 1, (ox + kx) as isize);
+                        if (0..5).contains(&iy) && (0..4).contains(&ix) {
+                            acc += x[(c * 5 + iy as usize) * 4 + ix as usize];
+                        }
+                    }
+                }
+                want.push(acc);
+            }
+        }
+    }
+    let xf: Vec<F> = x.iter().map(|&v| F::from_i64(v).unwrap()).collect();
+    let got: Vec<i64> = sum_pool2d(&s, &xf)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_i64())
+        .collect();
+    assert_eq!(got, want);
+    let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let got: Vec<f64> = sum_pool2d(&s, &xd).unwrap();
+    assert_eq!(got, want.iter().map(|&v| v as f64).collect::<Vec<_>>());
+    let planes: Vec<i64> = sum_planes(20, &xf)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_i64())
+        .collect();
+    assert_eq!(
+        planes,
+        vec![x[..20].iter().sum::<i64>(), x[20..].iter().sum()]
+    );
+    assert!(matches!(
+        sum_planes(3, &xf),
+        Err(Error::LengthMismatch { .. })
+    ));
+}
+
 #[test]
 fn shape_errors() {
     type F = Fp<P2138816513>;
@@ -229,7 +314,7 @@ fn shape_errors() {
     assert!(matches!(
         conv2d(&ok.with_stride(0), &w, &x),
         Err(Error::ZeroDimension {
-            dimension: "stride"
+            dimension: "stride_h"
         })
     ));
     assert!(matches!(

@@ -4,12 +4,16 @@
 
 #![forbid(unsafe_code)]
 
+#[path = "circa/calibrate.rs"]
+mod calibrate;
 #[path = "circa/cli.rs"]
 mod cli;
 #[path = "circa/commands.rs"]
 mod commands;
 #[path = "circa/cost.rs"]
 mod cost;
+#[path = "circa/data.rs"]
+mod data;
 #[path = "circa/demo.rs"]
 mod demo;
 #[path = "circa/progress.rs"]
@@ -38,11 +42,36 @@ pub enum CliError {
         /// Why.
         source: circa_nn::NnError,
     },
+    /// The model cannot be served with the chosen parameters (a weight, bias or coefficient
+    /// overflows the field at its scale: the message names the layer).
+    #[error("{path}: cannot be served with these parameters: {source}")]
+    Unservable {
+        /// The model file.
+        path: String,
+        /// Why (boxed: it is large).
+        source: Box<circa_nn::net::NetError>,
+    },
     /// An input file holds no input.
     #[error("{path}: no input")]
     EmptyInput {
         /// The file.
         path: String,
+    },
+    /// The server could not be reached, or the session could not be set up.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address.
+        addr: String,
+        /// Why (boxed: the error is large).
+        source: Box<circa_nn::net::NetError>,
+    },
+    /// The output file could not be written.
+    #[error("{path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
     },
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
@@ -86,6 +115,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(a) => commands::serve_command(a),
         cli::Command::Infer(a) => commands::infer_command(a),
         cli::Command::Inspect(a) => commands::inspect_command(a),
+        cli::Command::Calibrate(a) => calibrate::calibrate_command(a),
         cli::Command::Demo(a) => demo::demo_command(a),
     };
     match result {

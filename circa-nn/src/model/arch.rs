@@ -1,5 +1,7 @@
 //! Shapes, operators, layers and the validated [`Architecture`].
 
+use circa_share::linalg::{Conv2dShape, Pool2dShape, Window2d};
+
 use crate::error::{NnError, Result};
 
 /// Largest number of elements in any tensor of a network.
@@ -81,30 +83,17 @@ impl std::fmt::Display for Shape {
     }
 }
 
-/// Geometry of a 2-D convolution. Weights are laid out as ONNX does:
-/// `[out_channels][in_channels / groups][kernel_h][kernel_w]`.
+/// Geometry of a 2-D convolution (the kernel's size, stride and padding are a
+/// [`Window2d`], the type every crate uses for convolution and pooling windows). Weights are
+/// laid out as ONNX does: `[out_channels][in_channels / groups][kernel_h][kernel_w]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv2d {
     /// Input channels.
     pub in_channels: usize,
     /// Output channels.
     pub out_channels: usize,
-    /// Kernel height.
-    pub kernel_h: usize,
-    /// Kernel width.
-    pub kernel_w: usize,
-    /// Vertical stride.
-    pub stride_h: usize,
-    /// Horizontal stride.
-    pub stride_w: usize,
-    /// Zero padding above.
-    pub pad_top: usize,
-    /// Zero padding on the left.
-    pub pad_left: usize,
-    /// Zero padding below.
-    pub pad_bottom: usize,
-    /// Zero padding on the right.
-    pub pad_right: usize,
+    /// Kernel size, stride and zero padding.
+    pub window: Window2d,
     /// Groups (1 = dense convolution; `in_channels` = depthwise).
     pub groups: usize,
 }
@@ -113,48 +102,29 @@ impl Conv2d {
     /// The parameters in a fixed order: in, out, kernel h/w, stride h/w, pads top, left,
     /// bottom, right, groups (the order of the client encoding).
     pub(crate) fn to_array(self) -> [usize; 11] {
+        let w = self.window.to_array();
         [
             self.in_channels,
             self.out_channels,
-            self.kernel_h,
-            self.kernel_w,
-            self.stride_h,
-            self.stride_w,
-            self.pad_top,
-            self.pad_left,
-            self.pad_bottom,
-            self.pad_right,
+            w[0],
+            w[1],
+            w[2],
+            w[3],
+            w[4],
+            w[5],
+            w[6],
+            w[7],
             self.groups,
         ]
     }
 
     /// Inverse of [`Conv2d::to_array`].
     pub(crate) fn from_array(v: [usize; 11]) -> Self {
-        let [
-            in_channels,
-            out_channels,
-            kernel_h,
-            kernel_w,
-            stride_h,
-            stride_w,
-            pad_top,
-            pad_left,
-            pad_bottom,
-            pad_right,
-            groups,
-        ] = v;
         Self {
-            in_channels,
-            out_channels,
-            kernel_h,
-            kernel_w,
-            stride_h,
-            stride_w,
-            pad_top,
-            pad_left,
-            pad_bottom,
-            pad_right,
-            groups,
+            in_channels: v[0],
+            out_channels: v[1],
+            window: Window2d::from_array([v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]]),
+            groups: v[10],
         }
     }
 
@@ -162,96 +132,32 @@ impl Conv2d {
     pub fn weight_len(&self) -> usize {
         self.out_channels
             .saturating_mul(self.in_channels / self.groups.max(1))
-            .saturating_mul(self.kernel_h)
-            .saturating_mul(self.kernel_w)
+            .saturating_mul(self.window.area())
+    }
+
+    /// The convolution on one input of shape `input`, as circa-share's kernels and
+    /// correlations take it.
+    pub fn shape(&self, input: Shape) -> Conv2dShape {
+        Conv2dShape {
+            batch: 1,
+            in_channels: input.channels,
+            in_height: input.height,
+            in_width: input.width,
+            out_channels: self.out_channels,
+            window: self.window,
+            groups: self.groups,
+        }
     }
 }
 
-/// Geometry of a pooling window (average or max). Padding is zero padding; max pooling
-/// requires no padding. Average pooling divides by `kernel_h * kernel_w` everywhere (ONNX
-/// `count_include_pad = 1`, or no padding).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pool {
-    /// Window height.
-    pub kernel_h: usize,
-    /// Window width.
-    pub kernel_w: usize,
-    /// Vertical stride.
-    pub stride_h: usize,
-    /// Horizontal stride.
-    pub stride_w: usize,
-    /// Padding above.
-    pub pad_top: usize,
-    /// Padding on the left.
-    pub pad_left: usize,
-    /// Padding below.
-    pub pad_bottom: usize,
-    /// Padding on the right.
-    pub pad_right: usize,
-}
-
-impl Pool {
-    /// A `k x k` window with stride `s` and no padding.
-    pub const fn square(k: usize, s: usize) -> Self {
-        Self {
-            kernel_h: k,
-            kernel_w: k,
-            stride_h: s,
-            stride_w: s,
-            pad_top: 0,
-            pad_left: 0,
-            pad_bottom: 0,
-            pad_right: 0,
-        }
-    }
-
-    /// The parameters in a fixed order: kernel h/w, stride h/w, pads top, left, bottom, right
-    /// (the order of the client encoding).
-    pub(crate) fn to_array(self) -> [usize; 8] {
-        [
-            self.kernel_h,
-            self.kernel_w,
-            self.stride_h,
-            self.stride_w,
-            self.pad_top,
-            self.pad_left,
-            self.pad_bottom,
-            self.pad_right,
-        ]
-    }
-
-    /// Inverse of [`Pool::to_array`].
-    pub(crate) fn from_array(v: [usize; 8]) -> Self {
-        let [
-            kernel_h,
-            kernel_w,
-            stride_h,
-            stride_w,
-            pad_top,
-            pad_left,
-            pad_bottom,
-            pad_right,
-        ] = v;
-        Self {
-            kernel_h,
-            kernel_w,
-            stride_h,
-            stride_w,
-            pad_top,
-            pad_left,
-            pad_bottom,
-            pad_right,
-        }
-    }
-
-    /// Whether any padding is set.
-    pub fn has_padding(&self) -> bool {
-        self.pad_top | self.pad_left | self.pad_bottom | self.pad_right != 0
-    }
-
-    /// Window area `kernel_h * kernel_w`.
-    pub fn area(&self) -> usize {
-        self.kernel_h.saturating_mul(self.kernel_w)
+/// A pooling window over `input` (average or max), as circa-share's kernels take it.
+pub fn pool_shape(window: Window2d, input: Shape) -> Pool2dShape {
+    Pool2dShape {
+        batch: 1,
+        channels: input.channels,
+        in_height: input.height,
+        in_width: input.width,
+        window,
     }
 }
 
@@ -305,12 +211,13 @@ pub enum Op {
         /// Output length.
         out_features: usize,
     },
-    /// Average pooling (divides by the window area).
-    AvgPool(Pool),
+    /// Average pooling (divides by the window area; zero padding counts, ONNX
+    /// `count_include_pad = 1`).
+    AvgPool(Window2d),
     /// Average over each channel's `height x width` (output `channels x 1 x 1`).
     GlobalAvgPool,
     /// Max pooling (no padding); evaluated privately through `area - 1` ReLUs per output.
-    MaxPool(Pool),
+    MaxPool(Window2d),
     /// Element-wise sum of two tensors of equal shape (residual connection).
     Add,
     /// Reinterpret the data with a new shape of the same length (flatten); moves no data.
@@ -380,12 +287,7 @@ impl Op {
                 if c.weight_len() > MAX_LAYER_WEIGHTS {
                     return Err("too many weights");
                 }
-                let (h, w) = window_output(
-                    x,
-                    (c.kernel_h, c.kernel_w),
-                    (c.stride_h, c.stride_w),
-                    (c.pad_top, c.pad_left, c.pad_bottom, c.pad_right),
-                )?;
+                let (h, w) = window_output(x, &c.window)?;
                 if h.saturating_mul(w).saturating_mul(c.weight_len()) > MAX_LAYER_MACS {
                     return Err("too many multiply-accumulates");
                 }
@@ -417,12 +319,7 @@ impl Op {
                 {
                     return Err("pooling padding must be smaller than the window");
                 }
-                let (h, w) = window_output(
-                    x,
-                    (p.kernel_h, p.kernel_w),
-                    (p.stride_h, p.stride_w),
-                    (p.pad_top, p.pad_left, p.pad_bottom, p.pad_right),
-                )?;
+                let (h, w) = window_output(x, p)?;
                 let entries = x
                     .channels
                     .saturating_mul(h)
@@ -489,33 +386,17 @@ impl Op {
     }
 }
 
-/// Output height and width of a window (convolution or pooling) sliding over `x` with zero
-/// padding `(top, left, bottom, right)`, or why the geometry is invalid.
+/// Output height and width of a window (convolution or pooling) sliding over `x`, or why
+/// the geometry is invalid (circa-share's one window arithmetic).
 pub(crate) fn window_output(
     x: Shape,
-    kernel: (usize, usize),
-    stride: (usize, usize),
-    pads: (usize, usize, usize, usize),
+    window: &Window2d,
 ) -> std::result::Result<(usize, usize), &'static str> {
-    let (kh, kw) = kernel;
-    let (sh, sw) = stride;
-    if kh == 0 || kw == 0 || sh == 0 || sw == 0 {
-        return Err("zero kernel size or stride");
-    }
-    let ph = x
-        .height
-        .checked_add(pads.0)
-        .and_then(|v| v.checked_add(pads.2))
-        .ok_or("padding overflows")?;
-    let pw = x
-        .width
-        .checked_add(pads.1)
-        .and_then(|v| v.checked_add(pads.3))
-        .ok_or("padding overflows")?;
-    if ph < kh || pw < kw {
-        return Err("window larger than the padded input");
-    }
-    Ok(((ph - kh) / sh + 1, (pw - kw) / sw + 1))
+    window.output_hw(x.height, x.width).map_err(|e| match e {
+        circa_share::Error::ZeroDimension { .. } => "zero kernel size or stride",
+        circa_share::Error::ShapeOverflow => "padding overflows",
+        _ => "window larger than the padded input",
+    })
 }
 
 /// One layer: an operation, its input tensor ids, and its (inferred) output shape.

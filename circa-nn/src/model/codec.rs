@@ -1,18 +1,16 @@
 //! Byte encoding of an [`Architecture`] (sent from server to client).
 //!
 //! Format (all integers little-endian):
-//! `"CIRCAARC"`, version `u8` (1), input shape (3 x `u32`), layer count `u32`, then per layer:
+//! input shape (3 x `u32`), layer count `u32`, then per layer:
 //! name (`u16` length + UTF-8), op tag `u8` and its parameters, input count `u8` and the input
 //! ids (`u32` each); finally the output tensor id `u32`. Decoding checks every count against a
-//! limit before allocating and re-validates the result with [`Architecture::new`].
+//! limit before allocating and re-validates the result with [`Architecture::new`]. The format
+//! has no magic or version of its own: it is part of the session protocol, whose one greeting
+//! and version are the connection's (`crate::net::hello`).
 
-use super::arch::{
-    Activation, Architecture, Conv2d, MAX_DIM, MAX_LAYERS, Op, Pool, Shape, TensorId,
-};
+use super::{Activation, Architecture, Conv2d, MAX_DIM, MAX_LAYERS, Op, Shape, TensorId, Window2d};
 use crate::error::{NnError, Result};
 
-const MAGIC: &[u8; 8] = b"CIRCAARC";
-const VERSION: u8 = 1;
 /// Longest layer name accepted.
 const MAX_NAME_BYTES: usize = 1024;
 
@@ -119,8 +117,6 @@ impl Architecture {
     /// Serialises the architecture (no weights) for the client.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer(Vec::new());
-        w.0.extend_from_slice(MAGIC);
-        w.u8(VERSION);
         w.shape(self.input_shape());
         w.u32(self.layers().len());
         for layer in self.layers() {
@@ -187,9 +183,6 @@ impl Architecture {
     /// [`Architecture::new`]. Trailing bytes are an error.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut c = Cursor { buf: bytes, pos: 0 };
-        if c.take(MAGIC.len())? != MAGIC || c.u8()? != VERSION {
-            return Err(NnError::BadMagic);
-        }
         let input_shape = c.shape()?;
         let n = c.u32_raw()?;
         if n > MAX_LAYERS as u64 {
@@ -229,9 +222,9 @@ impl Architecture {
                     in_features: c.dim("dense in_features")?,
                     out_features: c.dim("dense out_features")?,
                 },
-                OP_AVG_POOL => Op::AvgPool(Pool::from_array(c.dims("pooling parameter")?)),
+                OP_AVG_POOL => Op::AvgPool(Window2d::from_array(c.dims("pooling parameter")?)),
                 OP_GLOBAL_AVG_POOL => Op::GlobalAvgPool,
-                OP_MAX_POOL => Op::MaxPool(Pool::from_array(c.dims("pooling parameter")?)),
+                OP_MAX_POOL => Op::MaxPool(Window2d::from_array(c.dims("pooling parameter")?)),
                 OP_ADD => Op::Add,
                 OP_RESHAPE => Op::Reshape { shape: c.shape()? },
                 OP_ACTIVATION => {

@@ -14,10 +14,11 @@ mod arch;
 mod codec;
 mod network;
 
-pub(crate) use arch::window_output;
+pub use arch::pool_shape;
 pub use arch::{
     Activation, Architecture, Conv2d, Layer, MAX_DIM, MAX_LAYER_MACS, MAX_LAYER_WEIGHTS,
-    MAX_LAYERS, MAX_POOL_WINDOW_ENTRIES, MAX_TENSOR_ELEMENTS, MAX_TOTAL_ELEMENTS, Op, Pool, Shape,
+    MAX_LAYERS, MAX_POOL_WINDOW_ENTRIES, MAX_TENSOR_ELEMENTS, MAX_TOTAL_ELEMENTS, Op, Shape,
     TensorId,
 };
+pub use circa_share::linalg::Window2d;
 pub use network::{LinearWeights, Network};

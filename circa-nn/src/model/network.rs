@@ -1,6 +1,7 @@
 //! The server's [`Network`]: an architecture plus weights.
 
 use super::arch::{Architecture, Op};
+use crate::calibration::Calibration;
 use crate::error::{NnError, Result};
 use zeroize::Zeroize;
 
@@ -57,6 +58,7 @@ impl std::fmt::Debug for LinearWeights {
 pub struct Network {
     architecture: Architecture,
     weights: Vec<Option<LinearWeights>>,
+    calibration: Option<Calibration>,
 }
 
 impl Network {
@@ -110,7 +112,19 @@ impl Network {
         Ok(Self {
             architecture,
             weights,
+            calibration: None,
         })
+    }
+
+    /// The network with `calibration` attached (as read from, or written to, the model file).
+    pub fn with_calibration(mut self, calibration: Option<Calibration>) -> Self {
+        self.calibration = calibration;
+        self
+    }
+
+    /// The calibration the model file carried (`circa calibrate`), if any.
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
     }
 
     /// The public architecture (what the client receives).

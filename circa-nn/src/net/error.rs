@@ -8,9 +8,17 @@ use crate::error::NnError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NetError {
-    /// A socket operation (bind, accept, connect, options) failed.
+    /// A socket operation (bind, accept, options) failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The client could not connect (or resolve the address) within its connect deadline.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address, as given.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The byte channel failed: the peer closed it, a deadline passed, or a message exceeded
     /// the size limit (nothing was allocated for it).
     #[error("channel: {0}")]
@@ -36,6 +44,9 @@ pub enum NetError {
     /// The server is shutting down and refused the connection.
     #[error("the server is shutting down")]
     ServerShuttingDown,
+    /// The server's handshake deadline passed before this client's greeting arrived.
+    #[error("the server's handshake deadline passed before the greeting arrived")]
+    HandshakeTimedOut,
     /// The server's greeting carried a status byte this client does not know.
     #[error("unknown server status {status}")]
     UnknownStatus {
@@ -49,7 +60,7 @@ pub enum NetError {
     /// The operating system's random number source failed.
     #[error("the operating system's random source failed")]
     Entropy,
-    /// A configuration value is out of range (e.g. zero sessions).
+    /// A configuration value is out of range (e.g. zero sessions, a timeout over a week).
     #[error("invalid configuration: {what}")]
     InvalidConfig {
         /// What is wrong.

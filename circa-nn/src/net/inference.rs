@@ -1,38 +1,52 @@
 //! Private inference over the connection: the [`Service`] that runs
 //! [`ServerSession`](crate::private::ServerSession)s, [`serve`], and the [`Client`].
 
+use std::fmt::Display;
 use std::net::{TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 
 use circa_ot::Prg;
 
+use super::admission::ServeReport;
+use super::channel::SessionChannel;
 use super::client::connect_channel;
 use super::config::{ClientConfig, ServerConfig, session_rng};
 use super::error::{NetError, NetResult};
-use super::server::{ServeReport, Service, SessionChannel, serve_with};
-use crate::error::NnError;
+use super::server::{Service, serve_with};
 use crate::model::{Architecture, Network};
-use crate::private::{ClientSession, PrivateParams, ServerSession, SessionStats};
+use crate::private::{ClientSession, PrivateParams, ServerModel, ServerSession, SessionStats};
 
 /// The server's service: one private-inference session per connection, any number of
-/// inferences per session, with the network's weights shared (read-only) by all sessions.
+/// inferences per session, with the network encoded once (when the service is built) and
+/// shared read-only by all sessions: a connection costs no copy of the weights.
 #[derive(Debug)]
 pub struct PrivateInference {
-    network: Arc<Network>,
-    params: PrivateParams,
+    model: ServerModel,
 }
 
 impl PrivateInference {
-    /// The service for `network` under `params` (validated here, once).
-    pub fn new(network: Arc<Network>, params: PrivateParams) -> NetResult<Self> {
-        params.validate()?;
-        Ok(Self { network, params })
+    /// The service for `network` under `params` (validated and encoded here, once).
+    pub fn new(network: &Network, params: PrivateParams) -> NetResult<Self> {
+        Ok(Self {
+            model: ServerModel::new(network, params)?,
+        })
+    }
+
+    /// The encoded model.
+    pub fn model(&self) -> &ServerModel {
+        &self.model
     }
 }
 
 impl Service for PrivateInference {
-    fn run_session(&self, ch: &mut SessionChannel, rng: &mut Prg) -> NetResult<u64> {
-        let mut session = ServerSession::handshake(ch, &self.network, self.params, rng)?;
+    type Session = ServerSession;
+
+    fn handshake(&self, ch: &mut SessionChannel, mut rng: Prg) -> NetResult<ServerSession> {
+        // `rng` (wiped on drop) seeds the session's own generators and is dropped here.
+        Ok(ServerSession::handshake(ch, &self.model, &mut rng)?)
+    }
+
+    fn serve(&self, mut session: ServerSession, ch: &mut SessionChannel) -> NetResult<u64> {
         let mut served = 0;
         while session.serve_one(ch)?.is_some() {
             served += 1;
@@ -42,14 +56,17 @@ impl Service for PrivateInference {
 }
 
 /// Serves private inference with `network` under `params` on `listener` until
-/// `config.shutdown` is triggered (see [`serve_with`] for the behaviour of the loop).
+/// `config.shutdown` is triggered (see [`serve_with`] for the behaviour of the loop). The model
+/// is checked and encoded before the first connection is accepted: to refuse an unservable
+/// model before binding a socket, build [`PrivateInference::new`] first and call
+/// [`serve_with`].
 pub fn serve(
     listener: TcpListener,
     network: Arc<Network>,
     params: PrivateParams,
     config: ServerConfig,
 ) -> NetResult<ServeReport> {
-    let service = PrivateInference::new(network, params)?;
+    let service = PrivateInference::new(&network, params)?;
     serve_with(listener, Arc::new(service), config)
 }
 
@@ -63,7 +80,7 @@ pub struct Client {
 impl Client {
     /// Connects, exchanges the greetings, receives the architecture and parameters and sets up
     /// the session (base OTs). The session's generator is seeded from the operating system.
-    pub fn connect<A: ToSocketAddrs>(addr: A, config: &ClientConfig) -> NetResult<Self> {
+    pub fn connect<A: ToSocketAddrs + Display>(addr: A, config: &ClientConfig) -> NetResult<Self> {
         let mut ch = connect_channel(addr, config)?;
         let mut rng = session_rng()?;
         let session = ClientSession::handshake(&mut ch, &mut rng)?;
@@ -85,13 +102,8 @@ impl Client {
     /// the architecture's is rejected before anything is sent (the session stays usable); after
     /// any other error the session is broken and the client should be dropped.
     pub fn infer(&mut self, input: &[f64]) -> NetResult<(Vec<f64>, SessionStats)> {
-        let expected = self.architecture().input_shape().len();
-        if input.len() != expected {
-            return Err(NetError::Model(NnError::InputLengthMismatch {
-                expected,
-                actual: input.len(),
-            }));
-        }
+        // Length and the server's calibrated range, before any protocol work.
+        self.session.check_input(input).map_err(NetError::Model)?;
         let pre = self.session.offline(&mut self.ch)?;
         let logits = self.session.online(&mut self.ch, pre, input)?;
         Ok((logits, self.session.last_stats()))
@@ -106,7 +118,7 @@ impl Client {
 
 /// Connects to `addr`, runs one private inference on `input`, closes the session and returns
 /// the logits and the client's costs.
-pub fn infer<A: ToSocketAddrs>(
+pub fn infer<A: ToSocketAddrs + Display>(
     addr: A,
     input: &[f64],
     config: &ClientConfig,

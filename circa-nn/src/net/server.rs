@@ -1,144 +1,117 @@
-//! The accept loop: one thread per session, a bound on concurrent sessions, deadlines and
-//! message limits per connection, and a shutdown flag.
+//! The accept loop: admission (a bounded stage where connections wait for their greeting,
+//! session slots, a share per client address), one thread per connection, the time rules of
+//! [`SessionChannel`], refusals answered at once, and a shutdown flag.
 
-use std::io::{ErrorKind, Write as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{Shutdown as SocketShutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use circa_ot::Prg;
-use circa_ot::{Channel, TcpChannel};
+use circa_ot::{Channel, ChannelStats, Prg, TcpChannel};
 
+use super::admission::{Admission, ServeReport, Ticket};
+use super::channel::{Expired, SessionChannel};
 use super::config::{ACCEPT_POLL, ServerConfig, session_rng};
 use super::error::{NetError, NetResult};
 use super::hello::{CLIENT_HELLO_LEN, Status, parse_client_hello, server_hello};
-use super::limited::LimitedChannel;
 
-/// The channel a session runs on: TCP with deadlines, under the message-size limit.
-pub type SessionChannel = LimitedChannel<TcpChannel>;
-
-/// What a server does with one connection once the greetings are exchanged. Each call gets its
-/// own channel and its own generator, seeded from the operating system; nothing is shared
-/// between sessions except `&self`.
+/// What a server does with one connection once the greetings are exchanged, in two steps: the
+/// session's setup, which must end within the handshake deadline, then the session itself.
+/// Each connection gets its own channel and its own generator, seeded from the operating
+/// system; nothing is shared between sessions except `&self`.
 pub trait Service: Send + Sync + 'static {
-    /// Runs one session to its end and returns how many inferences it served.
-    fn run_session(&self, ch: &mut SessionChannel, rng: &mut Prg) -> NetResult<u64>;
-}
+    /// A session after its setup.
+    type Session;
 
-/// Counters of a server run, returned by [`serve_with`](crate::net::serve_with) when it stops.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ServeReport {
-    /// Sessions that ended normally.
-    pub sessions_completed: u64,
-    /// Sessions that ended with an error (the peer misbehaved, disconnected or stalled).
-    pub sessions_failed: u64,
-    /// Connections refused because all session slots were taken (or the server was stopping).
-    pub refused: u64,
-    /// Inferences served by sessions that ended normally.
-    pub inferences: u64,
-}
+    /// Sets the session up (parameters, OT setup, ...) with the session's own generator.
+    /// Runs under the handshake deadline ([`ServerConfig::handshake_timeout`]).
+    fn handshake(&self, ch: &mut SessionChannel, rng: Prg) -> NetResult<Self::Session>;
 
-#[derive(Default)]
-struct Counters {
-    active: AtomicUsize,
-    completed: AtomicU64,
-    failed: AtomicU64,
-    refused: AtomicU64,
-    inferences: AtomicU64,
-}
-
-impl Counters {
-    fn report(&self) -> ServeReport {
-        ServeReport {
-            sessions_completed: self.completed.load(Ordering::SeqCst),
-            sessions_failed: self.failed.load(Ordering::SeqCst),
-            refused: self.refused.load(Ordering::SeqCst),
-            inferences: self.inferences.load(Ordering::SeqCst),
-        }
-    }
+    /// Runs the session to its end and returns how many inferences it served.
+    fn serve(&self, session: Self::Session, ch: &mut SessionChannel) -> NetResult<u64>;
 }
 
 /// Most queued connections told "shutting down" when the server stops.
 const SHUTDOWN_DRAIN: usize = 1024;
+/// How long a refused connection is kept open (its input drained) so that the refusal is read
+/// before the socket closes: closing a socket with unread input resets the connection, and
+/// the reset can overtake the answer.
+const LINGER: Duration = Duration::from_secs(1);
+/// Most refused connections kept lingering at once (beyond it they are closed at once).
+const MAX_LINGERING: usize = 1024;
 
-/// Sockets of the running sessions with their end-of-time, for the watchdog.
-type Registry = Arc<Mutex<Vec<(u64, Instant, TcpStream)>>>;
+/// Refused connections kept open for [`LINGER`], polled by the accept loop (no thread each).
+#[derive(Default)]
+struct Lingering(Vec<(TcpStream, Instant)>);
 
-/// A reserved session slot, released when the session thread ends (also on a panic); it also
-/// removes the session's socket from the watchdog's registry.
-struct Slot {
-    counters: Arc<Counters>,
-    registry: Registry,
-    id: u64,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut r) = self.registry.lock() {
-            r.retain(|(id, _, _)| *id != self.id);
+impl Lingering {
+    /// Answers `status` at once (the greeting fits any fresh socket's send buffer; the write
+    /// never blocks) and keeps the connection until its peer closes it or [`LINGER`] passes.
+    fn refuse(&mut self, stream: TcpStream, status: Status) {
+        if stream.set_nonblocking(true).is_err() {
+            return;
         }
-        self.counters.active.fetch_sub(1, Ordering::SeqCst);
+        let _ = (&stream).write(&server_hello(status));
+        let _ = stream.shutdown(SocketShutdown::Write);
+        if self.0.len() < MAX_LINGERING {
+            self.0.push((stream, Instant::now() + LINGER));
+        }
+    }
+
+    /// Drains what the lingering peers sent; closes those that closed or whose time is up.
+    fn tick(&mut self) {
+        let now = Instant::now();
+        self.0.retain(|(stream, until)| {
+            let mut scratch = [0u8; 512];
+            for _ in 0..4 {
+                match (&*stream).read(&mut scratch) {
+                    Ok(0) => return false,
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => return false,
+                }
+            }
+            now < *until
+        });
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
-/// Shuts down the sockets of sessions past their end-of-time (their threads then fail on the
-/// next read or write and end).
-fn enforce_session_time(registry: &Registry, log: bool) {
-    let now = Instant::now();
-    let Ok(mut r) = registry.lock() else {
-        return;
-    };
-    r.retain(|(id, deadline, stream)| {
-        if now < *deadline {
-            return true;
-        }
-        if log {
-            eprintln!("circa serve: session {id}: maximum session time reached, closing");
-        }
-        let _ = stream.shutdown(SocketShutdown::Both);
-        false
-    });
-}
-
 /// Serves `service` on `listener` until `config.shutdown` is triggered, then waits for the
-/// running sessions to end (each is bounded by the read deadline) and returns the counters.
+/// running connections to end (each is bounded by its deadlines) and returns the counters.
 ///
-/// Every accepted connection gets its own thread, socket deadlines, message-size limit and
-/// generator. When `config.max_sessions` sessions are running, a new connection receives a
-/// "busy" greeting and is closed. A session that fails ends alone, with one line on standard
-/// error when `config.log` is set. Errors of `accept` itself (for example running out of file
-/// descriptors) are logged and retried after a pause: they do not stop the server.
+/// Every accepted connection gets a place in the admission stage (or is answered "busy" at
+/// once, when the stage is full or its address holds its share, see [`ServerConfig`]) and its
+/// own thread, which reads the client's greeting under the handshake deadline, takes a
+/// session slot (or answers "busy"), and runs the session with its own generator. A session
+/// that fails ends alone, with one line on standard error when `config.log` is set; a session
+/// thread that panics is contained and counted ([`ServeReport::sessions_panicked`]). Errors of
+/// `accept` itself (for example running out of file descriptors) are logged and retried after
+/// a pause: they do not stop the server.
 pub fn serve_with<S: Service>(
     listener: TcpListener,
     service: Arc<S>,
     config: ServerConfig,
 ) -> NetResult<ServeReport> {
-    if config.max_sessions == 0 {
-        return Err(NetError::InvalidConfig {
-            what: "max_sessions must be at least 1",
-        });
-    }
-    if config.max_message < CLIENT_HELLO_LEN {
-        return Err(NetError::InvalidConfig {
-            what: "max_message is smaller than the client greeting",
-        });
-    }
-    if config.read_timeout.is_zero() || config.write_timeout.is_zero() {
-        return Err(NetError::InvalidConfig {
-            what: "read and write timeouts must be positive",
-        });
-    }
+    config.validate()?;
     listener.set_nonblocking(true)?;
-    let counters = Arc::new(Counters::default());
-    let registry: Registry = Arc::new(Mutex::new(Vec::new()));
+    let admission = Arc::new(Admission::new(
+        config.max_sessions,
+        config.max_pending,
+        config.max_per_address,
+        config.monitor.clone(),
+    ));
+    let config = Arc::new(config);
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    let mut lingering = Lingering::default();
     let mut next_id: u64 = 0;
     while !config.shutdown.is_triggered() {
-        if config.max_session_time.is_some() {
-            enforce_session_time(&registry, config.log);
-        }
+        lingering.tick();
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -161,42 +134,35 @@ pub fn serve_with<S: Service>(
                 continue;
             }
         };
+        let accepted = Instant::now();
         workers.retain(|w| !w.is_finished());
         next_id += 1;
         let id = next_id;
-        if counters.active.load(Ordering::SeqCst) >= config.max_sessions {
-            counters.refused.fetch_add(1, Ordering::SeqCst);
-            if config.log {
-                eprintln!(
-                    "circa serve: session {id} from {peer}: refused, {} sessions running",
-                    config.max_sessions
-                );
+        let ticket = match admission.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(why) => {
+                admission.monitor().refused();
+                if config.log {
+                    eprintln!(
+                        "circa serve: connection {id} from {peer}: refused, {}",
+                        why.describe()
+                    );
+                }
+                lingering.refuse(stream, Status::Busy);
+                continue;
             }
-            refuse(stream, Status::Busy, config.write_timeout);
-            continue;
-        }
-        counters.active.fetch_add(1, Ordering::SeqCst);
-        let slot = Slot {
-            counters: Arc::clone(&counters),
-            registry: Arc::clone(&registry),
-            id,
         };
-        if let Some(limit) = config.max_session_time
-            && let (Ok(clone), Ok(mut r)) = (stream.try_clone(), registry.lock())
-        {
-            r.push((id, Instant::now() + limit, clone));
-        }
         let service = Arc::clone(&service);
-        let cfg = config.clone();
+        let cfg = Arc::clone(&config);
         let spawned = std::thread::Builder::new()
             .name(format!("circa-session-{id}"))
-            .spawn(move || run_connection(id, stream, peer, &*service, &cfg, slot));
+            .spawn(move || run_connection(id, stream, peer, accepted, &*service, &cfg, ticket));
         match spawned {
             Ok(handle) => workers.push(handle),
             Err(e) => {
-                // The closure (with the stream and the slot) was dropped: the slot is free again
-                // and the client sees the connection close.
-                counters.failed.fetch_add(1, Ordering::SeqCst);
+                // The closure (with the stream and the ticket) was dropped: the place is free
+                // again and the client sees the connection close.
+                admission.monitor().failed();
                 if config.log {
                     eprintln!("circa serve: session {id} from {peer}: cannot start a thread: {e}");
                 }
@@ -204,93 +170,209 @@ pub fn serve_with<S: Service>(
         }
     }
     // Stopping: tell the clients still waiting in the listen queue (a bounded number of them),
-    // then wait for the running sessions (bounded by the deadlines and, if set, the session
-    // time, which is still enforced while waiting).
+    // then wait for the running connections (bounded by their deadlines).
     for _ in 0..SHUTDOWN_DRAIN {
         let Ok((stream, _)) = listener.accept() else {
             break;
         };
-        counters.refused.fetch_add(1, Ordering::SeqCst);
-        refuse(stream, Status::ShuttingDown, config.write_timeout);
+        admission.monitor().refused();
+        lingering.refuse(stream, Status::ShuttingDown);
     }
-    while workers.iter().any(|w| !w.is_finished()) {
-        if config.max_session_time.is_some() {
-            enforce_session_time(&registry, config.log);
-        }
+    while workers.iter().any(|w| !w.is_finished()) || !lingering.is_empty() {
+        lingering.tick();
         std::thread::sleep(ACCEPT_POLL);
     }
     for w in workers {
-        // A panicking session thread has already released its slot; nothing else to do.
+        // Session panics are caught inside the thread; nothing else to do.
         let _ = w.join();
     }
-    Ok(counters.report())
+    Ok(admission.monitor().report())
 }
 
-/// Sends `status` to a connection that will not be served and closes it.
-fn refuse(stream: TcpStream, status: Status, write_timeout: Duration) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_write_timeout(Some(write_timeout.min(Duration::from_secs(1))));
-    let mut stream = stream;
-    let _ = stream.write_all(&server_hello(status));
-    let _ = stream.shutdown(SocketShutdown::Write);
+/// How a connection ended, when it did not fail.
+enum Outcome {
+    /// The session ran to its end and served this many inferences.
+    Served(u64),
+    /// The connection was refused after its greeting (answered, then closed), for this reason.
+    Refused(&'static str),
+}
+
+/// Everything a connection's log line reports.
+struct Ended {
+    result: NetResult<Outcome>,
+    stats: Option<ChannelStats>,
+    expired: Option<Expired>,
 }
 
 fn run_connection<S: Service + ?Sized>(
     id: u64,
     stream: TcpStream,
     peer: SocketAddr,
+    accepted: Instant,
     service: &S,
     config: &ServerConfig,
-    slot: Slot,
+    mut ticket: Ticket,
 ) {
-    let start = Instant::now();
-    let mut stats = None;
-    let result = open_session(stream, config).and_then(|mut ch| {
-        let rng = session_rng();
-        let outcome = rng.and_then(|mut rng| service.run_session(&mut ch, &mut rng));
-        stats = Some(ch.stats());
-        outcome
-    });
-    let counters = &slot.counters;
-    let traffic = stats
+    let monitor = config.monitor.clone();
+    let ended = catch_unwind(AssertUnwindSafe(|| {
+        connection(stream, accepted, service, config, &mut ticket)
+    }));
+    // The place is returned before the log line is written.
+    drop(ticket);
+    let secs = accepted.elapsed().as_secs_f64();
+    let ended = match ended {
+        Ok(ended) => ended,
+        Err(_) => {
+            monitor.panicked();
+            if config.log {
+                eprintln!(
+                    "circa serve: session {id} from {peer}: panicked after {secs:.2} s (a bug)"
+                );
+            }
+            return;
+        }
+    };
+    let traffic = ended
+        .stats
         .map(|s| format!(", {} B in, {} B out", s.bytes_received, s.bytes_sent))
         .unwrap_or_default();
-    let secs = start.elapsed().as_secs_f64();
-    match result {
-        Ok(n) => {
-            counters.completed.fetch_add(1, Ordering::SeqCst);
-            counters.inferences.fetch_add(n, Ordering::SeqCst);
+    match ended.result {
+        Ok(Outcome::Served(n)) => {
+            monitor.completed(n);
             if config.log {
                 eprintln!(
                     "circa serve: session {id} from {peer}: done, {n} inferences in {secs:.2} s{traffic}"
                 );
             }
         }
-        Err(e) => {
-            counters.failed.fetch_add(1, Ordering::SeqCst);
+        Ok(Outcome::Refused(why)) => {
+            monitor.refused();
             if config.log {
+                eprintln!("circa serve: connection {id} from {peer}: refused, {why}");
+            }
+        }
+        Err(e) => {
+            monitor.failed();
+            if config.log {
+                let why = ended
+                    .expired
+                    .map(|x| format!("{} ({e})", x.describe()))
+                    .unwrap_or_else(|| e.to_string());
                 eprintln!(
-                    "circa serve: session {id} from {peer}: ended after {secs:.2} s: {e}{traffic}"
+                    "circa serve: session {id} from {peer}: ended after {secs:.2} s: {why}{traffic}"
                 );
             }
         }
     }
-    drop(slot);
 }
 
-/// Wraps the socket with deadlines and the message limit and exchanges the greetings.
-fn open_session(stream: TcpStream, config: &ServerConfig) -> NetResult<SessionChannel> {
+/// Greeting, slot, setup and session of one connection.
+fn connection<S: Service + ?Sized>(
+    stream: TcpStream,
+    accepted: Instant,
+    service: &S,
+    config: &ServerConfig,
+    ticket: &mut Ticket,
+) -> Ended {
+    let mut ch = match open(stream, config) {
+        Ok(ch) => ch,
+        Err(e) => {
+            return Ended {
+                result: Err(e),
+                stats: None,
+                expired: None,
+            };
+        }
+    };
+    ch.set_deadline(
+        accepted
+            .checked_add(config.handshake_timeout)
+            .map(|at| (at, Expired::Handshake)),
+    );
+    let result = session(&mut ch, accepted, service, config, ticket);
+    Ended {
+        result,
+        stats: Some(ch.stats()),
+        expired: ch.expired(),
+    }
+}
+
+fn open(stream: TcpStream, config: &ServerConfig) -> NetResult<SessionChannel> {
     stream.set_nonblocking(false)?;
-    let ch = TcpChannel::with_timeouts(
+    let tcp = TcpChannel::with_timeouts(
         stream,
         Some(config.read_timeout),
         Some(config.write_timeout),
     )?;
-    let mut ch = LimitedChannel::new(ch, config.max_message);
+    Ok(SessionChannel::new(
+        tcp,
+        config.deadlines(),
+        config.max_message,
+    ))
+}
+
+fn session<S: Service + ?Sized>(
+    ch: &mut SessionChannel,
+    accepted: Instant,
+    service: &S,
+    config: &ServerConfig,
+    ticket: &mut Ticket,
+) -> NetResult<Outcome> {
+    let mut hello = [0u8; CLIENT_HELLO_LEN];
+    if let Err(e) = ch.recv(&mut hello) {
+        if ch.expired() == Some(Expired::Handshake) {
+            answer_and_close(ch, Status::TimedOut);
+        }
+        return Err(e.into());
+    }
+    match parse_client_hello(&hello) {
+        Ok(()) => {}
+        Err(e @ NetError::UnsupportedVersion { .. }) => {
+            answer_and_close(ch, Status::UnsupportedVersion);
+            return Err(e);
+        }
+        // Not a circa peer: nothing it would understand to answer.
+        Err(e) => return Err(e),
+    }
+    if config.shutdown.is_triggered() {
+        answer_and_close(ch, Status::ShuttingDown);
+        return Ok(Outcome::Refused("the server is stopping"));
+    }
+    if let Err(why) = ticket.promote() {
+        answer_and_close(ch, Status::Busy);
+        return Ok(Outcome::Refused(why.describe()));
+    }
     ch.send(&server_hello(Status::Ready))?;
     ch.flush()?;
-    let mut hello = [0u8; CLIENT_HELLO_LEN];
-    ch.recv(&mut hello)?;
-    parse_client_hello(&hello)?;
-    Ok(ch)
+    let rng = session_rng()?;
+    let session = service.handshake(ch, rng)?;
+    ch.set_deadline(
+        config
+            .max_session_time
+            .and_then(|t| accepted.checked_add(t))
+            .map(|at| (at, Expired::Session)),
+    );
+    Ok(Outcome::Served(service.serve(session, ch)?))
+}
+
+/// Answers `status` straight on the socket (nothing else was sent on it), ends the sending
+/// side, and reads what the peer still sends until it closes or [`LINGER`] passes, so the
+/// answer is not lost to a reset.
+fn answer_and_close(ch: &SessionChannel, status: Status) {
+    let mut stream = ch.tcp().stream();
+    let _ = stream.set_write_timeout(Some(LINGER));
+    let _ = stream.write_all(&server_hello(status));
+    let _ = stream.shutdown(SocketShutdown::Write);
+    let until = Instant::now() + LINGER;
+    let mut scratch = [0u8; 512];
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut scratch) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
 }

@@ -34,6 +34,24 @@ pub enum PrivateError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The weights are too wide for the OT correlation in this field at this fixed-point scale
+    /// (they encode, but `bits` exceeds `max_bits`): names the layer of the widest weight.
+    #[error(
+        "layer {layer} ({name:?}): weight {value} needs {bits} bits at this fixed-point scale, \
+         more than the {max_bits} the field allows"
+    )]
+    WeightsTooWide {
+        /// Layer index of the widest weight.
+        layer: usize,
+        /// Its name.
+        name: String,
+        /// The weight.
+        value: f64,
+        /// The signed bit width of the encoded weights.
+        bits: u32,
+        /// The largest width allowed.
+        max_bits: u32,
+    },
     /// Two lengths that must agree do not (e.g. the client's input against the architecture).
     #[error("{what}: expected {expected}, got {actual}")]
     LengthMismatch {
@@ -63,13 +81,3 @@ pub enum PrivateError {
 
 /// Result alias of this module.
 pub type Result<T> = std::result::Result<T, PrivateError>;
-
-/// The error for preprocessed material (or session state) that is not there.
-pub(crate) fn missing(what: &'static str) -> PrivateError {
-    PrivateError::Preprocessing { what }
-}
-
-/// The next item of one inference's preprocessed material, in the order it was produced.
-pub(crate) fn pop<T>(q: &mut std::collections::VecDeque<T>, what: &'static str) -> Result<T> {
-    q.pop_front().ok_or(missing(what))
-}

@@ -7,7 +7,8 @@
 //! # Usage
 //!
 //! ```text
-//! server: let mut s = ServerSession::handshake(&mut ch, &network, params, &mut rng)?;
+//! model:  let model = ServerModel::new(&network, params)?;  // encoded once, shared by sessions
+//! server: let mut s = ServerSession::handshake(&mut ch, &model, &mut rng)?;
 //!         while s.serve_one(&mut ch)?.is_some() {}
 //! client: let mut c = ClientSession::handshake(&mut ch, &mut rng)?;
 //!         let pre = c.offline(&mut ch)?;            // input-independent
@@ -15,10 +16,15 @@
 //!         c.close(&mut ch)?;
 //! ```
 //!
-//! The handshake sends the architecture (never the weights) and the public [`PrivateParams`]
-//! (prime, fractional bits `f`, ReLU variant and product path, [`SignScale`](crate::SignScale));
-//! then the weights' bit width, the ReLU session (`circa_relu::protocol`: fingerprints,
+//! The handshake sends the public [`PrivateParams`] (prime, fractional bits `f`, ReLU variant
+//! and product path, [`SignScale`](crate::SignScale)), the architecture (never the weights)
+//! and the weights' bit width; then the ReLU session (`circa_relu::protocol`: fingerprints,
 //! free-XOR Delta, base OTs) and the linear-correlation OT sessions are set up once.
+//!
+//! The protocol is the walk of [`crate::engine`] run by each party in each phase; every layer
+//! kind's protocol (its offline material and online messages) is written once, in its own
+//! module of `engine::layers`, beside its plaintext semantics. The summary below follows the
+//! kinds.
 //!
 //! # The protocol
 //!
@@ -155,30 +161,29 @@
 //! A network output consumed by no truncation is sent at `2^(2f)`, so the client learns the
 //! logits with `2f` fractional bits rather than `f` (a function of the output, not more).
 
-mod client;
-mod correlations;
 mod error;
-mod flight;
-mod local;
 pub mod msgs;
 mod params;
-mod plan;
-mod server;
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use circa_ot::Channel;
-use circa_share::{P2138816513, P2061584302081};
+use circa_ot::{Channel, Prg};
+use circa_relu::ReluParams;
+use circa_relu::protocol::{ReluClient, ReluServer};
+use circa_share::Modulus;
+use circa_share::ole::{LinearCorrelationClient, LinearCorrelationServer, MAX_WEIGHT_BITS};
 use rand_core::CryptoRng;
 
 pub use error::{PrivateError, Result};
-pub use params::{Prime, PrivateParams};
+pub(crate) use params::{ByPrime, by_prime, by_prime_new};
+pub use params::{MIN_RANGE_BITS, Prime, PrivateParams};
 
+use crate::engine::client::{self as client_phase, ClientMaterial, ClientSetup};
+use crate::engine::server::{self as server_phase, ServerSetup};
+use crate::engine::{EncodedNetwork, Plan, PublicConstants, SiteChoice};
 use crate::model::{Architecture, Network};
-use client::{ClientEngine, ClientPre};
-use flight::Coalescing;
-use msgs::{TAG_DONE, TAG_HELLO, TAG_INFER, VERSION, expect_tag, recv_tag, send_tag};
-use server::ServerEngine;
+use msgs::{TAG_DONE, TAG_INFER, recv_tag, send_tag};
 
 /// Costs of one inference, as seen by one party (`c2s` = client to server).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -205,41 +210,123 @@ pub struct SessionStats {
     pub relus: u64,
 }
 
-/// One inference on the server's side (offline, then online), its costs in `stats`.
-fn serve_inference<M: circa_share::Modulus, C: Channel + ?Sized>(
-    e: &mut ServerEngine<M>,
-    ch: &mut C,
-    stats: &mut SessionStats,
-) -> Result<()> {
-    let s0 = ch.stats();
-    let t0 = Instant::now();
-    let pre = e.offline(ch)?;
-    stats.offline_relu_bytes = pre.relu_offline_bytes;
-    stats.offline_seconds = t0.elapsed().as_secs_f64();
-    let s1 = ch.stats();
-    let t1 = Instant::now();
-    let mut co = Coalescing::new(ch);
-    e.online(&mut co, pre)?;
-    co.finish()?;
-    let flights_in = co.incoming_flights();
-    stats.online_seconds = t1.elapsed().as_secs_f64();
-    let (off, on) = (s1.since(&s0), ch.stats().since(&s1));
-    stats.offline_bytes_s2c = off.bytes_sent;
-    stats.offline_bytes_c2s = off.bytes_received;
-    stats.online_bytes_s2c = on.bytes_sent;
-    stats.online_bytes_c2s = on.bytes_received;
-    stats.online_rounds = on.rounds + flights_in;
-    Ok(())
+/// The server's model, encoded once for one set of parameters and shared (read-only) by every
+/// session: the weights in the field, their bit width, the plan and the architecture's bytes.
+/// Building it checks every weight, bias and coefficient against the field at its scale.
+pub struct ServerModel {
+    params: PrivateParams,
+    sites: Vec<SiteChoice>,
+    input_bound: Option<f64>,
+    architecture_bytes: Vec<u8>,
+    encoded: ByPrime<
+        Arc<EncodedNetwork<circa_share::P2061584302081>>,
+        Arc<EncodedNetwork<circa_share::P2138816513>>,
+    >,
 }
 
-enum ServerInner {
-    P41(Box<ServerEngine<P2061584302081>>),
-    P31(Box<ServerEngine<P2138816513>>),
+impl core::fmt::Debug for ServerModel {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "ServerModel({:?}, weights redacted)", self.params)
+    }
+}
+
+impl ServerModel {
+    /// Encodes `network` under `params` (validated here). A calibrated network
+    /// ([`Network::calibration`]) runs its calibrated sign tests (with a truncated-sign
+    /// variant) and has its ranges checked against the field: `params` must be the ones it was
+    /// calibrated for. Otherwise every sign test runs at its default.
+    pub fn new(network: &Network, params: PrivateParams) -> Result<Self> {
+        let Some(c) = network.calibration() else {
+            return Self::with_sites(network, params, &[]);
+        };
+        if c.prime != params.prime
+            || c.frac_bits != params.frac_bits
+            || c.sign_scale != params.sign_scale
+        {
+            return Err(PrivateError::InvalidParams {
+                reason: "the model was calibrated for another prime, f or sign scale: serve it with those or calibrate again",
+            });
+        }
+        let sites = match params.relu.0 {
+            circa_relu::Variant::TruncatedSign { .. } => c.sites.clone(),
+            _ => Vec::new(),
+        };
+        let mut model = Self::with_sites(network, params, &sites)?;
+        check_ranges(model.plan(), c, params)?;
+        model.input_bound = Some(c.input_bound);
+        Ok(model)
+    }
+
+    /// As [`ServerModel::new`], with the sign tests of `sites` at their own `k` and tie rule
+    /// (a calibrated model); the choices are sent to the client in the handshake.
+    pub fn with_sites(
+        network: &Network,
+        params: PrivateParams,
+        sites: &[SiteChoice],
+    ) -> Result<Self> {
+        params.validate()?;
+        let encoded = by_prime_new!(params.prime, M => {
+            Arc::new(EncodedNetwork::<M>::with_sites(network, params.plan(), sites)?)
+        });
+        let weight_bits = by_prime!(&encoded, e => e.weight_bits());
+        let max_bits = (params.prime.bits() - 2).min(MAX_WEIGHT_BITS);
+        if weight_bits > max_bits {
+            let (layer, value) = by_prime!(&encoded, e => e.widest_weight()).unwrap_or_default();
+            let name = network.architecture().layers()[layer].name.clone();
+            return Err(PrivateError::WeightsTooWide {
+                layer,
+                name,
+                value,
+                bits: weight_bits,
+                max_bits,
+            });
+        }
+        Ok(Self {
+            params,
+            sites: sites.to_vec(),
+            input_bound: None,
+            architecture_bytes: network.architecture().to_bytes(),
+            encoded,
+        })
+    }
+
+    /// The per-layer sign-test choices every session runs (empty: the defaults).
+    pub fn sites(&self) -> &[SiteChoice] {
+        &self.sites
+    }
+
+    /// The largest `|x|` a client's input may have (from calibration; sent to the client).
+    pub fn input_bound(&self) -> Option<f64> {
+        self.input_bound
+    }
+
+    /// The plan every session runs.
+    pub fn plan(&self) -> &Arc<Plan> {
+        by_prime!(&self.encoded, e => e.plan())
+    }
+
+    /// The session parameters.
+    pub fn params(&self) -> &PrivateParams {
+        &self.params
+    }
+
+    /// The weights' signed bit width (public: sent in the handshake).
+    pub fn weight_bits(&self) -> u32 {
+        by_prime!(&self.encoded, e => e.weight_bits())
+    }
+
+    /// The public architecture.
+    pub fn architecture(&self) -> &Architecture {
+        by_prime!(&self.encoded, e => e.architecture())
+    }
 }
 
 /// The server's side of a private-inference session (one client, many inferences).
 pub struct ServerSession {
-    inner: ServerInner,
+    inner: ByPrime<
+        Box<ServerSetup<circa_share::P2061584302081>>,
+        Box<ServerSetup<circa_share::P2138816513>>,
+    >,
     stats: SessionStats,
 }
 
@@ -249,27 +336,98 @@ impl core::fmt::Debug for ServerSession {
     }
 }
 
+fn server_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
+    ch: &mut C,
+    net: &Arc<EncodedNetwork<M>>,
+    params: PrivateParams,
+    rng: &mut R,
+) -> Result<Box<ServerSetup<M>>> {
+    let relu_params = ReluParams::<M>::new(params.relu.0, params.relu.1, params.frac_bits)?;
+    let relu = ReluServer::setup(ch, &relu_params, rng)?;
+    let lin = LinearCorrelationServer::setup(ch, rng)?;
+    ch.flush()?;
+    Ok(Box::new(ServerSetup {
+        net: Arc::clone(net),
+        params,
+        relu,
+        lin,
+        prg: Prg::from_crypto_rng(rng),
+    }))
+}
+
+/// Every calibrated tensor bound, at its scale and with a factor 2 of headroom (4 for max-pool
+/// inputs, whose differences are tested), must fit the field's centred range.
+fn check_ranges(
+    plan: &Plan,
+    c: &crate::calibration::Calibration,
+    params: PrivateParams,
+) -> Result<()> {
+    let half = (params.prime.value() / 2) as f64;
+    let f = params.frac_bits;
+    for (t, bound) in &c.tensor_bounds {
+        let bits = match plan.scale(*t) {
+            crate::engine::Scale::Single => f,
+            crate::engine::Scale::Product => 2 * f,
+        };
+        let pooled = plan.steps().iter().any(|s| {
+            s.inputs.first() == Some(t) && matches!(s.kind, crate::engine::Kind::MaxPool(_))
+        });
+        let headroom = if pooled { 4.0 } else { 2.0 };
+        if bound * f64::from(bits).exp2() * headroom >= half {
+            return Err(PrivateError::Network(crate::NnError::RangeOverflow {
+                tensor: *t,
+                bound: *bound,
+                scale_bits: bits,
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// One inference on the server's side (offline, then online), its costs in `stats`.
+fn serve_inference<M: Modulus, C: Channel + ?Sized>(
+    setup: &mut ServerSetup<M>,
+    ch: &mut C,
+    stats: &mut SessionStats,
+) -> Result<()> {
+    let s0 = ch.stats();
+    let t0 = Instant::now();
+    let pre = server_phase::offline(setup, ch)?;
+    stats.offline_relu_bytes = pre.relu_bytes;
+    stats.offline_seconds = t0.elapsed().as_secs_f64();
+    let s1 = ch.stats();
+    let t1 = Instant::now();
+    let flights = server_phase::online(setup, ch, pre)?;
+    stats.online_seconds = t1.elapsed().as_secs_f64();
+    let (off, on) = (s1.since(&s0), ch.stats().since(&s1));
+    stats.offline_bytes_s2c = off.bytes_sent;
+    stats.offline_bytes_c2s = off.bytes_received;
+    stats.online_bytes_s2c = on.bytes_sent;
+    stats.online_bytes_c2s = on.bytes_received;
+    stats.online_rounds = flights;
+    stats.relus = setup.net.plan().relu_count() as u64;
+    Ok(())
+}
+
 impl ServerSession {
-    /// Sends the architecture and `params` to the client and sets up the ReLU and OT sessions.
+    /// Sends the parameters, the architecture and the weights' bit width to the client and
+    /// sets up the ReLU and OT sessions. Nothing about the weights is computed here: the model
+    /// was encoded once, in [`ServerModel::new`].
     pub fn handshake<C: Channel + ?Sized, R: CryptoRng + ?Sized>(
         ch: &mut C,
-        network: &Network,
-        params: PrivateParams,
+        model: &ServerModel,
         rng: &mut R,
     ) -> Result<Self> {
-        params.validate()?;
-        send_tag(ch, TAG_HELLO)?;
-        ch.send(&[VERSION])?;
+        let params = model.params;
         ch.send(&params.to_bytes())?;
-        ch.send_frame(&network.architecture().to_bytes())?;
+        ch.send_frame(&model.architecture_bytes)?;
+        ch.send(&[model.weight_bits() as u8])?;
+        ch.send(&msgs::encode_sites(&model.sites))?;
+        ch.send(&msgs::encode_input_bound(model.input_bound))?;
         ch.flush()?;
-        let inner = match params.prime {
-            Prime::P41 => {
-                ServerInner::P41(Box::new(ServerEngine::setup(ch, network, params, rng)?))
-            }
-            Prime::P31 => {
-                ServerInner::P31(Box::new(ServerEngine::setup(ch, network, params, rng)?))
-            }
+        let inner = match &model.encoded {
+            ByPrime::P41(net) => ByPrime::P41(server_setup(ch, net, params, rng)?),
+            ByPrime::P31(net) => ByPrime::P31(server_setup(ch, net, params, rng)?),
         };
         Ok(Self {
             inner,
@@ -289,10 +447,7 @@ impl ServerSession {
                 });
             }
         }
-        match &mut self.inner {
-            ServerInner::P41(e) => serve_inference(e, ch, &mut self.stats)?,
-            ServerInner::P31(e) => serve_inference(e, ch, &mut self.stats)?,
-        }
+        by_prime!(&mut self.inner, s => serve_inference(s, ch, &mut self.stats))?;
         Ok(Some(()))
     }
 
@@ -302,20 +457,13 @@ impl ServerSession {
     }
 }
 
-enum ClientInner {
-    P41(Box<ClientEngine<P2061584302081>>),
-    P31(Box<ClientEngine<P2138816513>>),
-}
-
-enum PreInner {
-    P41(ClientPre<P2061584302081>),
-    P31(ClientPre<P2138816513>),
-}
-
 /// The client's preprocessed material for ONE inference: consumed by [`ClientSession::online`].
 /// Not `Clone`; zeroized on drop; `Debug` redacted.
 pub struct ClientPreprocessed {
-    inner: PreInner,
+    inner: ByPrime<
+        ClientMaterial<circa_share::P2061584302081>,
+        ClientMaterial<circa_share::P2138816513>,
+    >,
     offline_seconds: f64,
     offline_bytes: circa_ot::ChannelStats,
 }
@@ -334,16 +482,17 @@ impl ClientPreprocessed {
     /// Bytes stored between the phases: masks, correlation outputs `W r - s`, ReLU material
     /// (garbled tables, labels, conversion pads), square pairs.
     pub fn storage_bytes(&self) -> u64 {
-        match &self.inner {
-            PreInner::P41(p) => p.storage_bytes(),
-            PreInner::P31(p) => p.storage_bytes(),
-        }
+        by_prime!(&self.inner, p => p.storage_bytes())
     }
 }
 
 /// The client's side of a private-inference session.
 pub struct ClientSession {
-    inner: ClientInner,
+    input_bound: Option<f64>,
+    inner: ByPrime<
+        Box<ClientSetup<circa_share::P2061584302081>>,
+        Box<ClientSetup<circa_share::P2138816513>>,
+    >,
     arch: Architecture,
     params: PrivateParams,
     stats: SessionStats,
@@ -355,53 +504,60 @@ impl core::fmt::Debug for ClientSession {
     }
 }
 
+fn client_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
+    ch: &mut C,
+    arch: &Architecture,
+    plan: &Arc<Plan>,
+    params: PrivateParams,
+    weight_bits: u32,
+    rng: &mut R,
+) -> Result<Box<ClientSetup<M>>> {
+    let constants = PublicConstants::<M>::new(plan, arch)?;
+    let relu_params = ReluParams::<M>::new(params.relu.0, params.relu.1, params.frac_bits)?;
+    let relu = ReluClient::setup(ch, &relu_params, rng)?;
+    let lin = LinearCorrelationClient::setup(ch, rng)?;
+    ch.flush()?;
+    Ok(Box::new(ClientSetup {
+        plan: Arc::clone(plan),
+        constants,
+        params,
+        relu,
+        lin,
+        prg: Prg::from_crypto_rng(rng),
+        weight_bits,
+    }))
+}
+
 impl ClientSession {
-    /// Receives the architecture and parameters (bounded decoding, validated) and sets up the
-    /// ReLU and OT sessions.
+    /// Receives the parameters, the architecture (bounded decoding, validated) and the
+    /// weights' bit width, and sets up the ReLU and OT sessions.
     pub fn handshake<C: Channel + ?Sized, R: CryptoRng + ?Sized>(
         ch: &mut C,
         rng: &mut R,
     ) -> Result<Self> {
-        expect_tag(ch, TAG_HELLO)?;
-        let version = recv_tag(ch)?;
-        if version != VERSION {
-            return Err(PrivateError::InvalidParams {
-                reason: "unsupported protocol version",
-            });
-        }
         let mut pb = [0u8; params::PARAMS_BYTES];
         ch.recv(&mut pb)?;
         let params = PrivateParams::from_bytes(&pb)?;
         let bytes = ch.recv_frame(msgs::MAX_ARCHITECTURE_BYTES)?;
         let arch = Architecture::from_bytes(&bytes)?;
         let weight_bits = u32::from(recv_tag(ch)?);
-        if !(2..=circa_share::ole::MAX_WEIGHT_BITS).contains(&weight_bits)
-            || weight_bits + 2 > params.prime.bits()
-        {
+        if !(2..=MAX_WEIGHT_BITS).contains(&weight_bits) || weight_bits + 2 > params.prime.bits() {
             return Err(PrivateError::InvalidParams {
                 reason: "weight bit width out of range",
             });
         }
+        let sites = msgs::recv_sites(ch, arch.layers().len())?;
+        let input_bound = msgs::recv_input_bound(ch)?;
+        let plan = Arc::new(Plan::with_sites(&arch, params.plan(), &sites)?);
         let inner = match params.prime {
-            Prime::P41 => ClientInner::P41(Box::new(ClientEngine::setup(
-                ch,
-                arch.clone(),
-                params,
-                weight_bits,
-                rng,
-            )?)),
-            Prime::P31 => ClientInner::P31(Box::new(ClientEngine::setup(
-                ch,
-                arch.clone(),
-                params,
-                weight_bits,
-                rng,
-            )?)),
+            Prime::P41 => ByPrime::P41(client_setup(ch, &arch, &plan, params, weight_bits, rng)?),
+            Prime::P31 => ByPrime::P31(client_setup(ch, &arch, &plan, params, weight_bits, rng)?),
         };
         Ok(Self {
             inner,
             arch,
             params,
+            input_bound,
             stats: SessionStats::default(),
         })
     }
@@ -414,6 +570,34 @@ impl ClientSession {
     /// The session's public parameters.
     pub fn params(&self) -> &PrivateParams {
         &self.params
+    }
+
+    /// The largest `|x|` the server accepts in an input (from its calibration), if any.
+    pub fn input_bound(&self) -> Option<f64> {
+        self.input_bound
+    }
+
+    /// Checks `input` against the architecture's length and the server's input bound, before
+    /// any protocol work.
+    pub fn check_input(&self, input: &[f64]) -> crate::Result<()> {
+        let expected = self.arch.input_shape().len();
+        if input.len() != expected {
+            return Err(crate::NnError::InputLengthMismatch {
+                expected,
+                actual: input.len(),
+            });
+        }
+        if let Some(bound) = self.input_bound
+            && let Some((index, &value)) =
+                input.iter().enumerate().find(|(_, v)| !(v.abs() <= bound))
+        {
+            return Err(crate::NnError::InputOutOfRange {
+                index,
+                value,
+                bound,
+            });
+        }
+        Ok(())
     }
 
     /// The offline phase of one inference (input-independent).
@@ -432,8 +616,8 @@ impl ClientSession {
         let s0 = ch.stats();
         let t0 = Instant::now();
         let inner = match &mut self.inner {
-            ClientInner::P41(e) => PreInner::P41(e.offline(ch, progress)?),
-            ClientInner::P31(e) => PreInner::P31(e.offline(ch, progress)?),
+            ByPrime::P41(s) => ByPrime::P41(client_phase::offline(s, ch, progress)?),
+            ByPrime::P31(s) => ByPrime::P31(client_phase::offline(s, ch, progress)?),
         };
         Ok(ClientPreprocessed {
             inner,
@@ -451,29 +635,23 @@ impl ClientSession {
         input: &[f64],
     ) -> Result<Vec<f64>> {
         let storage = pre.storage_bytes();
-        let (relu_bytes, relus) = match &pre.inner {
-            PreInner::P41(p) => (p.relu_offline_bytes, p.relus_total),
-            PreInner::P31(p) => (p.relu_offline_bytes, p.relus_total),
-        };
         let ClientPreprocessed {
             inner,
             offline_seconds,
             offline_bytes,
         } = pre;
+        let (relu_bytes, relus) = by_prime!(&inner, p => (p.relu_bytes, p.relus));
         let s1 = ch.stats();
         let t1 = Instant::now();
-        let mut co = Coalescing::new(ch);
-        let logits = match (&mut self.inner, inner) {
-            (ClientInner::P41(e), PreInner::P41(p)) => e.online(&mut co, p, input)?,
-            (ClientInner::P31(e), PreInner::P31(p)) => e.online(&mut co, p, input)?,
+        let (logits, flights) = match (&mut self.inner, inner) {
+            (ByPrime::P41(s), ByPrime::P41(p)) => client_phase::online(s, ch, p, input)?,
+            (ByPrime::P31(s), ByPrime::P31(p)) => client_phase::online(s, ch, p, input)?,
             _ => {
                 return Err(PrivateError::Preprocessing {
                     what: "material for another prime",
                 });
             }
         };
-        co.finish()?;
-        let flights_in = co.incoming_flights();
         let on = ch.stats().since(&s1);
         self.stats = SessionStats {
             offline_seconds,
@@ -482,7 +660,7 @@ impl ClientSession {
             offline_bytes_s2c: offline_bytes.bytes_received,
             online_bytes_c2s: on.bytes_sent,
             online_bytes_s2c: on.bytes_received,
-            online_rounds: on.rounds + flights_in,
+            online_rounds: flights,
             client_storage_bytes: storage,
             offline_relu_bytes: relu_bytes,
             relus,

@@ -5,7 +5,10 @@
 use circa_relu::{ProductPath, TieMode, Variant};
 
 use super::error::{PrivateError, Result};
-use crate::fixed::SignScale;
+use crate::engine::{MAX_BAND_BITS, PlanParams, SignScale};
+
+/// Fewest integer bits a value at the product scale `2^(2f)` must have room for in the field.
+pub const MIN_RANGE_BITS: u32 = 8;
 
 /// The prime field, chosen at run time (the protocol code is generic over the modulus).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,6 +41,47 @@ impl Prime {
         }
     }
 }
+
+/// A value for each prime: the one place where the run-time [`Prime`] meets the compile-time
+/// modulus types. Build one with [`by_prime_new!`], use it with [`by_prime!`].
+pub(crate) enum ByPrime<A, B> {
+    /// For [`Prime::P41`].
+    P41(A),
+    /// For [`Prime::P31`].
+    P31(B),
+}
+
+/// `by_prime_new!(prime, M => expr)`: evaluates `expr` with the type `M` bound to the modulus of
+/// `prime` and wraps the result in the matching [`ByPrime`] variant.
+macro_rules! by_prime_new {
+    ($prime:expr, $m:ident => $body:expr) => {
+        match $prime {
+            $crate::private::Prime::P41 => {
+                #[allow(dead_code)]
+                type $m = circa_share::P2061584302081;
+                $crate::private::ByPrime::P41($body)
+            }
+            $crate::private::Prime::P31 => {
+                #[allow(dead_code)]
+                type $m = circa_share::P2138816513;
+                $crate::private::ByPrime::P31($body)
+            }
+        }
+    };
+}
+
+/// `by_prime!(value, x => expr)`: evaluates `expr` with `x` bound to the value inside a
+/// [`ByPrime`] (the expression is instantiated for each modulus).
+macro_rules! by_prime {
+    ($value:expr, $x:ident => $body:expr) => {
+        match $value {
+            $crate::private::ByPrime::P41($x) => $body,
+            $crate::private::ByPrime::P31($x) => $body,
+        }
+    };
+}
+
+pub(crate) use {by_prime, by_prime_new};
 
 /// Public parameters of private inference (both parties know them; the server sends them).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,30 +119,38 @@ impl PrivateParams {
         }
     }
 
-    /// Checks the combination: `2f + 2 <= bits(p)` and the ReLU parameters are valid for the
-    /// field.
+    /// Checks the combination: products at `2^(2f)` keep [`MIN_RANGE_BITS`] integer bits in
+    /// the field (`2f + 1 + MIN_RANGE_BITS <= bits(p)`: `f <= 16` for the 41-bit prime, `f <= 11`
+    /// for the 31-bit one), a truncated sign's default fault band `2^(k - 2f)` is at most
+    /// `2^MAX_BAND_BITS` real units, and the ReLU parameters are valid for the field.
     pub fn validate(&self) -> Result<()> {
-        if 2 * self.frac_bits + 2 > self.prime.bits() {
+        if 2 * self.frac_bits + 1 + MIN_RANGE_BITS > self.prime.bits() {
             return Err(PrivateError::InvalidParams {
-                reason: "2 * frac_bits + 2 must not exceed bits(p)",
+                reason: "frac_bits too large for the prime: products at 2^(2f) need 8 integer bits",
+            });
+        }
+        if let Variant::TruncatedSign { k, .. } = self.relu.0
+            && i64::from(k) - 2 * i64::from(self.frac_bits) > MAX_BAND_BITS
+        {
+            return Err(PrivateError::InvalidParams {
+                reason: "k too large: the fault band 2^(k - 2f) exceeds 4 real units",
             });
         }
         let (variant, product) = self.relu;
-        let check = match self.prime {
-            Prime::P41 => circa_relu::ReluParams::<circa_share::P2061584302081>::new(
-                variant,
-                product,
-                self.frac_bits,
-            )
-            .map(|_| ()),
-            Prime::P31 => circa_relu::ReluParams::<circa_share::P2138816513>::new(
-                variant,
-                product,
-                self.frac_bits,
-            )
-            .map(|_| ()),
-        };
-        check.map_err(PrivateError::Relu)
+        let check = by_prime_new!(self.prime, M => {
+            circa_relu::ReluParams::<M>::new(variant, product, self.frac_bits).map(|_| ())
+        });
+        by_prime!(check, c => c.map_err(PrivateError::Relu))
+    }
+
+    /// The parameters of the fixed-point plan.
+    pub fn plan(&self) -> PlanParams {
+        PlanParams {
+            frac_bits: self.frac_bits,
+            sign_scale: self.sign_scale,
+            variant: self.relu.0,
+            field_bits: self.prime.bits(),
+        }
     }
 
     /// The fixed-width wire encoding: prime, f, variant, k, tie mode, product path, sign scale.
@@ -200,9 +252,35 @@ mod tests {
         let mut b = PrivateParams::exact(Prime::P41, 12).to_bytes();
         b[0] = 7;
         assert!(PrivateParams::from_bytes(&b).is_err());
-        // f too large for the 31-bit prime
-        let b = PrivateParams::exact(Prime::P31, 15).to_bytes();
-        assert!(PrivateParams::from_bytes(&b).is_err());
+        // f too large for the 31-bit prime (the f = 14), and for the 41-bit (f = 19)
+        for (prime, f) in [
+            (Prime::P31, 15),
+            (Prime::P31, 14),
+            (Prime::P31, 12),
+            (Prime::P41, 19),
+            (Prime::P41, 17),
+        ] {
+            let b = PrivateParams::exact(prime, f).to_bytes();
+            assert!(PrivateParams::from_bytes(&b).is_err(), "{prime:?} f = {f}");
+        }
+        assert!(PrivateParams::exact(Prime::P31, 11).validate().is_ok());
+        assert!(PrivateParams::exact(Prime::P41, 16).validate().is_ok());
+        // k = 40 at f = 10: a fault band of 2^20 real units
+        assert!(
+            PrivateParams::circa(Prime::P41, 10, 40, TieMode::NegPass)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            PrivateParams::circa(Prime::P41, 10, 22, TieMode::NegPass)
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            PrivateParams::circa(Prime::P41, 10, 23, TieMode::NegPass)
+                .validate()
+                .is_err()
+        );
         // k must leave a comparator bit
         let b = PrivateParams::circa(Prime::P31, 8, 31, TieMode::NegPass).to_bytes();
         assert!(PrivateParams::from_bytes(&b).is_err());

@@ -1,26 +1,19 @@
 //! The client (evaluator, garbling-COT receiver, lambda-OT sender): setup, offline and online.
 
-use circa_gc::{EvaluatorSession, Label};
+use circa_gc::Label;
 use circa_ot::{Block, Channel, CotReceiver, CotSender, TweakableHash};
-use circa_share::{Client, Fp, Modulus, Share, TripleSource, beaver};
+use circa_share::{Client, Fp, Modulus, TripleSource};
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::conversion::{
-    client_label_table_shares, client_open_tables, client_sign_shares, lambda_ot_client,
-};
-use super::msgs::{
-    recv_bits, recv_blocks, recv_field, recv_labels, recv_u64, send_field, send_u64,
-};
+use super::conversion::lambda_ot_client;
+use super::msgs::{recv_bits, recv_blocks, recv_labels, send_u64};
 use super::preprocessed::{ClientChunk, ClientPreprocessed};
 use super::session::{
-    CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak, conversion_tweak,
+    CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, conversion_tweak,
     exchange_fingerprints,
 };
-use crate::circuits::{
-    evaluator_bits, garbler_offline_inputs_per_relu, garbler_online_inputs_per_relu,
-    merge_garbler_inputs,
-};
+use crate::circuits::{evaluator_bits, garbler_offline_inputs_per_relu};
 use crate::error::Error;
 use crate::params::{ProductPath, ReluParams};
 
@@ -58,14 +51,14 @@ impl Channel for Deferred {
 /// The client's side of a ReLU session (semi-honest). Knows its shares `c` offline; evaluates
 /// the garbled circuits online.
 pub struct ReluClient<M: Modulus> {
-    params: ReluParams<M>,
-    garble_tweak: Block,
-    conv_hash: TweakableHash,
+    pub(super) params: ReluParams<M>,
+    pub(super) garble_tweak: Block,
+    pub(super) conv_hash: TweakableHash,
     cot: CotReceiver,
     lambda_ot: Option<CotSender>,
     next_relu: u64,
     next_chunk: u64,
-    circuits: CircuitCache,
+    pub(super) circuits: CircuitCache,
 }
 
 impl<M: Modulus> core::fmt::Debug for ReluClient<M> {
@@ -120,10 +113,8 @@ impl<M: Modulus> ReluClient<M> {
         ch: &mut C,
         c: &[Fp<M>],
     ) -> Result<ClientPreprocessed<M>, Error> {
-        if self.params.variant().is_sign() && self.params.product() == ProductPath::Beaver {
-            return Err(Error::TriplesRequired);
-        }
-        self.offline_inner(ch, c, None)
+        let params = self.params;
+        self.offline_for(ch, c, &params, None)
     }
 
     /// Offline phase for the Beaver product path: as [`ReluClient::offline`] plus `c.len()`
@@ -134,20 +125,34 @@ impl<M: Modulus> ReluClient<M> {
         c: &[Fp<M>],
         triples: &mut T,
     ) -> Result<ClientPreprocessed<M>, Error> {
-        let t = if self.params.variant().is_sign() && self.params.product() == ProductPath::Beaver {
+        let params = self.params;
+        let t = if params.variant().is_sign() && params.product() == ProductPath::Beaver {
             Some(triples.triples(c.len())?)
         } else {
             None
         };
-        self.offline_inner(ch, c, t)
+        self.offline_for(ch, c, &params, t)
     }
 
-    fn offline_inner<C: Channel + ?Sized>(
+    /// Offline phase for a batch with its own parameters `params` (the counterpart of
+    /// [`ReluServer::offline_for`](super::ReluServer::offline_for)) and, on the Beaver path,
+    /// `c.len()` pregenerated triples.
+    pub fn offline_for<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
         c: &[Fp<M>],
+        params: &ReluParams<M>,
         triples: Option<circa_share::Triples<Client, M>>,
     ) -> Result<ClientPreprocessed<M>, Error> {
+        if !self.params.batch_compatible(params) {
+            return Err(Error::InvalidParams {
+                reason: "batch parameters incompatible with the session",
+            });
+        }
+        let beaver = params.variant().is_sign() && params.product() == ProductPath::Beaver;
+        if beaver != triples.is_some() {
+            return Err(Error::TriplesRequired);
+        }
         let n = c.len();
         if n > MAX_BATCH {
             return Err(Error::BatchTooLarge {
@@ -172,7 +177,7 @@ impl<M: Modulus> ReluClient<M> {
             })
             .collect();
         let mut next = match ranges.first() {
-            Some(&(a, b)) => Some(self.prepare_cot(&c[a..b])?),
+            Some(&(a, b)) => Some(self.prepare_cot(params, &c[a..b])?),
             None => None,
         };
         for (i, &(a, b)) in ranges.iter().enumerate() {
@@ -182,12 +187,13 @@ impl<M: Modulus> ReluClient<M> {
             ch.send(&prepared.message)?;
             ch.flush()?;
             if let Some(&(a2, b2)) = ranges.get(i + 1) {
-                next = Some(self.prepare_cot(&c[a2..b2])?);
+                next = Some(self.prepare_cot(params, &c[a2..b2])?);
             }
-            chunks.push(self.offline_chunk(ch, &c[a..b], prepared)?);
+            chunks.push(self.offline_chunk(ch, params, &c[a..b], prepared)?);
         }
         ch.flush()?;
         Ok(ClientPreprocessed {
+            params: *params,
             batch_id,
             len: n,
             chunks,
@@ -197,9 +203,9 @@ impl<M: Modulus> ReluClient<M> {
 
     /// The garbling-COT receiver's message for one chunk's input bits (sent later, in protocol
     /// order) and the client's input labels.
-    fn prepare_cot(&mut self, c: &[Fp<M>]) -> Result<PreparedCot, Error> {
+    fn prepare_cot(&mut self, params: &ReluParams<M>, c: &[Fp<M>]) -> Result<PreparedCot, Error> {
         let mut bits = Vec::new();
-        evaluator_bits(&self.params, c, &mut bits);
+        evaluator_bits(params, c, &mut bits);
         let mut t = vec![Block::ZERO; bits.len()];
         let mut out = Deferred::default();
         let r = self.cot.receive_cot(&mut out, &bits, &mut t);
@@ -216,10 +222,10 @@ impl<M: Modulus> ReluClient<M> {
     fn offline_chunk<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
+        params: &ReluParams<M>,
         c: &[Fp<M>],
         mut prepared: PreparedCot,
     ) -> Result<ClientChunk<M>, Error> {
-        let params = &self.params;
         let count = c.len();
         let circuit = self.circuits.get(params, count)?;
         let chunk_id = self.next_chunk;
@@ -259,15 +265,15 @@ impl<M: Modulus> ReluClient<M> {
     }
 
     /// Online phase: consumes the batch's material; returns the client's shares of the ReLU
-    /// outputs (in the order of the `c` given offline).
+    /// outputs (in the order of the `c` given offline). The pure steps
+    /// ([`ReluClient::online_reply`], [`ClientOnline::finish`](super::ClientOnline::finish))
+    /// over `ch`.
     pub fn online<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
         pre: ClientPreprocessed<M>,
     ) -> Result<Vec<Fp<M>>, Error> {
-        let (out, mut colours) = self.online_inner(ch, pre)?;
-        colours.zeroize();
-        Ok(out)
+        Ok(self.online_inner(ch, pre)?.0)
     }
 
     /// As [`ReluClient::online`], also returning the colour bits of the client's output labels
@@ -287,88 +293,17 @@ impl<M: Modulus> ReluClient<M> {
         ch: &mut C,
         pre: ClientPreprocessed<M>,
     ) -> Result<(Vec<Fp<M>>, Vec<bool>), Error> {
-        let params = &self.params;
-        let sign = params.variant().is_sign();
-        let label_table = sign && params.product() == ProductPath::LabelTable;
-        let batch_id = recv_u64(ch)?;
-        if batch_id != pre.batch_id {
-            return Err(Error::BatchIdMismatch {
-                expected: pre.batch_id,
-                actual: batch_id,
-            });
-        }
-        let n = pre.len;
-        let mut out = Vec::with_capacity(n);
-        let mut d_all = Vec::with_capacity(if sign { n } else { 0 });
-        let mut col_all = Vec::new();
-        let mut inputs = Vec::new();
-        for chunk in &pre.chunks {
-            let circuit = self.circuits.get(params, chunk.count)?;
-            let online = recv_labels(ch, chunk.count * garbler_online_inputs_per_relu(params))?;
-            merge_garbler_inputs(params, &online, &chunk.mask_labels, &mut inputs)?;
-            inputs.extend_from_slice(&chunk.own_labels);
-            let mut es = EvaluatorSession::new(chunk_tweak(self.garble_tweak, chunk.chunk_id));
-            let mut ev = es.evaluate_stream(&circuit, &inputs)?;
-            inputs.zeroize();
-            ev.consume(&chunk.tables)?;
-            let labels = ev.finish()?;
-            if !sign {
-                let per = params.field_bits();
-                let mut bits: Vec<bool> = labels
-                    .iter()
-                    .zip(&chunk.colours)
-                    .map(|(l, &c)| l.lsb() ^ c)
-                    .collect();
-                for word in bits.chunks_exact(per) {
-                    let v = word
-                        .iter()
-                        .enumerate()
-                        .fold(0u64, |acc, (i, &b)| acc | (u64::from(b) << i));
-                    out.push(Fp::from_u64(v)?);
-                }
-                bits.zeroize();
-                continue;
-            }
-            let col: Vec<bool> = labels.iter().map(|l| l.lsb()).collect();
-            if label_table {
-                let ct = recv_field::<M, _>(ch, 2 * chunk.count)?;
-                let blocks: Vec<Block> = labels.iter().map(|l| l.as_block()).collect();
-                let e = client_open_tables(&self.conv_hash, &blocks, chunk.first_relu, &ct)?;
-                let (u, d) = client_label_table_shares(&chunk.c, &col, &e, &chunk.m, &chunk.rho)?;
-                out.extend_from_slice(&u);
-                d_all.extend_from_slice(&d);
-            } else {
-                let (b, d) = client_sign_shares(&col, &chunk.m, &chunk.rho)?;
-                out.extend_from_slice(&b);
-                d_all.extend_from_slice(&d);
-            }
-            col_all.extend_from_slice(&col);
-        }
-        if !sign {
-            return Ok((out, col_all));
-        }
-        send_field(ch, &d_all)?;
-        if label_table {
+        let mut flight = Zeroizing::new(vec![0u8; self.flight_len(&pre)]);
+        ch.recv(&mut flight)?;
+        let (reply, state) = self.online_reply(pre, &flight)?;
+        if !reply.is_empty() {
+            ch.send(&reply)?;
             ch.flush()?;
-            return Ok((out, col_all));
         }
-        // Beaver path: multiply c by the client's share of b.
-        let mut pre = pre;
-        let triples = pre.triples.take().ok_or(Error::TriplesRequired)?;
-        let c: Vec<Fp<M>> = pre
-            .chunks
-            .iter()
-            .flat_map(|ch| ch.c.iter().copied())
-            .collect();
-        let x = Share::<Client, M>::from_vec(c);
-        let y = Share::<Client, M>::from_vec(out);
-        let mine = beaver::blind(&x, &y, &triples)?;
-        ch.send(&mine.to_bytes())?;
-        ch.flush()?;
-        let mut buf = vec![0u8; beaver::BeaverOpening::<M>::encoded_len(n)];
-        ch.recv(&mut buf)?;
-        let theirs = beaver::BeaverOpening::<M>::from_bytes(&buf, n)?;
-        let opened = beaver::open(&mine, &theirs)?;
-        Ok((beaver::finish(triples, &opened)?.into_vec(), col_all))
+        let mut last = vec![0u8; state.last_len()];
+        if !last.is_empty() {
+            ch.recv(&mut last)?;
+        }
+        state.finish_with_colours(&last)
     }
 }

@@ -31,11 +31,13 @@ mod block_rng;
 mod client;
 mod conversion;
 mod msgs;
+mod online;
 mod preprocessed;
 mod server;
 mod session;
 
 pub use client::ReluClient;
+pub use online::{ClientOnline, ServerOnline};
 pub use preprocessed::{ClientPreprocessed, ServerPreprocessed};
 pub use server::ReluServer;
 pub use session::{CHUNK_RELUS, MAX_BATCH, MAX_SESSION_RELUS};

@@ -1,4 +1,5 @@
-//! The protocol's messages and their exact encodings. Every length is derived from the agreed
+//! The protocol's messages and their exact encodings (the online ones are built and parsed by the
+//! pure steps of `online.rs`). Every length is derived from the agreed
 //! parameters and batch sizes, never read from the peer (except the batch size itself, which is
 //! checked against [`MAX_BATCH`](super::MAX_BATCH) before anything is allocated).
 //!
@@ -12,7 +13,7 @@
 //! | offline, per chunk | S -> C | garbled tables | 32 per AND gate |
 //! | offline, per chunk, baseline | S -> C | labels of `r'`, output colours | 16 n + n/8 per ReLU |
 //! | offline, per chunk, sign | S -> C | lambda-OT (reversed COT) | 16 per ReLU + 8 |
-//! | online | S -> C | batch id | 8 |
+//! | online (flight 1) | S -> C | batch id | 8 |
 //! | online, per chunk | S -> C | garbler input labels | 16 per garbler input bit |
 //! | online, per chunk, label table | S -> C | output tables | 16 per ReLU |
 //! | online, sign | C -> S | `d` | 8 per ReLU |
@@ -20,7 +21,6 @@
 
 use circa_gc::Label;
 use circa_ot::{Block, Channel};
-use circa_share::{FP_BYTES, Fp, Modulus};
 
 use crate::error::Error;
 
@@ -42,29 +42,6 @@ pub(crate) fn recv_blocks<C: Channel + ?Sized>(ch: &mut C, n: usize) -> Result<V
     let mut v = vec![Block::ZERO; n];
     ch.recv_blocks(&mut v)?;
     Ok(v)
-}
-
-/// Sends field elements, 8 bytes each, little-endian.
-pub(crate) fn send_field<M: Modulus, C: Channel + ?Sized>(
-    ch: &mut C,
-    xs: &[Fp<M>],
-) -> Result<(), Error> {
-    let mut buf = vec![0u8; xs.len() * FP_BYTES];
-    circa_share::field::batch::encode_into(xs, &mut buf)?;
-    ch.send(&buf)?;
-    Ok(())
-}
-
-/// Receives exactly `n` canonical field elements (a value `>= p` is an error).
-pub(crate) fn recv_field<M: Modulus, C: Channel + ?Sized>(
-    ch: &mut C,
-    n: usize,
-) -> Result<Vec<Fp<M>>, Error> {
-    let mut buf = vec![0u8; n * FP_BYTES];
-    ch.recv(&mut buf)?;
-    let mut out = vec![Fp::ZERO; n];
-    circa_share::field::batch::decode_into(&buf, &mut out)?;
-    Ok(out)
 }
 
 /// Bytes of `n` packed bits.
@@ -109,7 +86,6 @@ pub(crate) fn recv_u64<C: Channel + ?Sized>(ch: &mut C) -> Result<u64, Error> {
 mod tests {
     use super::*;
     use circa_ot::MemChannel;
-    use circa_share::P2138816513 as P;
 
     #[test]
     fn bits_and_field_round_trip_and_reject_bad_input() {
@@ -123,16 +99,6 @@ mod tests {
         assert!(matches!(
             recv_bits(&mut b, 13),
             Err(Error::MalformedMessage { .. })
-        ));
-        let xs = vec![Fp::<P>::from_u64_reduced(5), -Fp::<P>::ONE];
-        send_field(&mut a, &xs).unwrap();
-        a.flush().unwrap();
-        assert_eq!(recv_field::<P, _>(&mut b, 2).unwrap(), xs);
-        a.send(&u64::MAX.to_le_bytes()).unwrap();
-        a.flush().unwrap();
-        assert!(matches!(
-            recv_field::<P, _>(&mut b, 1),
-            Err(Error::Share(_))
         ));
     }
 }

@@ -3,6 +3,8 @@
 use circa_gc::Label;
 use circa_ot::Block;
 use circa_share::{Client, FP_BYTES, Fp, Modulus, Server, Triples};
+
+use crate::params::ReluParams;
 use zeroize::Zeroize;
 
 /// The server's material for one chunk (one garbled circuit).
@@ -37,6 +39,7 @@ impl<M: Modulus> Drop for ServerChunk<M> {
 /// The server's preprocessed material for one batch. Not `Clone`; consumed by
 /// [`ReluServer::online`](super::ReluServer::online); zeroized on drop; `Debug` is redacted.
 pub struct ServerPreprocessed<M: Modulus> {
+    pub(crate) params: ReluParams<M>,
     pub(crate) batch_id: u64,
     pub(crate) len: usize,
     pub(crate) chunks: Vec<ServerChunk<M>>,
@@ -108,6 +111,7 @@ impl<M: Modulus> ClientChunk<M> {
 /// The client's preprocessed material for one batch. Not `Clone`; consumed by
 /// [`ReluClient::online`](super::ReluClient::online); zeroized on drop; `Debug` is redacted.
 pub struct ClientPreprocessed<M: Modulus> {
+    pub(crate) params: ReluParams<M>,
     pub(crate) batch_id: u64,
     pub(crate) len: usize,
     pub(crate) chunks: Vec<ClientChunk<M>>,

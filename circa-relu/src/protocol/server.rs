@@ -2,27 +2,25 @@
 
 use circa_gc::{Delta, GarblerSession, Label};
 use circa_ot::{Block, Channel, CotReceiver, CotSender, Prg, TweakableHash};
-use circa_share::{Fp, Modulus, Server, Share, TripleSource, beaver};
+use circa_share::{Fp, Modulus, Server, TripleSource};
 use rand_core::CryptoRng;
 use zeroize::Zeroize;
 
 use super::block_rng::BlockRng;
-use super::conversion::{
-    lambda_ot_server, server_label_table_shares, server_output_tables, server_sign_shares,
-};
-use super::msgs::{recv_field, recv_u64, send_bits, send_field, send_labels, send_u64};
+use super::conversion::lambda_ot_server;
+use super::msgs::{recv_u64, send_bits, send_labels};
 use super::preprocessed::{ServerChunk, ServerPreprocessed};
 use super::session::{
     CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak, conversion_tweak,
     exchange_fingerprints,
 };
-use crate::circuits::{garbler_online_inputs_per_relu, garbler_online_word, split_garbler_inputs};
+use crate::circuits::split_garbler_inputs;
 use crate::error::Error;
 use crate::params::{ProductPath, ReluParams};
 
 /// Appends the labels of the low `zero.len()` bits of `v` (LSB first): `zero[j] ^ bit_j Delta`,
 /// selected without a branch on the bits.
-fn encode_word(zero: &[Label], v: u64, delta: Block, out: &mut Vec<Label>) {
+pub(super) fn encode_word(zero: &[Label], v: u64, delta: Block, out: &mut Vec<Label>) {
     out.extend(zero.iter().enumerate().map(|(j, z)| {
         let bit = subtle::Choice::from(((v >> j) & 1) as u8);
         let z = z.as_block();
@@ -33,13 +31,13 @@ fn encode_word(zero: &[Label], v: u64, delta: Block, out: &mut Vec<Label>) {
 /// The server's side of a ReLU session (semi-honest). Garbles the circuits and learns its shares
 /// `s` online only.
 pub struct ReluServer<M: Modulus> {
-    params: ReluParams<M>,
-    delta: Delta,
+    pub(super) params: ReluParams<M>,
+    pub(super) delta: Delta,
     garble_tweak: Block,
-    conv_hash: TweakableHash,
+    pub(super) conv_hash: TweakableHash,
     cot: CotSender,
     lambda_ot: Option<CotReceiver>,
-    prg: Prg,
+    pub(super) prg: Prg,
     next_relu: u64,
     next_chunk: u64,
     circuits: CircuitCache,
@@ -116,10 +114,8 @@ impl<M: Modulus> ReluServer<M> {
         ch: &mut C,
         n: usize,
     ) -> Result<ServerPreprocessed<M>, Error> {
-        if self.params.variant().is_sign() && self.params.product() == ProductPath::Beaver {
-            return Err(Error::TriplesRequired);
-        }
-        self.offline_inner(ch, n, None)
+        let params = self.params;
+        self.offline_for(ch, n, &params, None)
     }
 
     /// Offline phase for the Beaver product path: as [`ReluServer::offline`] plus `n` triples
@@ -130,20 +126,35 @@ impl<M: Modulus> ReluServer<M> {
         n: usize,
         triples: &mut T,
     ) -> Result<ServerPreprocessed<M>, Error> {
-        let t = if self.params.variant().is_sign() && self.params.product() == ProductPath::Beaver {
+        let params = self.params;
+        let t = if params.variant().is_sign() && params.product() == ProductPath::Beaver {
             Some(triples.triples(n)?)
         } else {
             None
         };
-        self.offline_inner(ch, n, t)
+        self.offline_for(ch, n, &params, t)
     }
 
-    fn offline_inner<C: Channel + ?Sized>(
+    /// Offline phase for a batch of `n` ReLUs with its own parameters `params` (a variant of
+    /// the session's: another `k` or tie rule, see [`ReluParams::batch_compatible`]) and, on
+    /// the Beaver path, `n` pregenerated triples. The client must call
+    /// [`ReluClient::offline_for`](super::ReluClient::offline_for) with the same parameters.
+    pub fn offline_for<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
         n: usize,
+        params: &ReluParams<M>,
         triples: Option<circa_share::Triples<Server, M>>,
     ) -> Result<ServerPreprocessed<M>, Error> {
+        if !self.params.batch_compatible(params) {
+            return Err(Error::InvalidParams {
+                reason: "batch parameters incompatible with the session",
+            });
+        }
+        let beaver = params.variant().is_sign() && params.product() == ProductPath::Beaver;
+        if beaver != triples.is_some() {
+            return Err(Error::TriplesRequired);
+        }
         if n > MAX_BATCH {
             return Err(Error::BatchTooLarge {
                 len: n,
@@ -164,10 +175,11 @@ impl<M: Modulus> ReluServer<M> {
         let batch_id = self.next_relu;
         let mut chunks = Vec::with_capacity(n.div_ceil(super::CHUNK_RELUS));
         for count in chunk_lengths(n) {
-            chunks.push(self.offline_chunk(ch, count)?);
+            chunks.push(self.offline_chunk(ch, params, count)?);
         }
         ch.flush()?;
         Ok(ServerPreprocessed {
+            params: *params,
             batch_id,
             len: n,
             chunks,
@@ -178,9 +190,9 @@ impl<M: Modulus> ReluServer<M> {
     fn offline_chunk<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
+        params: &ReluParams<M>,
         count: usize,
     ) -> Result<ServerChunk<M>, Error> {
-        let params = &self.params;
         let sign = params.variant().is_sign();
         let label_table = sign && params.product() == ProductPath::LabelTable;
         let circuit = self.circuits.get(params, count)?;
@@ -260,113 +272,27 @@ impl<M: Modulus> ReluServer<M> {
     }
 
     /// Online phase: consumes the batch's material and the server's shares `s` (one per ReLU);
-    /// returns the server's shares of the ReLU outputs.
+    /// returns the server's shares of the ReLU outputs. The pure steps
+    /// ([`ReluServer::online_flight`], [`ServerOnline::finish`](super::ServerOnline::finish))
+    /// over `ch`.
     pub fn online<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
         pre: ServerPreprocessed<M>,
         s: &[Fp<M>],
     ) -> Result<Vec<Fp<M>>, Error> {
-        if s.len() != pre.len {
-            return Err(Error::LengthMismatch {
-                what: "server shares vs preprocessed batch",
-                expected: pre.len,
-                actual: s.len(),
-            });
-        }
-        let params = &self.params;
-        let sign = params.variant().is_sign();
-        let label_table = sign && params.product() == ProductPath::LabelTable;
-        send_u64(ch, pre.batch_id)?;
-        // Flight 1: garbler input labels (+ output tables).
-        let mut r_all: Vec<Fp<M>> = Vec::new();
-        let mut offset = 0;
-        let w = garbler_online_inputs_per_relu(params);
-        let d = self.delta.as_block();
-        let mut labels = Vec::<Label>::new();
-        for chunk in &pre.chunks {
-            let s_chunk = &s[offset..offset + chunk.count];
-            offset += chunk.count;
-            if chunk.online_zero.len() != w * s_chunk.len() {
-                return Err(Error::SessionState {
-                    what: "preprocessed labels do not match the chunk",
-                });
-            }
-            labels.clear();
-            for (zero, &si) in chunk.online_zero.chunks_exact(w).zip(s_chunk) {
-                encode_word(zero, garbler_online_word(params, si), d, &mut labels);
-            }
-            let sent = send_labels(ch, &labels);
-            labels.zeroize();
-            sent?;
-            if label_table {
-                let r: Vec<Fp<M>> = (0..chunk.count)
-                    .map(|_| Fp::random(&mut self.prg))
-                    .collect();
-                let ct = server_output_tables(
-                    &self.conv_hash,
-                    self.delta.as_block(),
-                    &chunk.out_zero,
-                    chunk.first_relu,
-                    s_chunk,
-                    &r,
-                )?;
-                send_field(ch, &ct)?;
-                r_all.extend_from_slice(&r);
-                let mut r = r;
-                r.zeroize();
-            }
-        }
+        let (flight, state) = self.online_flight(pre, s)?;
+        ch.send(&flight)?;
         ch.flush()?;
-        if !sign {
-            // Baseline: the client decodes ReLU(y) + r'; the server's share is -r'.
-            return Ok(pre
-                .chunks
-                .iter()
-                .flat_map(|c| c.masks.iter().map(|&r| -r))
-                .collect());
+        let mut reply = vec![0u8; state.reply_len()];
+        if !reply.is_empty() {
+            ch.recv(&mut reply)?;
         }
-        // Flight 2: the client's d.
-        let n = pre.len;
-        let d = recv_field::<M, _>(ch, n)?;
-        let lambda: Vec<bool> = pre
-            .chunks
-            .iter()
-            .flat_map(|c| c.lambda.iter().copied())
-            .collect();
-        let v: Vec<Fp<M>> = pre
-            .chunks
-            .iter()
-            .flat_map(|c| c.v.iter().copied())
-            .collect();
-        let (mut lambda, mut v) = (lambda, v);
-        let shares = if label_table {
-            server_label_table_shares(&v, &lambda, &d, &r_all)
-        } else {
-            server_sign_shares(&v, &lambda, &d)
-        };
-        lambda.zeroize();
-        v.zeroize();
-        r_all.zeroize();
-        if label_table {
-            return shares;
+        let (out, last) = state.finish(&reply)?;
+        if !last.is_empty() {
+            ch.send(&last)?;
+            ch.flush()?;
         }
-        // Beaver path: shares of b, then one multiplication s * b.
-        let b = shares?;
-        let mut pre = pre;
-        let triples = pre.triples.take().ok_or(Error::TriplesRequired)?;
-        let x = Share::<Server, M>::from_vec(s.to_vec());
-        let y = Share::<Server, M>::from_vec(b);
-        let mine = beaver::blind(&x, &y, &triples)?;
-        let theirs_bytes = {
-            let mut buf = vec![0u8; beaver::BeaverOpening::<M>::encoded_len(n)];
-            ch.recv(&mut buf)?;
-            buf
-        };
-        let theirs = beaver::BeaverOpening::<M>::from_bytes(&theirs_bytes, n)?;
-        ch.send(&mine.to_bytes())?;
-        ch.flush()?;
-        let opened = beaver::open(&mine, &theirs)?;
-        Ok(beaver::finish(triples, &opened)?.into_vec())
+        Ok(out)
     }
 }

@@ -95,10 +95,14 @@ pub(crate) fn fp_bit<M: Modulus>(b: bool) -> Fp<M> {
     Fp::from_u64_reduced(u64::from(b))
 }
 
-/// Circuits by ReLU count: at most the full chunk size and the last (short) chunk.
+/// Most circuits a session keeps (variant and ReLU count).
+const CIRCUIT_CACHE: usize = 16;
+
+/// Circuits by variant and ReLU count (a session's batches may use different variants: per-layer
+/// `k`), the full-size chunk circuits kept longest.
 #[derive(Debug, Default)]
 pub(crate) struct CircuitCache {
-    entries: Vec<(usize, Arc<Circuit>)>,
+    entries: Vec<((crate::params::Variant, usize), Arc<Circuit>)>,
 }
 
 impl CircuitCache {
@@ -108,15 +112,21 @@ impl CircuitCache {
         params: &ReluParams<M>,
         count: usize,
     ) -> Result<Arc<Circuit>, Error> {
-        if let Some((_, c)) = self.entries.iter().find(|(n, _)| *n == count) {
+        let key = (params.variant(), count);
+        if let Some((_, c)) = self.entries.iter().find(|(k, _)| *k == key) {
             return Ok(Arc::clone(c));
         }
         let c = Arc::new(relu_circuit(params, count)?);
-        if self.entries.len() >= 2 {
-            // Keep the full-size chunk circuit; replace the other.
-            self.entries.retain(|(n, _)| *n == CHUNK_RELUS);
+        if self.entries.len() >= CIRCUIT_CACHE {
+            // Drop the oldest short-chunk circuit (or the oldest, if all are full size).
+            let i = self
+                .entries
+                .iter()
+                .position(|((_, n), _)| *n != CHUNK_RELUS)
+                .unwrap_or(0);
+            self.entries.remove(i);
         }
-        self.entries.push((count, Arc::clone(&c)));
+        self.entries.push((key, Arc::clone(&c)));
         Ok(c)
     }
 }

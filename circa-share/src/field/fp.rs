@@ -38,7 +38,7 @@ pub(crate) const fn cond_sub(x: u64, p: u64) -> u64 {
 
 /// High 128 bits of the 256-bit product `a * b`.
 #[inline(always)]
-const fn mul_hi_u128(a: u128, b: u128) -> u128 {
+pub(crate) const fn mul_hi_u128(a: u128, b: u128) -> u128 {
     let (a0, a1) = (a as u64 as u128, a >> 64);
     let (b0, b1) = (b as u64 as u128, b >> 64);
     let lo = a0 * b0;

@@ -1,7 +1,7 @@
 //! The prime field: [`Modulus`], [`Fp`] and batched slice operations.
 
 pub mod batch;
-mod fp;
+pub(crate) mod fp;
 mod modulus;
 
 pub use fp::{FP_BYTES, Fp};

@@ -1,17 +1,18 @@
 //! 2-D convolution (NCHW input, OIHW weights) by im2col and the blocked
 //! multiply, over the field and over plain `i64` with the same layout.
 
-use super::kernel::{DotScalar, Schedule, gemm_nt};
+use super::kernel::{Scalar, Schedule, gemm_nt};
+use super::window::Window2d;
 use crate::error::Error;
 use crate::field::batch::check_len;
-use crate::field::{Fp, Modulus};
 
 /// The shape of a 2-D convolution.
 ///
 /// Input: `batch x in_channels x in_height x in_width` (NCHW, row-major).
-/// Weights: `out_channels x (in_channels / groups) x kernel_height x kernel_width` (OIHW).
+/// Weights: `out_channels x (in_channels / groups) x kernel_h x kernel_w` (OIHW).
 /// Output: `batch x out_channels x out_height x out_width`.
-/// Padding is symmetric and pads with zeros (a zero is a valid share of zero).
+/// The kernel slides as its [`Window2d`] says (stride and zero padding per
+/// axis and side; a zero is a valid share of zero).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Conv2dShape {
     /// Images per call (N).
@@ -24,14 +25,8 @@ pub struct Conv2dShape {
     pub in_width: usize,
     /// Output channels.
     pub out_channels: usize,
-    /// Kernel height.
-    pub kernel_height: usize,
-    /// Kernel width.
-    pub kernel_width: usize,
-    /// Stride (both directions).
-    pub stride: usize,
-    /// Zero padding on each side (both directions).
-    pub padding: usize,
+    /// Kernel size, stride and padding.
+    pub window: Window2d,
     /// Channel groups (1 = dense convolution, `in_channels` = depthwise).
     pub groups: usize,
 }
@@ -51,23 +46,26 @@ impl Conv2dShape {
             in_height,
             in_width,
             out_channels,
-            kernel_height: kernel,
-            kernel_width: kernel,
-            stride: 1,
-            padding: 0,
+            window: Window2d::square(kernel, 1),
             groups: 1,
         }
     }
 
-    /// Sets the stride.
+    /// Sets the stride (both directions).
     pub fn with_stride(mut self, stride: usize) -> Self {
-        self.stride = stride;
+        self.window = self.window.with_stride(stride);
         self
     }
 
-    /// Sets the zero padding.
+    /// Sets the zero padding (every side).
     pub fn with_padding(mut self, padding: usize) -> Self {
-        self.padding = padding;
+        self.window = self.window.with_padding(padding);
+        self
+    }
+
+    /// Sets the window (kernel, stride, padding).
+    pub fn with_window(mut self, window: Window2d) -> Self {
+        self.window = window;
         self
     }
 
@@ -91,9 +89,6 @@ impl Conv2dShape {
             ("in_height", self.in_height),
             ("in_width", self.in_width),
             ("out_channels", self.out_channels),
-            ("kernel_height", self.kernel_height),
-            ("kernel_width", self.kernel_width),
-            ("stride", self.stride),
             ("groups", self.groups),
         ] {
             if v == 0 {
@@ -108,26 +103,14 @@ impl Conv2dShape {
                 });
             }
         }
-        for (kernel, extent) in [
-            (self.kernel_height, self.in_height),
-            (self.kernel_width, self.in_width),
-        ] {
-            let padded_input = self
-                .padding
-                .checked_mul(2)
-                .and_then(|both_sides| extent.checked_add(both_sides))
-                .ok_or(Error::ShapeOverflow)?;
-            if kernel > padded_input {
-                return Err(Error::KernelTooLarge {
-                    kernel,
-                    padded_input,
-                });
-            }
-        }
+        let (oh, ow) = self.window.output_hw(self.in_height, self.in_width)?;
         let total = [
             self.input_len_checked(),
             self.weight_len_checked(),
-            self.output_len_checked(),
+            self.batch
+                .checked_mul(self.out_channels)
+                .and_then(|v| v.checked_mul(oh))
+                .and_then(|v| v.checked_mul(ow)),
         ];
         if total.iter().any(Option::is_none) {
             return Err(Error::ShapeOverflow);
@@ -143,30 +126,34 @@ impl Conv2dShape {
     }
 
     fn weight_len_checked(&self) -> Option<usize> {
-        self.out_channels.checked_mul(self.patch_len_checked()?)
+        self.out_channels.checked_mul(
+            (self.in_channels / self.groups)
+                .checked_mul(self.window.kernel_h)?
+                .checked_mul(self.window.kernel_w)?,
+        )
     }
 
-    fn patch_len_checked(&self) -> Option<usize> {
-        (self.in_channels / self.groups)
-            .checked_mul(self.kernel_height)?
-            .checked_mul(self.kernel_width)
+    fn out_hw(&self) -> (usize, usize) {
+        // A valid shape (see `validate`) has a valid window.
+        self.window
+            .output_hw(self.in_height, self.in_width)
+            .unwrap_or((0, 0))
     }
 
-    fn output_len_checked(&self) -> Option<usize> {
-        self.batch
-            .checked_mul(self.out_channels)?
-            .checked_mul(self.out_height())?
-            .checked_mul(self.out_width())
-    }
-
-    /// Output height: `(H + 2 pad - kh) / stride + 1`.
+    /// Output height: `(H + pad_top + pad_bottom - kh) / stride_h + 1`.
     pub fn out_height(&self) -> usize {
-        (self.in_height + 2 * self.padding - self.kernel_height) / self.stride + 1
+        self.out_hw().0
     }
 
     /// Output width.
     pub fn out_width(&self) -> usize {
-        (self.in_width + 2 * self.padding - self.kernel_width) / self.stride + 1
+        self.out_hw().1
+    }
+
+    /// Output positions per image and channel: `out_height * out_width`.
+    pub fn out_positions(&self) -> usize {
+        let (h, w) = self.out_hw();
+        h * w
     }
 
     /// Elements of the input (all images).
@@ -181,12 +168,12 @@ impl Conv2dShape {
 
     /// Elements of the output (all images).
     pub fn output_len(&self) -> usize {
-        self.batch * self.out_channels * self.out_height() * self.out_width()
+        self.batch * self.out_channels * self.out_positions()
     }
 
     /// Length of one im2col patch: `(C / groups) * kh * kw`.
     pub fn patch_len(&self) -> usize {
-        (self.in_channels / self.groups) * self.kernel_height * self.kernel_width
+        (self.in_channels / self.groups) * self.window.kernel_h * self.window.kernel_w
     }
 
     /// Multiply-accumulates of one call (all images).
@@ -195,59 +182,72 @@ impl Conv2dShape {
     }
 }
 
-/// Writes the im2col matrix of one image and one group into `cols`:
-/// one row of [`Conv2dShape::patch_len`] elements per output position
-/// (row-major over `(oy, ox)`), each row ordered `(channel, ky, kx)` like the
-/// weights. Out-of-image taps are `T::default()` (zero).
+/// Layout of an im2col matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Im2colLayout {
+    /// One row of [`Conv2dShape::patch_len`] elements per output position
+    /// (`npos x k`): what the blocked multiply reads.
+    PositionMajor,
+    /// One row of [`Conv2dShape::out_positions`] elements per patch entry
+    /// (`k x npos`): the matrix `B` of `W B` with the weights as `A`.
+    PatchMajor,
+}
+
+/// Writes the im2col matrix of one image and one group into `cols` in the
+/// given layout. Patch entries are ordered `(channel, ky, kx)` like the
+/// weights, positions row-major over `(oy, ox)`; out-of-image taps are
+/// `T::default()` (zero).
 pub(crate) fn im2col_into<T: Copy + Default>(
     shape: &Conv2dShape,
     image: &[T],
     group: usize,
+    layout: Im2colLayout,
     cols: &mut [T],
 ) {
     let (h, w) = (shape.in_height, shape.in_width);
-    let (kh, kw) = (shape.kernel_height, shape.kernel_width);
+    let win = shape.window;
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
     let (oh, ow) = (shape.out_height(), shape.out_width());
     let cg = shape.in_channels / shape.groups;
     let k = shape.patch_len();
-    let pad = shape.padding as isize;
+    let npos = oh * ow;
     for oy in 0..oh {
+        let y0 = Window2d::origin(oy, win.stride_h, win.pad_top);
         for ox in 0..ow {
-            let patch = &mut cols[(oy * ow + ox) * k..][..k];
-            let y0 = (oy * shape.stride) as isize - pad;
-            let x0 = (ox * shape.stride) as isize - pad;
+            let x0 = Window2d::origin(ox, win.stride_w, win.pad_left);
+            let pos = oy * ow + ox;
             let mut t = 0;
             for c in 0..cg {
                 let plane = &image[(group * cg + c) * h * w..][..h * w];
                 for ky in 0..kh {
                     let iy = y0 + ky as isize;
-                    let dst = &mut patch[t..t + kw];
-                    if iy < 0 || iy >= h as isize {
-                        dst.fill(T::default());
-                    } else {
-                        let src_row = &plane[iy as usize * w..][..w];
-                        for (kx, d) in dst.iter_mut().enumerate() {
-                            let ix = x0 + kx as isize;
-                            *d = if ix < 0 || ix >= w as isize {
-                                T::default()
-                            } else {
-                                src_row[ix as usize]
-                            };
+                    for kx in 0..kw {
+                        let ix = x0 + kx as isize;
+                        let v = if iy < 0 || iy >= h as isize || ix < 0 || ix >= w as isize {
+                            T::default()
+                        } else {
+                            plane[iy as usize * w + ix as usize]
+                        };
+                        match layout {
+                            Im2colLayout::PositionMajor => cols[pos * k + t] = v,
+                            Im2colLayout::PatchMajor => cols[t * npos + pos] = v,
                         }
+                        t += 1;
                     }
-                    t += kw;
                 }
             }
         }
     }
 }
 
-/// The im2col matrix of one image and one group (public for inspection and
-/// for callers that reuse one layout for several weight sets).
+/// The im2col matrix of one image and one group in the given layout (public
+/// for inspection and for the linear-layer correlations, which multiply the
+/// weights by the client's im2col of its mask).
 pub fn im2col<T: Copy + Default>(
     shape: &Conv2dShape,
     image: &[T],
     group: usize,
+    layout: Im2colLayout,
 ) -> Result<Vec<T>, Error> {
     shape.validate()?;
     check_len(shape.input_len() / shape.batch, image.len())?;
@@ -257,12 +257,12 @@ pub fn im2col<T: Copy + Default>(
             groups: shape.groups,
         });
     }
-    let mut cols = vec![T::default(); shape.out_height() * shape.out_width() * shape.patch_len()];
-    im2col_into(shape, image, group, &mut cols);
+    let mut cols = vec![T::default(); shape.out_positions() * shape.patch_len()];
+    im2col_into(shape, image, group, layout, &mut cols);
     Ok(cols)
 }
 
-pub(crate) fn conv2d_generic<T: DotScalar>(
+pub(crate) fn conv2d_generic<T: Scalar>(
     shape: &Conv2dShape,
     weights: &[T],
     input: &[T],
@@ -271,7 +271,7 @@ pub(crate) fn conv2d_generic<T: DotScalar>(
     shape.validate()?;
     check_len(shape.weight_len(), weights.len())?;
     check_len(shape.input_len(), input.len())?;
-    let npos = shape.out_height() * shape.out_width();
+    let npos = shape.out_positions();
     let k = shape.patch_len();
     let ocg = shape.out_channels / shape.groups;
     let in_img = shape.in_channels * shape.in_height * shape.in_width;
@@ -281,7 +281,7 @@ pub(crate) fn conv2d_generic<T: DotScalar>(
     for n in 0..shape.batch {
         let image = &input[n * in_img..][..in_img];
         for g in 0..shape.groups {
-            im2col_into(shape, image, g, &mut cols);
+            im2col_into(shape, image, g, Im2colLayout::PositionMajor, &mut cols);
             let w = &weights[g * ocg * k..][..ocg * k];
             let o = &mut out[n * out_img + g * ocg * npos..][..ocg * npos];
             gemm_nt(w, ocg, &cols, npos, k, o, schedule);
@@ -290,23 +290,14 @@ pub(crate) fn conv2d_generic<T: DotScalar>(
     Ok(out)
 }
 
-/// Convolution over the field. Linear, so it applies to either party's
-/// share (or to a plaintext) with the weights as public-to-the-caller field
-/// elements (signed fixed-point values); no bias (add it with
-/// [`crate::Share::add_public`]). With the `rayon` feature the output
-/// channels of each group are split over rayon's pool (bit-identical
-/// results); otherwise one thread.
-pub fn conv2d<M: Modulus>(
-    shape: &Conv2dShape,
-    weights: &[Fp<M>],
-    input: &[Fp<M>],
-) -> Result<Vec<Fp<M>>, Error> {
-    conv2d_generic(shape, weights, input, Schedule::DEFAULT)
-}
-
-/// The same convolution in plain wrapping `i64` arithmetic (the benchmark
-/// reference and a plaintext oracle), with the identical im2col layout,
-/// blocked multiply and (with the `rayon` feature) parallel split.
-pub fn conv2d_i64(shape: &Conv2dShape, weights: &[i64], input: &[i64]) -> Result<Vec<i64>, Error> {
+/// Convolution over the field, over plain wrapping `i64` (the benchmark
+/// reference) or over `f64` (the plaintext reference of a network), with one
+/// im2col layout and blocked multiply for all. Linear, so it applies to
+/// either party's share (or to a plaintext) with the weights as
+/// public-to-the-caller values (signed fixed-point values in the field); no
+/// bias (add it with [`crate::Share::add_public`]). With the `rayon` feature
+/// the output channels of each group are split over rayon's pool
+/// (bit-identical results); otherwise one thread.
+pub fn conv2d<T: Scalar>(shape: &Conv2dShape, weights: &[T], input: &[T]) -> Result<Vec<T>, Error> {
     conv2d_generic(shape, weights, input, Schedule::DEFAULT)
 }

@@ -5,8 +5,17 @@
 
 use crate::field::{Fp, Modulus};
 
-/// A scalar the blocked multiply can work on.
-pub(crate) trait DotScalar: Copy + Default + Send + Sync {
+mod sealed {
+    pub trait Sealed {}
+    impl<M: crate::field::Modulus> Sealed for crate::field::Fp<M> {}
+    impl Sealed for i64 {}
+    impl Sealed for f64 {}
+}
+
+/// A scalar the linear algebra of this crate works on: a field element
+/// [`Fp`] (shares and fixed-point references), plain wrapping `i64` (the
+/// benchmark reference) or `f64` (plaintext references). Sealed.
+pub trait Scalar: Copy + Default + Send + Sync + sealed::Sealed {
     /// The unreduced accumulator.
     type Acc: Copy;
     /// A zero accumulator.
@@ -19,9 +28,11 @@ pub(crate) trait DotScalar: Copy + Default + Send + Sync {
     fn reduce(acc: Self::Acc) -> Self;
     /// Adds two reduced values.
     fn add(a: Self, b: Self) -> Self;
+    /// The multiplicative identity.
+    fn one() -> Self;
 }
 
-impl<M: Modulus> DotScalar for Fp<M> {
+impl<M: Modulus> Scalar for Fp<M> {
     type Acc = u128;
     const ACC_ZERO: u128 = 0;
     const CHUNK: usize = M::LAZY_TERMS;
@@ -42,9 +53,35 @@ impl<M: Modulus> DotScalar for Fp<M> {
     fn add(a: Self, b: Self) -> Self {
         a + b
     }
+    #[inline(always)]
+    fn one() -> Self {
+        Fp::ONE
+    }
 }
 
-impl DotScalar for i64 {
+impl Scalar for f64 {
+    type Acc = f64;
+    const ACC_ZERO: f64 = 0.0;
+    const CHUNK: usize = usize::MAX;
+    #[inline(always)]
+    fn mac(acc: f64, a: f64, b: f64) -> f64 {
+        acc + a * b
+    }
+    #[inline(always)]
+    fn reduce(acc: f64) -> f64 {
+        acc
+    }
+    #[inline(always)]
+    fn add(a: f64, b: f64) -> f64 {
+        a + b
+    }
+    #[inline(always)]
+    fn one() -> f64 {
+        1.0
+    }
+}
+
+impl Scalar for i64 {
     type Acc = i64;
     const ACC_ZERO: i64 = 0;
     const CHUNK: usize = usize::MAX;
@@ -60,13 +97,17 @@ impl DotScalar for i64 {
     fn add(a: i64, b: i64) -> i64 {
         a.wrapping_add(b)
     }
+    #[inline(always)]
+    fn one() -> i64 {
+        1
+    }
 }
 
 /// Target size in elements of the block of `b` rows kept hot in cache.
 const B_BLOCK_ELEMS: usize = 16 * 1024;
 
 #[inline(always)]
-fn dot4<T: DotScalar>(a: [&[T]; 4], b: &[T]) -> [T; 4] {
+fn dot4<T: Scalar>(a: [&[T]; 4], b: &[T]) -> [T; 4] {
     let mut res = [T::default(); 4];
     let mut start = 0;
     while start < b.len() {
@@ -92,7 +133,7 @@ fn dot4<T: DotScalar>(a: [&[T]; 4], b: &[T]) -> [T; 4] {
 }
 
 #[inline(always)]
-fn dot1<T: DotScalar>(a: &[T], b: &[T]) -> T {
+fn dot1<T: Scalar>(a: &[T], b: &[T]) -> T {
     let mut res = T::default();
     let mut start = 0;
     while start < b.len() {
@@ -139,7 +180,7 @@ impl Schedule {
 /// `out[i * n + j] = dot(a[i*k..(i+1)*k], b[j*k..(j+1)*k])` for `i < m`, `j < n`,
 /// with rows of `out` distributed as `schedule` says.
 /// Lengths are the caller's responsibility (checked by the public wrappers).
-pub(crate) fn gemm_nt<T: DotScalar>(
+pub(crate) fn gemm_nt<T: Scalar>(
     a: &[T],
     m: usize,
     b: &[T],
@@ -159,7 +200,7 @@ pub(crate) fn gemm_nt<T: DotScalar>(
 /// four, so the four-row blocks are those of the serial path) and runs the
 /// serial multiply on each in rayon's pool.
 #[cfg(feature = "rayon")]
-fn gemm_nt_rows<T: DotScalar>(
+fn gemm_nt_rows<T: Scalar>(
     a: &[T],
     m: usize,
     b: &[T],
@@ -184,7 +225,7 @@ fn gemm_nt_rows<T: DotScalar>(
 }
 
 /// The single-threaded blocked multiply (see [`gemm_nt`]).
-fn gemm_nt_serial<T: DotScalar>(a: &[T], m: usize, b: &[T], n: usize, k: usize, out: &mut [T]) {
+fn gemm_nt_serial<T: Scalar>(a: &[T], m: usize, b: &[T], n: usize, k: usize, out: &mut [T]) {
     debug_assert!(a.len() >= m * k && b.len() >= n * k && out.len() >= m * n);
     if k == 0 {
         out[..m * n].iter_mut().for_each(|o| *o = T::default());

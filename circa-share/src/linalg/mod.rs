@@ -13,7 +13,10 @@ pub(crate) mod kernel;
 mod pool;
 #[cfg(all(test, feature = "rayon"))]
 mod schedule_tests;
+mod window;
 
-pub use conv::{Conv2dShape, conv2d, conv2d_i64, im2col};
-pub use dense::{dense, dense_i64};
-pub use pool::{Pool2dShape, avg_pool2d, sum_pool2d};
+pub use conv::{Conv2dShape, Im2colLayout, conv2d, im2col};
+pub use dense::dense;
+pub use kernel::Scalar;
+pub use pool::{Pool2dShape, avg_pool2d, sum_planes, sum_pool2d};
+pub use window::Window2d;

@@ -10,7 +10,7 @@ use rand_core::{Rng, SeedableRng};
 
 use super::conv::{Conv2dShape, conv2d_generic};
 use super::dense::dense_generic;
-use super::kernel::{DotScalar, Schedule};
+use super::kernel::{Scalar, Schedule};
 use crate::field::{Fp, Modulus, batch};
 use crate::{P2138816513, P2061584302081};
 
@@ -31,7 +31,7 @@ fn random_i64(rng: &mut ChaCha20Rng, n: usize) -> Vec<i64> {
     (0..n).map(|_| rng.next_u64() as i64).collect()
 }
 
-fn check_conv<T: DotScalar + PartialEq + Debug>(s: &Conv2dShape, w: &[T], x: &[T]) {
+fn check_conv<T: Scalar + PartialEq + Debug>(s: &Conv2dShape, w: &[T], x: &[T]) {
     let serial = conv2d_generic(s, w, x, Schedule::Serial);
     assert!(serial.is_ok(), "{s:?}: {serial:?}");
     let serial = serial.ok();
@@ -41,7 +41,7 @@ fn check_conv<T: DotScalar + PartialEq + Debug>(s: &Conv2dShape, w: &[T], x: &[T
     }
 }
 
-fn check_dense<T: DotScalar + PartialEq + Debug>(w: &[T], rows: usize, cols: usize, x: &[T]) {
+fn check_dense<T: Scalar + PartialEq + Debug>(w: &[T], rows: usize, cols: usize, x: &[T]) {
     let serial = dense_generic(w, rows, cols, x, Schedule::Serial);
     assert!(serial.is_ok(), "{rows}x{cols}: {serial:?}");
     let serial = serial.ok();

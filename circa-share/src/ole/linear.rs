@@ -45,7 +45,7 @@ use super::vole::{powers_of_two, vole_receive, vole_send};
 use crate::error::Error;
 use crate::field::batch::check_len;
 use crate::field::{Fp, Modulus};
-use crate::linalg::{Conv2dShape, im2col};
+use crate::linalg::{Conv2dShape, Im2colLayout, im2col};
 
 /// Widest supported weight (bits, including the sign).
 pub const MAX_WEIGHT_BITS: u32 = 32;
@@ -88,7 +88,7 @@ fn check_params<M: Modulus>(
 
 /// Checks that every weight's centred value lies in `[-2^(w-1), 2^(w-1))`.
 /// The error names the position, never the (secret) weight.
-fn check_weight_range<M: Modulus>(a: &[Fp<M>], weight_bits: u32) -> Result<(), Error> {
+pub(crate) fn check_weight_range<M: Modulus>(a: &[Fp<M>], weight_bits: u32) -> Result<(), Error> {
     let half = 1i64 << (weight_bits - 1);
     match a.iter().position(|x| {
         let v = x.to_i64();
@@ -324,7 +324,7 @@ impl<M: Modulus> LinearCorrelationClient<M> {
         shape.validate()?;
         check_len(shape.input_len(), r.len())?;
         let img = shape.input_len() / shape.batch;
-        let npos = shape.out_height() * shape.out_width();
+        let npos = shape.out_positions();
         let k = shape.patch_len();
         let ocg = shape.out_channels / shape.groups;
         // Allocated once at its final size (no reallocation leaves copies
@@ -333,15 +333,8 @@ impl<M: Modulus> LinearCorrelationClient<M> {
         let one = Conv2dShape { batch: 1, ..*shape };
         for image in r.chunks_exact(img) {
             for g in 0..shape.groups {
-                // Both hold the client's mask.
-                let cols = Zeroizing::new(im2col(&one, image, g)?);
-                // B = cols^T: k x npos.
-                let mut bt = Zeroizing::new(vec![Fp::<M>::ZERO; k * npos]);
-                for p in 0..npos {
-                    for kk in 0..k {
-                        bt[kk * npos + p] = cols[p * k + kk];
-                    }
-                }
+                // B: k x npos, the client's mask.
+                let bt = Zeroizing::new(im2col(&one, image, g, Im2colLayout::PatchMajor)?);
                 let part = Zeroizing::new(self.matmul(ch, ocg, weight_bits, &bt, k, npos)?);
                 out.extend_from_slice(&part);
             }
@@ -471,7 +464,7 @@ impl<M: Modulus> LinearCorrelationServer<M> {
     ) -> Result<Vec<Fp<M>>, Error> {
         shape.validate()?;
         check_len(shape.weight_len(), weights.len())?;
-        let npos = shape.out_height() * shape.out_width();
+        let npos = shape.out_positions();
         let k = shape.patch_len();
         let ocg = shape.out_channels / shape.groups;
         // Check every parameter before the first group touches the channel,

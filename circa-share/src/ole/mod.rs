@@ -4,7 +4,7 @@
 //! All run over a `circa_ot::Channel` with the IKNP/ALSZ extension of
 //! `circa-ot`.
 
-mod linear;
+pub(crate) mod linear;
 mod triples;
 mod vole;
 

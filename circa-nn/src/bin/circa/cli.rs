@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use circa_nn::SignScale;
 use circa_nn::fixed::defaults;
-use circa_nn::net::{DEFAULT_MAX_MESSAGE, DEFAULT_MAX_SESSION_TIME, DEFAULT_MAX_SESSIONS};
+use circa_nn::net::{
+    DEFAULT_FLIGHT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_MESSAGE, DEFAULT_MAX_PENDING,
+    DEFAULT_MAX_PER_ADDRESS, DEFAULT_MAX_SESSION_TIME, DEFAULT_MAX_SESSIONS, MAX_DURATION,
+    ServerConfig,
+};
 use circa_nn::private::{Prime, PrivateParams};
 use circa_relu::{ProductPath, TieMode, Variant};
 use circa_share::Modulus;
@@ -52,8 +56,12 @@ pub enum Command {
     Infer(InferArgs),
     /// Print a model's layers, ReLU counts and private-inference cost estimate.
     Inspect(InspectArgs),
-    /// Server and client on loopback with the bundled model and test split: plaintext and
-    /// private accuracy (exact and Circa ReLU), time, bytes, rounds, client storage.
+    /// Choose the Circa ReLU's truncation k per layer from data and record the network's
+    /// ranges; writes a calibrated copy of the model that `serve` uses.
+    Calibrate(CalibrateArgs),
+    /// Server and client on loopback with a model and labelled data (default: the bundled
+    /// digits model and test split): plaintext and private accuracy (exact and Circa ReLU),
+    /// time, bytes, rounds, client storage.
     Demo(DemoArgs),
 }
 
@@ -78,6 +86,18 @@ pub struct ServeArgs {
     /// Longest a session may last, in seconds (0: no limit).
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_SESSION_TIME.as_secs_f64())]
     pub max_session_time: f64,
+    /// Deadline of a client's greeting and session setup, in seconds from its connection.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HANDSHAKE_TIMEOUT.as_secs_f64())]
+    pub handshake_timeout: f64,
+    /// Longest the server waits on a client over one flight, in seconds (drops tricklers).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_FLIGHT_TIMEOUT.as_secs_f64())]
+    pub flight_timeout: f64,
+    /// Largest number of connections waiting for their greeting.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PENDING)]
+    pub max_pending: usize,
+    /// Largest number of connections from one client address (IPv4 address or IPv6 /64).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PER_ADDRESS)]
+    pub max_per_address: usize,
     /// Protocol parameters.
     #[command(flatten)]
     pub params: ParamArgs,
@@ -89,15 +109,46 @@ pub struct InferArgs {
     /// The server's address.
     #[arg(long, value_name = "ADDR")]
     pub connect: String,
-    /// Inputs: one image per line, comma-separated values in C x H x W order.
+    /// Inputs: a `.npy` array (float32/float64, `N x ...` or one input), or a CSV file with one
+    /// input per line (values comma-separated, in C x H x W order for images).
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
+    /// CSV options.
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    /// One JSON object per input (logits, class, times, bytes each way, rounds), one per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the results to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Read and write deadline, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub timeout: f64,
     /// Largest single message accepted from the server, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE)]
     pub max_message: usize,
+}
+
+/// How CSV input files are read.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct CsvArgs {
+    /// The CSV file's first line is a header.
+    #[arg(long)]
+    pub header: bool,
+    /// This 0-based column of the CSV file is a label, not an input value.
+    #[arg(long, value_name = "N")]
+    pub label_column: Option<usize>,
+}
+
+impl CsvArgs {
+    /// The library's reading options.
+    pub fn options(&self) -> circa_nn::dataset::CsvOptions {
+        circa_nn::dataset::CsvOptions {
+            header: self.header,
+            label_column: self.label_column,
+        }
+    }
 }
 
 /// `circa inspect`.
@@ -114,16 +165,58 @@ pub struct InspectArgs {
     pub params: ParamArgs,
 }
 
+/// `circa calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The model (ONNX).
+    #[arg(value_name = "MODEL.onnx")]
+    pub model: PathBuf,
+    /// Calibration inputs: CSV or `.npy` (a CSV row one value wider than the model's input
+    /// starts with its label).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Labels, one per input (text, one integer per line, or `.npy`).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// CSV options of `--data`.
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    /// Use only the first N inputs.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Fraction of the inputs whose prediction may change against the exact reference (and of
+    /// correct predictions that may be lost).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub tolerance: f64,
+    /// Seed of the fault simulations.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to write the calibrated model.
+    #[arg(long, value_name = "OUT.onnx")]
+    pub output: PathBuf,
+    /// Protocol parameters to calibrate for (`--k` sets the default fault band `2^(k-2f)`).
+    #[command(flatten)]
+    pub params: ParamArgs,
+}
+
 /// `circa demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// The model (default: the bundled digits CNN).
     #[arg(long, value_name = "MODEL.onnx")]
     pub model: Option<PathBuf>,
-    /// Labelled test data, `label,v0,...` per line (default: the bundled test split).
+    /// Inputs to run: CSV or `.npy` (default: the bundled digits test split). A CSV row one
+    /// value wider than the model's input starts with its label, unless `--labels` or
+    /// `--label-column` say otherwise.
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
-    /// Run only the first N test images (default: all).
+    /// Labels, one per input: a text file with one integer per line, or a `.npy` array.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// CSV options of `--data`.
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    /// Run only the first N inputs (default: all).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Truncated bits of the Circa ReLU.
@@ -278,13 +371,15 @@ pub fn seconds(secs: f64) -> Result<Duration, crate::CliError> {
     positive_seconds(secs, "--timeout")
 }
 
+/// A positive number of seconds, at most `circa_nn::net::MAX_DURATION` (a week): larger values
+/// would overflow the deadlines computed from them.
 fn positive_seconds(secs: f64, option: &'static str) -> Result<Duration, crate::CliError> {
     Duration::try_from_secs_f64(secs)
         .ok()
-        .filter(|d| !d.is_zero())
+        .filter(|d| !d.is_zero() && *d <= MAX_DURATION)
         .ok_or(crate::CliError::InvalidOption {
             option,
-            reason: "must be a positive number of seconds",
+            reason: "must be a positive number of seconds, at most 604800 (a week)",
         })
 }
 
@@ -294,6 +389,42 @@ pub fn session_time(secs: f64) -> Result<Option<Duration>, crate::CliError> {
         return Ok(None);
     }
     positive_seconds(secs, "--max-session-time").map(Some)
+}
+
+/// The server settings of `circa serve`, every bound checked (before anything is bound or
+/// loaded twice).
+pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, crate::CliError> {
+    let timeout = seconds(args.timeout)?;
+    let config = ServerConfig {
+        max_sessions: args.max_sessions,
+        max_pending: args.max_pending,
+        max_per_address: args.max_per_address,
+        handshake_timeout: positive_seconds(args.handshake_timeout, "--handshake-timeout")?,
+        read_timeout: timeout,
+        write_timeout: timeout,
+        flight_timeout: positive_seconds(args.flight_timeout, "--flight-timeout")?,
+        max_message: args.max_message,
+        max_session_time: session_time(args.max_session_time)?,
+        ..ServerConfig::default()
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// Largest `inspect --measure` (each measured ReLU is preprocessed and stored whole: 2^14 of
+/// the baseline circuit's are about 200 MB per party).
+pub const MAX_MEASURED_RELUS: usize = 1 << 14;
+
+/// `inspect --measure`, checked before anything is allocated for it.
+pub fn measured_relus(n: Option<usize>) -> Result<Option<usize>, crate::CliError> {
+    match n {
+        Some(n) if n > MAX_MEASURED_RELUS => Err(crate::CliError::InvalidOption {
+            option: "--measure",
+            reason: "at most 16384 ReLUs",
+        }),
+        Some(0) | None => Ok(None),
+        n => Ok(n),
+    }
 }
 
 /// A one-line description of the parameters.

@@ -1,43 +1,44 @@
 //! `circa serve`, `circa infer` and `circa inspect`.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
-use circa_nn::net::{Client, ClientConfig, ServerConfig, serve};
-use circa_nn::{Network, argmax, dataset, import_onnx, summary};
+use circa_nn::net::{Client, ClientConfig, PrivateInference, serve_with};
+use circa_nn::private::SessionStats;
+use circa_nn::{DecodeLimits, Network, NnError, argmax, import_onnx_file, summary};
 
 use crate::CliError;
-use crate::cli::{InferArgs, InspectArgs, ServeArgs, describe, seconds, session_time};
+use crate::cli::{InferArgs, InspectArgs, ServeArgs, describe, measured_relus, seconds};
 use crate::cost;
+use crate::data;
 
-/// Reads and imports an ONNX model.
+/// Reads and imports an ONNX model file (with its external data, if any).
 pub fn load_model(path: &Path) -> Result<Network, CliError> {
-    let bytes = std::fs::read(path).map_err(|source| CliError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    import_onnx(&bytes).map_err(|source| CliError::Model {
-        path: path.display().to_string(),
-        source,
+    import_onnx_file(path, &DecodeLimits::default()).map_err(|source| match source {
+        // The I/O error names the file already.
+        e @ NnError::Io { .. } => CliError::Nn(e),
+        source => CliError::Model {
+            path: path.display().to_string(),
+            source,
+        },
     })
 }
 
-/// Reads a text file.
-pub fn read_text(path: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(path).map_err(|source| CliError::Read {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
-/// `circa serve`: runs until the process is stopped.
+/// `circa serve`: runs until the process is stopped. The options, then the model against the
+/// prime and `f` (every weight, bias and coefficient: an error names the layer) are checked
+/// before the socket is bound.
 pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
-    let network = Arc::new(load_model(&args.model)?);
+    let config = crate::cli::server_config(args)?;
+    let network = load_model(&args.model)?;
     let params = args.params.params();
     params.validate()?;
-    let timeout = seconds(args.timeout)?;
+    let service =
+        PrivateInference::new(&network, params).map_err(|source| CliError::Unservable {
+            path: args.model.display().to_string(),
+            source: Box::new(source),
+        })?;
     let listener = TcpListener::bind(&args.listen).map_err(|source| CliError::Listen {
         addr: args.listen.clone(),
         source,
@@ -53,52 +54,115 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
         args.max_sessions
     );
     let _ = writeln!(out, "circa serve: {}", describe(&params));
+    let model = service.model();
+    if !model.sites().is_empty() {
+        let _ = writeln!(
+            out,
+            "circa serve: calibrated sign tests at {} layers; input range [-{b}, {b}]",
+            model.sites().len(),
+            b = model.input_bound().unwrap_or(f64::INFINITY)
+        );
+    }
     let _ = out.flush();
-    let config = ServerConfig {
-        max_sessions: args.max_sessions,
-        read_timeout: timeout,
-        write_timeout: timeout,
-        max_message: args.max_message,
-        max_session_time: session_time(args.max_session_time)?,
-        ..ServerConfig::default()
-    };
-    serve(listener, network, params, config)?;
+    serve_with(listener, Arc::new(service), config)?;
     Ok(())
 }
 
-/// `circa infer`: one session, one private inference per input line.
+/// Where `circa infer` writes its results.
+fn output(path: Option<&Path>) -> Result<Box<dyn Write>, CliError> {
+    Ok(match path {
+        None => Box::new(std::io::stdout().lock()),
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
+            |source| CliError::Write {
+                path: p.display().to_string(),
+                source,
+            },
+        )?)),
+    })
+}
+
+/// One inference as a JSON object.
+fn record(
+    index: usize,
+    label: Option<usize>,
+    logits: &[f64],
+    class: Option<usize>,
+    stats: &SessionStats,
+) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "index": index,
+        "class": class,
+        "logits": logits,
+        "offline_seconds": stats.offline_seconds,
+        "online_seconds": stats.online_seconds,
+        "offline_bytes_sent": stats.offline_bytes_c2s,
+        "offline_bytes_received": stats.offline_bytes_s2c,
+        "online_bytes_sent": stats.online_bytes_c2s,
+        "online_bytes_received": stats.online_bytes_s2c,
+        "online_rounds": stats.online_rounds,
+        "client_storage_bytes": stats.client_storage_bytes,
+    });
+    if let (Some(l), Some(obj)) = (label, v.as_object_mut()) {
+        obj.insert("label".to_owned(), l.into());
+    }
+    v
+}
+
+/// `circa infer`: one session, one private inference per input.
 pub fn infer_command(args: &InferArgs) -> Result<(), CliError> {
     let timeout = seconds(args.timeout)?;
-    let text = read_text(&args.input)?;
+    // Format and finiteness are checked before connecting; the length once the server has
+    // sent the architecture, before any inference.
+    let data = data::read_data(&args.input, &args.csv.options())?;
+    let mut out = output(args.output.as_deref())?;
     let config = ClientConfig {
         read_timeout: timeout,
         write_timeout: timeout,
         max_message: args.max_message,
+        ..ClientConfig::default()
     };
     let spinner = crate::progress::spinner("connecting (session setup)");
-    let mut client = Client::connect(&args.connect, &config)?;
+    let mut client =
+        Client::connect(&args.connect, &config).map_err(|source| CliError::Connect {
+            addr: args.connect.clone(),
+            source: Box::new(source),
+        })?;
     spinner.finish_and_clear();
     let len = client.architecture().input_shape().len();
-    let inputs = dataset::parse_inputs(&text, len).map_err(|source| CliError::Model {
+    let inputs = data.rows(len).map_err(|source| CliError::Model {
         path: args.input.display().to_string(),
         source,
     })?;
-    if inputs.is_empty() {
-        return Err(CliError::EmptyInput {
-            path: args.input.display().to_string(),
-        });
+    let labels = data.labels();
+    let write_err = |source| CliError::Write {
+        path: args
+            .output
+            .as_ref()
+            .map_or_else(|| "standard output".to_owned(), |p| p.display().to_string()),
+        source,
+    };
+    if args.json {
+        eprintln!("parameters: {}", describe(client.params()));
+    } else {
+        writeln!(out, "parameters: {}", describe(client.params())).map_err(write_err)?;
     }
-    println!("parameters: {}", describe(client.params()));
     for (i, input) in inputs.iter().enumerate() {
         let (logits, stats) = client.infer(input)?;
-        let class = argmax(&logits).map_or_else(|| "none".to_owned(), |c| c.to_string());
+        let class = argmax(&logits);
+        let label = labels.and_then(|l| l.get(i).copied());
+        if args.json {
+            writeln!(out, "{}", record(i, label, &logits, class, &stats)).map_err(write_err)?;
+            continue;
+        }
         let shown: Vec<String> = logits.iter().map(|v| format!("{v:.4}")).collect();
         if inputs.len() > 1 {
-            println!("input {}:", i + 1);
+            writeln!(out, "input {}:", i + 1).map_err(write_err)?;
         }
-        println!("predicted class: {class}");
-        println!("logits: {}", shown.join(", "));
-        println!(
+        let class = class.map_or_else(|| "none".to_owned(), |c| c.to_string());
+        writeln!(out, "predicted class: {class}").map_err(write_err)?;
+        writeln!(out, "logits: {}", shown.join(", ")).map_err(write_err)?;
+        writeln!(
+            out,
             "offline {:.3} s, {} B sent, {} B received; online {:.1} ms, {} B sent, {} B received, \
              {} rounds; client storage {} B",
             stats.offline_seconds,
@@ -109,8 +173,10 @@ pub fn infer_command(args: &InferArgs) -> Result<(), CliError> {
             stats.online_bytes_s2c,
             stats.online_rounds,
             stats.client_storage_bytes
-        );
+        )
+        .map_err(write_err)?;
     }
+    out.flush().map_err(write_err)?;
     client.close()?;
     Ok(())
 }
@@ -121,15 +187,18 @@ pub fn inspect_command(args: &InspectArgs) -> Result<(), CliError> {
     print!("{}", summary(&network));
     let params = args.params.params();
     params.validate()?;
-    let (unit, measured) = match args.measure {
-        Some(n) if n > 0 => {
+    let (unit, measured) = match measured_relus(args.measure)? {
+        Some(n) => {
             let spinner = crate::progress::spinner("measuring the ReLU protocol");
-            let unit = cost::measure_relu(&params, n)?;
+            let unit = circa_nn::cost::measure_relu(&params, n)?;
             spinner.finish_and_clear();
             (unit, true)
         }
-        _ => (cost::relu_unit(&params)?, false),
+        None => (circa_nn::cost::relu_unit(&params)?, false),
     };
-    print!("{}", cost::report(&network, &params, &unit, measured));
+    // Encoding the model checks it is servable (every weight, bias and calibrated range fits
+    // the field) and applies its calibration.
+    let model = circa_nn::private::ServerModel::new(&network, params)?;
+    print!("{}", cost::report(&network, &model, &unit, measured));
     Ok(())
 }

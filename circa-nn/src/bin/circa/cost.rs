@@ -1,169 +1,11 @@
-//! The private-inference cost estimate printed by `circa inspect`: counts from the
-//! architecture, per-unit costs from the protocol descriptions (analytic) or from a loopback
-//! run of the ReLU protocol (measured).
-//!
-//! Per-unit model (bytes; `n = bits(p)`):
-//! * linear layers (the OT-based linear correlation of `circa_share::ole` as used by
-//!   `circa_nn::private`, weight bits as choice bits): `w` OTs (16 B) per weight and `w`
-//!   field elements (`ceil(n / 8)` B each, packed) per multiply-accumulate, `w` being the
-//!   session's weight width;
-//! * ReLU, label-table path: garbled tables `32` B per AND gate and one random OT (16 B) per
-//!   ReLU for the conversion, server to client; one correlated OT (16 B, client to server) per
-//!   client input bit; online the server's input labels (16 B per bit) and two field elements,
-//!   and one field element back. Delphi's baseline instead receives `n` labels for its output
-//!   mask offline and decodes `n` output bits. The Beaver path adds one triple per ReLU (not
-//!   counted here).
-//! * polynomial activation: one Beaver triple from `circa_share::OtTripleSource`
-//!   (`2 n (16 + ceil(n / 8))` B) offline, two openings each way online.
+//! The private-inference cost estimate printed by `circa inspect` (the model itself is the
+//! library's `circa_nn::cost`; this is its presentation).
 
 use circa_nn::Network;
-use circa_nn::model::Op;
-use circa_nn::private::{Prime, PrivateParams};
-use circa_relu::ReluParams;
-use circa_relu::circuits;
-use circa_share::{Modulus, P2138816513, P2061584302081};
-
-/// Client storage per ReLU in Delphi (Mishra et al. 2020), for comparison.
-pub const DELPHI_STORAGE_PER_RELU: f64 = 18_248.0;
-
-/// Per-ReLU costs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ReluUnit {
-    /// AND gates per ReLU.
-    pub and_gates: usize,
-    /// Offline bytes, both directions.
-    pub offline_bytes: f64,
-    /// Online bytes, server to client.
-    pub online_s2c: f64,
-    /// Online bytes, client to server.
-    pub online_c2s: f64,
-    /// Client storage between the phases.
-    pub storage: f64,
-}
-
-/// Analytic per-ReLU costs for `params` (see the module docs).
-pub fn relu_unit(params: &PrivateParams) -> Result<ReluUnit, circa_relu::Error> {
-    match params.prime {
-        Prime::P41 => relu_unit_for::<P2061584302081>(params),
-        Prime::P31 => relu_unit_for::<P2138816513>(params),
-    }
-}
-
-fn relu_unit_for<M: Modulus>(params: &PrivateParams) -> Result<ReluUnit, circa_relu::Error> {
-    let (variant, product) = params.relu;
-    let p = ReluParams::<M>::new(variant, product, params.frac_bits)?;
-    let and_gates = circuits::and_gates_per_relu(&p);
-    let eval_in = circuits::evaluator_inputs_per_relu(&p) as f64;
-    let garb_on = circuits::garbler_online_inputs_per_relu(&p) as f64;
-    let garb_off = circuits::garbler_offline_inputs_per_relu(&p) as f64;
-    let outputs = circuits::outputs_per_relu(&p) as f64;
-    let tables = 32.0 * and_gates as f64;
-    let unit = if variant.is_sign() {
-        ReluUnit {
-            and_gates,
-            offline_bytes: tables + 16.0 * eval_in + 16.0,
-            online_s2c: 16.0 * garb_on + 16.0,
-            online_c2s: 8.0,
-            storage: tables + 16.0 * eval_in + 16.0,
-        }
-    } else {
-        ReluUnit {
-            and_gates,
-            offline_bytes: tables + 16.0 * eval_in + 16.0 * garb_off + outputs / 8.0,
-            online_s2c: 16.0 * garb_on,
-            online_c2s: 0.0,
-            storage: tables + 16.0 * (eval_in + garb_off) + outputs / 8.0,
-        }
-    };
-    Ok(unit)
-}
-
-/// Measured per-ReLU costs: `relus` ReLUs through the real protocol over loopback.
-pub fn measure_relu(params: &PrivateParams, relus: usize) -> Result<ReluUnit, circa_relu::Error> {
-    let (variant, product) = params.relu;
-    let report = match params.prime {
-        Prime::P41 => circa_relu::protocol::bench::run(
-            &ReluParams::<P2061584302081>::new(variant, product, params.frac_bits)?,
-            relus,
-        )?,
-        Prime::P31 => circa_relu::protocol::bench::run(
-            &ReluParams::<P2138816513>::new(variant, product, params.frac_bits)?,
-            relus,
-        )?,
-    };
-    Ok(ReluUnit {
-        and_gates: report.and_gates,
-        offline_bytes: report.offline_bytes,
-        online_s2c: report.online_bytes_server_to_client,
-        online_c2s: report.online_bytes_client_to_server,
-        storage: report.client_storage_bytes,
-    })
-}
-
-/// Counts taken from the network.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Weights of the linear layers.
-    pub weights: u64,
-    /// Multiply-accumulates of the linear layers (`weights x output positions`, padding
-    /// included, as the correlation computes them).
-    pub macs: u64,
-    /// ReLUs (activations and max pooling).
-    pub relus: u64,
-    /// Polynomial activation units.
-    pub polynomials: u64,
-}
-
-/// The counts of `network`.
-pub fn counts(network: &Network) -> Counts {
-    let arch = network.architecture();
-    let mut out = Counts {
-        relus: arch.relu_count() as u64,
-        ..Counts::default()
-    };
-    for layer in arch.layers() {
-        match &layer.op {
-            Op::Conv2d(c) => {
-                let w = c.weight_len() as u64;
-                out.weights += w;
-                out.macs += w * layer.output_shape().spatial() as u64;
-            }
-            Op::Dense {
-                in_features,
-                out_features,
-            } => {
-                let w = (*in_features as u64) * (*out_features as u64);
-                out.weights += w;
-                out.macs += w;
-            }
-            Op::Activation(circa_nn::Activation::Polynomial { .. }) => {
-                out.polynomials += layer.output_shape().len() as u64;
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The session's weight width: the smallest signed width holding every weight encoded at
-/// `2^f` (at least 2 bits), as the server announces it.
-pub fn weight_bits(network: &Network, frac_bits: u32) -> u32 {
-    let scale = f64::from(frac_bits).exp2();
-    let max = network
-        .weights()
-        .iter()
-        .flatten()
-        .flat_map(|w| w.weight().iter())
-        .map(|w| (w * scale).round().abs())
-        .fold(0.0f64, f64::max);
-    // The weights are finite and encodable (checked at import / by the engine).
-    let max = if max.is_finite() {
-        max as u64
-    } else {
-        u64::MAX
-    };
-    (65 - max.leading_zeros()).max(2)
-}
+use circa_nn::cost::{self, DELPHI_STORAGE_PER_RELU, ReluUnit};
+use circa_nn::engine::Kind;
+use circa_nn::private::ServerModel;
+use circa_relu::{ProductPath, ReluParams, Variant, circuits};
 
 fn human(bytes: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -182,22 +24,13 @@ fn human(bytes: f64) -> String {
 
 /// The text of the estimate for `network` under `params`, with `unit` the per-ReLU costs and
 /// `measured` whether they were measured.
-pub fn report(
-    network: &Network,
-    params: &PrivateParams,
-    unit: &ReluUnit,
-    measured: bool,
-) -> String {
-    let c = counts(network);
-    let n = f64::from(params.prime.bits());
-    let w = weight_bits(network, params.frac_bits);
-    let elem = (n / 8.0).ceil();
-    let linear_offline = f64::from(w) * (c.weights as f64 * 16.0 + c.macs as f64 * elem);
-    let relu_offline = c.relus as f64 * unit.offline_bytes;
-    let poly_offline = c.polynomials as f64 * 2.0 * n * (16.0 + (n / 8.0).ceil());
-    let storage_relu = c.relus as f64 * unit.storage;
+pub fn report(network: &Network, model: &ServerModel, unit: &ReluUnit, measured: bool) -> String {
+    let params = model.params();
+    let plan = model.plan();
+    let w = model.weight_bits();
+    let c = cost::estimate(plan, params, w, unit).total();
     let per_mac = if c.macs > 0 {
-        linear_offline / c.macs as f64
+        c.linear_bytes / c.macs as f64
     } else {
         0.0
     };
@@ -213,18 +46,16 @@ pub fn report(
     let _ = writeln!(
         s,
         "  linear layers: {} weights ({w}-bit), {} multiply-accumulates; {:.1} B per MAC offline \
-         ({w} OTs of 16 B per weight + {w} x {elem} B per MAC), {} offline",
+         (OT-based correlation), {} offline",
         c.weights,
         c.macs,
         per_mac,
-        human(linear_offline)
+        human(c.linear_bytes)
     );
     let _ = writeln!(
         s,
         "  ReLUs: {} x {} AND gates = {} AND gates",
-        c.relus,
-        unit.and_gates,
-        c.relus * unit.and_gates as u64
+        c.relus, unit.and_gates, c.and_gates
     );
     let _ = writeln!(
         s,
@@ -240,30 +71,104 @@ pub fn report(
     if c.polynomials > 0 {
         let _ = writeln!(
             s,
-            "  polynomial activations: {} units, {} offline (Beaver triples), 1 round online",
-            c.polynomials,
-            human(poly_offline)
+            "  polynomial activations: {} units, Beaver triples offline, 1 round online",
+            c.polynomials
         );
     }
-    let online = c.relus as f64 * (unit.online_s2c + unit.online_c2s)
-        + c.polynomials as f64 * 32.0
-        + 8.0 * network.architecture().input_shape().len() as f64
-        + 8.0 * network.architecture().output_shape().len() as f64;
     let _ = writeln!(
         s,
         "  per inference: offline {} (ReLUs {}, {:.1}% of it), online about {}, client storage \
-         about {} for the ReLUs",
-        human(linear_offline + relu_offline + poly_offline),
-        human(relu_offline),
-        100.0 * relu_offline / (linear_offline + relu_offline + poly_offline).max(1.0),
-        human(online),
-        human(storage_relu)
+         about {} ({} for the ReLUs)",
+        human(c.offline_bytes),
+        human(c.relu_bytes),
+        100.0 * c.relu_bytes / c.offline_bytes.max(1.0),
+        human(c.online_bytes),
+        human(c.storage_bytes),
+        human(c.relus as f64 * unit.storage)
     );
     if !params.relu.0.is_sign() && !measured {
         let _ = writeln!(
             s,
             "  note: baseline figures are approximate; `circa inspect --measure N` measures them"
         );
+    }
+    s.push_str(&sites_table(network, model));
+    s
+}
+
+/// Per layer with sign tests: the scale they run at, `k`, tie rule, comparator bits, AND gates
+/// and the fault band in real units.
+fn sites_table(network: &Network, model: &ServerModel) -> String {
+    use std::fmt::Write as _;
+    let params = model.params();
+    let f = params.frac_bits;
+    let n = params.prime.bits();
+    let mut s = String::new();
+    let calibrated = if model.sites().is_empty() {
+        "defaults: one fault band for every site"
+    } else {
+        "calibrated"
+    };
+    let _ = writeln!(
+        s,
+        "
+sign tests per layer ({calibrated})"
+    );
+    let _ = writeln!(
+        s,
+        "{:>4}  {:<20} {:>8} {:>6} {:>4} {:>8} {:>9} {:>10} {:>11}",
+        "#", "layer", "relus", "scale", "k", "mode", "AND/ReLU", "AND gates", "band"
+    );
+    for (i, step) in model.plan().steps().iter().enumerate() {
+        let (site, relus) = match &step.kind {
+            Kind::Relu(r) => (*r.site(), r.count()),
+            Kind::MaxPool(p) => (*p.site(), p.relu_count()),
+            _ => continue,
+        };
+        if relus == 0 {
+            continue;
+        }
+        let name: String = network.architecture().layers()[i]
+            .name
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .take(20)
+            .collect();
+        let (k, mode, ands, band) = match site.variant {
+            Variant::TruncatedSign { k, mode } => (
+                k.to_string(),
+                mode.name(),
+                n - k,
+                format!(
+                    "{:.4}",
+                    (f64::from(k) - f64::from(site.scale_bits(f))).exp2()
+                ),
+            ),
+            v => (
+                "-".to_owned(),
+                v.name(),
+                ReluParams::<circa_share::P2061584302081>::new(v, ProductPath::LabelTable, f)
+                    .map(|p| circuits::and_gates_per_relu(&p) as u32)
+                    .unwrap_or(0),
+                "-".to_owned(),
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "{:>4}  {:<20} {:>8} {:>6} {:>4} {:>8} {:>9} {:>10} {:>11}",
+            i,
+            name,
+            relus,
+            format!("2^{}", site.scale_bits(f)),
+            k,
+            mode,
+            ands,
+            relus as u64 * u64::from(ands),
+            band
+        );
+    }
+    if let Some(b) = model.input_bound() {
+        let _ = writeln!(s, "calibrated input range: [-{b}, {b}]");
     }
     s
 }

@@ -1,4 +1,5 @@
-//! `circa demo`: server and client on loopback with the bundled model and test split.
+//! `circa demo`: server and client on loopback with a model and data (default: the bundled
+//! digits model and test split).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -8,12 +9,13 @@ use std::time::{Duration, Instant};
 use circa_nn::Fixed;
 use circa_nn::net::{Client, ClientConfig, ServerConfig, Shutdown, serve};
 use circa_nn::private::{Prime, PrivateParams, SessionStats};
-use circa_nn::{Network, argmax, dataset};
+use circa_nn::{Network, argmax};
 
 use crate::CliError;
 use crate::cli::{DemoArgs, describe};
-use crate::commands::{load_model, read_text};
-use crate::cost::DELPHI_STORAGE_PER_RELU;
+use crate::commands::load_model;
+use crate::data;
+use circa_nn::cost::DELPHI_STORAGE_PER_RELU;
 
 /// The workspace root (the bundled models live in `models/` there).
 fn workspace_root() -> PathBuf {
@@ -64,6 +66,7 @@ fn run_private(
         max_sessions: 1,
         read_timeout: DEMO_TIMEOUT,
         write_timeout: DEMO_TIMEOUT,
+        flight_timeout: DEMO_TIMEOUT,
         max_session_time: None,
         log: false,
         shutdown: shutdown.clone(),
@@ -92,6 +95,7 @@ fn run_client(
     let config = ClientConfig {
         read_timeout: DEMO_TIMEOUT,
         write_timeout: DEMO_TIMEOUT,
+        flight_timeout: DEMO_TIMEOUT,
         ..ClientConfig::default()
     };
     let mut run = PrivateRun::default();
@@ -110,17 +114,71 @@ fn run_client(
     Ok(run)
 }
 
-fn accuracy(predictions: &[Option<usize>], images: &[(usize, Vec<f64>)]) -> (usize, f64) {
+/// Accuracy against the labels, as `"98.61% (355/360)"`, or `"-"` without labels.
+fn accuracy(predictions: &[Option<usize>], images: &[(usize, Vec<f64>)], labelled: bool) -> String {
+    if !labelled {
+        return "-".to_owned();
+    }
     let correct = predictions
         .iter()
         .zip(images)
         .filter(|(p, (label, _))| **p == Some(*label))
         .count();
-    (correct, 100.0 * correct as f64 / images.len().max(1) as f64)
+    let n = images.len();
+    format!(
+        "{:.2}% ({correct}/{n})",
+        100.0 * correct as f64 / n.max(1) as f64
+    )
 }
 
 fn differing(a: &[Option<usize>], b: &[Option<usize>]) -> usize {
     a.iter().zip(b).filter(|(x, y)| x != y).count()
+}
+
+/// The inputs of the demo, their labels if known, and the word for them.
+struct DemoData {
+    images: Vec<(usize, Vec<f64>)>,
+    labelled: bool,
+    noun: &'static str,
+}
+
+fn demo_data(
+    args: &DemoArgs,
+    root: &std::path::Path,
+    arch: &circa_nn::Architecture,
+) -> Result<DemoData, CliError> {
+    let data_path = args
+        .data
+        .clone()
+        .unwrap_or_else(|| root.join("models/data/digits_test.csv"));
+    let (rows, labels) = data::load_labelled(
+        &data_path,
+        args.labels.as_deref(),
+        &args.csv.options(),
+        arch,
+    )?;
+    let labelled = labels.is_some();
+    let labels = labels.unwrap_or_else(|| vec![usize::MAX; rows.len()]);
+    let mut images: Vec<(usize, Vec<f64>)> = labels.into_iter().zip(rows).collect();
+    if let Some(limit) = args.limit {
+        images.truncate(limit);
+    }
+    if images.is_empty() {
+        return Err(CliError::EmptyInput {
+            path: data_path.display().to_string(),
+        });
+    }
+    let s = arch.input_shape();
+    let noun = if s.height * s.width > 1 {
+        "images"
+    } else {
+        "rows"
+    };
+    Ok(DemoData {
+        images,
+        labelled,
+        noun,
+    })
 }
 
 /// `circa demo`.
@@ -130,27 +188,17 @@ pub fn demo_command(args: &DemoArgs) -> Result<(), CliError> {
         .model
         .clone()
         .unwrap_or_else(|| root.join("models/digits_cnn.onnx"));
+    let network = Arc::new(load_model(&model_path)?);
+    let arch = network.architecture();
+    let DemoData {
+        images,
+        labelled,
+        noun,
+    } = demo_data(args, &root, arch)?;
     let data_path = args
         .data
         .clone()
         .unwrap_or_else(|| root.join("models/data/digits_test.csv"));
-    let network = Arc::new(load_model(&model_path)?);
-    let arch = network.architecture();
-    let text = read_text(&data_path)?;
-    let mut images =
-        dataset::parse_labelled(&text, arch.input_shape().len(), arch.output_shape().len())
-            .map_err(|source| CliError::Model {
-                path: data_path.display().to_string(),
-                source,
-            })?;
-    if let Some(limit) = args.limit {
-        images.truncate(limit);
-    }
-    if images.is_empty() {
-        return Err(CliError::EmptyInput {
-            path: data_path.display().to_string(),
-        });
-    }
     let n = images.len();
     let exact = PrivateParams::exact(args.prime.prime(), args.frac_bits);
     let exact = PrivateParams {
@@ -170,25 +218,32 @@ pub fn demo_command(args: &DemoArgs) -> Result<(), CliError> {
     circa.validate()?;
 
     println!(
-        "model: {} (input {}, {} classes, {} ReLUs); {} test images from {}",
+        "model: {} (input {}, {} outputs, {} ReLUs); {} {noun} from {}{}",
         model_path.display(),
         arch.input_shape(),
         arch.output_shape().len(),
         arch.relu_count(),
         n,
-        data_path.display()
+        data_path.display(),
+        if labelled {
+            ""
+        } else {
+            " (no labels: accuracy not shown)"
+        }
     );
     let mut plain = Vec::with_capacity(n);
     for (_, image) in &images {
         plain.push(argmax(&circa_nn::infer(&network, image)?));
     }
-    let (plain_ok, plain_acc) = accuracy(&plain, &images);
-    println!("plaintext accuracy: {plain_acc:.2}% ({plain_ok}/{n})");
-    let reference = fixed_point_predictions(&network, &exact, &images)?;
-    let (fixed_ok, fixed_acc) = accuracy(&reference, &images);
     println!(
-        "fixed-point reference accuracy (exact rescale, exact ReLU): {fixed_acc:.2}% ({fixed_ok}/{n}); \
-         differs from plaintext on {}",
+        "plaintext accuracy: {}",
+        accuracy(&plain, &images, labelled)
+    );
+    let reference = fixed_point_predictions(&network, &exact, &images)?;
+    println!(
+        "fixed-point reference accuracy (exact rescale, exact ReLU): {}; differs from plaintext \
+         on {}",
+        accuracy(&reference, &images, labelled),
         differing(&reference, &plain)
     );
 
@@ -197,15 +252,13 @@ pub fn demo_command(args: &DemoArgs) -> Result<(), CliError> {
     println!("circa run:  {}", describe(&circa));
     let circa_run = run_private(&network, circa, &images, "private, Circa ReLU")?;
 
-    let (e_ok, e_acc) = accuracy(&exact_run.predictions, &images);
-    let (c_ok, c_acc) = accuracy(&circa_run.predictions, &images);
     println!();
     println!("{:<44} {:>18} {:>18}", "", "exact ReLU", "Circa ReLU");
     let row = |name: &str, a: String, b: String| println!("{name:<44} {a:>18} {b:>18}");
     row(
         "private accuracy",
-        format!("{e_acc:.2}% ({e_ok}/{n})"),
-        format!("{c_acc:.2}% ({c_ok}/{n})"),
+        accuracy(&exact_run.predictions, &images, labelled),
+        accuracy(&circa_run.predictions, &images, labelled),
     );
     row(
         "predictions differing from plaintext",
@@ -250,10 +303,10 @@ pub fn demo_command(args: &DemoArgs) -> Result<(), CliError> {
     });
     row("ReLU offline bytes per ReLU", a, b);
     println!(
-        "(per inference, averaged over {n} images; Delphi's client stores {DELPHI_STORAGE_PER_RELU:.0} B per ReLU)"
+        "(per inference, averaged over {n} {noun}; Delphi's client stores {DELPHI_STORAGE_PER_RELU:.0} B per ReLU)"
     );
     println!(
-        "exact and Circa private predictions differ on {} of {n} images",
+        "exact and Circa private predictions differ on {} of {n} {noun}",
         differing(&exact_run.predictions, &circa_run.predictions)
     );
     Ok(())
