@@ -230,10 +230,7 @@ fn idx_body<'a>(
 /// Parses an IDX image file (the bytes of the whole file; at most `max_items` images, and
 /// [`MAX_IDX_ITEMS`]): its image height and width, and the images as values in `[0, 1]`
 /// (pixel / 255), row-major.
-pub fn parse_idx_images(
-    images: &[u8],
-    max_items: usize,
-) -> Result<(usize, usize, Vec<Vec<f64>>)> {
+pub fn parse_idx_images(images: &[u8], max_items: usize) -> Result<(usize, usize, Vec<Vec<f64>>)> {
     let (shape, pixels) = idx_body("images", images, IDX_IMAGE_DIMS, max_items)?;
     let (rows, cols) = (shape[1], shape[2]);
     let images = pixels

@@ -28,12 +28,10 @@ fn is_npy(path: &Path) -> bool {
 /// Whether `path` names an IDX file of `dims` dimensions (`.idx3`, `train-images-idx3-ubyte`).
 fn is_idx(path: &Path, dims: u8) -> bool {
     let tag = format!("idx{dims}");
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| {
-            let n = n.to_ascii_lowercase();
-            n.ends_with(&format!(".{tag}")) || n.ends_with(&format!("{tag}-ubyte"))
-        })
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        let n = n.to_ascii_lowercase();
+        n.ends_with(&format!(".{tag}")) || n.ends_with(&format!("{tag}-ubyte"))
+    })
 }
 
 /// Largest number of labels an IDX label file may hold here (every byte value).
