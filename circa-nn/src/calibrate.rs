@@ -425,6 +425,9 @@ fn calibrate_in<M: Modulus>(
     })
 }
 
+/// Per-site `(tests, faults)`, in the order of the choices.
+type SiteCounts = Vec<(u64, u64)>;
+
 /// The fault simulation of `choices` over `inputs`, every rescale a local truncation of a
 /// fresh sharing as in the protocol, split over `opts.threads` threads (each with a generator
 /// from the seed and its thread index: the same shares for every configuration): the outcome,
@@ -437,7 +440,7 @@ fn simulate<M: Modulus>(
     labels: Option<&[usize]>,
     exact: &[Option<usize>],
     opts: &Options,
-) -> Result<(Outcome, Vec<(u64, u64)>, f64)> {
+) -> Result<(Outcome, SiteCounts, f64)> {
     let threads = opts.threads.clamp(1, 16);
     let chunk = inputs.len().div_ceil(threads).max(1);
     let parts = std::thread::scope(|scope| {
@@ -446,7 +449,7 @@ fn simulate<M: Modulus>(
             .enumerate()
             .map(|(t, xs)| {
                 let start = t * chunk;
-                scope.spawn(move || -> Result<(Outcome, Vec<(u64, u64)>, u64)> {
+                scope.spawn(move || -> Result<(Outcome, SiteCounts, u64)> {
                     let rng = circa_ot::Prg::from_seed_block(circa_ot::Block::from_u128(
                         u128::from(opts.seed) ^ ((t as u128) << 64),
                     ));

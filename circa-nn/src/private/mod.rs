@@ -608,8 +608,10 @@ impl ClientSession {
             });
         }
         if let Some(bound) = self.input_bound
-            && let Some((index, &value)) =
-                input.iter().enumerate().find(|(_, v)| !(v.abs() <= bound))
+            && let Some((index, &value)) = input
+                .iter()
+                .enumerate()
+                .find(|(_, v)| v.is_nan() || v.abs() > bound)
         {
             return Err(crate::NnError::InputOutOfRange {
                 index,

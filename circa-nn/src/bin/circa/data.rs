@@ -172,6 +172,9 @@ pub fn read_labels(path: &Path) -> Result<Vec<usize>, CliError> {
     labels.map_err(|e| model_err(path, e))
 }
 
+/// Inputs and, if known, their labels.
+pub type Labelled = (Vec<Vec<f64>>, Option<Vec<usize>>);
+
 /// Reads `data_path` as inputs of `arch` with labels from `labels_path`, or from the data (a
 /// CSV row one value wider than the input starts with its label, as in the bundled data,
 /// unless the labels are given otherwise); labels are checked against the model's outputs.
@@ -180,7 +183,7 @@ pub fn load_labelled(
     labels_path: Option<&Path>,
     options: &CsvOptions,
     arch: &circa_nn::Architecture,
-) -> Result<(Vec<Vec<f64>>, Option<Vec<usize>>), CliError> {
+) -> Result<Labelled, CliError> {
     let len = arch.input_shape().len();
     let mut file = read_data(data_path, options)?;
     let model_err = |source| CliError::Model {
