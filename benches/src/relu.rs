@@ -2,7 +2,7 @@
 //! over TCP loopback with one thread per party.
 
 use crate::{Error, Record, Size};
-use circa_relu::protocol::bench::{CostReport, run, run_with_ot_triples};
+use circa_relu::protocol::bench::{CostReport, run_threads, run_with_ot_triples};
 use circa_relu::{ProductPath, ReluParams, TieMode, Variant};
 use circa_share::{Modulus, P2138816513, P2061584302081};
 
@@ -29,10 +29,15 @@ fn variants(ks: &[u32]) -> Vec<(Variant, ProductPath)> {
     v
 }
 
-fn section<M: Modulus>(n: usize, ks: &[u32], out: &mut Vec<Record>) -> Result<(), Error> {
+fn section<M: Modulus>(
+    n: usize,
+    ks: &[u32],
+    threads: usize,
+    out: &mut Vec<Record>,
+) -> Result<(), Error> {
     for (variant, product) in variants(ks) {
         let params = ReluParams::<M>::new(variant, product, FRAC_BITS)?;
-        out.push(record(&run(&params, n)?));
+        out.push(record(&run_threads(&params, n, threads)?));
     }
     // The paper's product path (Beaver triples from OT) at the largest k, NegPass.
     if let Some(&k) = ks.last() {
@@ -47,14 +52,15 @@ fn section<M: Modulus>(n: usize, ks: &[u32], out: &mut Vec<Record>) -> Result<()
     Ok(())
 }
 
-/// Every variant on both shipped primes, `2^16` ReLUs per run (`2^10` quick).
-pub fn run_all(size: Size) -> Result<Vec<Record>, Error> {
+/// Every variant on both shipped primes, `2^16` ReLUs per run (`2^10` quick), the server
+/// garbling on `threads` threads (the Beaver row always on one).
+pub fn run_all(size: Size, threads: usize) -> Result<Vec<Record>, Error> {
     let n = match size {
         Size::Full => 1 << 16,
         Size::Quick => 1 << 10,
     };
     let mut out = Vec::new();
-    section::<P2061584302081>(n, &[8, 12, 16], &mut out)?;
-    section::<P2138816513>(n, &[4, 8, 12], &mut out)?;
+    section::<P2061584302081>(n, &[8, 12, 16], threads, &mut out)?;
+    section::<P2138816513>(n, &[4, 8, 12], threads, &mut out)?;
     Ok(out)
 }

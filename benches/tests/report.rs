@@ -36,7 +36,7 @@ fn ot_section_has_required_keys() {
 
 #[test]
 fn gc_section_has_required_keys() {
-    let r = circa_benches::gc::run(Size::Quick, None).unwrap();
+    let r = circa_benches::gc::run(Size::Quick, None, 2).unwrap();
     let keys = [
         "circuit",
         "phase",
@@ -86,7 +86,7 @@ fn share_section_has_required_keys() {
 
 #[test]
 fn relu_section_has_required_keys() {
-    let r = circa_benches::relu::run_all(Size::Quick).unwrap();
+    let r = circa_benches::relu::run_all(Size::Quick, 1).unwrap();
     let keys = [
         "variant",
         "k",

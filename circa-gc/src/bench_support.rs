@@ -33,6 +33,9 @@ pub struct GcMeasurement {
     pub cpu_seconds: Option<f64>,
     /// Garbled bytes per AND gate (tables only for in-memory phases; all channel bytes for `garble_net`).
     pub bytes_per_and: f64,
+    /// Threads garbling (`garble_parallel` only; 1 otherwise). Compare wall-clock figures across
+    /// thread counts: `cpu_seconds` is the calling thread's only.
+    pub threads: usize,
 }
 
 /// A circuit of `n` independent AND gates over 128 + 128 inputs (no outputs): the "AND stream".
@@ -175,7 +178,44 @@ fn record(
         and_per_sec: and_gates as f64 / seconds,
         cpu_seconds,
         bytes_per_and: bytes as f64 / and_gates.max(1) as f64,
+        threads: 1,
     }
+}
+
+/// `garble_parallel`: [`GarblerSession::garble_parallel_with_evaluator_labels`] on the AND stream
+/// (`stream_ands` gates) and on a chunk of 1024 ReLU sign comparators of 25 bits (the circa-relu
+/// default), at 1 and at `threads` threads, tables kept in a reused buffer (median of `reps`).
+pub fn measure_parallel(
+    stream_ands: usize,
+    reps: usize,
+    threads: usize,
+) -> Result<Vec<GcMeasurement>, Error> {
+    let circuits = [
+        ("and_stream", and_stream_circuit(stream_ands)?),
+        ("relu_sign_1024x25", relu_batch_circuit(1024, 25, false)?),
+    ];
+    let mut out = Vec::new();
+    for (name, c) in &circuits {
+        let e0 = vec![Block::ZERO; c.evaluator_inputs()];
+        for t in [1, threads.max(1)] {
+            let (mut gs, _, mut rng) = bench_session(3);
+            let mut tables = Vec::new();
+            let times = median_seconds(reps, || {
+                gs.garble_parallel_with_evaluator_labels(c, &mut rng, &e0, t, &mut tables)
+                    .map(|_| ())
+            })?;
+            let mut m = record(
+                name,
+                "garble_parallel",
+                c.and_count() as u64,
+                times,
+                16 * tables.len() as u64,
+            );
+            m.threads = t;
+            out.push(m);
+        }
+    }
+    Ok(out)
 }
 
 /// Measures in-memory garbling and evaluation of `circuit` (median of `reps` runs).
@@ -312,29 +352,69 @@ pub fn measure_net(name: &str, circuit: &Circuit, reps: usize) -> Result<GcMeasu
     })
 }
 
-/// Fixed-key AES blocks per second on this machine (batches of [`circa_ot::AES_BATCH`]), and the
-/// TCCR hash evaluations per second through `TweakableHash::hash_many`: the ceilings for garbling
-/// (4 hashes per AND) and evaluation (2 per AND).
-pub fn measure_aes_limit(blocks: usize, reps: usize) -> Result<(f64, f64), Error> {
+/// The AES ceilings of this machine on the detected backend, in blocks (hashes) per second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AesLimit {
+    /// The backend measured (`aes-ni`, `vaes256`, `portable`).
+    pub backend: &'static str,
+    /// Fixed-key AES-128 (ECB, one key schedule for all): the raw AES throughput.
+    pub ecb_blocks_per_sec: f64,
+    /// Re-keyed hashes of label pairs `{L, L ^ Delta}` (one key schedule per pair): the garbler's
+    /// hash, 4 per AND gate.
+    pub pair_hashes_per_sec: f64,
+    /// Re-keyed hashes of single labels (one key schedule each): the evaluator's, 2 per AND gate.
+    pub single_hashes_per_sec: f64,
+}
+
+impl AesLimit {
+    /// The hashing ceiling of garbling: AND gates per second if nothing but the 4 hashes cost.
+    pub fn garble_ceiling(&self) -> f64 {
+        self.pair_hashes_per_sec / 4.0
+    }
+    /// The hashing ceiling of evaluation (2 hashes per AND gate).
+    pub fn eval_ceiling(&self) -> f64 {
+        self.single_hashes_per_sec / 2.0
+    }
+    /// The raw AES ceiling of half-gates with a re-keyed hash: 4 block encryptions and 2 key
+    /// schedules per AND gate to garble, 2 and 2 to evaluate; a key schedule costs about one
+    /// block encryption in AES-unit work (10 `aesenclast`), so 6 and 4 ECB-block equivalents.
+    pub fn raw_garble_ceiling(&self) -> f64 {
+        self.ecb_blocks_per_sec / 6.0
+    }
+    /// See [`AesLimit::raw_garble_ceiling`].
+    pub fn raw_eval_ceiling(&self) -> f64 {
+        self.ecb_blocks_per_sec / 4.0
+    }
+}
+
+/// Measures [`AesLimit`] on `blocks` blocks per run (median of `reps` samples, each long enough
+/// for the thread CPU clock; CPU time where available, as on a loaded machine wall time is not
+/// what one core gives).
+pub fn measure_aes_limit(blocks: usize, reps: usize) -> Result<AesLimit, Error> {
     let aes = circa_ot::FixedKeyAes::fixed();
     let mut buf = vec![Block::from_u128(7); blocks];
     let t_aes = median_seconds(reps, || {
-        for chunk in buf.chunks_mut(circa_ot::AES_BATCH) {
-            aes.encrypt_many(chunk);
-        }
+        aes.encrypt_many(&mut buf);
         Ok(())
     })?;
     let hash = circa_ot::TweakableHash::new(Block::from_u128(1));
-    let xs = vec![Block::from_u128(3); 256];
-    let tweaks: Vec<u64> = (0..256).collect();
-    let mut out = vec![Block::ZERO; 256];
-    let t_hash = median_seconds(reps, || {
-        for _ in 0..blocks / 256 {
-            hash.hash_many(&xs, &tweaks, &mut out);
-        }
+    let mut pairs = vec![[Block::ZERO; 2]; blocks / 2];
+    let mut tweak = 0u64;
+    let t_pairs = median_seconds(reps, || {
+        hash.hash_pairs(&buf[..blocks / 2], Block::ONES, tweak, 1, &mut pairs);
+        tweak += blocks as u64;
         Ok(())
     })?;
-    // Prefer thread CPU time: it is what a dedicated core would take.
-    let (t_aes, t_hash) = (t_aes.1.unwrap_or(t_aes.0), t_hash.1.unwrap_or(t_hash.0));
-    Ok((blocks as f64 / t_aes, (blocks / 256 * 256) as f64 / t_hash))
+    let t_singles = median_seconds(reps, || {
+        hash.hash_seq_in_place(&mut buf, tweak);
+        tweak += blocks as u64;
+        Ok(())
+    })?;
+    let secs = |t: (f64, Option<f64>)| t.1.unwrap_or(t.0);
+    Ok(AesLimit {
+        backend: hash.backend().name(),
+        ecb_blocks_per_sec: blocks as f64 / secs(t_aes),
+        pair_hashes_per_sec: (blocks / 2 * 2) as f64 / secs(t_pairs),
+        single_hashes_per_sec: blocks as f64 / secs(t_singles),
+    })
 }

@@ -1,8 +1,9 @@
 //! Boolean circuits of XOR, AND and NOT gates, validated on construction, and the plaintext evaluator.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::Error;
+use crate::parallel::Partition;
 use crate::schedule::Schedule;
 
 /// The lazily computed level schedule of a circuit (ignored by equality and `Debug`).
@@ -16,6 +17,28 @@ impl PartialEq for ScheduleCache {
 }
 impl Eq for ScheduleCache {}
 impl core::fmt::Debug for ScheduleCache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("..")
+    }
+}
+
+/// The last partition of the circuit for parallel garbling, with its group count (ignored by
+/// equality, `Debug` and `Clone`).
+#[derive(Default)]
+struct PartitionCache(Mutex<Option<(usize, Arc<Partition>)>>);
+
+impl Clone for PartitionCache {
+    fn clone(&self) -> Self {
+        PartitionCache::default()
+    }
+}
+impl PartialEq for PartitionCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for PartitionCache {}
+impl core::fmt::Debug for PartitionCache {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("..")
     }
@@ -94,6 +117,7 @@ pub struct Circuit {
     output_groups: Vec<usize>,
     and_count: usize,
     schedule: ScheduleCache,
+    partition: PartitionCache,
 }
 
 impl Circuit {
@@ -192,6 +216,7 @@ impl Circuit {
             output_groups,
             and_count,
             schedule: ScheduleCache::default(),
+            partition: PartitionCache::default(),
         })
     }
 
@@ -248,6 +273,25 @@ impl Circuit {
     /// The level schedule used by the garbler and evaluator (computed on first use).
     pub(crate) fn schedule(&self) -> &Schedule {
         self.schedule.0.get_or_init(|| Schedule::new(self))
+    }
+
+    /// The schedule split into at most `groups` groups of independent gates for parallel
+    /// garbling (the last one computed is kept).
+    pub(crate) fn partition(&self, groups: usize) -> Arc<Partition> {
+        let mut cache = self
+            .partition
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((n, p)) = cache.as_ref()
+            && *n == groups
+        {
+            return Arc::clone(p);
+        }
+        let inputs = self.garbler_inputs + self.evaluator_inputs;
+        let p = Arc::new(Partition::new(self.schedule(), inputs, groups));
+        *cache = Some((groups, Arc::clone(&p)));
+        p
     }
 
     /// Evaluates the circuit in the clear: the oracle for every garbling test.

@@ -7,8 +7,8 @@ use zeroize::Zeroizing;
 use crate::circuit::{Circuit, Gate, GateKind, check_len};
 use crate::error::Error;
 use crate::garble::{
-    AND_BATCH, BLOCKS_PER_AND, GarbledCircuit, HashScratch, Lanes, and_colour, block, lanes,
-    padded_len, reserve_tweaks, xor,
+    AND_BATCH, BLOCKS_PER_AND, GarbledCircuit, HashScratch, Lanes, block, lanes, reserve_tweaks,
+    xor,
 };
 use crate::label::Label;
 use crate::schedule::{Cursor, Schedule, Step};
@@ -51,7 +51,7 @@ impl EvaluatorSession {
             hash: self.hash,
             tweak_base,
             wires,
-            scratch: HashScratch::new(2),
+            scratch: HashScratch::new(),
         };
         ev.run(&[]);
         Ok(ev)
@@ -175,25 +175,13 @@ fn eval_ands(
     tables: &[Block],
 ) {
     let n = gates.len();
-    for (i, g) in gates.iter().enumerate() {
-        let t = first_tweak + 2 * i as u64;
-        s.xs[2 * i] = block(wires[g.a as usize]);
-        s.xs[2 * i + 1] = block(wires[g.b as usize]);
-        s.tweaks[2 * i] = t;
-        s.tweaks[2 * i + 1] = t + 1;
-    }
-    let m = padded_len(2 * n).min(s.xs.len());
-    hash.hash_many(&s.xs[..m], &s.tweaks[..m], &mut s.hs[..m]);
-    let iter = gates
-        .iter()
-        .zip(s.xs.chunks_exact(2))
-        .zip(s.hs.chunks_exact(2))
-        .zip(tables.chunks_exact(2));
-    for (((g, x), h), t) in iter {
-        let (a, b) = (lanes(x[0]), lanes(x[1]));
-        let (tg, te) = (lanes(t[0]), lanes(t[1]));
-        let wg = xor(lanes(h[0]), and_colour(tg, a));
-        let we = xor(lanes(h[1]), and_colour(xor(te, a), b));
-        wires[g.out as usize] = xor(wg, we);
-    }
+    s.gather(wires, gates);
+    circa_ot::halfgates::evaluate(
+        hash,
+        first_tweak,
+        &s.inputs[..n],
+        bytemuck::cast_slice(tables),
+        &mut s.outputs[..n],
+    );
+    s.scatter(wires, gates);
 }

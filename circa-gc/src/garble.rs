@@ -1,10 +1,13 @@
 //! Half-gates garbling (Zahur, Rosulek, Evans, "Two Halves Make a Whole", Eurocrypt 2015).
 //!
 //! Free-XOR with a global [`Delta`] (lsb 1), point-and-permute on the label lsb, two ciphertexts
-//! per AND gate, and the tweakable circular correlation-robust hash of circa-ot (Guo, Katz, Wang, Yu,
-//! ePrint 2019/074) with a session-wide random tweak offset. The AND gate at position `j` of a
-//! circuit's schedule uses tweaks `base + 2j` (garbler half) and `base + 2j + 1` (evaluator half),
-//! where `base` is reserved from the session's counter, so no tweak repeats within a session.
+//! per AND gate, and the re-keyed multi-instance tweakable circular correlation-robust hash of
+//! circa-ot, `H(x, j) = AES_{S ^ j}(sigma(x)) ^ sigma(x)` (MITCCRH, Guo, Katz, Wang, Weng, Yu,
+//! ePrint 2019/1168; one AES call per hashed label) under the session's random tweak `S`. The AND
+//! gate at position `j` of a circuit's schedule uses tweaks `base + 2j` (garbler half) and
+//! `base + 2j + 1` (evaluator half), where `base` is reserved from the session's counter, so no
+//! tweak (no AES key) repeats within a session: each key hashes exactly the pair `{L, L ^ Delta}`
+//! of one half gate.
 //!
 //! For AND gate `c = a & b` with zero-labels `A, B`, colour bits `pa = lsb(A)`, `pb = lsb(B)`:
 //!
@@ -21,30 +24,17 @@ use rand_core::CryptoRng;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::circuit::{Circuit, GateKind, check_len};
+use crate::circuit::{Circuit, Gate, GateKind, check_len};
 use crate::error::Error;
 use crate::label::{Delta, Label};
 use crate::schedule::{Cursor, Schedule, Step};
 
-/// AND gates hashed together (4 hash inputs each for the garbler, 2 for the evaluator).
-pub const AND_BATCH: usize = 64;
+/// AND gates hashed together (4 hashed labels each for the garbler, 2 for the evaluator).
+pub const AND_BATCH: usize = 96;
 /// AND gates per chunk of the garbled stream (32 bytes each: 128 KiB per chunk).
 pub const CHUNK_ANDS: usize = 4096;
 /// Blocks per AND table.
 pub const BLOCKS_PER_AND: usize = 2;
-
-/// The number of hash inputs to actually hash for `m` useful ones: rounded up to a multiple of
-/// [`circa_ot::AES_BATCH`] when the remainder is at least 8. The AES backends pipeline whole
-/// batches (64 blocks with VAES-512) and encrypt a shorter tail one block at a time, which costs
-/// several times more per block; hashing (and discarding) a few spare blocks is cheaper.
-pub(crate) fn padded_len(m: usize) -> usize {
-    let tail = m % circa_ot::AES_BATCH;
-    if tail >= 8 {
-        m - tail + circa_ot::AES_BATCH
-    } else {
-        m
-    }
-}
 
 /// A label in a wire table: two 64-bit lanes. Keeping every load and store of the tables at the
 /// same width lets a gate read the label an earlier gate just wrote through store-to-load
@@ -65,13 +55,6 @@ pub(crate) fn block(l: Lanes) -> Block {
 #[inline(always)]
 pub(crate) fn xor(a: Lanes, b: Lanes) -> Lanes {
     [a[0] ^ b[0], a[1] ^ b[1]]
-}
-
-/// `a` if the colour bit (lsb) of `c` is 1, else zero; branch-free.
-#[inline(always)]
-pub(crate) fn and_colour(a: Lanes, c: Lanes) -> Lanes {
-    let m = (c[0] & 1).wrapping_neg();
-    [a[0] & m, a[1] & m]
 }
 
 /// Reserves `2 * and_count` consecutive tweaks from a session counter.
@@ -132,14 +115,10 @@ impl GarblerSession {
             circuit.evaluator_inputs(),
             evaluator_zero_labels.len(),
         )?;
-        let tweak_base = reserve_tweaks(&mut self.next_tweak, circuit.and_count())?;
-        let g = circuit.garbler_inputs();
-        let mut input_zero = Zeroizing::new(Vec::with_capacity(g + evaluator_zero_labels.len()));
-        input_zero.extend((0..g).map(|_| Block::random(rng)));
-        input_zero.extend_from_slice(evaluator_zero_labels);
+        let (tweak_base, encoder) = self.start(circuit, rng, evaluator_zero_labels)?;
         // One entry per wire slot (see `schedule`); input `i` is in slot `i`.
         let mut wires = Zeroizing::new(vec![[0u64; 2]; circuit.schedule().num_slots]);
-        for (w, z) in wires.iter_mut().zip(input_zero.iter()) {
+        for (w, z) in wires.iter_mut().zip(encoder.zero.iter()) {
             *w = lanes(*z);
         }
         Ok(StreamGarbler {
@@ -150,13 +129,81 @@ impl GarblerSession {
             delta: self.delta.clone(),
             tweak_base,
             wires,
-            encoder: InputEncoder {
-                zero: input_zero,
-                garbler_inputs: g,
+            encoder,
+            scratch: HashScratch::new(),
+        })
+    }
+
+    /// Reserves the circuit's tweaks and draws the garbler's input zero-labels (the evaluator's
+    /// are given): the first step of every garbling, the only one that consumes randomness.
+    fn start<R: CryptoRng + ?Sized>(
+        &mut self,
+        circuit: &Circuit,
+        rng: &mut R,
+        evaluator_zero_labels: &[Block],
+    ) -> Result<(u64, InputEncoder), Error> {
+        check_len(
+            "evaluator zero-labels",
+            circuit.evaluator_inputs(),
+            evaluator_zero_labels.len(),
+        )?;
+        let tweak_base = reserve_tweaks(&mut self.next_tweak, circuit.and_count())?;
+        let g = circuit.garbler_inputs();
+        let mut input_zero = Zeroizing::new(Vec::with_capacity(g + evaluator_zero_labels.len()));
+        input_zero.extend((0..g).map(|_| Block::random(rng)));
+        input_zero.extend_from_slice(evaluator_zero_labels);
+        let encoder = InputEncoder {
+            zero: input_zero,
+            garbler_inputs: g,
+            delta: self.delta.clone(),
+        };
+        Ok((tweak_base, encoder))
+    }
+
+    /// Garbles `circuit` on up to `threads` threads, with exactly the tables, labels and tweaks of
+    /// [`GarblerSession::garble_stream_with_evaluator_labels`] followed by
+    /// [`StreamGarbler::next_chunk`] to the end (the randomness is drawn in the same order, before
+    /// any thread starts). The circuit's independent parts (its connected components through
+    /// gate outputs, e.g. the ReLUs of a chunk) are dealt out to the threads; a circuit with one
+    /// part, or `threads <= 1`, is garbled on the calling thread. Returns the tables (two blocks
+    /// per AND gate, in the order the evaluator consumes them), the input encoder and the
+    /// outputs.
+    pub fn garble_parallel_with_evaluator_labels<R: CryptoRng + ?Sized>(
+        &mut self,
+        circuit: &Circuit,
+        rng: &mut R,
+        evaluator_zero_labels: &[Block],
+        threads: usize,
+        tables: &mut Vec<Block>,
+    ) -> Result<(InputEncoder, GarblerOutputs), Error> {
+        tables.clear();
+        let partition = (threads > 1).then(|| circuit.partition(threads));
+        let Some(partition) = partition.filter(|p| p.groups.len() > 1) else {
+            let mut g =
+                self.garble_stream_with_evaluator_labels(circuit, rng, evaluator_zero_labels)?;
+            tables.reserve(circuit.and_count() * BLOCKS_PER_AND);
+            while g.next_chunk(tables) > 0 {}
+            return g.finish_with_encoder();
+        };
+        let (tweak_base, encoder) = self.start(circuit, rng, evaluator_zero_labels)?;
+        tables.resize(circuit.and_count() * BLOCKS_PER_AND, Block::ZERO);
+        let mut outputs = Zeroizing::new(vec![Block::ZERO; circuit.outputs().len()]);
+        crate::parallel::garble_groups(
+            &partition,
+            &self.hash,
+            lanes(self.delta.as_block()),
+            tweak_base,
+            &encoder.zero,
+            tables,
+            &mut outputs,
+        );
+        Ok((
+            encoder,
+            GarblerOutputs {
+                zero: outputs,
                 delta: self.delta.clone(),
             },
-            scratch: HashScratch::new(4),
-        })
+        ))
     }
 
     /// Garbles `circuit` in memory with fresh random input labels.
@@ -174,20 +221,32 @@ impl GarblerSession {
     }
 }
 
-/// Buffers for batched hashing.
+/// Buffers for a run of AND gates: their gathered input labels and their output labels. Wiped on
+/// drop.
 pub(crate) struct HashScratch {
-    pub xs: Vec<Block>,
-    pub tweaks: Vec<u64>,
-    pub hs: Vec<Block>,
+    pub inputs: Vec<[Block; 2]>,
+    pub outputs: Vec<Block>,
 }
 
 impl HashScratch {
-    pub(crate) fn new(per_gate: usize) -> HashScratch {
-        let n = per_gate * AND_BATCH;
+    pub(crate) fn new() -> HashScratch {
         HashScratch {
-            xs: vec![Block::ZERO; n],
-            tweaks: vec![0; n],
-            hs: vec![Block::ZERO; n],
+            inputs: vec![[Block::ZERO; 2]; AND_BATCH],
+            outputs: vec![Block::ZERO; AND_BATCH],
+        }
+    }
+
+    /// Gathers the input labels of `gates` from the wire table.
+    pub(crate) fn gather(&mut self, wires: &[Lanes], gates: &[crate::circuit::Gate]) {
+        for (x, g) in self.inputs.iter_mut().zip(gates) {
+            *x = [block(wires[g.a as usize]), block(wires[g.b as usize])];
+        }
+    }
+
+    /// Writes the output labels of `gates` to the wire table.
+    pub(crate) fn scatter(&self, wires: &mut [Lanes], gates: &[crate::circuit::Gate]) {
+        for (o, g) in self.outputs.iter().zip(gates) {
+            wires[g.out as usize] = lanes(*o);
         }
     }
 }
@@ -195,8 +254,8 @@ impl HashScratch {
 impl Drop for HashScratch {
     fn drop(&mut self) {
         use zeroize::Zeroize;
-        self.xs.zeroize();
-        self.hs.zeroize();
+        self.inputs.zeroize();
+        self.outputs.zeroize();
     }
 }
 
@@ -390,15 +449,7 @@ impl StreamGarbler<'_> {
             let room = (CHUNK_ANDS - produced).min(AND_BATCH);
             match self.cursor.next_step(self.schedule, room) {
                 None => break,
-                Some(Step::Free(gates)) => {
-                    let w = &mut self.wires;
-                    for g in gates {
-                        w[g.out as usize] = match g.kind {
-                            GateKind::Not => xor(w[g.a as usize], delta),
-                            _ => xor(w[g.a as usize], w[g.b as usize]),
-                        };
-                    }
-                }
+                Some(Step::Free(gates)) => garble_free(&mut self.wires, gates, delta),
                 Some(Step::And { gates, first_and }) => {
                     let tweak = self.tweak_base + 2 * first_and;
                     garble_ands(
@@ -427,6 +478,11 @@ impl StreamGarbler<'_> {
 
     /// Ends garbling; fails if tables are left (call [`StreamGarbler::next_chunk`] until it returns 0).
     pub fn finish(self) -> Result<GarblerOutputs, Error> {
+        self.finish_with_encoder().map(|(_, out)| out)
+    }
+
+    /// As [`StreamGarbler::finish`], also handing back the input encoder (without a copy).
+    pub fn finish_with_encoder(self) -> Result<(InputEncoder, GarblerOutputs), Error> {
         if !self.is_done() {
             return Err(Error::NotFinished);
         }
@@ -436,10 +492,11 @@ impl StreamGarbler<'_> {
             .iter()
             .map(|&o| block(self.wires[o as usize]))
             .collect();
-        Ok(GarblerOutputs {
+        let out = GarblerOutputs {
             zero: Zeroizing::new(zero),
             delta: self.delta.clone(),
-        })
+        };
+        Ok((self.encoder, out))
     }
 }
 
@@ -454,38 +511,51 @@ impl core::fmt::Debug for StreamGarbler<'_> {
     }
 }
 
-/// Garbles a run of independent AND gates (at most [`AND_BATCH`]).
+/// The free gates of a run on the garbler's zero-labels (NOT adds Delta).
+pub(crate) fn garble_free(wires: &mut [Lanes], gates: &[Gate], delta: Lanes) {
+    for g in gates {
+        wires[g.out as usize] = match g.kind {
+            GateKind::Not => xor(wires[g.a as usize], delta),
+            _ => xor(wires[g.a as usize], wires[g.b as usize]),
+        };
+    }
+}
+
+/// Garbles a run of independent AND gates (at most [`AND_BATCH`]), appending their tables to `out`.
 fn garble_ands(
     hash: &TweakableHash,
     delta: Lanes,
     wires: &mut [Lanes],
-    gates: &[crate::circuit::Gate],
+    gates: &[Gate],
     first_tweak: u64,
     s: &mut HashScratch,
     out: &mut Vec<Block>,
 ) {
+    let start = out.len();
+    out.resize(start + BLOCKS_PER_AND * gates.len(), Block::ZERO);
+    garble_ands_into(hash, delta, wires, gates, first_tweak, s, &mut out[start..]);
+}
+
+/// Garbles a run of independent AND gates (at most [`AND_BATCH`]) into `tables`
+/// (`BLOCKS_PER_AND` blocks per gate).
+pub(crate) fn garble_ands_into(
+    hash: &TweakableHash,
+    delta: Lanes,
+    wires: &mut [Lanes],
+    gates: &[Gate],
+    first_tweak: u64,
+    s: &mut HashScratch,
+    tables: &mut [Block],
+) {
     let n = gates.len();
-    for (i, g) in gates.iter().enumerate() {
-        let (a, b) = (wires[g.a as usize], wires[g.b as usize]);
-        let t = first_tweak + 2 * i as u64;
-        let x = [a, xor(a, delta), b, xor(b, delta)].map(block);
-        s.xs[4 * i..4 * i + 4].copy_from_slice(&x);
-        s.tweaks[4 * i..4 * i + 4].copy_from_slice(&[t, t, t + 1, t + 1]);
-    }
-    let m = padded_len(4 * n).min(s.xs.len());
-    hash.hash_many(&s.xs[..m], &s.tweaks[..m], &mut s.hs[..m]);
-    for ((g, x), h) in gates
-        .iter()
-        .zip(s.xs.chunks_exact(4))
-        .zip(s.hs.chunks_exact(4))
-    {
-        let (a, b) = (lanes(x[0]), lanes(x[2]));
-        let [h0, h1, h2, h3] = [h[0], h[1], h[2], h[3]].map(lanes);
-        let tg = xor(xor(h0, h1), and_colour(delta, b));
-        let wg = xor(h0, and_colour(tg, a));
-        let te = xor(xor(h2, h3), a);
-        let we = xor(h2, and_colour(xor(h2, h3), b)); // (TE ^ A) = H(B) ^ H(B ^ Delta)
-        wires[g.out as usize] = xor(wg, we);
-        out.extend_from_slice(&[block(tg), block(te)]);
-    }
+    s.gather(wires, gates);
+    circa_ot::halfgates::garble(
+        hash,
+        block(delta),
+        first_tweak,
+        &s.inputs[..n],
+        bytemuck::cast_slice_mut(&mut tables[..BLOCKS_PER_AND * n]),
+        &mut s.outputs[..n],
+    );
+    s.scatter(wires, gates);
 }

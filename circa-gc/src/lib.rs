@@ -12,6 +12,7 @@ pub mod evaluate;
 pub mod gadgets;
 pub mod garble;
 pub mod label;
+mod parallel;
 mod schedule;
 pub mod twopc;
 

@@ -196,7 +196,8 @@ fn start_server(
 fn serve_and_infer_over_loopback() {
     let (mut server, lines, addr) = start_server(
         &models().join("digits_cnn.onnx"),
-        &["--max-sessions", "2", "--timeout", "5"],
+        // Two garbling threads: the client has no matching option (the tables are the same).
+        &["--max-sessions", "2", "--timeout", "5", "--threads", "2"],
     );
     let result = run(circa()
         .args(["infer", "--timeout", "20", "--connect", &addr, "--input"])

@@ -95,6 +95,8 @@ fn out_of_range_options_are_typed_errors() {
         (&["--max-per-address", "0"], "max_per_address"),
         (&["--max-message", "3"], "max_message"),
         (&["--max-message", "18446744073709551615"], "max_message"),
+        (&["--threads", "0"], "--threads: 1 to 64"),
+        (&["--threads", "65"], "--threads: 1 to 64"),
     ] {
         refused(&serve(model, extra), needle);
     }

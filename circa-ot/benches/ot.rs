@@ -1,11 +1,11 @@
-//! Criterion benches of circa-ot: fixed-key hashing, base OT and the IKNP
+//! Criterion benches of circa-ot: AES and the re-keyed hash at every backend, base OT and the IKNP
 //! extension over TCP loopback (one thread per party).
 //!
 //! `cargo bench -p circa-ot --bench ot`; set `CIRCA_OT_BENCH_BIG=1` to add
 //! the 2^24 runs (about 10 runs of 1-3 s each per kind).
 
 use circa_ot::bench_support::{OtKind, run_ot_loopback};
-use circa_ot::{Block, FixedKeyAes, MemChannel, Prg, TweakableHash, base_ot};
+use circa_ot::{AesBackend, Block, FixedKeyAes, MemChannel, Prg, TweakableHash, base_ot};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -16,18 +16,25 @@ fn hashing(c: &mut Criterion) {
     const N: usize = 1 << 12;
     let mut xs = vec![Block::ZERO; N];
     Prg::from_seed_block(Block::from_u128(1)).fill_blocks(&mut xs);
-    let tweaks: Vec<u64> = (0..N as u64).collect();
     let mut out = vec![Block::ZERO; N];
-    let hash = TweakableHash::new(Block::from_u128(2));
-    let mut g = c.benchmark_group("hash");
-    g.throughput(Throughput::Elements(N as u64));
-    g.bench_function("fixed_key_aes", |b| {
-        b.iter(|| FixedKeyAes::fixed().encrypt_many(black_box(&mut out)))
-    });
-    g.bench_function("tccr_many", |b| {
-        b.iter(|| hash.hash_many(black_box(&xs), &tweaks, &mut out))
-    });
-    g.finish();
+    let mut pairs = vec![[Block::ZERO; 2]; N / 2];
+    for backend in AesBackend::available() {
+        let aes = FixedKeyAes::with_backend(Block::from_u128(3), backend).expect("available");
+        let hash = TweakableHash::with_backend(Block::from_u128(2), backend).expect("available");
+        let mut g = c.benchmark_group(format!("aes/{}", backend.name()));
+        g.throughput(Throughput::Elements(N as u64));
+        g.bench_function("fixed_key_ecb", |b| {
+            b.iter(|| aes.encrypt_many(black_box(&mut out)))
+        });
+        g.bench_function("ctr", |b| b.iter(|| aes.ctr(0, black_box(&mut out))));
+        g.bench_function("mitccrh_singles", |b| {
+            b.iter(|| hash.hash_seq_in_place(black_box(&mut out), 0))
+        });
+        g.bench_function("mitccrh_pairs", |b| {
+            b.iter(|| hash.hash_pairs(black_box(&xs[..N / 2]), Block::ONES, 0, 1, &mut pairs))
+        });
+        g.finish();
+    }
 }
 
 fn base_ots(c: &mut Criterion) {

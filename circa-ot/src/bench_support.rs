@@ -17,6 +17,11 @@ use std::time::Instant;
 /// split into calls of this size so that memory stays bounded.
 pub const BENCH_BATCH: usize = 1 << 20;
 
+/// OTs run untimed before each measurement, on the same connection: TCP's
+/// slow start and buffer growth on a fresh loopback connection (and first
+/// touches of the buffers) otherwise land in the first measured batch.
+pub const WARMUP_OTS: usize = 1 << 20;
+
 /// A kind of OT to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OtKind {
@@ -121,6 +126,12 @@ pub fn run_ot_loopback(kind: OtKind, n: u64) -> Result<OtBenchResult, Error> {
     })
 }
 
+/// A buffer whose pages are all written, so that first-touch page faults do
+/// not land in the timed section (a zeroed `vec!` is mapped lazily).
+fn pretouched(len: usize) -> Vec<Block> {
+    vec![Block::ONES; len]
+}
+
 /// Batch sizes summing to `n`.
 fn batches(n: u64) -> impl Iterator<Item = usize> {
     let full = n / BENCH_BATCH as u64;
@@ -146,8 +157,10 @@ fn run_sender(kind: OtKind, n: u64, ch: &mut TcpChannel, barrier: &Barrier) -> P
             let setup = t0.elapsed().as_secs_f64();
             barrier.wait();
             let mut s = s?;
+            let mut q = pretouched(len.max(WARMUP_OTS));
+            s.send_cot(ch, &mut q[..WARMUP_OTS])?;
+            barrier.wait();
             let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
-            let mut q = vec![Block::ZERO; len];
             for b in batches(n) {
                 s.send_cot(ch, &mut q[..b])?;
             }
@@ -158,8 +171,10 @@ fn run_sender(kind: OtKind, n: u64, ch: &mut TcpChannel, barrier: &Barrier) -> P
             let setup = t0.elapsed().as_secs_f64();
             barrier.wait();
             let mut s = s?;
+            let mut out = vec![[Block::ONES; 2]; len.max(WARMUP_OTS)];
+            s.send_rot(ch, &mut out[..WARMUP_OTS])?;
+            barrier.wait();
             let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
-            let mut out = vec![[Block::ZERO; 2]; len];
             for b in batches(n) {
                 s.send_rot(ch, &mut out[..b])?;
             }
@@ -168,11 +183,13 @@ fn run_sender(kind: OtKind, n: u64, ch: &mut TcpChannel, barrier: &Barrier) -> P
         OtKind::Chosen => {
             let s = OtSender::setup(ch, &mut rng);
             let setup = t0.elapsed().as_secs_f64();
-            let mut msgs = vec![[Block::ZERO; 2]; len];
+            let mut msgs = vec![[Block::ZERO; 2]; len.max(WARMUP_OTS)];
             Prg::from_seed_block(Block::from_u128(5))
                 .fill_blocks(bytemuck::cast_slice_mut(&mut msgs));
             barrier.wait();
             let mut s = s?;
+            s.send(ch, &msgs[..WARMUP_OTS])?;
+            barrier.wait();
             let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
             for b in batches(n) {
                 s.send(ch, &msgs[..b])?;
@@ -194,14 +211,18 @@ fn run_receiver(kind: OtKind, n: u64, ch: &mut TcpChannel, barrier: &Barrier) ->
     let mut rng = ChaCha20Rng::seed_from_u64(0x7ec1);
     let t0 = Instant::now();
     let len = batch_len(n);
+    let len = len.max(WARMUP_OTS);
     let mut choices: Vec<bool> = (0..len).map(|i| (i * 7 + i / 13) % 3 == 0).collect();
-    let mut out = vec![Block::ZERO; len];
+    let mut out = pretouched(len);
+    let w = WARMUP_OTS;
     let (setup, start, before, cpu) = match kind {
         OtKind::Rcot | OtKind::Cot => {
             let r = CotReceiver::setup(ch, &mut rng);
             let setup = t0.elapsed().as_secs_f64();
             barrier.wait();
             let mut r = r?;
+            r.receive_cot(ch, &choices[..w], &mut out[..w])?;
+            barrier.wait();
             let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
             for b in batches(n) {
                 if kind == OtKind::Rcot {
@@ -217,6 +238,8 @@ fn run_receiver(kind: OtKind, n: u64, ch: &mut TcpChannel, barrier: &Barrier) ->
             let setup = t0.elapsed().as_secs_f64();
             barrier.wait();
             let mut r = r?;
+            r.receive_random_rot(ch, &mut choices[..w], &mut out[..w])?;
+            barrier.wait();
             let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
             for b in batches(n) {
                 r.receive_random_rot(ch, &mut choices[..b], &mut out[..b])?;
@@ -228,6 +251,8 @@ fn run_receiver(kind: OtKind, n: u64, ch: &mut TcpChannel, barrier: &Barrier) ->
             let setup = t0.elapsed().as_secs_f64();
             barrier.wait();
             let mut r = r?;
+            r.receive(ch, &choices[..w], &mut out[..w])?;
+            barrier.wait();
             let (start, before, cpu) = (Instant::now(), ch.stats(), thread_cpu_seconds());
             for b in batches(n) {
                 r.receive(ch, &choices[..b], &mut out[..b])?;

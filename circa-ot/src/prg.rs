@@ -39,11 +39,8 @@ impl Prg {
 
     /// Fills `out` with fresh keystream blocks (bypassing the byte buffer).
     pub fn fill_blocks(&mut self, out: &mut [Block]) {
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = Block::from_u128(self.counter.wrapping_add(i as u128));
-        }
+        self.aes.ctr(self.counter, out);
         self.counter = self.counter.wrapping_add(out.len() as u128);
-        self.aes.encrypt_many(out);
     }
 
     /// One fresh block.

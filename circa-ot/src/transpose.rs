@@ -8,8 +8,8 @@
 //! vector belonging to tile `l`, so each stage is a handful of lane-wise
 //! vector operations. No SIMD intrinsics: the compiler vectorises the safe
 //! code with SSE2 by default, and on x86-64 [`transpose_128xn`] dispatches at
-//! run time to copies of the same code compiled with AVX2 or AVX-512F (the
-//! crate's only `unsafe`, in the private module `wide`).
+//! run time to copies of the same code compiled with AVX2 or AVX-512F (in
+//! the crate's one `unsafe` module, `simd`).
 //!
 //! Bit conventions match [`Block`]: bit `i` of a row is bit `i % 8` of byte
 //! `i / 8` of the row's bytes, and bit `j` of an output block is bit `j` of
@@ -67,14 +67,32 @@ pub fn transpose_128xn(rows: &[Block], width: usize, out: &mut [Block]) {
     assert_eq!(rows.len(), ROWS * width, "transpose: matrix size");
     assert!(out.len() <= 128 * width, "transpose: too many columns");
     #[cfg(target_arch = "x86_64")]
-    wide::transpose(rows, width, out);
+    crate::simd::wide_transpose::transpose(rows, width, out);
     #[cfg(not(target_arch = "x86_64"))]
     transpose_portable(rows, width, out);
 }
 
+/// Blocks per row of the fixed-shape matrices of [`transpose_128x16`].
+pub(crate) const SUB_BLOCKS: usize = 16;
+
+/// [`transpose_128xn`] of a 128 x 2048 matrix whose rows are arrays (OT
+/// extension's sub-chunks): only the first `out.len()` columns are written.
+///
+/// # Panics
+/// If `out.len() > 2048`.
+pub(crate) fn transpose_128x16(rows: &[[Block; SUB_BLOCKS]; ROWS], out: &mut [Block]) {
+    #[cfg(target_arch = "x86_64")]
+    crate::simd::wide_transpose::transpose_rows(rows, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        assert!(out.len() <= 128 * SUB_BLOCKS, "transpose: too many columns");
+        transpose_portable(bytemuck::cast_slice(&rows[..]), SUB_BLOCKS, out);
+    }
+}
+
 /// [`transpose_128xn`] in plain Rust (the caller checked the sizes).
 #[inline(always)]
-fn transpose_portable(rows: &[Block], width: usize, out: &mut [Block]) {
+pub(crate) fn transpose_portable(rows: &[Block], width: usize, out: &mut [Block]) {
     let bytes: &[u8] = bytemuck::cast_slice(rows);
     let row_bytes = 16 * width;
     // Rows 0..64 in `tiles[0]`, rows 64..128 in `tiles[1]`.
@@ -98,41 +116,6 @@ fn transpose_portable(rows: &[Block], width: usize, out: &mut [Block]) {
         for (k, col) in out_group.iter_mut().enumerate() {
             let (r, l) = (k % 64, k / 64);
             *col = Block::from_u64_pair(tiles[0][r][l], tiles[1][r][l]);
-        }
-    }
-}
-
-/// The only `unsafe` code of the crate: the same portable transpose compiled
-/// a second and third time with AVX2 and AVX-512F enabled, so that the
-/// compiler uses 256- and 512-bit registers for the lane vectors, chosen at
-/// run time by CPU feature detection. No intrinsics, no raw pointers.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod wide {
-    use super::transpose_portable;
-    use crate::Block;
-
-    #[target_feature(enable = "avx512f")]
-    fn transpose_avx512(rows: &[Block], width: usize, out: &mut [Block]) {
-        transpose_portable(rows, width, out);
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn transpose_avx2(rows: &[Block], width: usize, out: &mut [Block]) {
-        transpose_portable(rows, width, out);
-    }
-
-    /// Dispatches on the features of the running CPU.
-    pub(super) fn transpose(rows: &[Block], width: usize, out: &mut [Block]) {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: `transpose_avx512` is safe Rust whose only precondition
-            // is that the CPU supports AVX-512F, which was just detected.
-            unsafe { transpose_avx512(rows, width, out) }
-        } else if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above, for AVX2, which was just detected.
-            unsafe { transpose_avx2(rows, width, out) }
-        } else {
-            transpose_portable(rows, width, out);
         }
     }
 }
@@ -200,6 +183,20 @@ mod tests {
             let mut portable = vec![Block::ZERO; cols];
             transpose_portable(&rows, width, &mut portable);
             assert_eq!(portable, slow, "portable, width {width}, {cols} columns");
+        }
+    }
+
+    #[test]
+    fn fixed_shape_matches_naive() {
+        let mut prg = Prg::from_seed_block(Block::from_u128(11));
+        let mut rows = [[Block::ZERO; SUB_BLOCKS]; ROWS];
+        prg.fill_blocks(bytemuck::cast_slice_mut(&mut rows[..]));
+        for cols in [2048, 2047, 1024, 129, 1] {
+            let mut fast = vec![Block::ZERO; cols];
+            let mut slow = vec![Block::ZERO; cols];
+            transpose_128x16(&rows, &mut fast);
+            transpose_naive(bytemuck::cast_slice(&rows[..]), SUB_BLOCKS, &mut slow);
+            assert_eq!(fast, slow, "{cols} columns");
         }
     }
 

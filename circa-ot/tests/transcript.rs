@@ -37,8 +37,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-const SENDER_SHA256: &str = "54098ca32a0fceb72a32296beb8721f4b0cc44f524f2c22ea1087ccc92f90f2d";
-const RECEIVER_SHA256: &str = "fa928c1cf2372a1d21ab541a5056febaed31526b37b329d8b3f9a3720587b260";
+const SENDER_SHA256: &str = "67f52740bbf864a4f52f8bc77eed843d8cc4f549deda4ede7cc40498983b4dca";
+const RECEIVER_SHA256: &str = "d2ef495bf94b2dd82674db3d86dd75fdb371ddf5ee32ae68c79457374861b960";
 
 #[test]
 fn fixed_seeds_give_the_recorded_transcript() {

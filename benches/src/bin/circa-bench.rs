@@ -25,6 +25,10 @@ struct Cli {
     /// Folder holding the bundled models (default: models/ in the workspace).
     #[arg(long, global = true)]
     models: Option<PathBuf>,
+    /// Threads the server (garbler) uses: `relu` garbles each chunk on this many threads, `gc`
+    /// adds parallel-garbling figures at this count. The OT extension is single-threaded.
+    #[arg(long, global = true, default_value_t = 1)]
+    threads: usize,
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -64,13 +68,14 @@ fn run(cli: &Cli) -> Result<Vec<Record>, circa_benches::Error> {
         out.extend(circa_benches::ot::run(size)?);
     }
     if all || matches!(cli.section, Section::Gc) {
-        out.extend(circa_benches::gc::run(size, dir.as_deref())?);
+        out.extend(circa_benches::gc::run(size, dir.as_deref(), cli.threads)?);
+        out.push(circa_benches::gc::aes_limit(size)?);
     }
     if all || matches!(cli.section, Section::Share) {
         out.extend(circa_benches::share::run(size)?);
     }
     if all || matches!(cli.section, Section::Relu) {
-        out.extend(circa_benches::relu::run_all(size)?);
+        out.extend(circa_benches::relu::run_all(size, cli.threads)?);
     }
     if all || matches!(cli.section, Section::Nn) {
         let models = cli.models.clone().unwrap_or_else(default_models_dir);

@@ -32,6 +32,12 @@ impl PrivateInference {
         })
     }
 
+    /// Garbles every session's ReLU chunks on `threads` threads
+    /// ([`ServerModel::set_garble_threads`]; the wire does not change).
+    pub fn set_garble_threads(&mut self, threads: usize) {
+        self.model.set_garble_threads(threads);
+    }
+
     /// The encoded model.
     pub fn model(&self) -> &ServerModel {
         &self.model

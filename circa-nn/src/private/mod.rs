@@ -210,6 +210,9 @@ pub struct SessionStats {
     pub relus: u64,
 }
 
+/// Most threads a session garbles on ([`ServerModel::set_garble_threads`]).
+pub const MAX_GARBLE_THREADS: usize = 64;
+
 /// The server's model, encoded once for one set of parameters and shared (read-only) by every
 /// session: the weights in the field, their bit width, the plan and the architecture's bytes.
 /// Building it checks every weight, bias and coefficient against the field at its scale.
@@ -218,6 +221,8 @@ pub struct ServerModel {
     sites: Vec<SiteChoice>,
     input_bound: Option<f64>,
     architecture_bytes: Vec<u8>,
+    /// Threads each session garbles its ReLU chunks on (see [`ServerModel::set_garble_threads`]).
+    garble_threads: usize,
     encoded: ByPrime<
         Arc<EncodedNetwork<circa_share::P2061584302081>>,
         Arc<EncodedNetwork<circa_share::P2138816513>>,
@@ -286,8 +291,21 @@ impl ServerModel {
             sites: sites.to_vec(),
             input_bound: None,
             architecture_bytes: network.architecture().to_bytes(),
+            garble_threads: 1,
             encoded,
         })
+    }
+
+    /// Garbles every session's ReLU chunks on `threads` threads (clamped to
+    /// `1..=`[`MAX_GARBLE_THREADS`]; default 1). The garbled tables, labels and tweaks do not
+    /// depend on it (nothing on the wire changes), so clients need no matching setting.
+    pub fn set_garble_threads(&mut self, threads: usize) {
+        self.garble_threads = threads.clamp(1, MAX_GARBLE_THREADS);
+    }
+
+    /// Threads each session garbles on ([`ServerModel::set_garble_threads`]).
+    pub fn garble_threads(&self) -> usize {
+        self.garble_threads
     }
 
     /// The per-layer sign-test choices every session runs (empty: the defaults).
@@ -340,10 +358,12 @@ fn server_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
     ch: &mut C,
     net: &Arc<EncodedNetwork<M>>,
     params: PrivateParams,
+    garble_threads: usize,
     rng: &mut R,
 ) -> Result<Box<ServerSetup<M>>> {
     let relu_params = ReluParams::<M>::new(params.relu.0, params.relu.1, params.frac_bits)?;
-    let relu = ReluServer::setup(ch, &relu_params, rng)?;
+    let mut relu = ReluServer::setup(ch, &relu_params, rng)?;
+    relu.set_threads(garble_threads);
     let lin = LinearCorrelationServer::setup(ch, rng)?;
     ch.flush()?;
     Ok(Box::new(ServerSetup {
@@ -418,7 +438,7 @@ impl ServerSession {
         model: &ServerModel,
         rng: &mut R,
     ) -> Result<Self> {
-        let params = model.params;
+        let (params, threads) = (model.params, model.garble_threads);
         ch.send(&params.to_bytes())?;
         ch.send_frame(&model.architecture_bytes)?;
         ch.send(&[model.weight_bits() as u8])?;
@@ -426,8 +446,8 @@ impl ServerSession {
         ch.send(&msgs::encode_input_bound(model.input_bound))?;
         ch.flush()?;
         let inner = match &model.encoded {
-            ByPrime::P41(net) => ByPrime::P41(server_setup(ch, net, params, rng)?),
-            ByPrime::P31(net) => ByPrime::P31(server_setup(ch, net, params, rng)?),
+            ByPrime::P41(net) => ByPrime::P41(server_setup(ch, net, params, threads, rng)?),
+            ByPrime::P31(net) => ByPrime::P31(server_setup(ch, net, params, threads, rng)?),
         };
         Ok(Self {
             inner,

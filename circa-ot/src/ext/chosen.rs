@@ -9,8 +9,7 @@
 //! in each direction.
 
 use super::cot::{check_len, rows_len};
-use super::rot::spread_pairs;
-use super::{CHUNK_OTS, CotReceiver, CotSender, hash_in_place};
+use super::{CHUNK_OTS, CotReceiver, CotSender};
 use crate::{Block, Channel, Error};
 use core::ops::Range;
 use rand_core::CryptoRng;
@@ -20,7 +19,8 @@ use zeroize::Zeroize;
 /// The sender of chosen-message OTs. Semi-honest.
 pub struct OtSender {
     cot: CotSender,
-    pads: Vec<Block>,
+    q: Vec<Block>,
+    pads: Vec<[Block; 2]>,
 }
 
 impl OtSender {
@@ -32,7 +32,8 @@ impl OtSender {
         let delta = Block::random(rng);
         Ok(OtSender {
             cot: CotSender::setup(ch, delta, rng)?,
-            pads: vec![Block::ZERO; 2 * CHUNK_OTS],
+            q: vec![Block::ZERO; CHUNK_OTS],
+            pads: vec![[Block::ZERO; 2]; CHUNK_OTS],
         })
     }
 
@@ -53,14 +54,17 @@ impl OtSender {
             let mut index = first;
             for chunk in msgs.chunks(CHUNK_OTS) {
                 let m = chunk.len();
-                let pads = &mut self.pads[..2 * m];
-                self.cot.recv_chunk(ch, &mut pads[..m])?;
-                spread_pairs(pads, delta);
-                hash_in_place::<2>(&hash, pads, index);
-                for (p, msg) in pads.iter_mut().zip(chunk.iter().flatten()) {
-                    *p ^= *msg;
-                }
-                ch.send_blocks(pads)?;
+                let (q, pads) = (&mut self.q[..m], &mut self.pads[..m]);
+                // Each sub-chunk is hashed and masked while it is in cache.
+                self.cot.recv_chunk_with(ch, q, |off, qs| {
+                    let pads = &mut pads[off..off + qs.len()];
+                    hash.hash_pairs(qs, delta, index + off as u64, 1, pads);
+                    for (p, msg) in pads.iter_mut().zip(&chunk[off..]) {
+                        p[0] ^= msg[0];
+                        p[1] ^= msg[1];
+                    }
+                })?;
+                ch.send_blocks(bytemuck::cast_slice(pads))?;
                 ch.flush()?;
                 index += m as u64;
             }
@@ -75,6 +79,7 @@ impl OtSender {
 
 impl Drop for OtSender {
     fn drop(&mut self) {
+        self.q.zeroize();
         self.pads.zeroize();
     }
 }
@@ -137,8 +142,11 @@ impl OtReceiver {
         if chunks > 0 {
             let r0 = range(0);
             let rows = &mut self.rows[..rows_len(r0.len())];
+            let first0 = first + r0.start as u64;
             self.cot
-                .compute_chunk(&choices[r0.clone()], &mut out[r0], rows);
+                .compute_chunk(&choices[r0.clone()], &mut out[r0], rows, |off, ts| {
+                    hash.hash_seq_in_place(ts, first0 + off as u64)
+                });
             ch.send_blocks(rows)?;
         }
         ch.flush()?;
@@ -146,12 +154,14 @@ impl OtReceiver {
             if k + 1 < chunks {
                 let rn = range(k + 1);
                 let rows = &mut self.rows[..rows_len(rn.len())];
+                let first_n = first + rn.start as u64;
                 self.cot
-                    .compute_chunk(&choices[rn.clone()], &mut out[rn], rows);
+                    .compute_chunk(&choices[rn.clone()], &mut out[rn], rows, |off, ts| {
+                        hash.hash_seq_in_place(ts, first_n + off as u64)
+                    });
             }
             let rk = range(k);
             let t = &mut out[rk.clone()];
-            hash_in_place::<1>(&hash, t, first + rk.start as u64);
             let y = &mut self.y[..2 * t.len()];
             ch.recv_blocks(y)?;
             for ((o, pair), &c) in t.iter_mut().zip(y.chunks_exact(2)).zip(&choices[rk]) {

@@ -5,17 +5,22 @@
 //! Setup (once per session): the COT receiver picks a random 16-byte session
 //! id and sends it; then 128 Chou-Orlandi base OTs ([`crate::base_ot`]) run
 //! with the COT *sender* as base-OT receiver, its choice bits being the bits
-//! of its offset `Delta`. Every base-OT key seeds one AES-CTR [`crate::Prg`]
-//! ("column PRG") that keeps running for the whole session, so no PRG output
-//! is ever used twice. The session id also fixes the session tweak of the
+//! of its offset `Delta`. Every base-OT key seeds one AES-CTR stream
+//! ("column PRG", the stream of a [`crate::Prg`] with that seed; all 128 are
+//! filled by one kernel call per sub-chunk) that keeps running for the whole
+//! session, so no PRG output is ever used twice. The session id also fixes the session tweak of the
 //! [`crate::TweakableHash`] used by random and chosen-message OT.
 //!
 //! Per batch of `n` OTs the receiver announces `n` (u64, little-endian) and
-//! then, chunk by chunk ([`CHUNK_OTS`] OTs at a time), sends for each column
-//! `j` the row `u^j = G(k0_j) xor G(k1_j) xor r` (ALSZ: one row per column,
-//! 16 bytes per OT). The sender computes `q^j = G(k_{Delta_j}) xor Delta_j *
-//! u^j` and both sides transpose ([`crate::transpose`]), giving
-//! `q_i = t_i xor r_i * Delta` for every OT `i`.
+//! then, sub-chunk by sub-chunk of 2048 OTs (the last one shorter), sends for
+//! each column `j` its piece of the row `u^j = G(k0_j) xor G(k1_j) xor r`
+//! (ALSZ: one row per column, 16 bytes per OT): 128 pieces of 16 blocks, a
+//! 32 KiB message, computed, sent, received and consumed while in cache. The
+//! sender computes `q^j = G(k_{Delta_j}) xor Delta_j * u^j` and both sides
+//! transpose ([`crate::transpose`]), giving `q_i = t_i xor r_i * Delta` for
+//! every OT `i`; random and chosen OT hash each sub-chunk's outputs while
+//! they are still in cache. [`CHUNK_OTS`] is the unit of the API loops (and
+//! of chosen OT's request/answer pipelining), not of the wire.
 //!
 //! Outputs: correlated OT ([`CotSender`], [`CotReceiver`]), random OT
 //! ([`RotSender`], [`RotReceiver`]: `H(q_i, i)`, `H(q_i xor Delta, i)`) and
@@ -34,11 +39,13 @@ pub use chosen::{OtReceiver, OtSender};
 pub use cot::{CotReceiver, CotSender};
 pub use rot::{RotReceiver, RotSender};
 
-use crate::{Block, FixedKeyAes, HASH_BATCH, TweakableHash};
+use crate::{Block, TweakableHash};
 use sha2::{Digest, Sha256};
 
-/// OTs per internal chunk: bounds the working memory of a batch to a few
-/// MiB whatever the caller asks for (the matrices are `CHUNK_OTS * 16` bytes).
+/// OTs per internal chunk: bounds the working memory of a batch whatever the
+/// caller asks for (the receiver's rows and chosen OT's answers are
+/// `CHUNK_OTS * 16` and `* 32` bytes), and is the unit in which chosen OT
+/// pipelines requests and answers. The wire carries sub-chunks of 2048 OTs.
 pub const CHUNK_OTS: usize = 1 << 15;
 
 /// Default cap on the OTs one session may produce.
@@ -59,58 +66,33 @@ fn session_hash(session: &[u8; 16]) -> TweakableHash {
 }
 
 /// Packs choice bits into blocks (bit `i` of the result is `bits[i]`);
-/// trailing bits of `out` are zero.
+/// trailing bits of `out` are zero. Eight bools at a time, without branches
+/// on the (secret) bits: their bytes (0 or 1) are read as a little-endian
+/// word, and one multiplication gathers bit 0 of byte `k` into bit `56 + k`.
 fn pack_bits(bits: &[bool], out: &mut [Block]) {
     out.fill(Block::ZERO);
-    for (o, chunk) in out.iter_mut().zip(bits.chunks(128)) {
-        let mut x = 0u128;
-        for (k, byte) in chunk.chunks(8).enumerate() {
-            let mut b = 0u128;
-            for (s, &bit) in byte.iter().enumerate() {
-                b |= (bit as u128) << s;
-            }
-            x |= b << (8 * k);
-        }
-        *o = Block::from_u128(x);
+    let bytes: &[u8] = bytemuck::cast_slice(bits);
+    let packed: &mut [u8] = bytemuck::cast_slice_mut(out);
+    for (p, chunk) in packed.iter_mut().zip(bytes.chunks(8)) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        *p = (u64::from_le_bytes(w).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8;
     }
 }
 
-/// Unpacks the first `out.len()` bits of `blocks`.
+/// Unpacks the first `out.len()` bits of `blocks`, eight at a time without
+/// branches or table lookups on the (secret) bits: the byte is broadcast to
+/// the eight bytes of a word, byte `k` keeps bit `k`, and adding `0x7f`
+/// moves "nonzero" to bit 7 of each byte.
 fn unpack_bits(blocks: &[Block], out: &mut [bool]) {
-    for (chunk, b) in out.chunks_mut(128).zip(blocks) {
-        let x = b.to_u128();
-        for (s, o) in chunk.iter_mut().enumerate() {
-            *o = (x >> s) & 1 == 1;
+    let bytes: &[u8] = bytemuck::cast_slice(blocks);
+    for (chunk, &b) in out.chunks_mut(8).zip(bytes) {
+        let spread = (u64::from(b) * 0x0101_0101_0101_0101) & 0x8040_2010_0804_0201;
+        let ones = ((spread + 0x7f7f_7f7f_7f7f_7f7f) >> 7) & 0x0101_0101_0101_0101;
+        for (k, o) in chunk.iter_mut().enumerate() {
+            *o = (ones >> (8 * k)) & 1 == 1;
         }
     }
-}
-
-/// `xs[e] = H(xs[e], first_tweak + e / P)` in place, batched: with `P = 1`
-/// consecutive tweaks (receiver side), with `P = 2` both messages of one OT
-/// share its index (sender side). `xs.len()` must be a multiple of `P`.
-fn hash_in_place<const P: usize>(hash: &TweakableHash, xs: &mut [Block], first_tweak: u64) {
-    debug_assert!(xs.len().is_multiple_of(P) && HASH_BATCH.is_multiple_of(P));
-    let aes = FixedKeyAes::fixed();
-    let mut px = [Block::ZERO; HASH_BATCH];
-    let mut tweak = first_tweak;
-    for chunk in xs.chunks_mut(HASH_BATCH) {
-        let px = &mut px[..chunk.len()];
-        px.copy_from_slice(chunk);
-        aes.encrypt_many(px);
-        for (group, pgroup) in chunk.chunks_exact_mut(P).zip(px.chunks_exact(P)) {
-            let t = hash.tweak_block(tweak);
-            for (x, p) in group.iter_mut().zip(pgroup) {
-                *x = *p ^ t;
-            }
-            tweak = tweak.wrapping_add(1);
-        }
-        aes.encrypt_many(chunk);
-        for (x, p) in chunk.iter_mut().zip(px.iter()) {
-            *x ^= *p;
-        }
-    }
-    // `pi(q_i)` reveals the OT secret `q_i`: do not leave it on the stack.
-    zeroize::Zeroize::zeroize(&mut px);
 }
 
 #[cfg(test)]
@@ -129,21 +111,5 @@ mod tests {
         let mut back = vec![false; 300];
         unpack_bits(&blocks, &mut back);
         assert_eq!(back, bits);
-    }
-
-    #[test]
-    fn hash_in_place_matches_definition() {
-        let h = TweakableHash::new(Block::from_u128(77));
-        let xs: Vec<Block> = (0..1500u128)
-            .map(|i| Block::from_u128(i * 0x1234_5678))
-            .collect();
-        let mut ones = xs.clone();
-        hash_in_place::<1>(&h, &mut ones, 40);
-        let mut twos = xs.clone();
-        hash_in_place::<2>(&h, &mut twos, 40);
-        for (i, x) in xs.iter().enumerate() {
-            assert_eq!(ones[i], h.hash(*x, 40 + i as u64));
-            assert_eq!(twos[i], h.hash(*x, 40 + (i / 2) as u64));
-        }
     }
 }

@@ -1,29 +1,20 @@
 //! Random OT from correlated OT: the sender gets `(H(q_i, i), H(q_i xor
 //! Delta, i))`, the receiver `H(t_i, i)` for its choice bit, with `H` the
 //! session's [`crate::TweakableHash`] and `i` the OT's index in the session
-//! (IKNP section 3, with the TCCR hash of ePrint 2019/074). Semi-honest.
+//! (IKNP section 3, with the re-keyed MITCCRH of ePrint 2019/1168: one AES
+//! call per pad, one key schedule per OT). Semi-honest.
 
 use super::cot::check_len;
-use super::{CHUNK_OTS, CotReceiver, CotSender, hash_in_place};
+use super::{CHUNK_OTS, CotReceiver, CotSender};
 use crate::{Block, Channel, Error};
 use rand_core::CryptoRng;
-
-/// Expands `flat[..m]` (the `q_i`) in place into the pairs `(q_i, q_i ^ delta)`
-/// over `flat[..2m]`.
-pub(super) fn spread_pairs(flat: &mut [Block], delta: Block) {
-    let m = flat.len() / 2;
-    // Backwards, so that every q_i is read before its slot is overwritten.
-    for i in (0..m).rev() {
-        let q = flat[i];
-        flat[2 * i] = q;
-        flat[2 * i + 1] = q ^ delta;
-    }
-}
+use zeroize::Zeroize;
 
 /// The sender of random OTs. Semi-honest.
-#[derive(Debug)]
 pub struct RotSender {
     cot: CotSender,
+    /// One chunk of correlated-OT outputs `q_i` (wiped on drop).
+    q: Vec<Block>,
 }
 
 impl RotSender {
@@ -35,6 +26,7 @@ impl RotSender {
         let delta = Block::random(rng);
         Ok(RotSender {
             cot: CotSender::setup(ch, delta, rng)?,
+            q: vec![Block::ZERO; CHUNK_OTS],
         })
     }
 
@@ -56,10 +48,12 @@ impl RotSender {
             let mut index = first;
             for chunk in out.chunks_mut(CHUNK_OTS) {
                 let m = chunk.len();
-                let flat: &mut [Block] = bytemuck::cast_slice_mut(chunk);
-                self.cot.recv_chunk(ch, &mut flat[..m])?;
-                spread_pairs(flat, delta);
-                hash_in_place::<2>(&hash, flat, index);
+                let q = &mut self.q[..m];
+                // Each sub-chunk is hashed while its q_i are in cache.
+                self.cot.recv_chunk_with(ch, q, |off, qs| {
+                    let pads = &mut chunk[off..off + qs.len()];
+                    hash.hash_pairs(qs, delta, index + off as u64, 1, pads);
+                })?;
                 index += m as u64;
             }
             Ok(())
@@ -69,6 +63,18 @@ impl RotSender {
 
     /// Ends the session, zeroizing the state.
     pub fn finish(self) {}
+}
+
+impl Drop for RotSender {
+    fn drop(&mut self) {
+        self.q.zeroize();
+    }
+}
+
+impl core::fmt::Debug for RotSender {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RotSender").field("cot", &self.cot).finish()
+    }
 }
 
 /// The receiver of random OTs. Semi-honest.
@@ -106,9 +112,11 @@ impl RotReceiver {
                 let hash = self.cot.hash();
                 let mut index = first;
                 for (c, t) in choices.chunks(CHUNK_OTS).zip(out.chunks_mut(CHUNK_OTS)) {
-                    self.cot.send_chunk_chosen(ch, c, t)?;
-                    hash_in_place::<1>(&hash, t, index);
-                    index += t.len() as u64;
+                    let m = t.len() as u64;
+                    self.cot.send_chunk_chosen(ch, c, t, |off, ts| {
+                        hash.hash_seq_in_place(ts, index + off as u64)
+                    })?;
+                    index += m;
                 }
                 ch.flush()
             });
@@ -128,9 +136,11 @@ impl RotReceiver {
                 let hash = self.cot.hash();
                 let mut index = first;
                 for (c, t) in choices.chunks_mut(CHUNK_OTS).zip(out.chunks_mut(CHUNK_OTS)) {
-                    self.cot.send_chunk_random(ch, c, t)?;
-                    hash_in_place::<1>(&hash, t, index);
-                    index += t.len() as u64;
+                    let m = t.len() as u64;
+                    self.cot.send_chunk_random(ch, c, t, |off, ts| {
+                        hash.hash_seq_in_place(ts, index + off as u64)
+                    })?;
+                    index += m;
                 }
                 ch.flush()
             });

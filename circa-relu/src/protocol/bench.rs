@@ -60,6 +60,9 @@ pub struct CostReport {
     pub offline_cpu_seconds: Option<(f64, f64)>,
     /// Thread CPU seconds of the online phase: (server, client).
     pub online_cpu_seconds: Option<(f64, f64)>,
+    /// Threads the server garbled with ([`ReluServer::set_threads`]); its CPU seconds are those
+    /// of the calling thread only, so compare wall-clock figures across thread counts.
+    pub server_threads: usize,
 }
 
 impl CostReport {
@@ -99,7 +102,8 @@ impl CostReport {
                 "\"offline_relus_per_sec\":{:.0},\"online_relus_per_sec\":{:.0},",
                 "\"triple_bytes\":{:.1},",
                 "\"offline_cpu_s\":{},\"online_cpu_s\":{},",
-                "\"offline_relus_per_cpu_sec\":{},\"online_relus_per_cpu_sec\":{}}}"
+                "\"offline_relus_per_cpu_sec\":{},\"online_relus_per_cpu_sec\":{},",
+                "\"server_threads\":{}}}"
             ),
             self.variant,
             self.k,
@@ -121,6 +125,7 @@ impl CostReport {
             json_pair(self.online_cpu_seconds),
             json_num(self.offline_relus_per_cpu_sec()),
             json_num(self.online_relus_per_cpu_sec()),
+            self.server_threads,
         )
     }
 }
@@ -139,10 +144,19 @@ fn json_num(x: Option<f64>) -> String {
 /// Measures `n` ReLUs (label-table path or baseline). The Beaver path needs triple sources:
 /// use [`run_with_triples`].
 pub fn run<M: Modulus>(params: &ReluParams<M>, n: usize) -> Result<CostReport, Error> {
+    run_threads(params, n, 1)
+}
+
+/// As [`run`] with the server garbling on `threads` threads ([`ReluServer::set_threads`]).
+pub fn run_threads<M: Modulus>(
+    params: &ReluParams<M>,
+    n: usize,
+    threads: usize,
+) -> Result<CostReport, Error> {
     if params.variant().is_sign() && params.product() == ProductPath::Beaver {
         return Err(Error::TriplesRequired);
     }
-    run_inner(params, n, None, None)
+    run_inner(params, n, None, None, threads)
 }
 
 /// Measures `n` ReLUs with the given triple sources (their triple generation is timed as part of
@@ -155,7 +169,7 @@ pub fn run_with_triples<M: Modulus>(
     server_triples: &mut (dyn TripleSource<M, Role = Server> + Send),
     client_triples: &mut (dyn TripleSource<M, Role = Client> + Send),
 ) -> Result<CostReport, Error> {
-    run_inner(params, n, Some(server_triples), Some(client_triples))
+    run_inner(params, n, Some(server_triples), Some(client_triples), 1)
 }
 
 /// Measures `n` ReLUs on the Beaver path with triples from circa-share's OT-based
@@ -181,7 +195,7 @@ pub fn run_with_ot_triples<M: Modulus>(
     };
     let (mut server, mut client) = (server?, client?);
     let before = circa_ot::Channel::stats(server.channel());
-    let mut report = run_inner(params, n, Some(&mut server), Some(&mut client))?;
+    let mut report = run_inner(params, n, Some(&mut server), Some(&mut client), 1)?;
     let st = circa_ot::Channel::stats(server.channel()).since(&before);
     let per = (st.bytes_sent + st.bytes_received) as f64 / n.max(1) as f64;
     report.triple_bytes = per;
@@ -201,6 +215,7 @@ fn run_inner<M: Modulus>(
     n: usize,
     server_triples: Option<&mut (dyn TripleSource<M, Role = Server> + Send)>,
     client_triples: Option<&mut (dyn TripleSource<M, Role = Client> + Send)>,
+    threads: usize,
 ) -> Result<CostReport, Error> {
     let (mut sch, mut cch) = TcpChannel::loopback_pair()?;
     let mut rng = Prg::from_seed_block(Block::from_u128(0x5eed_0001));
@@ -240,6 +255,7 @@ fn run_inner<M: Modulus>(
         let server = (|| -> Result<_, Error> {
             let mut srng = Prg::from_seed_block(Block::from_u128(0x5e7e));
             let mut sv = ReluServer::setup(&mut sch, params, &mut srng)?;
+            sv.set_threads(threads);
             barrier.wait();
             let start = circa_ot::Channel::stats(&sch);
             let (t0, c0) = (Instant::now(), thread_cpu_ns());
@@ -305,6 +321,7 @@ fn run_inner<M: Modulus>(
         triple_bytes: 0.0,
         offline_cpu_seconds: opt_pair(st.offline_cpu, ct.offline_cpu),
         online_cpu_seconds: opt_pair(st.online_cpu, ct.online_cpu),
+        server_threads: threads.max(1),
     })
 }
 

@@ -8,7 +8,9 @@ use circa_ot::{Block, TweakableHash};
 use circa_share::{Fp, Modulus};
 use subtle::{Choice, ConditionallySelectable};
 
-use super::session::{fp_bit, hash_to_field_many, lambda_ot_tweak, output_table_tweak};
+use super::session::{
+    fp_bit, hash_pairs_to_field, hash_to_field_strided, lambda_ot_tweak, output_table_tweak,
+};
 use crate::error::{Error, check_len};
 
 /// A party's output shares and the message `d` it sends.
@@ -22,24 +24,12 @@ pub(crate) fn lambda_ot_client<M: Modulus>(
     q: &[Block],
     first_relu: u64,
 ) -> (Vec<Fp<M>>, Vec<Fp<M>>) {
-    let tweaks: Vec<u64> = (0..q.len() as u64)
-        .map(|i| lambda_ot_tweak(first_relu + i))
-        .collect();
-    let mut both: Vec<Block> = q.to_vec();
-    both.extend(q.iter().map(|&x| x ^ delta_prime));
-    let mut tw2 = tweaks.clone();
-    tw2.extend_from_slice(&tweaks);
-    let mut h: Vec<Fp<M>> = hash_to_field_many(hash, &both, &tw2);
-    zeroize::Zeroize::zeroize(&mut both);
-    let rho = h[q.len()..]
-        .iter()
-        .zip(&h[..q.len()])
-        .map(|(&a, &b)| a - b)
-        .collect();
-    // `h` becomes `m` (its first half); the second half, m + rho, is wiped.
-    zeroize::Zeroize::zeroize(&mut h[q.len()..]);
-    h.truncate(q.len());
-    (h, rho)
+    // ReLU i uses the tweak lambda_ot_tweak(first_relu + i) = lambda_ot_tweak(first_relu) + 2i.
+    let mut h = hash_pairs_to_field::<M>(hash, q, delta_prime, lambda_ot_tweak(first_relu), 2);
+    let m = h.iter().map(|h| h[0]).collect();
+    let rho = h.iter().map(|h| h[1] - h[0]).collect();
+    zeroize::Zeroize::zeroize(&mut h);
+    (m, rho)
 }
 
 /// Server side of the lambda-OT (server = COT receiver with choices `lambda`): `v_i = HF(T_i)`.
@@ -48,10 +38,7 @@ pub(crate) fn lambda_ot_server<M: Modulus>(
     t: &[Block],
     first_relu: u64,
 ) -> Vec<Fp<M>> {
-    let tweaks: Vec<u64> = (0..t.len() as u64)
-        .map(|i| lambda_ot_tweak(first_relu + i))
-        .collect();
-    hash_to_field_many(hash, t, &tweaks)
+    hash_to_field_strided(hash, t, lambda_ot_tweak(first_relu), 2)
 }
 
 /// Server: the two-entry output tables, two field elements per ReLU:
@@ -67,21 +54,12 @@ pub(crate) fn server_output_tables<M: Modulus>(
     check_len("server shares", out_zero.len(), s.len())?;
     check_len("output masks", out_zero.len(), r.len())?;
     let n = out_zero.len();
-    let mut xs = Vec::with_capacity(2 * n);
-    let mut tweaks = Vec::with_capacity(2 * n);
-    for (i, &l0) in out_zero.iter().enumerate() {
-        let t = output_table_tweak(first_relu + i as u64);
-        xs.push(l0);
-        xs.push(l0 ^ delta);
-        tweaks.push(t);
-        tweaks.push(t);
-    }
-    let mut h: Vec<Fp<M>> = hash_to_field_many(hash, &xs, &tweaks);
-    zeroize::Zeroize::zeroize(&mut xs);
+    // ReLU i uses the tweak output_table_tweak(first_relu + i) for both of its labels.
+    let mut h = hash_pairs_to_field::<M>(hash, out_zero, delta, output_table_tweak(first_relu), 2);
     let mut ct = Vec::with_capacity(2 * n);
     for i in 0..n {
-        let e0 = h[2 * i] - r[i];
-        let e1 = h[2 * i + 1] + s[i] - r[i];
+        let e0 = h[i][0] - r[i];
+        let e1 = h[i][1] + s[i] - r[i];
         // Entry of beta = 0 sits at position lsb(L0); swap when lsb(L0) = 1.
         let swap = Choice::from(u8::from(out_zero[i].lsb()));
         ct.push(Fp::conditional_select(&e0, &e1, swap));
@@ -100,10 +78,8 @@ pub(crate) fn client_open_tables<M: Modulus>(
     ct: &[Fp<M>],
 ) -> Result<Vec<Fp<M>>, Error> {
     check_len("output tables", 2 * out_labels.len(), ct.len())?;
-    let tweaks: Vec<u64> = (0..out_labels.len() as u64)
-        .map(|i| output_table_tweak(first_relu + i))
-        .collect();
-    let mut h: Vec<Fp<M>> = hash_to_field_many(hash, out_labels, &tweaks);
+    let mut h: Vec<Fp<M>> =
+        hash_to_field_strided(hash, out_labels, output_table_tweak(first_relu), 2);
     let e = out_labels
         .iter()
         .enumerate()

@@ -18,10 +18,6 @@ use crate::circuits::split_garbler_inputs;
 use crate::error::Error;
 use crate::params::{ProductPath, ReluParams};
 
-/// Garbled tables are sent in pieces of this many blocks (512 KiB), above the TCP channel's
-/// write-buffer size, so they are written to the socket without an extra copy.
-const TABLE_SEND_BLOCKS: usize = 1 << 15;
-
 /// Appends the labels of the low `zero.len()` bits of `v` (LSB first): `zero[j] ^ bit_j Delta`,
 /// selected without a branch on the bits.
 pub(super) fn encode_word(zero: &[Label], v: u64, delta: Block, out: &mut Vec<Label>) {
@@ -45,6 +41,10 @@ pub struct ReluServer<M: Modulus> {
     next_relu: u64,
     next_chunk: u64,
     circuits: CircuitCache,
+    /// Threads garbling each chunk (1: the calling thread only).
+    threads: usize,
+    /// The garbled tables of the chunk being sent (public ciphertexts; reused).
+    tables: Vec<Block>,
 }
 
 impl<M: Modulus> core::fmt::Debug for ReluServer<M> {
@@ -90,12 +90,21 @@ impl<M: Modulus> ReluServer<M> {
             next_relu: 0,
             next_chunk: 0,
             circuits: CircuitCache::default(),
+            threads: 1,
+            tables: Vec::new(),
         })
     }
 
     /// The session's parameters.
     pub fn params(&self) -> &ReluParams<M> {
         &self.params
+    }
+
+    /// Garbles each chunk on up to `threads` threads (at least 1; default 1): the chunk's ReLUs
+    /// are dealt out to the threads, the tables, labels and tweaks are the same for every thread
+    /// count (nothing on the wire changes), so the client needs no matching setting.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
     }
 
     /// Offline phase for a batch of `n` ReLUs (label-table path or baseline). The client must
@@ -196,37 +205,30 @@ impl<M: Modulus> ReluServer<M> {
         let mut q = vec![Block::ZERO; circuit.evaluator_inputs()];
         self.cot.send_cot(ch, &mut q)?;
 
-        // 2. Garble and stream the tables.
+        // 2. Garble (on `self.threads` threads, with identical tables) and send the tables.
         let tweak = chunk_tweak(self.garble_tweak, chunk_id);
         let mut session = GarblerSession::new(self.delta.clone(), tweak);
         let mut label_rng = BlockRng::new(&mut self.prg);
-        let garbler = session.garble_stream_with_evaluator_labels(&circuit, &mut label_rng, &q);
+        let garbled = session.garble_parallel_with_evaluator_labels(
+            &circuit,
+            &mut label_rng,
+            &q,
+            self.threads,
+            &mut self.tables,
+        );
         drop(label_rng);
-        let mut garbler = garbler?;
         q.zeroize();
+        let (encoder, outputs) = garbled?;
         // The zero-labels of the garbler's inputs, split into the online part (kept for the
         // online phase) and the offline part (the baseline's masks r').
-        let mut zero_labels = garbler
-            .encoder()
-            .encode_garbler(&vec![false; circuit.garbler_inputs()])?;
+        let mut zero_labels = encoder.encode_garbler(&vec![false; circuit.garbler_inputs()])?;
+        drop(encoder);
         let (mut online_zero, mut offline_zero) = (Vec::new(), Vec::new());
         let split = split_garbler_inputs(params, &zero_labels, &mut online_zero, &mut offline_zero);
         zero_labels.zeroize();
         split?;
-        // Tables go out in pieces of TABLE_SEND_BLOCKS: large enough that the channel's write
-        // buffer passes them straight to the socket instead of copying them.
-        let mut buf = Vec::with_capacity(TABLE_SEND_BLOCKS + 2 * circa_gc::CHUNK_ANDS);
-        loop {
-            let n = garbler.next_chunk(&mut buf);
-            if buf.len() >= TABLE_SEND_BLOCKS || (n == 0 && !buf.is_empty()) {
-                ch.send_blocks(&buf)?;
-                buf.clear();
-            }
-            if n == 0 {
-                break;
-            }
-        }
-        let outputs = garbler.finish()?;
+        // One write: larger than the channel's buffer, so passed straight to the socket.
+        ch.send_blocks(&self.tables)?;
         let colours = outputs.decoder().colours().to_vec();
 
         let mut chunk = ServerChunk {

@@ -53,18 +53,38 @@ pub(crate) fn lambda_ot_tweak(relu: u64) -> u64 {
     (relu << 1) | 1
 }
 
-/// `HF(x, tweak)`: the tweakable hash reduced into the field (128 bits into at most 62: the
-/// statistical distance from uniform is below 2^-66).
-pub(crate) fn hash_to_field_many<M: Modulus>(
+/// `HF(x_i, first + i * stride)`: the tweakable hash reduced into the field (128 bits into at most
+/// 62: the statistical distance from uniform is below 2^-66).
+pub(crate) fn hash_to_field_strided<M: Modulus>(
     hash: &TweakableHash,
     xs: &[Block],
-    tweaks: &[u64],
+    first: u64,
+    stride: u64,
 ) -> Vec<Fp<M>> {
-    let mut out = vec![Block::ZERO; xs.len()];
-    hash.hash_many(xs, tweaks, &mut out);
+    let mut out = xs.to_vec();
+    hash.hash_strided_in_place(&mut out, first, stride);
     let r = out
         .iter()
         .map(|h| Fp::from_u128_reduced(h.to_u128()))
+        .collect();
+    zeroize::Zeroize::zeroize(&mut out);
+    r
+}
+
+/// `[HF(x_i, t_i), HF(x_i ^ offset, t_i)]` with `t_i = first + i * stride`: both hashes of each
+/// pair under one tweak (one AES key schedule per pair).
+pub(crate) fn hash_pairs_to_field<M: Modulus>(
+    hash: &TweakableHash,
+    xs: &[Block],
+    offset: Block,
+    first: u64,
+    stride: u64,
+) -> Vec<[Fp<M>; 2]> {
+    let mut out = vec![[Block::ZERO; 2]; xs.len()];
+    hash.hash_pairs(xs, offset, first, stride, &mut out);
+    let r = out
+        .iter()
+        .map(|h| h.map(|h| Fp::from_u128_reduced(h.to_u128())))
         .collect();
     zeroize::Zeroize::zeroize(&mut out);
     r

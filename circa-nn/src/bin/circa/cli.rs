@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// Largest number of connections from one client address (IPv4 address or IPv6 /64).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PER_ADDRESS)]
     pub max_per_address: usize,
+    /// Threads each session garbles its ReLUs on (1 to 64; the garbled tables do not depend on
+    /// it, so clients need no matching option).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
     /// Protocol parameters.
     #[command(flatten)]
     pub params: ParamArgs,
@@ -451,6 +455,18 @@ pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, crate::CliError> 
     };
     config.validate()?;
     Ok(config)
+}
+
+/// `serve --threads`, checked before the model is loaded.
+pub fn garble_threads(n: usize) -> Result<usize, crate::CliError> {
+    if (1..=circa_nn::private::MAX_GARBLE_THREADS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(crate::CliError::InvalidOption {
+            option: "--threads",
+            reason: "1 to 64 threads",
+        })
+    }
 }
 
 /// Largest `inspect --measure` (each measured ReLU is preprocessed and stored whole: 2^14 of

@@ -31,14 +31,16 @@ pub fn load_model(path: &Path) -> Result<Network, CliError> {
 /// before the socket is bound.
 pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
     let config = crate::cli::server_config(args)?;
+    let threads = crate::cli::garble_threads(args.threads)?;
     let network = load_model(&args.model)?;
     let params = args.params.params_for(network.calibration());
     params.validate()?;
-    let service =
+    let mut service =
         PrivateInference::new(&network, params).map_err(|source| CliError::Unservable {
             path: args.model.display().to_string(),
             source: Box::new(source),
         })?;
+    service.set_garble_threads(threads);
     let listener = TcpListener::bind(&args.listen).map_err(|source| CliError::Listen {
         addr: args.listen.clone(),
         source,
@@ -48,10 +50,11 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
     let mut out = std::io::stdout();
     let _ = writeln!(
         out,
-        "circa serve: {} ({} ReLUs) on {addr}, at most {} sessions",
+        "circa serve: {} ({} ReLUs) on {addr}, at most {} sessions, {threads} garbling thread{}",
         args.model.display(),
         network.architecture().relu_count(),
-        args.max_sessions
+        args.max_sessions,
+        if threads == 1 { "" } else { "s" }
     );
     let _ = writeln!(out, "circa serve: {}", describe(&params));
     let model = service.model();

@@ -1,0 +1,1316 @@
+//! The one module of circa-ot that contains `unsafe` code: hand-written
+//! AES-NI and VAES kernels, and the run-time dispatch to wider SIMD builds of
+//! the bit-matrix transpose.
+//!
+//! How it is organised, and why the `unsafe` is small:
+//!
+//! * `x128` and `x256` hold the vector operations at one width: one AES block
+//!   per `__m128i` (AES-NI) or two per `__m256i` (VAES with AVX2, where each
+//!   128-bit lane is an independent AES state with its own round key). Every
+//!   operation is a safe `#[target_feature]` function: since Rust 1.87 the
+//!   `core::arch` intrinsics are safe to call from code compiled with their
+//!   features, and loads and stores go through `bytemuck` casts of `Block`
+//!   values (no raw pointers anywhere in this module).
+//! * The `kernels!` macro writes each AES kernel once in terms of those
+//!   operations and instantiates it as `ni` (over `x128`) and `vaes` (over
+//!   `x256`); all of it is safe code compiled with the level's features.
+//! * The only `unsafe` is the call from ordinary code into a
+//!   `#[target_feature]` function, at the dispatch functions at the bottom of
+//!   the module. Their soundness rests on one invariant: a [`Hw`] value exists
+//!   only if [`Hw::new`] detected its CPU features at run time (the type has a
+//!   private field and no other constructor), and the dispatch calls the
+//!   kernels of exactly the level the `Hw` names.
+//!
+//! The kernels never branch or index memory on secret data (AES-NI is
+//! constant time; addresses depend only on lengths).
+
+#![allow(unsafe_code)]
+
+use crate::Block;
+use core::arch::x86_64::*;
+use zeroize::Zeroize;
+
+/// A hardware kernel level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum HwKind {
+    /// AES-NI on 128-bit registers (needs AES, SSE2, SSSE3).
+    AesNi,
+    /// VAES on 256-bit registers, two blocks per instruction (needs VAES, AVX2).
+    Vaes256,
+}
+
+/// Proof that the running CPU supports a [`HwKind`]: the only constructor is
+/// [`Hw::new`], which checks. Every `unsafe` call in this module relies on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Hw {
+    kind: HwKind,
+}
+
+impl Hw {
+    /// `Some` if and only if the running CPU has every feature `kind` uses.
+    pub(crate) fn new(kind: HwKind) -> Option<Hw> {
+        let base = std::is_x86_feature_detected!("aes")
+            && std::is_x86_feature_detected!("sse2")
+            && std::is_x86_feature_detected!("ssse3");
+        let ok = match kind {
+            HwKind::AesNi => base,
+            HwKind::Vaes256 => {
+                base && std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("vaes")
+            }
+        };
+        ok.then_some(Hw { kind })
+    }
+
+    /// The level.
+    pub(crate) fn kind(self) -> HwKind {
+        self.kind
+    }
+}
+
+/// AES-128 round constants, one per round of the key schedule.
+const RCON: [i32; 10] = [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1b, 0x36];
+
+/// `pshufb` mask that fills every 32-bit word with `RotWord(w3)`: bytes
+/// 13, 14, 15, 12 of the key.
+const ROT_WORD: i32 = 0x0c0f_0e0d;
+
+/// One block per vector (AES-NI).
+mod x128 {
+    use super::*;
+
+    pub(super) type V = __m128i;
+    pub(super) const LANES: usize = 1;
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn splat(b: Block) -> V {
+        bytemuck::cast(b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn lane0(v: V) -> Block {
+        bytemuck::cast(v)
+    }
+
+    /// Lane `l` is `xs[i + l * stride]`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn load(xs: &[Block], i: usize, _stride: usize) -> V {
+        bytemuck::cast(xs[i])
+    }
+
+    /// Writes lane `l` to `xs[i + l * stride]`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn store(xs: &mut [Block], i: usize, _stride: usize, v: V) {
+        xs[i] = bytemuck::cast(v);
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn xor(a: V, b: V) -> V {
+        _mm_xor_si128(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "aes")]
+    pub(super) fn enc(a: V, k: V) -> V {
+        _mm_aesenc_si128(a, k)
+    }
+
+    #[inline]
+    #[target_feature(enable = "aes")]
+    pub(super) fn enc_last(a: V, k: V) -> V {
+        _mm_aesenclast_si128(a, k)
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn rcon(c: i32) -> V {
+        _mm_set1_epi32(c)
+    }
+
+    /// The prefix XOR of the four 32-bit words of every lane:
+    /// `(w0, w0^w1, w0^w1^w2, w0^w1^w2^w3)`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn prefix(k: V) -> V {
+        let k = _mm_xor_si128(k, _mm_slli_si128::<4>(k));
+        _mm_xor_si128(k, _mm_slli_si128::<8>(k))
+    }
+
+    /// One step of the AES-128 key schedule (FIPS-197 section 5.2) in every
+    /// lane, on the pair `(k, q)` with `q = prefix(k)`; returns the next pair.
+    ///
+    /// `t = SubWord(RotWord(w3)) ^ rcon` in all four words comes from
+    /// `aesenclast` on a vector whose words all equal `RotWord(w3)` (so that
+    /// `ShiftRows` is the identity). The next key is `q ^ t`. Its prefix is
+    /// `prefix(q) ^ prefix(t)`, where `prefix(prefix(k)) = k ^ (k << 64)` and
+    /// `prefix(t) = (t, 0, t, 0)`: one byte shift instead of the two a
+    /// prefix XOR takes, which relieves the shuffle ports.
+    #[inline]
+    #[target_feature(enable = "sse2,ssse3,aes")]
+    pub(super) fn key_step(k: V, q: V, rcon: V) -> (V, V) {
+        let t = _mm_aesenclast_si128(_mm_shuffle_epi8(k, _mm_set1_epi32(ROT_WORD)), rcon);
+        let even = _mm_and_si128(t, _mm_set_epi32(0, -1, 0, -1));
+        let q2 = _mm_xor_si128(_mm_xor_si128(k, _mm_slli_si128::<8>(k)), even);
+        (_mm_xor_si128(q, t), q2)
+    }
+
+    /// `sigma(lo, hi) = (hi, hi ^ lo)` in every lane (see [`Block::sigma`]).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn sigma(v: V) -> V {
+        _mm_xor_si128(_mm_unpackhi_epi64(v, v), _mm_slli_si128::<8>(v))
+    }
+
+    /// Lane `l` holds `(low + l * step, high)` as two 64-bit halves.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn counters(low: u64, step: u64, high: u64) -> V {
+        let _ = step;
+        _mm_set_epi64x(high as i64, low as i64)
+    }
+
+    /// `x` in the low 64 bits of every lane, 0 in the high ones.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn low64(x: u64) -> V {
+        _mm_set_epi64x(0, x as i64)
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn add64(a: V, b: V) -> V {
+        _mm_add_epi64(a, b)
+    }
+
+    // ---- One AND gate per `G`: its two half gates (input labels A and B,
+    // keys of tweaks t and t + 1) in two registers. ----
+
+    /// The two halves of one AND gate: `.0` the A half, `.1` the B half.
+    #[derive(Clone, Copy)]
+    pub(super) struct G(V, V);
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_load(xs: &[Block], i: usize) -> G {
+        G(bytemuck::cast(xs[2 * i]), bytemuck::cast(xs[2 * i + 1]))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_store(xs: &mut [Block], i: usize, g: G) {
+        xs[2 * i] = bytemuck::cast(g.0);
+        xs[2 * i + 1] = bytemuck::cast(g.1);
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_splat(b: Block) -> G {
+        G(splat(b), splat(b))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_zero() -> G {
+        G(_mm_setzero_si128(), _mm_setzero_si128())
+    }
+
+    /// The keys `base ^ t` and `base ^ (t + 1)`, `t` in the low 64 bits of `ctr`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_keys(base: V, ctr: V) -> G {
+        G(
+            _mm_xor_si128(base, ctr),
+            _mm_xor_si128(base, _mm_add_epi64(ctr, low64(1))),
+        )
+    }
+
+    /// The tweak counter of the first gate and its step (two tweaks per gate).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_counter(first: u64) -> (V, V) {
+        (low64(first), low64(2))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_xor(a: G, b: G) -> G {
+        G(_mm_xor_si128(a.0, b.0), _mm_xor_si128(a.1, b.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_and(a: G, b: G) -> G {
+        G(_mm_and_si128(a.0, b.0), _mm_and_si128(a.1, b.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "aes")]
+    pub(super) fn g_enc(a: G, k: G) -> G {
+        G(_mm_aesenc_si128(a.0, k.0), _mm_aesenc_si128(a.1, k.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "aes")]
+    pub(super) fn g_enc_last(a: G, k: G) -> G {
+        G(
+            _mm_aesenclast_si128(a.0, k.0),
+            _mm_aesenclast_si128(a.1, k.1),
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_sigma(a: G) -> G {
+        G(sigma(a.0), sigma(a.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_prefix(a: G) -> G {
+        G(prefix(a.0), prefix(a.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2,ssse3,aes")]
+    pub(super) fn g_key_step(k: G, q: G, rcon: V) -> (G, G) {
+        let (k0, q0) = key_step(k.0, q.0, rcon);
+        let (k1, q1) = key_step(k.1, q.1, rcon);
+        (G(k0, k1), G(q0, q1))
+    }
+
+    /// The halves exchanged: `(B half, A half)`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_swap(a: G) -> G {
+        G(a.1, a.0)
+    }
+
+    /// The A half of `a` with the B half of `b`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_blend_hi(a: G, b: G) -> G {
+        G(a.0, b.1)
+    }
+
+    /// Per half: all ones if the half's label has colour (lsb) 1, else zero.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_colour_masks(a: G) -> G {
+        G(colour_mask(a.0), colour_mask(a.1))
+    }
+
+    /// All ones if the lsb of `v` is 1: the lsb moved to bit 63, dword 1
+    /// broadcast, sign-extended.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn colour_mask(v: V) -> V {
+        _mm_srai_epi32::<31>(_mm_shuffle_epi32::<0x55>(_mm_slli_epi64::<63>(v)))
+    }
+
+    /// `A half ^ B half`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn g_fold(a: G) -> Block {
+        bytemuck::cast(_mm_xor_si128(a.0, a.1))
+    }
+}
+
+/// Two blocks per vector (VAES on AVX2 registers).
+mod x256 {
+    use super::*;
+
+    pub(super) type V = __m256i;
+    pub(super) const LANES: usize = 2;
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn splat(b: Block) -> V {
+        _mm256_broadcastsi128_si256(bytemuck::cast(b))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn lane0(v: V) -> Block {
+        bytemuck::cast(_mm256_castsi256_si128(v))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn load(xs: &[Block], i: usize, stride: usize) -> V {
+        if stride == 1 {
+            let pair: [Block; 2] = [xs[i], xs[i + 1]];
+            bytemuck::cast(pair)
+        } else {
+            _mm256_set_m128i(bytemuck::cast(xs[i + stride]), bytemuck::cast(xs[i]))
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn store(xs: &mut [Block], i: usize, stride: usize, v: V) {
+        let pair: [Block; 2] = bytemuck::cast(v);
+        xs[i] = pair[0];
+        xs[i + stride] = pair[1];
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn xor(a: V, b: V) -> V {
+        _mm256_xor_si256(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,vaes")]
+    pub(super) fn enc(a: V, k: V) -> V {
+        _mm256_aesenc_epi128(a, k)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,vaes")]
+    pub(super) fn enc_last(a: V, k: V) -> V {
+        _mm256_aesenclast_epi128(a, k)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn rcon(c: i32) -> V {
+        _mm256_set1_epi32(c)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn prefix(k: V) -> V {
+        let k = _mm256_xor_si256(k, _mm256_bslli_epi128::<4>(k));
+        _mm256_xor_si256(k, _mm256_bslli_epi128::<8>(k))
+    }
+
+    /// As `x128::key_step`, in both lanes (the shuffles and byte shifts of
+    /// AVX2 act within 128-bit lanes).
+    #[inline]
+    #[target_feature(enable = "avx2,vaes")]
+    pub(super) fn key_step(k: V, q: V, rcon: V) -> (V, V) {
+        let t = _mm256_aesenclast_epi128(_mm256_shuffle_epi8(k, _mm256_set1_epi32(ROT_WORD)), rcon);
+        let even = _mm256_blend_epi32::<0b1010_1010>(t, _mm256_setzero_si256());
+        let q2 = _mm256_xor_si256(_mm256_xor_si256(k, _mm256_bslli_epi128::<8>(k)), even);
+        (_mm256_xor_si256(q, t), q2)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn sigma(v: V) -> V {
+        _mm256_xor_si256(_mm256_unpackhi_epi64(v, v), _mm256_bslli_epi128::<8>(v))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn counters(low: u64, step: u64, high: u64) -> V {
+        _mm256_set_epi64x(
+            high as i64,
+            low.wrapping_add(step) as i64,
+            high as i64,
+            low as i64,
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn low64(x: u64) -> V {
+        _mm256_set_epi64x(0, x as i64, 0, x as i64)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn add64(a: V, b: V) -> V {
+        _mm256_add_epi64(a, b)
+    }
+
+    // ---- One AND gate per `G`: the A half in the low lane, the B half in
+    // the high lane (keys of tweaks t and t + 1). ----
+
+    pub(super) type G = V;
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_load(xs: &[Block], i: usize) -> G {
+        load(xs, 2 * i, 1)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_store(xs: &mut [Block], i: usize, g: G) {
+        store(xs, 2 * i, 1, g)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_splat(b: Block) -> G {
+        splat(b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_zero() -> G {
+        _mm256_setzero_si256()
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_keys(base: V, ctr: V) -> G {
+        _mm256_xor_si256(base, ctr)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_counter(first: u64) -> (V, V) {
+        (counters(first, 1, 0), low64(2))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_xor(a: G, b: G) -> G {
+        _mm256_xor_si256(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_and(a: G, b: G) -> G {
+        _mm256_and_si256(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,vaes")]
+    pub(super) fn g_enc(a: G, k: G) -> G {
+        enc(a, k)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,vaes")]
+    pub(super) fn g_enc_last(a: G, k: G) -> G {
+        enc_last(a, k)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_sigma(a: G) -> G {
+        sigma(a)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_prefix(a: G) -> G {
+        prefix(a)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,vaes")]
+    pub(super) fn g_key_step(k: G, q: G, rcon: V) -> (G, G) {
+        key_step(k, q, rcon)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_swap(a: G) -> G {
+        _mm256_permute4x64_epi64::<0x4e>(a)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_blend_hi(a: G, b: G) -> G {
+        _mm256_blend_epi32::<0xf0>(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_colour_masks(a: G) -> G {
+        _mm256_srai_epi32::<31>(_mm256_shuffle_epi32::<0x55>(_mm256_slli_epi64::<63>(a)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn g_fold(a: G) -> Block {
+        bytemuck::cast(_mm_xor_si128(
+            _mm256_castsi256_si128(a),
+            _mm256_extracti128_si256::<1>(a),
+        ))
+    }
+}
+
+/// Writes every AES kernel once over the vector operations `$v` and compiles
+/// it with `$features`. Each kernel has a step function over `U` independent
+/// vectors (to hide the AES latency) and a driver: steps of `U_*` vectors,
+/// then of one vector, then (two-block vectors only) a last odd block in a
+/// zero-padded stack buffer that is wiped afterwards (it holds inputs or
+/// keystream).
+macro_rules! kernels {
+    ($name:ident, $v:ident, $features:literal) => {
+        pub(super) mod $name {
+            use super::$v as v;
+            use super::{Block, RCON, Zeroize};
+
+            /// Independent vectors per step of the fixed-key kernels.
+            const U_FIXED: usize = 8;
+            /// Key vectors per step of the re-keyed hash of single blocks.
+            const U_SINGLE: usize = 4;
+            /// Key vectors per step of the re-keyed hash of pairs.
+            const U_PAIR: usize = 3;
+            /// AND gates per step of the half-gates kernels.
+            const U_GATES: usize = 3;
+
+            type Keys = [v::V; 11];
+
+            /// The eleven round keys, broadcast to every lane.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn round_keys(rk: &[Block; 11]) -> Keys {
+                let mut k = [v::splat(Block::ZERO); 11];
+                for (k, b) in k.iter_mut().zip(rk) {
+                    *k = v::splat(*b);
+                }
+                k
+            }
+
+            /// AES of `U` vectors under the round keys `k`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn aes<const U: usize>(k: &Keys, x: &mut [v::V; U]) {
+                for x in x.iter_mut() {
+                    *x = v::xor(*x, k[0]);
+                }
+                for k in &k[1..10] {
+                    for x in x.iter_mut() {
+                        *x = v::enc(*x, *k);
+                    }
+                }
+                for x in x.iter_mut() {
+                    *x = v::enc_last(*x, k[10]);
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn encrypt_step<const U: usize>(k: &Keys, c: &mut [Block]) {
+                let mut x = [v::splat(Block::ZERO); U];
+                for (u, x) in x.iter_mut().enumerate() {
+                    *x = v::load(c, u * v::LANES, 1);
+                }
+                aes(k, &mut x);
+                for (u, x) in x.iter().enumerate() {
+                    v::store(c, u * v::LANES, 1, *x);
+                }
+            }
+
+            /// Encrypts `xs` in place under the round keys `rk`.
+            #[target_feature(enable = $features)]
+            pub(crate) fn encrypt(rk: &[Block; 11], xs: &mut [Block]) {
+                let k = round_keys(rk);
+                let mut groups = xs.chunks_exact_mut(U_FIXED * v::LANES);
+                for c in &mut groups {
+                    encrypt_step::<U_FIXED>(&k, c);
+                }
+                let mut vectors = groups.into_remainder().chunks_exact_mut(v::LANES);
+                for c in &mut vectors {
+                    encrypt_step::<1>(&k, c);
+                }
+                let rest = vectors.into_remainder();
+                if !rest.is_empty() {
+                    let mut pad = [Block::ZERO; v::LANES];
+                    pad[..rest.len()].copy_from_slice(rest);
+                    encrypt_step::<1>(&k, &mut pad);
+                    rest.copy_from_slice(&pad[..rest.len()]);
+                    pad.zeroize();
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn ctr_step<const U: usize>(k: &Keys, ctr: &mut v::V, step: v::V, c: &mut [Block]) {
+                let mut x = [*ctr; U];
+                for x in x.iter_mut() {
+                    *x = *ctr;
+                    *ctr = v::add64(*ctr, step);
+                }
+                aes(k, &mut x);
+                for (u, x) in x.iter().enumerate() {
+                    v::store(c, u * v::LANES, 1, *x);
+                }
+            }
+
+            /// Counter mode: `out[i] = AES(low + i, high)` (the two 64-bit
+            /// halves of the counter block). The caller guarantees that
+            /// `low + i` does not wrap for any `i < out.len()`.
+            #[target_feature(enable = $features)]
+            pub(crate) fn ctr(rk: &[Block; 11], low: u64, high: u64, out: &mut [Block]) {
+                ctr_inner(rk, low, high, out);
+            }
+
+            /// Counter mode under many keys: `out[j * stride + i]` is
+            /// `AES_{k_j}(low + i, 0)` for `i < width`, `k_j` the round keys
+            /// `keys[j]`. One call for all the column PRGs of OT extension.
+            #[target_feature(enable = $features)]
+            pub(crate) fn ctr_rows(
+                keys: &[[Block; 11]],
+                low: u64,
+                width: usize,
+                stride: usize,
+                out: &mut [Block],
+            ) {
+                for (rk, row) in keys.iter().zip(out.chunks_mut(stride)) {
+                    ctr_inner(rk, low, 0, &mut row[..width]);
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn ctr_inner(rk: &[Block; 11], low: u64, high: u64, out: &mut [Block]) {
+                let k = round_keys(rk);
+                let mut ctr = v::counters(low, 1, high);
+                let step = v::low64(v::LANES as u64);
+                let mut groups = out.chunks_exact_mut(U_FIXED * v::LANES);
+                for c in &mut groups {
+                    ctr_step::<U_FIXED>(&k, &mut ctr, step, c);
+                }
+                // Short rows (the column PRGs' sub-chunks): half groups, then
+                // single vectors.
+                let mut halves = groups
+                    .into_remainder()
+                    .chunks_exact_mut(U_FIXED / 2 * v::LANES);
+                for c in &mut halves {
+                    ctr_step::<{ U_FIXED / 2 }>(&k, &mut ctr, step, c);
+                }
+                let mut vectors = halves.into_remainder().chunks_exact_mut(v::LANES);
+                for c in &mut vectors {
+                    ctr_step::<1>(&k, &mut ctr, step, c);
+                }
+                let rest = vectors.into_remainder();
+                if !rest.is_empty() {
+                    let mut pad = [Block::ZERO; v::LANES];
+                    ctr_step::<1>(&k, &mut ctr, step, &mut pad);
+                    rest.copy_from_slice(&pad[..rest.len()]);
+                    pad.zeroize();
+                }
+            }
+
+            /// Tweak counters: lane `l` of the current vector holds
+            /// `first + (i + l) * stride` in its low 64 bits.
+            struct Tweaks {
+                base: v::V,
+                ctr: v::V,
+                step: v::V,
+            }
+
+            impl Tweaks {
+                #[inline]
+                #[target_feature(enable = $features)]
+                fn new(base: Block, first: u64, stride: u64) -> Tweaks {
+                    Tweaks {
+                        base: v::splat(base),
+                        ctr: v::counters(first, stride, 0),
+                        step: v::low64(stride.wrapping_mul(v::LANES as u64)),
+                    }
+                }
+
+                /// The keys `base ^ tweak` of the next vector.
+                #[inline]
+                #[target_feature(enable = $features)]
+                fn next_keys(&mut self) -> v::V {
+                    let k = v::xor(self.base, self.ctr);
+                    self.ctr = v::add64(self.ctr, self.step);
+                    k
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn singles_step<const U: usize>(tw: &mut Tweaks, c: &mut [Block]) {
+                let mut k = [tw.base; U];
+                let mut q = [tw.base; U];
+                let mut s = [tw.base; U];
+                let mut x = [tw.base; U];
+                for u in 0..U {
+                    k[u] = tw.next_keys();
+                    q[u] = v::prefix(k[u]);
+                    s[u] = v::sigma(v::load(c, u * v::LANES, 1));
+                    x[u] = v::xor(s[u], k[u]);
+                }
+                for &r in &RCON[..9] {
+                    let r = v::rcon(r);
+                    for u in 0..U {
+                        (k[u], q[u]) = v::key_step(k[u], q[u], r);
+                        x[u] = v::enc(x[u], k[u]);
+                    }
+                }
+                let r = v::rcon(RCON[9]);
+                for u in 0..U {
+                    (k[u], q[u]) = v::key_step(k[u], q[u], r);
+                    let h = v::xor(v::enc_last(x[u], k[u]), s[u]);
+                    v::store(c, u * v::LANES, 1, h);
+                }
+            }
+
+            /// The re-keyed hash of single blocks, in place:
+            /// `xs[i] = AES_{k_i}(sigma(xs[i])) ^ sigma(xs[i])` with
+            /// `k_i = base ^ (first + i * stride)` (the tweak in the low 64
+            /// bits). Each key is expanded in registers round by round, next
+            /// to the encryption that uses it.
+            #[target_feature(enable = $features)]
+            pub(crate) fn hash_singles(base: Block, first: u64, stride: u64, xs: &mut [Block]) {
+                let mut tw = Tweaks::new(base, first, stride);
+                let mut groups = xs.chunks_exact_mut(U_SINGLE * v::LANES);
+                for c in &mut groups {
+                    singles_step::<U_SINGLE>(&mut tw, c);
+                }
+                let mut vectors = groups.into_remainder().chunks_exact_mut(v::LANES);
+                for c in &mut vectors {
+                    singles_step::<1>(&mut tw, c);
+                }
+                let rest = vectors.into_remainder();
+                if !rest.is_empty() {
+                    let mut pad = [Block::ZERO; v::LANES];
+                    pad[..rest.len()].copy_from_slice(rest);
+                    singles_step::<1>(&mut tw, &mut pad);
+                    rest.copy_from_slice(&pad[..rest.len()]);
+                    pad.zeroize();
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn pairs_step<const U: usize>(tw: &mut Tweaks, so: v::V, c: &[Block], o: &mut [Block]) {
+                let mut k = [so; U];
+                let mut q = [so; U];
+                let mut s0 = [so; U];
+                let mut x0 = [so; U];
+                let mut x1 = [so; U];
+                for u in 0..U {
+                    k[u] = tw.next_keys();
+                    q[u] = v::prefix(k[u]);
+                    s0[u] = v::sigma(v::load(c, u * v::LANES, 1));
+                    x0[u] = v::xor(s0[u], k[u]);
+                    x1[u] = v::xor(x0[u], so);
+                }
+                for &r in &RCON[..9] {
+                    let r = v::rcon(r);
+                    for u in 0..U {
+                        (k[u], q[u]) = v::key_step(k[u], q[u], r);
+                        x0[u] = v::enc(x0[u], k[u]);
+                        x1[u] = v::enc(x1[u], k[u]);
+                    }
+                }
+                let r = v::rcon(RCON[9]);
+                for u in 0..U {
+                    (k[u], q[u]) = v::key_step(k[u], q[u], r);
+                    let h0 = v::xor(v::enc_last(x0[u], k[u]), s0[u]);
+                    let h1 = v::xor(v::enc_last(x1[u], k[u]), v::xor(s0[u], so));
+                    v::store(o, 2 * u * v::LANES, 2, h0);
+                    v::store(o, 2 * u * v::LANES + 1, 2, h1);
+                }
+            }
+
+            /// The re-keyed hash of the pairs `(x, x ^ offset)`:
+            /// `out[2g] = H(xs[g], t_g)` and `out[2g + 1] = H(xs[g] ^ offset, t_g)`
+            /// with `t_g = first + g * stride`, `H` as in [`hash_singles`].
+            /// One key expansion serves both blocks of a pair.
+            #[target_feature(enable = $features)]
+            pub(crate) fn hash_pairs(
+                base: Block,
+                first: u64,
+                stride: u64,
+                offset: Block,
+                xs: &[Block],
+                out: &mut [Block],
+            ) {
+                let mut tw = Tweaks::new(base, first, stride);
+                let so = v::sigma(v::splat(offset));
+                let n = U_PAIR * v::LANES;
+                let mut ins = xs.chunks_exact(n);
+                let mut outs = out.chunks_exact_mut(2 * n);
+                for (c, o) in (&mut ins).zip(&mut outs) {
+                    pairs_step::<U_PAIR>(&mut tw, so, c, o);
+                }
+                let mut ins = ins.remainder().chunks_exact(v::LANES);
+                let mut outs = outs.into_remainder().chunks_exact_mut(2 * v::LANES);
+                for (c, o) in (&mut ins).zip(&mut outs) {
+                    pairs_step::<1>(&mut tw, so, c, o);
+                }
+                let rest = ins.remainder();
+                if !rest.is_empty() {
+                    let mut pad = [Block::ZERO; v::LANES];
+                    let mut pad_out = [[Block::ZERO; 2]; v::LANES];
+                    let pad_out: &mut [Block] = bytemuck::cast_slice_mut(&mut pad_out);
+                    pad[..rest.len()].copy_from_slice(rest);
+                    pairs_step::<1>(&mut tw, so, &pad, pad_out);
+                    outs.into_remainder()
+                        .copy_from_slice(&pad_out[..2 * rest.len()]);
+                    pad.zeroize();
+                    pad_out.zeroize();
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn garble_step<const U: usize>(
+                base: v::V,
+                ctr: &mut v::V,
+                step: v::V,
+                delta: v::G,
+                inputs: &[Block],
+                tables: &mut [Block],
+                outputs: &mut [Block],
+            ) {
+                let sd = v::g_sigma(delta);
+                let z = v::g_zero();
+                let (mut k, mut q, mut x, mut s0) = ([z; U], [z; U], [z; U], [z; U]);
+                let (mut x0, mut x1) = ([z; U], [z; U]);
+                for u in 0..U {
+                    k[u] = v::g_keys(base, *ctr);
+                    *ctr = v::add64(*ctr, step);
+                    q[u] = v::g_prefix(k[u]);
+                    x[u] = v::g_load(inputs, u);
+                    s0[u] = v::g_sigma(x[u]);
+                    x0[u] = v::g_xor(s0[u], k[u]);
+                    x1[u] = v::g_xor(x0[u], sd);
+                }
+                for &r in &RCON[..9] {
+                    let r = v::rcon(r);
+                    for u in 0..U {
+                        (k[u], q[u]) = v::g_key_step(k[u], q[u], r);
+                        x0[u] = v::g_enc(x0[u], k[u]);
+                        x1[u] = v::g_enc(x1[u], k[u]);
+                    }
+                }
+                let r = v::rcon(RCON[9]);
+                for u in 0..U {
+                    (k[u], q[u]) = v::g_key_step(k[u], q[u], r);
+                    // h0 = (H(A), H(B)), h1 = (H(A ^ Delta), H(B ^ Delta)).
+                    let h0 = v::g_xor(v::g_enc_last(x0[u], k[u]), s0[u]);
+                    let h1 = v::g_xor(v::g_enc_last(x1[u], k[u]), v::g_xor(s0[u], sd));
+                    let d = v::g_xor(h0, h1);
+                    let m = v::g_colour_masks(x[u]); // (pa, pb)
+                    // (TG, TE) = (d_A ^ pb Delta, d_B ^ A).
+                    let t = v::g_xor(
+                        d,
+                        v::g_blend_hi(v::g_and(v::g_swap(m), delta), v::g_swap(x[u])),
+                    );
+                    v::g_store(tables, u, t);
+                    // WG ^ WE = H(A) ^ pa TG ^ H(B) ^ pb (TE ^ A), TE ^ A = d_B.
+                    let w = v::g_xor(h0, v::g_and(m, v::g_blend_hi(t, d)));
+                    outputs[u] = v::g_fold(w);
+                }
+            }
+
+            /// Half-gates garbling of independent AND gates: gate `i` has the
+            /// input zero-labels `inputs[2i] = A`, `inputs[2i + 1] = B`, is
+            /// hashed under the tweaks `first + 2i` (A) and `first + 2i + 1`
+            /// (B), and gets the table `(TG, TE)` in `tables[2i..2i + 2]` and
+            /// the output zero-label in `outputs[i]` (formulas in
+            /// `crate::halfgates`).
+            #[target_feature(enable = $features)]
+            pub(crate) fn garble_gates(
+                base: Block,
+                first: u64,
+                delta: Block,
+                inputs: &[Block],
+                tables: &mut [Block],
+                outputs: &mut [Block],
+            ) {
+                let base = v::splat(base);
+                let delta = v::g_splat(delta);
+                let (mut ctr, step) = v::g_counter(first);
+                let mut i = 0;
+                while i + U_GATES <= outputs.len() {
+                    garble_step::<U_GATES>(
+                        base,
+                        &mut ctr,
+                        step,
+                        delta,
+                        &inputs[2 * i..],
+                        &mut tables[2 * i..],
+                        &mut outputs[i..],
+                    );
+                    i += U_GATES;
+                }
+                while i < outputs.len() {
+                    garble_step::<1>(
+                        base,
+                        &mut ctr,
+                        step,
+                        delta,
+                        &inputs[2 * i..],
+                        &mut tables[2 * i..],
+                        &mut outputs[i..],
+                    );
+                    i += 1;
+                }
+            }
+
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn eval_step<const U: usize>(
+                base: v::V,
+                ctr: &mut v::V,
+                step: v::V,
+                inputs: &[Block],
+                tables: &[Block],
+                outputs: &mut [Block],
+            ) {
+                let z = v::g_zero();
+                let (mut k, mut q, mut x, mut s, mut y) = ([z; U], [z; U], [z; U], [z; U], [z; U]);
+                for u in 0..U {
+                    k[u] = v::g_keys(base, *ctr);
+                    *ctr = v::add64(*ctr, step);
+                    q[u] = v::g_prefix(k[u]);
+                    x[u] = v::g_load(inputs, u);
+                    s[u] = v::g_sigma(x[u]);
+                    y[u] = v::g_xor(s[u], k[u]);
+                }
+                for &r in &RCON[..9] {
+                    let r = v::rcon(r);
+                    for u in 0..U {
+                        (k[u], q[u]) = v::g_key_step(k[u], q[u], r);
+                        y[u] = v::g_enc(y[u], k[u]);
+                    }
+                }
+                let r = v::rcon(RCON[9]);
+                for u in 0..U {
+                    (k[u], q[u]) = v::g_key_step(k[u], q[u], r);
+                    let h = v::g_xor(v::g_enc_last(y[u], k[u]), s[u]); // (H(A), H(B))
+                    let m = v::g_colour_masks(x[u]); // (sa, sb)
+                    // (TG, TE ^ A)
+                    let t = v::g_xor(v::g_load(tables, u), v::g_blend_hi(z, v::g_swap(x[u])));
+                    outputs[u] = v::g_fold(v::g_xor(h, v::g_and(m, t)));
+                }
+            }
+
+            /// Half-gates evaluation: gate `i` has the input labels
+            /// `inputs[2i..2i + 2]` and the table `tables[2i..2i + 2]`, tweaks
+            /// as in [`garble_gates`]; its output label goes to `outputs[i]`.
+            #[target_feature(enable = $features)]
+            pub(crate) fn eval_gates(
+                base: Block,
+                first: u64,
+                inputs: &[Block],
+                tables: &[Block],
+                outputs: &mut [Block],
+            ) {
+                let base = v::splat(base);
+                let (mut ctr, step) = v::g_counter(first);
+                let mut i = 0;
+                while i + U_GATES <= outputs.len() {
+                    eval_step::<U_GATES>(
+                        base,
+                        &mut ctr,
+                        step,
+                        &inputs[2 * i..],
+                        &tables[2 * i..],
+                        &mut outputs[i..],
+                    );
+                    i += U_GATES;
+                }
+                while i < outputs.len() {
+                    eval_step::<1>(
+                        base,
+                        &mut ctr,
+                        step,
+                        &inputs[2 * i..],
+                        &tables[2 * i..],
+                        &mut outputs[i..],
+                    );
+                    i += 1;
+                }
+            }
+
+            /// The AES-128 key schedule of `key` (the first lane's).
+            #[target_feature(enable = $features)]
+            pub(crate) fn expand_key(key: Block) -> [Block; 11] {
+                let mut out = [Block::ZERO; 11];
+                let mut k = v::splat(key);
+                let mut q = v::prefix(k);
+                out[0] = key;
+                for (o, &r) in out[1..].iter_mut().zip(&RCON) {
+                    (k, q) = v::key_step(k, q, v::rcon(r));
+                    *o = v::lane0(k);
+                }
+                out
+            }
+        }
+    };
+}
+
+kernels!(ni, x128, "sse2,ssse3,aes,avx");
+kernels!(vaes, x256, "sse2,ssse3,aes,avx2,vaes");
+
+// ---- Dispatch: the only `unsafe` calls of the crate. ----
+//
+// SAFETY (for every `unsafe` block below): the function called is the
+// `#[target_feature]` kernel of the level `hw.kind()`. A `Hw` is only created
+// by `Hw::new`, which returns `Some` only after `is_x86_feature_detected!`
+// found every feature that level's kernels are compiled with (`ni`: sse2,
+// ssse3, aes; `vaes`: those plus avx2 and vaes). The kernels are otherwise
+// safe Rust: they index slices with bounds checks and touch no raw pointer.
+
+/// The AES-128 key schedule.
+pub(crate) fn expand_key(hw: Hw, key: Block) -> [Block; 11] {
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::expand_key(key) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe { vaes::expand_key(key) },
+    }
+}
+
+/// ECB encryption in place under the round keys `rk`.
+pub(crate) fn encrypt(hw: Hw, rk: &[Block; 11], xs: &mut [Block]) {
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::encrypt(rk, xs) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe { vaes::encrypt(rk, xs) },
+    }
+}
+
+/// Counter mode from the counter block `(low, high)`; `low + out.len()` must
+/// not wrap (the caller splits at the wrap).
+pub(crate) fn ctr(hw: Hw, rk: &[Block; 11], low: u64, high: u64, out: &mut [Block]) {
+    debug_assert!(low.checked_add(out.len() as u64).is_some());
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::ctr(rk, low, high, out) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe { vaes::ctr(rk, low, high, out) },
+    }
+}
+
+/// Counter mode under one key per row (see `ni::ctr_rows`); `low + width`
+/// must not wrap.
+pub(crate) fn ctr_rows(
+    hw: Hw,
+    keys: &[[Block; 11]],
+    low: u64,
+    width: usize,
+    stride: usize,
+    out: &mut [Block],
+) {
+    assert!(
+        width <= stride && out.len() == keys.len() * stride,
+        "ctr_rows: output shape"
+    );
+    assert!(
+        low.checked_add(width as u64).is_some(),
+        "ctr_rows: counter wrap"
+    );
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::ctr_rows(keys, low, width, stride, out) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe { vaes::ctr_rows(keys, low, width, stride, out) },
+    }
+}
+
+/// The re-keyed hash of single blocks in place (see `ni::hash_singles`).
+pub(crate) fn hash_singles(hw: Hw, base: Block, first: u64, stride: u64, xs: &mut [Block]) {
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::hash_singles(base, first, stride, xs) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe { vaes::hash_singles(base, first, stride, xs) },
+    }
+}
+
+/// The re-keyed hash of pairs `(x, x ^ offset)` (see `ni::hash_pairs`).
+pub(crate) fn hash_pairs(
+    hw: Hw,
+    base: Block,
+    first: u64,
+    stride: u64,
+    offset: Block,
+    xs: &[Block],
+    out: &mut [Block],
+) {
+    assert_eq!(out.len(), 2 * xs.len(), "hash_pairs: output length");
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::hash_pairs(base, first, stride, offset, xs, out) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe { vaes::hash_pairs(base, first, stride, offset, xs, out) },
+    }
+}
+
+/// Half-gates garbling of independent AND gates (see `ni::garble_gates`).
+pub(crate) fn garble_gates(
+    hw: Hw,
+    base: Block,
+    first: u64,
+    delta: Block,
+    inputs: &[Block],
+    tables: &mut [Block],
+    outputs: &mut [Block],
+) {
+    let n = outputs.len();
+    assert!(
+        inputs.len() == 2 * n && tables.len() == 2 * n,
+        "garble_gates: lengths"
+    );
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::garble_gates(base, first, delta, inputs, tables, outputs) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe {
+            vaes::garble_gates(base, first, delta, inputs, tables, outputs)
+        },
+    }
+}
+
+/// Half-gates evaluation of independent AND gates (see `ni::eval_gates`).
+pub(crate) fn eval_gates(
+    hw: Hw,
+    base: Block,
+    first: u64,
+    inputs: &[Block],
+    tables: &[Block],
+    outputs: &mut [Block],
+) {
+    let n = outputs.len();
+    assert!(
+        inputs.len() == 2 * n && tables.len() == 2 * n,
+        "eval_gates: lengths"
+    );
+    match hw.kind {
+        // SAFETY: see above.
+        HwKind::AesNi => unsafe { ni::eval_gates(base, first, inputs, tables, outputs) },
+        // SAFETY: see above.
+        HwKind::Vaes256 => unsafe { vaes::eval_gates(base, first, inputs, tables, outputs) },
+    }
+}
+
+/// The 128 x N bit-matrix transpose of [`crate::transpose`] on AVX2: per
+/// group of 128 output columns (one block of every row) and per 32 rows, a
+/// byte transpose in registers (two 16 x 16 byte matrices per 256-bit
+/// vector, four rounds of byte unpacks), then `movemask` peels one bit plane
+/// per instruction: 32 rows of one output column. Safe Rust under
+/// `#[target_feature]`; the dispatch below is the only `unsafe`.
+pub(crate) mod wide_transpose {
+    use crate::Block;
+    use crate::transpose::{SUB_BLOCKS as SUB, transpose_portable};
+    use core::arch::x86_64::*;
+    use zeroize::Zeroize;
+
+    /// Rows `32q..32q + 32` of one column block (`row(j)` is row `j`'s
+    /// block): 128 output columns, word `q` of each.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn quarter(row: impl Fn(usize) -> Block, q: usize, out: &mut [Block; 128]) {
+        let z = _mm256_setzero_si256();
+        // Built with an insert, not through memory: a 32-byte load of two
+        // 16-byte stores would miss store forwarding.
+        let m: [__m256i; 16] = core::array::from_fn(|r| {
+            let lo: __m128i = bytemuck::cast(row(32 * q + r));
+            let hi: __m128i = bytemuck::cast(row(32 * q + 16 + r));
+            _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi)
+        });
+        let mut m = m;
+        // Four rounds of y[2i] = lo(x[i], x[i+8]), y[2i+1] = hi(x[i], x[i+8])
+        // transpose each lane's 16 x 16 byte matrix: afterwards byte r of
+        // lane l of m[c] is byte c of row 32q + 16l + r.
+        for _ in 0..4 {
+            let mut y = [z; 16];
+            for i in 0..8 {
+                y[2 * i] = _mm256_unpacklo_epi8(m[i], m[i + 8]);
+                y[2 * i + 1] = _mm256_unpackhi_epi8(m[i], m[i + 8]);
+            }
+            m = y;
+        }
+        for (c, x) in m.iter().enumerate() {
+            let mut x = *x;
+            // movemask takes bit 7 of every byte: column 8c + 7 first.
+            for t in (0..8).rev() {
+                let bits = _mm256_movemask_epi8(x) as u32;
+                out[8 * c + t].0[4 * q..4 * q + 4].copy_from_slice(&bits.to_le_bytes());
+                x = _mm256_add_epi8(x, x);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn transpose_avx2(rows: &[Block], width: usize, out: &mut [Block]) {
+        let b = out.len() / 128;
+        let first = 4 * (out.len() / 512);
+        // Four column blocks (one cache line of every row) per pass, rows in
+        // quarters: 32 rows x 64 bytes stay in L1 and in few TLB entries.
+        let mut lines = out.chunks_exact_mut(512);
+        for (l, o) in (&mut lines).enumerate() {
+            for q in 0..4 {
+                for (k, o) in o.chunks_exact_mut(128).enumerate() {
+                    let o: &mut [Block; 128] = o.try_into().expect("chunks of 128");
+                    let b = 4 * l + k;
+                    quarter(|j| rows[j * width + b], q, o);
+                }
+            }
+        }
+        let mut groups = lines.into_remainder().chunks_exact_mut(128);
+        for (k, o) in (&mut groups).enumerate() {
+            let o: &mut [Block; 128] = o.try_into().expect("chunks of 128");
+            for q in 0..4 {
+                quarter(|j| rows[j * width + first + k], q, o);
+            }
+        }
+        let rest = groups.into_remainder();
+        if !rest.is_empty() {
+            let mut tmp = [Block::ZERO; 128];
+            for q in 0..4 {
+                quarter(|j| rows[j * width + b], q, &mut tmp);
+            }
+            rest.copy_from_slice(&tmp[..rest.len()]);
+            tmp.zeroize();
+        }
+    }
+
+    /// [`transpose_avx2`] for a matrix of rows of exactly [`SUB`] blocks:
+    /// the row accesses are constant offsets (no index arithmetic or bounds
+    /// checks per load).
+    #[target_feature(enable = "avx2")]
+    fn transpose_rows_avx2(rows: &[[Block; SUB]; 128], out: &mut [Block]) {
+        let mut groups = out.chunks_mut(128);
+        for (b, o) in (&mut groups).enumerate() {
+            if let Ok(o) = <&mut [Block; 128]>::try_from(&mut *o) {
+                for q in 0..4 {
+                    quarter(|j| rows[j][b], q, o);
+                }
+            } else {
+                let mut tmp = [Block::ZERO; 128];
+                for q in 0..4 {
+                    quarter(|j| rows[j][b], q, &mut tmp);
+                }
+                o.copy_from_slice(&tmp[..o.len()]);
+                tmp.zeroize();
+            }
+        }
+    }
+
+    /// The transpose of a 128 x (128 * SUB) matrix, only `out.len()` columns.
+    pub(crate) fn transpose_rows(rows: &[[Block; SUB]; 128], out: &mut [Block]) {
+        assert!(out.len() <= 128 * SUB, "transpose_rows: too many columns");
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: as for `transpose` below.
+            unsafe { transpose_rows_avx2(rows, out) }
+        } else {
+            transpose_portable(bytemuck::cast_slice(&rows[..]), SUB, out);
+        }
+    }
+
+    /// Dispatches on the features of the running CPU.
+    pub(crate) fn transpose(rows: &[Block], width: usize, out: &mut [Block]) {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: `transpose_avx2` is safe Rust (bounds-checked slices, no
+            // pointers) whose only precondition is that the CPU supports AVX2,
+            // which was just detected.
+            unsafe { transpose_avx2(rows, width, out) }
+        } else {
+            transpose_portable(rows, width, out);
+        }
+    }
+}
