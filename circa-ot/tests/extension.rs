@@ -251,3 +251,109 @@ fn sessions_with_the_same_delta_share_no_prg_output() {
         assert_eq!(t2[i], q2[i] ^ delta.and_bit(c2[i]));
     }
 }
+
+#[test]
+fn prepared_cot_messages_are_what_receive_cot_sends() {
+    // A receiver that prepares every message (the pure step) and puts it on the wire itself:
+    // the message is the whole of what is sent, and the sender's correlation holds for every
+    // batch size (odd, empty, more than one chunk).
+    let sizes = [1usize, 129, circa_ot::ext::CHUNK_OTS + 77, 0, 1000];
+    let delta = Block::from_u128(0x5eed_0f_c07).with_lsb(true);
+    let (qs, (sent, prepared, ts)) = two_party(
+        MemChannel::pair(),
+        |ch| {
+            let mut s = CotSender::setup(ch, delta, &mut ChaCha20Rng::seed_from_u64(11)).unwrap();
+            sizes
+                .iter()
+                .map(|&n| {
+                    let mut q = vec![Block::ZERO; n];
+                    s.send_cot(ch, &mut q).unwrap();
+                    q
+                })
+                .collect::<Vec<_>>()
+        },
+        |ch| {
+            let mut live = CotReceiver::setup(ch, &mut ChaCha20Rng::seed_from_u64(12)).unwrap();
+            let mut sent = Vec::new();
+            let mut prepared = Vec::new();
+            let mut ts = Vec::new();
+            for (k, &n) in sizes.iter().enumerate() {
+                let c = choice_pattern(n, 100 + k);
+                let mut t = vec![Block::ZERO; n];
+                let before = ch.stats().bytes_sent;
+                let message = live.prepare_cot(&c, &mut t).unwrap();
+                ch.send(&message).unwrap();
+                ch.flush().unwrap();
+                sent.push(ch.stats().bytes_sent - before);
+                prepared.push(message.len() as u64);
+                ts.push((c, t));
+            }
+            (sent, prepared, ts)
+        },
+    );
+    assert_eq!(sent, prepared);
+    for (q, (c, t)) in qs.iter().zip(&ts) {
+        assert_eq!(q.len(), t.len());
+        for i in 0..q.len() {
+            assert_eq!(t[i], q[i] ^ delta.and_bit(c[i]));
+        }
+    }
+}
+
+#[test]
+fn prepared_cot_equals_receive_cot_byte_for_byte() {
+    // The same receiver state (same seed, same setup transcript) prepares, or sends: identical
+    // bytes and outputs.
+    fn receiver_bytes(prepare: bool) -> (Vec<u8>, Vec<Block>) {
+        let delta = Block::from_u128(77).with_lsb(true);
+        let (_, out) = two_party(
+            MemChannel::pair(),
+            |ch| {
+                let mut s =
+                    CotSender::setup(ch, delta, &mut ChaCha20Rng::seed_from_u64(21)).unwrap();
+                let mut q = vec![Block::ZERO; 3000];
+                s.send_cot(ch, &mut q).unwrap();
+            },
+            |ch| {
+                let mut r = CotReceiver::setup(ch, &mut ChaCha20Rng::seed_from_u64(22)).unwrap();
+                let c = choice_pattern(3000, 5);
+                let mut t = vec![Block::ZERO; 3000];
+                if prepare {
+                    let m = r.prepare_cot(&c, &mut t).unwrap();
+                    ch.send(&m).unwrap();
+                    ch.flush().unwrap();
+                    (m, t)
+                } else {
+                    let mut rec = Recorder {
+                        ch,
+                        bytes: Vec::new(),
+                    };
+                    r.receive_cot(&mut rec, &c, &mut t).unwrap();
+                    (rec.bytes, t)
+                }
+            },
+        );
+        out
+    }
+    /// Passes everything through to `ch` and keeps a copy of what is sent.
+    struct Recorder<'a, C: Channel> {
+        ch: &'a mut C,
+        bytes: Vec<u8>,
+    }
+    impl<C: Channel> Channel for Recorder<'_, C> {
+        fn send(&mut self, data: &[u8]) -> Result<(), circa_ot::Error> {
+            self.bytes.extend_from_slice(data);
+            self.ch.send(data)
+        }
+        fn recv(&mut self, buf: &mut [u8]) -> Result<(), circa_ot::Error> {
+            self.ch.recv(buf)
+        }
+        fn flush(&mut self) -> Result<(), circa_ot::Error> {
+            self.ch.flush()
+        }
+        fn stats(&self) -> circa_ot::ChannelStats {
+            self.ch.stats()
+        }
+    }
+    assert_eq!(receiver_bytes(true), receiver_bytes(false));
+}

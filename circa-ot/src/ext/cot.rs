@@ -422,6 +422,27 @@ impl CotReceiver {
         self.budget.track(r)
     }
 
+    /// [`CotReceiver::receive_cot`] as a pure step: the same OTs, and the message it would
+    /// send (the count, then the rows, byte for byte) returned instead of sent, so that the
+    /// caller can put it on the wire at its turn in a larger protocol. The message reveals
+    /// nothing beyond what `receive_cot` sends; `t` is secret.
+    pub fn prepare_cot(&mut self, choices: &[bool], t: &mut [Block]) -> Result<Vec<u8>, Error> {
+        let r = check_len(choices.len(), t.len()).and_then(|_| {
+            self.budget.reserve(t.len())?;
+            let mut message = Vec::with_capacity(8 + 16 * rows_len(t.len().min(CHUNK_OTS)));
+            message.extend_from_slice(&(t.len() as u64).to_le_bytes());
+            for (c, t) in choices.chunks(CHUNK_OTS).zip(t.chunks_mut(CHUNK_OTS)) {
+                let mut u = core::mem::take(&mut self.u);
+                let rows = &mut u[..rows_len(t.len())];
+                self.compute_chunk(c, t, rows, |_, _| {});
+                message.extend_from_slice(bytemuck::cast_slice(rows));
+                self.u = u;
+            }
+            Ok(message)
+        });
+        self.budget.track(r)
+    }
+
     /// Correlated OTs with random choice bits, written to `choices`:
     /// `t_i = q_i xor (choices[i] * Delta)`. Same wire cost as
     /// [`CotReceiver::receive_cot`].

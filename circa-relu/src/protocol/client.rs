@@ -25,29 +25,6 @@ struct PreparedCot {
     labels: Zeroizing<Vec<Label>>,
 }
 
-/// A write-only [`Channel`] that keeps what is sent, so that a message can be computed before
-/// its turn in the protocol order. Receiving from it is an error (nothing is ever received).
-#[derive(Default)]
-struct Deferred {
-    buf: Vec<u8>,
-}
-
-impl Channel for Deferred {
-    fn send(&mut self, data: &[u8]) -> Result<(), circa_ot::Error> {
-        self.buf.extend_from_slice(data);
-        Ok(())
-    }
-    fn recv(&mut self, _buf: &mut [u8]) -> Result<(), circa_ot::Error> {
-        Err(circa_ot::Error::Closed)
-    }
-    fn flush(&mut self) -> Result<(), circa_ot::Error> {
-        Ok(())
-    }
-    fn stats(&self) -> circa_ot::ChannelStats {
-        circa_ot::ChannelStats::default()
-    }
-}
-
 /// The client's side of a ReLU session (semi-honest). Knows its shares `c` offline; evaluates
 /// the garbled circuits online.
 pub struct ReluClient<M: Modulus> {
@@ -207,14 +184,12 @@ impl<M: Modulus> ReluClient<M> {
         let mut bits = Vec::new();
         evaluator_bits(params, c, &mut bits);
         let mut t = vec![Block::ZERO; bits.len()];
-        let mut out = Deferred::default();
-        let r = self.cot.receive_cot(&mut out, &bits, &mut t);
+        let r = self.cot.prepare_cot(&bits, &mut t);
         bits.zeroize();
         let labels = Zeroizing::new(t.iter().map(|&b| Label::from_block(b)).collect());
         t.zeroize();
-        r?;
         Ok(PreparedCot {
-            message: out.buf,
+            message: r?,
             labels,
         })
     }
