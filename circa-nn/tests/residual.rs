@@ -553,6 +553,8 @@ const WRAP_ERROR: f64 = 1e3;
 /// logit wrapped.
 struct PrivateLike {
     agree: usize,
+    /// Agreeing images among those without a wrapped logit.
+    agree_clean: usize,
     wrapped: usize,
     /// Mean |logit error| over the images without a wrapped logit.
     error: f64,
@@ -611,6 +613,10 @@ fn simulate_private(
         .collect();
     PrivateLike {
         agree: per_image.iter().filter(|p| p.0).count(),
+        agree_clean: per_image
+            .iter()
+            .filter(|p| p.0 && p.1 <= WRAP_ERROR)
+            .count(),
         wrapped: per_image.len() - clean.len(),
         error: clean.iter().sum::<f64>() / clean.len().max(1) as f64,
         error_all: per_image.iter().map(|p| p.1).sum::<f64>() / per_image.len().max(1) as f64,
@@ -618,10 +624,11 @@ fn simulate_private(
 }
 
 /// Default Circa vs the exact variant on the first `n` images: the argmax agreement with `f64`
-/// (>= 99 %) and the mean logit error (within 3x of the exact variant's, both over the images
+/// (>= 99 %, over every image, and over the images without a wrapped logit when `all` is
+/// false) and the mean logit error (within 3x of the exact variant's, both over the images
 /// without a wrapped logit; wraps are a separate target, see
 /// `no_wrapped_output_in_1000_inferences_of_fashion_resnet8`).
-fn check_fashion_resnet8(n: usize) {
+fn check_fashion_resnet8(n: usize, all: bool) {
     let net = fashion_resnet8();
     let images = fashion_images(n);
     let want: Vec<Vec<f64>> = images.iter().map(|x| infer(&net, x).unwrap()).collect();
@@ -629,12 +636,25 @@ fn check_fashion_resnet8(n: usize) {
     let circa = simulate_private(&net, defaults::VARIANT, &images, &want);
     for (name, r) in [("exact", &exact), ("default circa", &circa)] {
         println!(
-            "fashion_resnet8, {n} images, {name}: agree with f64 {}/{n}, mean |logit error| {:.5} \
-             without wraps ({} wrapped outputs; {:.3} with them)",
-            r.agree, r.error, r.wrapped, r.error_all
+            "fashion_resnet8, {n} images, {name}: agree with f64 {}/{n} ({}/{} without a wrapped \
+             output), mean |logit error| {:.5} without wraps ({} wrapped outputs; {:.3} with them)",
+            r.agree,
+            r.agree_clean,
+            n - r.wrapped,
+            r.error,
+            r.wrapped,
+            r.error_all
         );
     }
-    assert!(circa.agree * 100 >= 99 * n, "{}/{n}", circa.agree);
+    let clean = n - circa.wrapped;
+    assert!(
+        circa.agree_clean * 100 >= 99 * clean,
+        "{}/{clean} without wraps",
+        circa.agree_clean
+    );
+    if all {
+        assert!(circa.agree * 100 >= 99 * n, "{}/{n}", circa.agree);
+    }
     assert!(
         circa.error <= 3.0 * exact.error,
         "mean logit error {} vs exact {}",
@@ -643,23 +663,32 @@ fn check_fashion_resnet8(n: usize) {
     );
 }
 
+/// On 300 images (about 15 s): every target, wraps included.
 #[test]
 fn default_circa_agrees_with_f64_on_fashion_resnet8() {
-    check_fashion_resnet8(300);
+    check_fashion_resnet8(300, true);
 }
 
+/// All 1,000 bundled images, Circa's faults alone (images with a wrapped logit set aside):
 /// `cargo test -p circa-nn --release --test residual -- --ignored --nocapture fashion`
 #[test]
 #[ignore = "about a minute: all 1,000 bundled images"]
+fn default_circa_agrees_with_f64_on_1000_fashion_images_without_wraps() {
+    check_fashion_resnet8(1000, false);
+}
+
+/// The issue's target as stated, on all 1,000 images, wraps included.
+#[test]
+#[ignore = "fails on this branch (issue 15 target not met): 988/1000 agree with f64; 9 of the 12 disagreements are outputs wrapped by local truncation (986/989 without wraps), see the report"]
 fn default_circa_agrees_with_f64_on_1000_fashion_images() {
-    check_fashion_resnet8(1000);
+    check_fashion_resnet8(1000, true);
 }
 
 /// The issue's wrap target: no wrapped output in 1,000 inferences of a >= 50 k-ReLU network,
 /// with the private run's rescales (local truncation of a fresh sharing, modelled exactly by
 /// the simulation).
 #[test]
-#[ignore = "fails on this branch (issue 15 target not met): 6-7 wrapped outputs in 1,000 inferences of fashion_resnet8, see the report"]
+#[ignore = "fails on this branch (issue 15 target not met): 12 wrapped outputs in 1,000 inferences of fashion_resnet8 (exact variant; 11 with Circa), see the report"]
 fn no_wrapped_output_in_1000_inferences_of_fashion_resnet8() {
     let net = fashion_resnet8();
     let images = fashion_images(1000);
