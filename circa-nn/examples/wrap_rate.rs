@@ -140,6 +140,14 @@ fn run_chunk(
     reference: &[Vec<f64>],
 ) -> Tally {
     let mut t = Tally::default();
+    // Runs every image through `logits` (which also says whether the image wrapped).
+    let each = |t: &mut Tally, logits: &dyn Fn(&[f64]) -> (Vec<f64>, bool)| {
+        for ((x, &l), want) in images.iter().zip(labels).zip(reference) {
+            let (got, wrapped) = logits(x);
+            t.add(&got, want, l);
+            t.wrapped_inferences += usize::from(wrapped);
+        }
+    };
     match config {
         Config::Exact => {
             let fx = Fixed::<P41, _>::with_oracle(
@@ -149,10 +157,9 @@ fn run_chunk(
                 WrapMeter::default(),
             )
             .unwrap_or_else(|e| fail(e.to_string()));
-            for ((x, &l), want) in images.iter().zip(labels).zip(reference) {
-                let got = fx.logits(x).unwrap_or_else(|e| fail(e.to_string()));
-                t.add(&got, want, l);
-            }
+            each(&mut t, &|x| {
+                (fx.logits(x).unwrap_or_else(|e| fail(e.to_string())), false)
+            });
             t.expected_wraps = fx.oracle().0.get();
         }
         Config::Private(variant, sites) => {
@@ -165,12 +172,11 @@ fn run_chunk(
             .unwrap_or_else(|e| fail(e.to_string()));
             let (encoded, oracle) = sim.into_parts();
             let sim = Fixed::from_encoded(encoded, oracle.with_local_truncation(true));
-            for ((x, &l), want) in images.iter().zip(labels).zip(reference) {
+            each(&mut t, &|x| {
                 let before = sim.oracle().truncation_failures();
                 let got = sim.logits(x).unwrap_or_else(|e| fail(e.to_string()));
-                t.add(&got, want, l);
-                t.wrapped_inferences += usize::from(sim.oracle().truncation_failures() > before);
-            }
+                (got, sim.oracle().truncation_failures() > before)
+            });
             let o = sim.oracle();
             t.truncations = o.truncations();
             t.wrapped_truncations = o.truncation_failures();
