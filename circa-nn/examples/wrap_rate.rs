@@ -55,8 +55,12 @@ const WRAP_ERROR: f64 = 1e3;
 #[derive(Default, Clone)]
 struct Tally {
     agree: usize,
+    /// Agreeing outputs among those without a wrapped logit.
+    agree_clean: usize,
     correct: usize,
     error_sum: f64,
+    /// Sum of the mean |logit error| of the outputs without a wrapped logit.
+    error_clean: f64,
     worst: f64,
     truncations: u64,
     wrapped_truncations: u64,
@@ -69,8 +73,10 @@ struct Tally {
 impl Tally {
     fn merge(mut self, o: Tally) -> Tally {
         self.agree += o.agree;
+        self.agree_clean += o.agree_clean;
         self.correct += o.correct;
         self.error_sum += o.error_sum;
+        self.error_clean += o.error_clean;
         self.worst = self.worst.max(o.worst);
         self.truncations += o.truncations;
         self.wrapped_truncations += o.wrapped_truncations;
@@ -90,10 +96,16 @@ impl Tally {
         self.agree += usize::from(class == argmax(want));
         self.correct += usize::from(class == Some(label));
         let errors: Vec<f64> = got.iter().zip(want).map(|(a, b)| (a - b).abs()).collect();
-        self.error_sum += errors.iter().sum::<f64>() / errors.len().max(1) as f64;
+        let mean = errors.iter().sum::<f64>() / errors.len().max(1) as f64;
+        self.error_sum += mean;
         let worst = errors.iter().copied().fold(0f64, f64::max);
         self.worst = self.worst.max(worst);
-        self.wrapped_outputs += usize::from(worst > WRAP_ERROR);
+        if worst > WRAP_ERROR {
+            self.wrapped_outputs += 1;
+        } else {
+            self.agree_clean += usize::from(class == argmax(want));
+            self.error_clean += mean;
+        }
     }
 }
 
@@ -284,13 +296,17 @@ fn main() {
             let start = Instant::now();
             let t = run_all(&net, config, seed, &images, &labels, &reference, threads);
             println!(
-                "  {name:10} agree with f64 {}/{n} ({:.2}%), accuracy {:.2}%, mean |logit error| {:.5}, largest {:.4}, \
+                "  {name:10} agree with f64 {}/{n} ({:.2}%; {}/{} without a wrapped output), accuracy {:.2}%, \
+                 mean |logit error| {:.5} ({:.5} without wrapped outputs), largest {:.4}, \
                  truncations/inference {:.0}, wrapped truncations {} (in {} inferences; expected {:.1}), \
                  wrapped outputs {}/{n} ({:.1} s)",
                 t.agree,
                 100.0 * t.agree as f64 / n as f64,
+                t.agree_clean,
+                n - t.wrapped_outputs,
                 100.0 * t.correct as f64 / n as f64,
                 t.error_sum / n as f64,
+                t.error_clean / (n - t.wrapped_outputs).max(1) as f64,
                 t.worst,
                 t.truncations as f64 / n as f64,
                 t.wrapped_truncations,
