@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -p circa-nn --example wrap_rate -- \
 //!     [--images FILE.idx3 --labels FILE.idx1] [--count N] [--threads N] [--seed S] \
-//!     [--per-layer] [MODEL.onnx ...]
+//!     [--per-layer] [--calibrated-only] [MODEL.onnx ...]
 //! ```
 //!
 //! Defaults: the bundled `models/data/fashion_test_1000-*` (all 1,000 images) and
@@ -19,7 +19,8 @@
 //!   site the `k` of the default real fault band), every rescale a local truncation of a fresh
 //!   random sharing as the protocol does it (off by one unit, or a wrap with probability
 //!   `|x| / p`: this models wraps exactly);
-//! * `calibrated`: the same with the model's calibrated per-site `k` (`circa calibrate`).
+//! * `calibrated`: the same with the model's calibrated per-site `k` (`circa calibrate`); with
+//!   `--calibrated-only`, the only configuration run.
 //!
 //! Printed per configuration: agreement with the `f64` argmax, accuracy, mean and largest
 //! `|logit error|` against `f64`, local truncations per inference, truncations that wrapped,
@@ -233,6 +234,7 @@ fn main() {
     let mut threads = 2usize;
     let mut seed = 1u64;
     let mut per_layer = false;
+    let mut calibrated_only = false;
     let mut models = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -251,6 +253,7 @@ fn main() {
             "--threads" => threads = number(value("--threads")) as usize,
             "--seed" => seed = number(value("--seed")),
             "--per-layer" => per_layer = true,
+            "--calibrated-only" => calibrated_only = true,
             _ => models.push(PathBuf::from(a)),
         }
     }
@@ -289,6 +292,9 @@ fn main() {
             ("exact", Config::Private(Variant::ExactSign, &[])),
             ("default", Config::Private(defaults::VARIANT, &[])),
         ];
+        if calibrated_only {
+            configs.clear();
+        }
         if let Some(sites) = calibrated.as_deref() {
             configs.push(("calibrated", Config::Private(defaults::VARIANT, sites)));
         }
