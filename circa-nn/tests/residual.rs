@@ -568,8 +568,20 @@ fn simulate_private(
     images: &[Vec<f64>],
     f64_logits: &[Vec<f64>],
 ) -> PrivateLike {
+    simulate_private_at(net, variant, F, &[], images, f64_logits)
+}
+
+/// [`simulate_private`] at `frac_bits` with the per-site choices `sites`.
+fn simulate_private_at(
+    net: &Network,
+    variant: Variant,
+    frac_bits: u32,
+    sites: &[SiteChoice],
+    images: &[Vec<f64>],
+    f64_logits: &[Vec<f64>],
+) -> PrivateLike {
     let plan = PlanParams {
-        frac_bits: F,
+        frac_bits,
         sign_scale: defaults::SIGN_SCALE,
         variant,
         field_bits: 41,
@@ -583,7 +595,7 @@ fn simulate_private(
             .map(|(i, (xs, want))| {
                 s.spawn(move || {
                     let rng = ChaCha20Rng::seed_from_u64(70 + i as u64);
-                    let sim = simulated_with_sites::<P41, _>(net, plan, &[], rng).unwrap();
+                    let sim = simulated_with_sites::<P41, _>(net, plan, sites, rng).unwrap();
                     let (encoded, oracle) = sim.into_parts();
                     let sim = Fixed::from_encoded(encoded, oracle.with_local_truncation(true));
                     xs.iter()
@@ -721,6 +733,45 @@ fn private_fashion_resnet8_default_circa_agrees_with_f64() {
         start.elapsed().as_secs_f64()
     );
     assert!(agree * 100 >= 96 * n, "{agree}/{n}");
+}
+
+/// The bundled configuration: `fashion_resnet8` calibrated at `f = 8` (its calibration's `k`
+/// per site), all 1,000 images, wraps included: >= 99 % agreement with f64 for the exact and
+/// the calibrated Circa variant, Circa's mean logit error (images without a wrap) within 3x of
+/// exact's, and at most 5 inferences with a wrapped output (1.2 expected from `sum |x| / p`;
+/// at `f = 10` it was 12 of 1,000).
+/// `cargo test -p circa-nn --release --test residual -- --ignored --nocapture calibrated`
+#[test]
+#[ignore = "fails (issue 15 target not met at f = 8 either): 0 wrapped outputs, exact 996/1000, calibrated Circa 987/1000 (the rounding of f = 8 costs what the wraps of f = 10 did)"]
+fn calibrated_fashion_resnet8_at_f8_agrees_on_1000_images() {
+    let net = load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../models/fashion/calibrated/fashion_resnet8.onnx"),
+    );
+    let c = net.calibration().expect("calibrated").clone();
+    assert_eq!(c.frac_bits, 8);
+    let images = fashion_images(1000);
+    let want: Vec<Vec<f64>> = images.iter().map(|x| infer(&net, x).unwrap()).collect();
+    let circa_variant = Variant::TruncatedSign {
+        k: 12,
+        mode: circa_relu::TieMode::NegPass,
+    };
+    let exact = simulate_private_at(&net, Variant::ExactSign, 8, &[], &images, &want);
+    let circa = simulate_private_at(&net, circa_variant, 8, &c.sites, &images, &want);
+    for (name, r) in [("exact", &exact), ("calibrated circa", &circa)] {
+        println!(
+            "fashion_resnet8 at f = 8, 1000 images, {name}: agree with f64 {}/1000, mean |logit error| {:.5} without wraps, {} wrapped outputs",
+            r.agree, r.error, r.wrapped
+        );
+        assert!(r.agree >= 990, "{name}: {}/1000", r.agree);
+        assert!(r.wrapped <= 5, "{name}: {} wrapped", r.wrapped);
+    }
+    assert!(
+        circa.error <= 3.0 * exact.error,
+        "{} vs {}",
+        circa.error,
+        exact.error
+    );
 }
 
 /// The issue's wrap target: no wrapped output in 1,000 inferences of a >= 50 k-ReLU network,
