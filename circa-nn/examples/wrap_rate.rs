@@ -154,7 +154,7 @@ fn run_chunk(
 ) -> Tally {
     let mut t = Tally::default();
     // Runs every image through `logits` (which also says whether the image wrapped).
-    let each = |t: &mut Tally, logits: &dyn Fn(&[f64]) -> (Vec<f64>, bool)| {
+    let each = |t: &mut Tally, logits: &LogitsFn<'_>| {
         for ((x, &l), want) in images.iter().zip(labels).zip(reference) {
             let (got, wrapped) = logits(x);
             t.add(&got, want, l);
@@ -225,6 +225,9 @@ fn run_all(
             .fold(Tally::default(), Tally::merge)
     })
 }
+
+/// One image's logits and whether a truncation wrapped while computing them.
+type LogitsFn<'a> = dyn Fn(&[f64]) -> (Vec<f64>, bool) + 'a;
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");

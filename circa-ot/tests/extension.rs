@@ -258,7 +258,7 @@ fn prepared_cot_messages_are_what_receive_cot_sends() {
     // the message is the whole of what is sent, and the sender's correlation holds for every
     // batch size (odd, empty, more than one chunk).
     let sizes = [1usize, 129, circa_ot::ext::CHUNK_OTS + 77, 0, 1000];
-    let delta = Block::from_u128(0x5eed_0f_c07).with_lsb(true);
+    let delta = Block::from_u128(0x0005_eed0_fc07).with_lsb(true);
     let (qs, (sent, prepared, ts)) = two_party(
         MemChannel::pair(),
         |ch| {
