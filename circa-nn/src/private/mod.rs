@@ -32,9 +32,15 @@
 //! (products at `2^(2f)`), exactly as the fixed-point reference [`crate::fixed`] computes it.
 //!
 //! * **Linear layers** (convolution, dense): the client's share of the input is a random
-//!   `r_i` chosen offline. Offline, `circa_share::ole`'s linear correlation (vector OLE from
-//!   correlated OT; for a convolution one matrix product per group on the client's im2col of
-//!   `r_i`, `correlations.rs`) leaves the client with `W r_i - s_i` and the server with `s_i`.
+//!   `r_i` chosen offline. Offline, a linear correlation leaves the client with `W r_i - s_i`
+//!   and the server with `s_i`, made per layer by one of two methods (`engine::linear_choice`,
+//!   [`LinearMode`], default [`LinearMode::Auto`]: the faster by `circa_share::he::cost` over a
+//!   1 Gbit/s link): `circa_share::ole`'s vector OLE from correlated OT (for a convolution one
+//!   matrix product per group on the client's im2col of `r_i`; about 50-80 B per
+//!   multiply-accumulate), or `circa_share::he`'s BFV correlation (the client encrypts `r_i`
+//!   under its own key, the server multiplies by its kernel polynomials, adds `-s_i` and a
+//!   noise flood, switches modulus and returns; 0.5-5 B per multiply-accumulate on the
+//!   Fashion-MNIST ResNet-8, one round trip per layer).
 //!   Online the server computes `W (x - r_i) + s_i + b` (bias at `2^(2f)`), no communication.
 //!   The weights' signed bit width is a public session parameter (sent in the handshake).
 //! * **Re-masking**: when a linear layer's input share is not the fresh `r_i`, or a sign test's
@@ -157,7 +163,11 @@
 //! names (at most 1024 bytes each, from the model file: rename them if they are sensitive),
 //! ChannelRelu masks, polynomial coefficients, the output tensor); one byte `w`, the smallest
 //! signed bit width of the encoded weights, i.e. `2^(w-2) <= max |round(2^f W)| < 2^(w-1)`
-//! (biases are not bounded by it); then the OT setup messages (independent of the model).
+//! (biases are not bounded by it); the per-layer sign-test choices and input bound of a
+//! calibrated model; one byte per layer naming its linear correlation (OT, or HE with its
+//! parameter set: a function of the public shapes, `w` and the server's mode); then the OT
+//! setup messages (independent of the model) and, from the client, one BFV public key per HE
+//! parameter set in use.
 //! A network output consumed by no truncation is sent at `2^(2f)`, so the client learns the
 //! logits with `2f` fractional bits rather than `f` (a function of the output, not more).
 
