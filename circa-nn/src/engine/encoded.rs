@@ -248,8 +248,8 @@ impl<M: Modulus> EncodedNetwork<M> {
         Ok(())
     }
 
-    /// Every linear layer's correlation and both methods' estimated costs (empty before
-    /// [`EncodedNetwork::set_linear`]: every layer by OT).
+    /// Every linear layer's correlation and both methods' estimated costs (empty until the
+    /// server model chooses a linear mode: every layer by OT).
     pub fn linear_choices(&self) -> &[LinearChoice] {
         &self.linear_choices
     }

@@ -3,8 +3,8 @@
 //! (`circa_share::he`, BFV with coefficient packing, 0.07-1.4 B per multiply-accumulate but
 //! compute-heavy on small layers). The choice is public: it follows from the layer shapes, the
 //! weights' public bit width and the server's [`LinearMode`], and the server sends it in the
-//! handshake (one byte per layer, [`encode_methods`]); the client checks it against the
-//! architecture and builds the same HE plans ([`he_plans`]), so both parties run the same
+//! handshake (one byte per layer, `encode_methods`); the client checks it against the
+//! architecture and builds the same HE plans (`he_plans`), so both parties run the same
 //! plan or the session is refused.
 
 use circa_share::Modulus;
