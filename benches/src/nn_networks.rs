@@ -390,6 +390,38 @@ mod tests {
         assert_eq!(vgg, 313_463_808);
     }
 
+    /// The same totals as the layer lists circa-share's HE bench costs (its README's "Whole
+    /// networks' linear layers" table), layer by layer.
+    #[test]
+    fn macs_match_circa_share_layer_lists() {
+        let p = params().plan();
+        let lists = circa_share::bench_support::he_benchmark_networks();
+        let ours = [
+            minionn_cifar10(),
+            resnet32_cifar100(),
+            resnet18_cifar10(),
+            vgg16_cifar10(),
+        ];
+        assert_eq!(lists.len(), ours.len());
+        for ((name, layers), net) in lists.iter().zip(ours) {
+            let net = net.unwrap();
+            let plan = Plan::new(net.architecture(), p).unwrap();
+            let mut mine: Vec<u64> = plan
+                .steps()
+                .iter()
+                .filter_map(|s| match &s.kind {
+                    Kind::Linear(l) => Some(l.macs()),
+                    _ => None,
+                })
+                .collect();
+            let mut theirs: Vec<u64> = layers.iter().map(|s| s.macs()).collect();
+            // Projections come after the block's first convolution there, after its second here.
+            mine.sort_unstable();
+            theirs.sort_unstable();
+            assert_eq!(mine, theirs, "{name}");
+        }
+    }
+
     #[test]
     fn names_resolve() {
         for name in CIFAR_NETWORKS {
