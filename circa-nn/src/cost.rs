@@ -176,20 +176,23 @@ fn correlation_bytes(
     by_prime!(bytes, b => b as f64)
 }
 
-/// The cost of every layer of `plan` under `params`, with `weight_bits`-bit weights and the
-/// per-ReLU costs `unit`.
+/// The cost of every layer of `plan` under `params`, with `weight_bits`-bit weights, the
+/// per-ReLU costs `unit` and the linear layers' correlations `linear` (a layer without a
+/// choice there is costed as OT).
 pub fn estimate(
     plan: &Plan,
     params: &PrivateParams,
     weight_bits: u32,
     unit: &ReluUnit,
+    linear: &[crate::engine::LinearChoice],
 ) -> CostEstimate {
     let n = f64::from(params.prime.bits());
     let e = (n / 8.0).ceil();
     let layers = plan
         .steps()
         .iter()
-        .map(|step| {
+        .enumerate()
+        .map(|(layer, step)| {
             let mut c = LayerCost::default();
             let remask = FIELD_BYTES * plan.tensor_len(step.inputs[0]) as f64;
             match step.remask {
@@ -201,7 +204,9 @@ pub fn estimate(
                 Kind::Linear(l) => {
                     c.weights = l.weight_len() as u64;
                     c.macs = l.macs();
+                    let chosen = linear.iter().find(|c| c.layer == layer);
                     c.linear_bytes = match l.conv() {
+                        _ if chosen.is_some() => chosen.map_or(0.0, |c| c.cost().bytes() as f64),
                         Some(conv) => {
                             let s = conv.shape(l.input());
                             conv.groups as f64

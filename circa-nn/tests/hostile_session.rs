@@ -190,9 +190,13 @@ fn a_trickled_flight_and_a_late_request_end_only_their_session() {
     let server = digits_server(config);
     let images = test_images(1);
     let flights = honest_flights(&server, &images[0]);
-    // Trickle the first offline flight (the one after the 1-byte request tag), one byte every
-    // 50 ms: each byte is well within the read deadline, the flight is not.
-    let k = flights.iter().position(|&n| n == 1).expect("request tag") + 1;
+    // Trickle the client's largest flight (offline: the linear layers' queries or OT
+    // messages), one byte every 50 ms: each byte is well within the read deadline, the flight
+    // is not.
+    let k = (0..flights.len())
+        .max_by_key(|&i| flights[i])
+        .expect("flights");
+    assert!(flights[k] > 100, "{flights:?}");
     let t = Instant::now();
     let (tap, result) = tapped_session(
         server.addr,

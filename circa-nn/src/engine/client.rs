@@ -9,6 +9,7 @@ use circa_ot::{Channel, Prg};
 use circa_relu::ProductPath;
 use circa_relu::protocol::{ClientPreprocessed as ReluPre, ReluClient};
 use circa_share::fixed_point::truncate_plain;
+use circa_share::he::{HeLinearClient, HeParamSet, HePlan};
 use circa_share::ole::LinearCorrelationClient;
 use circa_share::{Client, FP_BYTES, Fp, Modulus, Triples};
 use zeroize::Zeroizing;
@@ -32,6 +33,10 @@ pub(crate) struct ClientSetup<M: Modulus> {
     pub(crate) lin: LinearCorrelationClient<M>,
     pub(crate) prg: Prg,
     pub(crate) weight_bits: u32,
+    /// The client's BFV keys, one per parameter set the session's HE layers use.
+    pub(crate) he: Vec<(HeParamSet, HeLinearClient<M>)>,
+    /// Per layer: the HE plan of a layer served by HE (`None`: OT or not linear).
+    pub(crate) he_plans: Vec<Option<HePlan<M>>>,
 }
 
 impl<M: Modulus> ClientSetup<M> {
@@ -58,6 +63,10 @@ pub(crate) struct ClientMaterial<M: Modulus> {
     pub(crate) relu_bytes: u64,
     /// ReLUs preprocessed.
     pub(crate) relus: u64,
+    /// Offline bytes (both directions) of the linear-layer correlations alone.
+    pub(crate) linear_bytes: u64,
+    /// Multiply-accumulates of the linear layers.
+    pub(crate) linear_macs: u64,
 }
 
 impl<M: Modulus> ClientMaterial<M> {
@@ -196,6 +205,8 @@ pub(crate) fn offline<M: Modulus, C: Channel + ?Sized>(
             material: Material::new(layers),
             relu_bytes: 0,
             relus: 0,
+            linear_bytes: 0,
+            linear_macs: 0,
         },
         triples,
         progress,

@@ -5,10 +5,12 @@
 
 use std::sync::Arc;
 
+use circa_share::he::HeLayer;
 use circa_share::{Fp, Modulus};
 use zeroize::Zeroize;
 
 use super::layers::Kind;
+use super::linear_choice::{self, LinearChoice, LinearMethod, LinearMode};
 use super::plan::{Plan, PlanParams, SiteChoice};
 use super::reciprocal_units;
 use super::reference::LinearParams;
@@ -112,6 +114,11 @@ pub struct EncodedNetwork<M: Modulus> {
     weight_bits: u32,
     /// The layer and value of the weight of largest magnitude (the one that sets `weight_bits`).
     widest: Option<(usize, f64)>,
+    /// Every linear layer's correlation (empty, i.e. all OT, until
+    /// [`EncodedNetwork::set_linear`]).
+    linear_choices: Vec<LinearChoice>,
+    /// Per layer: the weights as HE kernel polynomials, for the layers served by HE.
+    he: Vec<Option<HeLayer<M>>>,
 }
 
 impl<M: Modulus> core::fmt::Debug for EncodedNetwork<M> {
@@ -200,7 +207,61 @@ impl<M: Modulus> EncodedNetwork<M> {
             linear,
             weight_bits: signed_bits(max_weight),
             widest,
+            linear_choices: Vec::new(),
+            he: Vec::new(),
         })
+    }
+
+    /// Chooses every linear layer's correlation under `mode` and encodes the weights of the
+    /// HE layers as kernel polynomials (with their NTT forms precomputed when `ntt_cache`:
+    /// faster answers for `HeLayer::cache_bytes` of memory, once per model).
+    pub(crate) fn set_linear(
+        &mut self,
+        mode: LinearMode,
+        ntt_cache: bool,
+    ) -> crate::private::Result<()> {
+        let choices = linear_choice::choose::<M>(&self.plan, self.weight_bits, mode)?;
+        let sets = linear_choice::param_sets::<M>();
+        let mut he: Vec<Option<HeLayer<M>>> = (0..self.linear.len()).map(|_| None).collect();
+        for c in &choices {
+            let LinearMethod::He(set) = c.method else {
+                continue;
+            };
+            let (Some(Kind::Linear(l)), Some(Some(enc)), Some(params)) = (
+                self.plan.steps().get(c.layer).map(|s| &s.kind),
+                self.linear.get(c.layer),
+                sets.iter().find(|p| p.set() == set),
+            ) else {
+                return Err(NnError::WeightKindMismatch { layer: c.layer }.into());
+            };
+            let plan =
+                circa_share::he::HePlan::conv(params, &linear_choice::shape(l), self.weight_bits)?;
+            let layer = HeLayer::encode_plan(plan, &enc.weight)?;
+            he[c.layer] = Some(if ntt_cache {
+                layer.with_ntt_cache()
+            } else {
+                layer
+            });
+        }
+        self.linear_choices = choices;
+        self.he = he;
+        Ok(())
+    }
+
+    /// Every linear layer's correlation and both methods' estimated costs (empty before
+    /// [`EncodedNetwork::set_linear`]: every layer by OT).
+    pub fn linear_choices(&self) -> &[LinearChoice] {
+        &self.linear_choices
+    }
+
+    /// The HE encoding of linear layer `layer`'s weights, when HE serves it.
+    pub(crate) fn he_layer(&self, layer: usize) -> Option<&HeLayer<M>> {
+        self.he.get(layer)?.as_ref()
+    }
+
+    /// Bytes of the HE layers' NTT caches.
+    pub fn he_cache_bytes(&self) -> usize {
+        self.he.iter().flatten().map(HeLayer::cache_bytes).sum()
     }
 
     /// The public architecture.

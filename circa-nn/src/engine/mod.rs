@@ -29,6 +29,7 @@ pub(crate) mod client;
 pub(crate) mod driver;
 mod encoded;
 pub(crate) mod layers;
+pub mod linear_choice;
 pub(crate) mod material;
 pub mod plan;
 pub mod reference;
@@ -42,6 +43,7 @@ use zeroize::Zeroizing;
 pub(crate) use encoded::signed_bits;
 pub use encoded::{EncodedNetwork, PublicConstants};
 pub use layers::Kind;
+pub use linear_choice::{DEFAULT_LINK_BYTES_PER_SEC, LinearChoice, LinearMethod, LinearMode};
 pub use plan::{
     MAX_BAND_BITS, Plan, PlanParams, Remask, Scale, SignScale, SignSite, SiteChoice, Step,
 };

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use circa_ot::{Channel, Prg};
 use circa_relu::ProductPath;
 use circa_relu::protocol::{ReluServer, ServerPreprocessed as ReluPre};
+use circa_share::he::{HeParamSet, HeServer};
 use circa_share::ole::LinearCorrelationServer;
 use circa_share::{Fp, Modulus, Server, Triples};
 use zeroize::Zeroizing;
@@ -28,6 +29,8 @@ pub(crate) struct ServerSetup<M: Modulus> {
     pub(crate) relu: ReluServer<M>,
     pub(crate) lin: LinearCorrelationServer<M>,
     pub(crate) prg: Prg,
+    /// The client's validated BFV public keys, one per parameter set the HE layers use.
+    pub(crate) he: Vec<(HeParamSet, HeServer<M>)>,
 }
 
 impl<M: Modulus> ServerSetup<M> {
@@ -47,6 +50,8 @@ pub(crate) struct ServerMaterial<M: Modulus> {
     pub(crate) material: Material<M, ServerItem<M>>,
     /// Offline bytes (both directions) of the ReLU preprocessing alone.
     pub(crate) relu_bytes: u64,
+    /// Offline bytes (both directions) of the linear-layer correlations alone.
+    pub(crate) linear_bytes: u64,
 }
 
 /// The server's offline phase.
@@ -156,6 +161,7 @@ pub(crate) fn offline<M: Modulus, C: Channel + ?Sized>(
         out: ServerMaterial {
             material: Material::new(plan.steps().len()),
             relu_bytes: 0,
+            linear_bytes: 0,
         },
         triples,
     };

@@ -18,8 +18,9 @@ use super::error::{NetError, NetResult};
 
 /// The first bytes either side sends.
 pub const MAGIC: [u8; 8] = *b"CIRCA-NN";
-/// The version of the framing and session protocol spoken here (3: the client greets first).
-pub const PROTOCOL_VERSION: u8 = 3;
+/// The version of the framing and session protocol spoken here (3: the client greets first;
+/// 4: the handshake carries the linear layers' OT/HE methods and the client's HE public keys).
+pub const PROTOCOL_VERSION: u8 = 4;
 /// Length of the server's greeting: magic, version, status.
 pub const SERVER_HELLO_LEN: usize = MAGIC.len() + 2;
 /// Length of the client's greeting: magic, version.

@@ -14,7 +14,9 @@ use super::config::{ClientConfig, ServerConfig, session_rng};
 use super::error::{NetError, NetResult};
 use super::server::{Service, serve_with};
 use crate::model::{Architecture, Network};
-use crate::private::{ClientSession, PrivateParams, ServerModel, ServerSession, SessionStats};
+use crate::private::{
+    ClientSession, LinearMode, PrivateParams, ServerModel, ServerSession, SessionStats,
+};
 
 /// The server's service: one private-inference session per connection, any number of
 /// inferences per session, with the network encoded once (when the service is built) and
@@ -29,6 +31,14 @@ impl PrivateInference {
     pub fn new(network: &Network, params: PrivateParams) -> NetResult<Self> {
         Ok(Self {
             model: ServerModel::new(network, params)?,
+        })
+    }
+
+    /// Chooses the linear layers' correlations under `mode`, with the HE kernels' NTT forms
+    /// precomputed when `ntt_cache` ([`ServerModel::with_linear_options`]).
+    pub fn with_linear(self, mode: LinearMode, ntt_cache: bool) -> NetResult<Self> {
+        Ok(Self {
+            model: self.model.with_linear_options(mode, ntt_cache)?,
         })
     }
 

@@ -32,9 +32,15 @@
 //! (products at `2^(2f)`), exactly as the fixed-point reference [`crate::fixed`] computes it.
 //!
 //! * **Linear layers** (convolution, dense): the client's share of the input is a random
-//!   `r_i` chosen offline. Offline, `circa_share::ole`'s linear correlation (vector OLE from
-//!   correlated OT; for a convolution one matrix product per group on the client's im2col of
-//!   `r_i`, `correlations.rs`) leaves the client with `W r_i - s_i` and the server with `s_i`.
+//!   `r_i` chosen offline. Offline, a linear correlation leaves the client with `W r_i - s_i`
+//!   and the server with `s_i`, made per layer by one of two methods (`engine::linear_choice`,
+//!   [`LinearMode`], default [`LinearMode::Auto`]: the faster by `circa_share::he::cost` over a
+//!   1 Gbit/s link): `circa_share::ole`'s vector OLE from correlated OT (for a convolution one
+//!   matrix product per group on the client's im2col of `r_i`; about 50-80 B per
+//!   multiply-accumulate), or `circa_share::he`'s BFV correlation (the client encrypts `r_i`
+//!   under its own key, the server multiplies by its kernel polynomials, adds `-s_i` and a
+//!   noise flood, switches modulus and returns; 0.5-5 B per multiply-accumulate on the
+//!   Fashion-MNIST ResNet-8, one round trip per layer).
 //!   Online the server computes `W (x - r_i) + s_i + b` (bias at `2^(2f)`), no communication.
 //!   The weights' signed bit width is a public session parameter (sent in the handshake).
 //! * **Re-masking**: when a linear layer's input share is not the fresh `r_i`, or a sign test's
@@ -157,7 +163,11 @@
 //! names (at most 1024 bytes each, from the model file: rename them if they are sensitive),
 //! ChannelRelu masks, polynomial coefficients, the output tensor); one byte `w`, the smallest
 //! signed bit width of the encoded weights, i.e. `2^(w-2) <= max |round(2^f W)| < 2^(w-1)`
-//! (biases are not bounded by it); then the OT setup messages (independent of the model).
+//! (biases are not bounded by it); the per-layer sign-test choices and input bound of a
+//! calibrated model; one byte per layer naming its linear correlation (OT, or HE with its
+//! parameter set: a function of the public shapes, `w` and the server's mode); then the OT
+//! setup messages (independent of the model) and, from the client, one BFV public key per HE
+//! parameter set in use.
 //! A network output consumed by no truncation is sent at `2^(2f)`, so the client learns the
 //! logits with `2f` fractional bits rather than `f` (a function of the output, not more).
 
@@ -180,9 +190,12 @@ pub(crate) use params::{ByPrime, by_prime, by_prime_new};
 pub use params::{MIN_RANGE_BITS, Prime, PrivateParams};
 
 use crate::engine::client::{self as client_phase, ClientMaterial, ClientSetup};
+use crate::engine::linear_choice::{self, LinearChoice, LinearMethod};
+pub use crate::engine::linear_choice::{DEFAULT_LINK_BYTES_PER_SEC, LinearMode};
 use crate::engine::server::{self as server_phase, ServerSetup};
 use crate::engine::{EncodedNetwork, Plan, PublicConstants, SiteChoice};
 use crate::model::{Architecture, Network};
+use circa_share::he::{self, HeLinearClient, HeParamSet};
 use msgs::{TAG_DONE, TAG_INFER, recv_tag, send_tag};
 
 /// Costs of one inference, as seen by one party (`c2s` = client to server).
@@ -208,6 +221,11 @@ pub struct SessionStats {
     pub offline_relu_bytes: u64,
     /// ReLUs evaluated (activations and max pooling).
     pub relus: u64,
+    /// Offline bytes (both directions) of the linear-layer correlations alone (OT or HE).
+    pub offline_linear_bytes: u64,
+    /// Multiply-accumulates of the linear layers (padding included; divides
+    /// `offline_linear_bytes` into bytes per MAC).
+    pub linear_macs: u64,
 }
 
 /// Most threads a session garbles on ([`ServerModel::set_garble_threads`]).
@@ -223,6 +241,8 @@ pub struct ServerModel {
     architecture_bytes: Vec<u8>,
     /// Threads each session garbles its ReLU chunks on (see [`ServerModel::set_garble_threads`]).
     garble_threads: usize,
+    /// The mode of the linear layers' choices.
+    linear_mode: LinearMode,
     encoded: ByPrime<
         Arc<EncodedNetwork<circa_share::P2061584302081>>,
         Arc<EncodedNetwork<circa_share::P2138816513>>,
@@ -286,14 +306,53 @@ impl ServerModel {
                 max_bits,
             });
         }
-        Ok(Self {
+        Self {
             params,
             sites: sites.to_vec(),
             input_bound: None,
             architecture_bytes: network.architecture().to_bytes(),
             garble_threads: 1,
+            linear_mode: LinearMode::Ot,
             encoded,
-        })
+        }
+        .with_linear(LinearMode::default())
+    }
+
+    /// Chooses every linear layer's correlation under `mode` ([`LinearMode::Auto`] is what
+    /// [`ServerModel::new`] does): OT, HE, or per layer the cheaper by the cost model. The
+    /// choice is sent to the client in the handshake.
+    pub fn with_linear(self, mode: LinearMode) -> Result<Self> {
+        self.with_linear_options(mode, false)
+    }
+
+    /// [`ServerModel::with_linear`], with the HE layers' kernel NTT forms precomputed when
+    /// `ntt_cache` (faster offline answers, for [`ServerModel::he_cache_bytes`] of memory held
+    /// once per model).
+    pub fn with_linear_options(mut self, mode: LinearMode, ntt_cache: bool) -> Result<Self> {
+        let busy = PrivateError::InvalidParams {
+            reason: "the model is shared: choose the linear mode before serving",
+        };
+        match &mut self.encoded {
+            ByPrime::P41(e) => Arc::get_mut(e).ok_or(busy)?.set_linear(mode, ntt_cache)?,
+            ByPrime::P31(e) => Arc::get_mut(e).ok_or(busy)?.set_linear(mode, ntt_cache)?,
+        }
+        self.linear_mode = mode;
+        Ok(self)
+    }
+
+    /// The linear mode the choices were made under.
+    pub fn linear_mode(&self) -> LinearMode {
+        self.linear_mode
+    }
+
+    /// Every linear layer's correlation (OT or HE) and both methods' estimated costs.
+    pub fn linear_choices(&self) -> &[LinearChoice] {
+        by_prime!(&self.encoded, e => e.linear_choices())
+    }
+
+    /// Bytes of the HE layers' kernel NTT caches (0 without).
+    pub fn he_cache_bytes(&self) -> usize {
+        by_prime!(&self.encoded, e => e.he_cache_bytes())
     }
 
     /// Garbles every session's ReLU chunks on `threads` threads (clamped to
@@ -366,13 +425,28 @@ fn server_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
     relu.set_threads(garble_threads);
     let lin = LinearCorrelationServer::setup(ch, rng)?;
     ch.flush()?;
+    let mut keys = Vec::new();
+    for set in he_sets(net.linear_choices()) {
+        let params = he::HeParams::<M>::new(set)?;
+        keys.push((set, he::driver::recv_public_key(ch, &params)?));
+    }
     Ok(Box::new(ServerSetup {
         net: Arc::clone(net),
         params,
         relu,
         lin,
         prg: Prg::from_crypto_rng(rng),
+        he: keys,
     }))
+}
+
+/// The HE parameter sets of `choices`, each once, in [`HeParamSet::ALL`] order (the order of
+/// the client's public keys in the handshake).
+fn he_sets(choices: &[LinearChoice]) -> Vec<HeParamSet> {
+    HeParamSet::ALL
+        .into_iter()
+        .filter(|s| choices.iter().any(|c| c.method == LinearMethod::He(*s)))
+        .collect()
 }
 
 /// Every calibrated tensor bound, at its scale and with a factor 2 of headroom (4 for max-pool
@@ -414,6 +488,17 @@ fn serve_inference<M: Modulus, C: Channel + ?Sized>(
     let t0 = Instant::now();
     let pre = server_phase::offline(setup, ch)?;
     stats.offline_relu_bytes = pre.relu_bytes;
+    stats.offline_linear_bytes = pre.linear_bytes;
+    stats.linear_macs = setup
+        .net
+        .plan()
+        .steps()
+        .iter()
+        .map(|s| match &s.kind {
+            crate::engine::Kind::Linear(l) => l.macs(),
+            _ => 0,
+        })
+        .sum();
     stats.offline_seconds = t0.elapsed().as_secs_f64();
     let s1 = ch.stats();
     let t1 = Instant::now();
@@ -444,6 +529,9 @@ impl ServerSession {
         ch.send(&[model.weight_bits() as u8])?;
         ch.send(&msgs::encode_sites(&model.sites))?;
         ch.send(&msgs::encode_input_bound(model.input_bound))?;
+        ch.send(&by_prime!(&model.encoded, e => {
+            linear_choice::encode_methods(e.plan(), e.linear_choices())
+        }))?;
         ch.flush()?;
         let inner = match &model.encoded {
             ByPrime::P41(net) => ByPrime::P41(server_setup(ch, net, params, threads, rng)?),
@@ -530,12 +618,20 @@ fn client_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
     plan: &Arc<Plan>,
     params: PrivateParams,
     weight_bits: u32,
+    methods: &[u8],
     rng: &mut R,
 ) -> Result<Box<ClientSetup<M>>> {
     let constants = PublicConstants::<M>::new(plan, arch)?;
+    let he_plans = linear_choice::he_plans::<M>(plan, methods, weight_bits)?;
     let relu_params = ReluParams::<M>::new(params.relu.0, params.relu.1, params.frac_bits)?;
     let relu = ReluClient::setup(ch, &relu_params, rng)?;
     let lin = LinearCorrelationClient::setup(ch, rng)?;
+    let mut he = Vec::new();
+    for set in linear_choice::sets_used(he_plans.iter().flatten()) {
+        let key = HeLinearClient::new(&he::HeParams::<M>::new(set)?, rng);
+        he::driver::send_public_key(ch, &key)?;
+        he.push((set, key));
+    }
     ch.flush()?;
     Ok(Box::new(ClientSetup {
         plan: Arc::clone(plan),
@@ -545,6 +641,8 @@ fn client_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
         lin,
         prg: Prg::from_crypto_rng(rng),
         weight_bits,
+        he,
+        he_plans,
     }))
 }
 
@@ -569,9 +667,12 @@ impl ClientSession {
         let sites = msgs::recv_sites(ch, arch.layers().len())?;
         let input_bound = msgs::recv_input_bound(ch)?;
         let plan = Arc::new(Plan::with_sites(&arch, params.plan(), &sites)?);
+        let mut methods = vec![0u8; plan.steps().len()];
+        ch.recv(&mut methods)?;
+        let (w, m) = (weight_bits, methods.as_slice());
         let inner = match params.prime {
-            Prime::P41 => ByPrime::P41(client_setup(ch, &arch, &plan, params, weight_bits, rng)?),
-            Prime::P31 => ByPrime::P31(client_setup(ch, &arch, &plan, params, weight_bits, rng)?),
+            Prime::P41 => ByPrime::P41(client_setup(ch, &arch, &plan, params, w, m, rng)?),
+            Prime::P31 => ByPrime::P31(client_setup(ch, &arch, &plan, params, w, m, rng)?),
         };
         Ok(Self {
             inner,
@@ -662,7 +763,8 @@ impl ClientSession {
             offline_seconds,
             offline_bytes,
         } = pre;
-        let (relu_bytes, relus) = by_prime!(&inner, p => (p.relu_bytes, p.relus));
+        let (relu_bytes, relus, linear_bytes, linear_macs) =
+            by_prime!(&inner, p => (p.relu_bytes, p.relus, p.linear_bytes, p.linear_macs));
         let s1 = ch.stats();
         let t1 = Instant::now();
         let (logits, flights) = match (&mut self.inner, inner) {
@@ -686,6 +788,8 @@ impl ClientSession {
             client_storage_bytes: storage,
             offline_relu_bytes: relu_bytes,
             relus,
+            offline_linear_bytes: linear_bytes,
+            linear_macs,
         };
         Ok(logits)
     }

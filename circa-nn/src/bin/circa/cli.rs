@@ -102,6 +102,14 @@ pub struct ServeArgs {
     /// it, so clients need no matching option).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub threads: usize,
+    /// How the linear layers' offline correlations are made (sent to the client; `inspect`
+    /// shows the per-layer choice and its cost).
+    #[arg(long, value_enum, default_value_t = LinearArg::Auto)]
+    pub linear: LinearArg,
+    /// Precompute the HE layers' kernel NTT forms once (faster offline phase; memory as
+    /// printed at start-up).
+    #[arg(long)]
+    pub he_ntt_cache: bool,
     /// Protocol parameters.
     #[command(flatten)]
     pub params: ParamArgs,
@@ -164,6 +172,9 @@ pub struct InspectArgs {
     /// Also measure the per-ReLU costs by running this many ReLUs over loopback.
     #[arg(long, value_name = "RELUS")]
     pub measure: Option<usize>,
+    /// How the linear layers' offline correlations are made (as `serve --linear`).
+    #[arg(long, value_enum, default_value_t = LinearArg::Auto)]
+    pub linear: LinearArg,
     /// Protocol parameters the estimate is for.
     #[command(flatten)]
     pub params: ParamArgs,
@@ -325,6 +336,29 @@ pub enum SignScaleArg {
     Product,
     /// After the rescale to 2^f.
     Rescaled,
+}
+
+/// How the linear layers' offline correlations are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LinearArg {
+    /// Per layer, HE or OT, whichever the cost model says is faster on a 1 Gbit/s link.
+    Auto,
+    /// Every layer by OT (vector OLE, about 50-80 B per multiply-accumulate).
+    Ot,
+    /// Every layer by HE (BFV; a layer no parameter set fits falls back to OT).
+    He,
+}
+
+impl LinearArg {
+    /// The library's mode.
+    pub fn mode(self) -> circa_nn::private::LinearMode {
+        use circa_nn::private::LinearMode;
+        match self {
+            LinearArg::Auto => LinearMode::Auto,
+            LinearArg::Ot => LinearMode::Ot,
+            LinearArg::He => LinearMode::He,
+        }
+    }
 }
 
 /// How the ReLU's sign bit becomes shares of its output.

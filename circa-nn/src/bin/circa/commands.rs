@@ -35,8 +35,9 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
     let network = load_model(&args.model)?;
     let params = args.params.params_for(network.calibration());
     params.validate()?;
-    let mut service =
-        PrivateInference::new(&network, params).map_err(|source| CliError::Unservable {
+    let mut service = PrivateInference::new(&network, params)
+        .and_then(|s| s.with_linear(args.linear.mode(), args.he_ntt_cache))
+        .map_err(|source| CliError::Unservable {
             path: args.model.display().to_string(),
             source: Box::new(source),
         })?;
@@ -66,6 +67,21 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), CliError> {
             b = model.input_bound().unwrap_or(f64::INFINITY)
         );
     }
+    let he = model
+        .linear_choices()
+        .iter()
+        .filter(|c| matches!(c.method, circa_nn::engine::LinearMethod::He(_)))
+        .count();
+    let _ = writeln!(
+        out,
+        "circa serve: linear layers ({}): {he} by HE, {} by OT{}",
+        model.linear_mode(),
+        model.linear_choices().len() - he,
+        match model.he_cache_bytes() {
+            0 => String::new(),
+            b => format!("; kernel NTT cache {:.1} MiB", b as f64 / 1048576.0),
+        }
+    );
     let _ = out.flush();
     serve_with(listener, Arc::new(service), config)?;
     Ok(())
@@ -201,7 +217,8 @@ pub fn inspect_command(args: &InspectArgs) -> Result<(), CliError> {
     };
     // Encoding the model checks it is servable (every weight, bias and calibrated range fits
     // the field) and applies its calibration.
-    let model = circa_nn::private::ServerModel::new(&network, params)?;
+    let model =
+        circa_nn::private::ServerModel::new(&network, params)?.with_linear(args.linear.mode())?;
     print!("{}", cost::report(&network, &model, &unit, measured));
     Ok(())
 }

@@ -27,7 +27,7 @@ pub fn report(network: &Network, model: &ServerModel, unit: &ReluUnit, measured:
     let params = model.params();
     let plan = model.plan();
     let w = model.weight_bits();
-    let c = cost::estimate(plan, params, w, unit).total();
+    let c = cost::estimate(plan, params, w, unit, model.linear_choices()).total();
     let per_mac = if c.macs > 0 {
         c.linear_bytes / c.macs as f64
     } else {
@@ -44,11 +44,12 @@ pub fn report(network: &Network, model: &ServerModel, unit: &ReluUnit, measured:
     let _ = writeln!(s, "  parameters: {}", crate::cli::describe(params));
     let _ = writeln!(
         s,
-        "  linear layers: {} weights ({w}-bit), {} multiply-accumulates; {:.1} B per MAC offline \
-         (OT-based correlation), {} offline",
+        "  linear layers: {} weights ({w}-bit), {} multiply-accumulates; {:.2} B per MAC offline \
+         ({}), {} offline",
         c.weights,
         c.macs,
         per_mac,
+        model.linear_mode(),
         human(c.linear_bytes)
     );
     let _ = writeln!(
@@ -91,7 +92,59 @@ pub fn report(network: &Network, model: &ServerModel, unit: &ReluUnit, measured:
             "  note: baseline figures are approximate; `circa inspect --measure N` measures them"
         );
     }
+    s.push_str(&linear_table(network, model));
     s.push_str(&sites_table(network, model));
+    s
+}
+
+/// A layer name fit for a table column (control characters replaced, at most 20 characters).
+fn layer_name(network: &Network, layer: usize) -> String {
+    network.architecture().layers()[layer]
+        .name
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(20)
+        .collect()
+}
+
+/// Per linear layer: the correlation chosen, its bytes and estimated seconds, and the other
+/// method's (times from `circa_share::he::cost`'s measured constants, over a 1 Gbit/s link).
+fn linear_table(network: &Network, model: &ServerModel) -> String {
+    use std::fmt::Write as _;
+    let link = circa_nn::private::DEFAULT_LINK_BYTES_PER_SEC;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nlinear layers ({}; times estimated at 1 Gbit/s)",
+        model.linear_mode()
+    );
+    let _ = writeln!(
+        s,
+        "{:>4}  {:<20} {:>10} {:>10} {:>11} {:>8} {:>11} {:>8} {:>9}",
+        "#", "layer", "MACs", "method", "OT bytes", "OT s", "HE bytes", "HE s", "B/MAC"
+    );
+    for c in model.linear_choices() {
+        let (he_bytes, he_s) = match c.he {
+            Some((_, h)) => (
+                human(h.bytes() as f64),
+                format!("{:.3}", h.seconds_over(link)),
+            ),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        let _ = writeln!(
+            s,
+            "{:>4}  {:<20} {:>10} {:>10} {:>11} {:>8.3} {:>11} {:>8} {:>9.3}",
+            c.layer,
+            layer_name(network, c.layer),
+            c.macs,
+            c.method.to_string(),
+            human(c.ot.bytes() as f64),
+            c.ot.seconds_over(link),
+            he_bytes,
+            he_s,
+            c.cost().bytes() as f64 / c.macs.max(1) as f64
+        );
+    }
     s
 }
 
@@ -126,12 +179,7 @@ sign tests per layer ({calibrated})"
     };
     for g in &sites {
         let site = g.site;
-        let name: String = network.architecture().layers()[g.layer]
-            .name
-            .chars()
-            .map(|c| if c.is_control() { '?' } else { c })
-            .take(20)
-            .collect();
+        let name = layer_name(network, g.layer);
         let (k, mode, band) = match site.variant {
             Variant::TruncatedSign { k, mode } => (
                 k.to_string(),

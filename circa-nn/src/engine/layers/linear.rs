@@ -8,10 +8,11 @@
 //! blocked kernels, with no communication. The output is rescaled unless the plan defers it.
 
 use circa_ot::Channel;
-use circa_share::{FP_BYTES, Modulus};
+use circa_share::{FP_BYTES, Modulus, he};
 use zeroize::Zeroizing;
 
 use super::super::client::{ClientOffline, ClientOnline};
+use super::super::linear_choice::key_for;
 use super::super::material::wrong_kind;
 use super::super::plan::{Compile, Share, ShareRule};
 use super::super::reference::Arith;
@@ -145,12 +146,26 @@ impl Linear {
             layer,
             reason: "linear input without a mask",
         })?;
-        let bits = p.setup.weight_bits;
-        let lin = &mut p.setup.lin;
-        let wr = Zeroizing::new(match &self.conv {
-            Some(c) => lin.conv2d(p.ch, &c.shape(self.input), bits, r)?,
-            None => lin.dense(p.ch, self.output.len(), self.input.len(), bits, r)?,
+        let before = p.ch.stats();
+        let setup = &mut *p.setup;
+        let wr = Zeroizing::new(match setup.he_plans.get(layer).and_then(Option::as_ref) {
+            Some(plan) => {
+                let key = key_for(&setup.he, plan.params().set())?;
+                he::driver::client_layer(p.ch, key, plan, r, &mut setup.prg)?
+            }
+            None => {
+                let bits = setup.weight_bits;
+                match &self.conv {
+                    Some(c) => setup.lin.conv2d(p.ch, &c.shape(self.input), bits, r)?,
+                    None => setup
+                        .lin
+                        .dense(p.ch, self.output.len(), self.input.len(), bits, r)?,
+                }
+            }
         });
+        let d = p.ch.stats().since(&before);
+        p.out.linear_bytes += d.bytes_sent + d.bytes_received;
+        p.out.linear_macs += self.macs();
         let mut out = wr.clone();
         p.out.material.put(layer, ClientItem::Linear(wr))?;
         if self.rescale {
@@ -168,12 +183,25 @@ impl Linear {
         let (w, _) = net
             .linear(layer)
             .ok_or(NnError::WeightKindMismatch { layer })?;
-        let bits = net.weight_bits();
-        let lin = &mut p.setup.lin;
-        let s = Zeroizing::new(match &self.conv {
-            Some(c) => lin.conv2d(p.ch, &c.shape(self.input), w, bits)?,
-            None => lin.dense(p.ch, w, self.output.len(), self.input.len(), bits)?,
+        let before = p.ch.stats();
+        let setup = &mut *p.setup;
+        let s = Zeroizing::new(match net.he_layer(layer) {
+            Some(he_layer) => {
+                let key = key_for(&setup.he, he_layer.plan().params().set())?;
+                he::driver::server_layer(p.ch, key, he_layer, &mut setup.prg)?
+            }
+            None => {
+                let bits = net.weight_bits();
+                match &self.conv {
+                    Some(c) => setup.lin.conv2d(p.ch, &c.shape(self.input), w, bits)?,
+                    None => setup
+                        .lin
+                        .dense(p.ch, w, self.output.len(), self.input.len(), bits)?,
+                }
+            }
         });
+        let d = p.ch.stats().since(&before);
+        p.out.linear_bytes += d.bytes_sent + d.bytes_received;
         p.out.material.put(layer, ServerItem::Linear(s))
     }
 
