@@ -18,10 +18,11 @@
 
 use crate::nn_networks::{self, CIFAR_NETWORKS, cifar_input};
 use crate::{Error, Record, Size};
+use circa_nn::engine::LinearMethod;
 use circa_nn::fixed::defaults;
 use circa_nn::model::Network;
 use circa_nn::private::{
-    ClientSession, Prime, PrivateParams, ServerModel, ServerSession, SessionStats,
+    ClientSession, LinearMode, Prime, PrivateParams, ServerModel, ServerSession, SessionStats,
 };
 use circa_nn::{argmax, import_onnx};
 use circa_ot::{Block, Prg, TcpChannel};
@@ -90,6 +91,10 @@ pub struct NnOptions {
     pub network: Option<String>,
     /// How the parties run.
     pub parties: Parties,
+    /// How the server picks each linear layer's correlation (OT, HE, or per layer).
+    pub linear: LinearMode,
+    /// Whether the server precomputes its HE kernels' NTT forms once per model.
+    pub he_ntt_cache: bool,
 }
 
 /// One measured configuration: a model and a ReLU variant.
@@ -191,8 +196,44 @@ struct Totals {
     stats: Vec<SessionStats>,
 }
 
+/// The server's linear-layer choices.
+#[derive(Clone, Copy, Default)]
+struct LinearSummary {
+    layers: usize,
+    he_layers: usize,
+    he_cache_bytes: usize,
+}
+
+impl LinearSummary {
+    fn of(model: &ServerModel) -> Self {
+        let choices = model.linear_choices();
+        Self {
+            layers: choices.len(),
+            he_layers: choices
+                .iter()
+                .filter(|c| matches!(c.method, LinearMethod::He(_)))
+                .count(),
+            he_cache_bytes: model.he_cache_bytes(),
+        }
+    }
+}
+
+/// The server's model of `job`, its linear layers chosen as `opts` says.
+fn server_model(
+    model: &str,
+    variant: &str,
+    linear: LinearMode,
+    he_ntt_cache: bool,
+    models_dir: &Path,
+) -> Result<ServerModel, Error> {
+    let network = load_network(model, models_dir)?;
+    Ok(ServerModel::new(&network, variant_params(variant)?)?
+        .with_linear_options(linear, he_ntt_cache)?)
+}
+
 /// A run's costs and each party's peak memory.
 struct Outcome {
+    linear: LinearSummary,
     totals: Totals,
     peak_server: Option<u64>,
     peak_client: Option<u64>,
@@ -225,12 +266,17 @@ fn infer_all(ch: &mut TcpChannel, inputs: &[(Option<usize>, Vec<f64>)]) -> Resul
 }
 
 /// Both parties as threads of this process.
-fn run_threads(job: &Job, size: Size, models_dir: &Path) -> Result<Outcome, Error> {
+fn run_threads(job: &Job, opts: &NnOptions) -> Result<Outcome, Error> {
     let reset = reset_peak_memory();
-    let network = load_network(job.model, models_dir)?;
-    let model = ServerModel::new(&network, variant_params(job.variant)?)?;
-    drop(network);
-    let inputs = load_inputs(job.model, size, models_dir)?;
+    let models_dir = &opts.models_dir;
+    let model = server_model(
+        job.model,
+        job.variant,
+        opts.linear,
+        opts.he_ntt_cache,
+        models_dir,
+    )?;
+    let inputs = load_inputs(job.model, opts.size, models_dir)?;
     let (mut sch, mut cch) = TcpChannel::loopback_pair()?;
     let totals = std::thread::scope(|scope| {
         let model = &model;
@@ -242,6 +288,7 @@ fn run_threads(job: &Job, size: Size, models_dir: &Path) -> Result<Outcome, Erro
         Ok::<_, Error>(totals)
     })?;
     Ok(Outcome {
+        linear: LinearSummary::of(&model),
         totals,
         peak_server: None,
         peak_client: None,
@@ -250,17 +297,21 @@ fn run_threads(job: &Job, size: Size, models_dir: &Path) -> Result<Outcome, Erro
 }
 
 /// One child process per party.
-fn run_processes(exe: &Path, job: &Job, size: Size, models_dir: &Path) -> Result<Outcome, Error> {
+fn run_processes(exe: &Path, job: &Job, opts: &NnOptions) -> Result<Outcome, Error> {
+    let linear = opts.linear.to_string();
     let party = |role: &str| {
         let mut cmd = Command::new(exe);
         cmd.args(["nn-party", "--role", role, "--model", job.model])
-            .args(["--variant", job.variant, "--models"])
-            .arg(models_dir)
+            .args(["--variant", job.variant, "--linear", &linear, "--models"])
+            .arg(&opts.models_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if size == Size::Quick {
+        if opts.size == Size::Quick {
             cmd.arg("--quick");
+        }
+        if opts.he_ntt_cache {
+            cmd.arg("--he-ntt-cache");
         }
         cmd
     };
@@ -298,7 +349,14 @@ fn run_processes(exe: &Path, job: &Job, size: Size, models_dir: &Path) -> Result
             role: "client",
             reason: "malformed stats",
         })?;
+    let field = |k: &str| server_report[k].as_u64().map(|v| v as usize);
+    let linear = LinearSummary {
+        layers: field("linear_layers").unwrap_or(0),
+        he_layers: field("linear_layers_he").unwrap_or(0),
+        he_cache_bytes: field("he_cache_bytes").unwrap_or(0),
+    };
     Ok(Outcome {
+        linear,
         totals: Totals {
             runs: client_report["runs"].as_u64().unwrap_or(0),
             correct: client_report["correct"].as_u64().unwrap_or(0),
@@ -372,7 +430,9 @@ macro_rules! stats_fields {
             online_rounds: u64,
             client_storage_bytes: u64,
             offline_relu_bytes: u64,
-            relus: u64
+            relus: u64,
+            offline_linear_bytes: u64,
+            linear_macs: u64
         )
     };
 }
@@ -404,22 +464,28 @@ pub fn party(
     model: &str,
     variant: &str,
     connect: Option<&str>,
-    size: Size,
-    models_dir: &Path,
+    opts: &NnOptions,
 ) -> Result<Record, Error> {
     let model = canonical(model)?;
+    let (size, models_dir) = (opts.size, &opts.models_dir);
     match role {
         "server" => {
-            let network = load_network(model, models_dir)?;
-            let server_model = ServerModel::new(&network, variant_params(variant)?)?;
-            drop(network);
+            let server_model =
+                server_model(model, variant, opts.linear, opts.he_ntt_cache, models_dir)?;
+            let linear = LinearSummary::of(&server_model);
             let listener = TcpListener::bind("127.0.0.1:0")?;
             let mut stdout = std::io::stdout();
             writeln!(stdout, "listening {}", listener.local_addr()?)?;
             stdout.flush()?;
             let (stream, _) = listener.accept()?;
             serve(&mut TcpChannel::new(stream)?, &server_model)?;
-            Ok(json!({"role": "server", "peak_memory_bytes": peak_memory()}))
+            Ok(json!({
+                "role": "server",
+                "linear_layers": linear.layers,
+                "linear_layers_he": linear.he_layers,
+                "he_cache_bytes": linear.he_cache_bytes,
+                "peak_memory_bytes": peak_memory(),
+            }))
         }
         "client" => {
             let addr = connect.ok_or(Error::UnknownName {
@@ -468,20 +534,28 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn record(job: &Job, out: &Outcome, linear_macs: u64, parties: &Parties) -> Record {
+fn record(job: &Job, out: &Outcome, opts: &NnOptions) -> Record {
     let t = &out.totals;
     let s = &t.stats;
     let mean =
         |f: fn(&SessionStats) -> u64| s.iter().map(f).sum::<u64>() as f64 / s.len().max(1) as f64;
     let labelled = DIGITS_MODELS.contains(&job.model);
     let offline_bytes = mean(|x| x.offline_bytes_c2s + x.offline_bytes_s2c);
+    let linear_macs = s.first().map_or(0, |x| x.linear_macs);
+    let linear_bytes = mean(|x| x.offline_linear_bytes);
     json!({
         "bench": "nn",
         "model": job.model,
         "variant": job.label,
         "images": t.runs,
         "relus": s.first().map_or(0, |x| x.relus),
+        "linear_mode": opts.linear.to_string(),
+        "linear_layers": out.linear.layers,
+        "linear_layers_he": out.linear.he_layers,
+        "he_ntt_cache_bytes": out.linear.he_cache_bytes,
         "linear_macs": linear_macs,
+        "offline_linear_bytes": linear_bytes,
+        "linear_bytes_per_mac": linear_bytes / linear_macs.max(1) as f64,
         "offline_seconds": median(s.iter().map(|x| x.offline_seconds).collect()),
         "online_seconds": median(s.iter().map(|x| x.online_seconds).collect()),
         "offline_bytes": offline_bytes,
@@ -493,7 +567,7 @@ fn record(job: &Job, out: &Outcome, linear_macs: u64, parties: &Parties) -> Reco
         "online_rounds": mean(|x| x.online_rounds),
         "client_storage_bytes": mean(|x| x.client_storage_bytes),
         "offline_relu_bytes": mean(|x| x.offline_relu_bytes),
-        "parties": match parties {
+        "parties": match &opts.parties {
             Parties::Threads => "threads",
             Parties::Processes { .. } => "processes",
         },
@@ -512,6 +586,8 @@ pub fn run(size: Size, models_dir: &Path) -> Result<Vec<Record>, Error> {
         models_dir: models_dir.to_path_buf(),
         network: None,
         parties: Parties::Threads,
+        linear: LinearMode::default(),
+        he_ntt_cache: false,
     })
 }
 
@@ -519,14 +595,11 @@ pub fn run(size: Size, models_dir: &Path) -> Result<Vec<Record>, Error> {
 pub fn run_with(opts: &NnOptions) -> Result<Vec<Record>, Error> {
     let mut out = Vec::new();
     for job in jobs(opts.size, opts.network.as_deref())? {
-        let params = variant_params(job.variant)?;
-        let macs =
-            nn_networks::linear_macs(&load_network(job.model, &opts.models_dir)?, params.plan())?;
         let outcome = match &opts.parties {
-            Parties::Threads => run_threads(&job, opts.size, &opts.models_dir)?,
-            Parties::Processes { exe } => run_processes(exe, &job, opts.size, &opts.models_dir)?,
+            Parties::Threads => run_threads(&job, opts)?,
+            Parties::Processes { exe } => run_processes(exe, &job, opts)?,
         };
-        out.push(record(&job, &outcome, macs, &opts.parties));
+        out.push(record(&job, &outcome, opts));
     }
     Ok(out)
 }

@@ -128,6 +128,9 @@ fn nn_section_has_required_keys() {
         "peak_memory_server_bytes",
         "peak_memory_client_bytes",
         "peak_memory_both_parties_bytes",
+        "linear_mode",
+        "offline_linear_bytes",
+        "linear_bytes_per_mac",
     ];
     assert_keys(&r, "nn", &keys);
     let cnn: Vec<&Record> = r.iter().filter(|x| x["model"] == "digits_cnn").collect();
@@ -156,6 +159,8 @@ fn nn_parties_in_processes_match_threads() {
         models_dir: models.to_path_buf(),
         network: Some("digits_cnn".into()),
         parties,
+        linear: circa_nn::private::LinearMode::Auto,
+        he_ntt_cache: false,
     };
     let threads = run_with(&opts(Parties::Threads)).unwrap();
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_circa-bench"));
@@ -169,6 +174,9 @@ fn nn_parties_in_processes_match_threads() {
             "images",
             "relus",
             "linear_macs",
+            "linear_layers",
+            "linear_layers_he",
+            "offline_linear_bytes",
             "offline_bytes_client_to_server",
             "offline_bytes_server_to_client",
             "online_bytes_client_to_server",
@@ -194,6 +202,13 @@ fn nn_parties_in_processes_match_threads() {
         }
         assert!(t["peak_memory_server_bytes"].is_null(), "{t}");
     }
+    // The engine's count of multiply-accumulates is the plan's.
+    let net =
+        circa_nn::import_onnx(&std::fs::read(models.join("digits_cnn.onnx")).unwrap()).unwrap();
+    let params = circa_nn::private::PrivateParams::exact(circa_nn::private::Prime::P41, 10);
+    let macs = circa_benches::nn_networks::linear_macs(&net, params.plan()).unwrap();
+    assert_eq!(procs[0]["linear_macs"], macs, "{}", procs[0]);
+    assert!(macs > 0);
     // An unknown network is a typed error, before any process starts.
     let mut bad = opts(Parties::Threads);
     bad.network = Some("resnet50".into());

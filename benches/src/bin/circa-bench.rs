@@ -7,6 +7,7 @@
 
 use circa_benches::nn::{NnOptions, Parties};
 use circa_benches::{Record, Size, print_records};
+use circa_nn::private::LinearMode;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,12 @@ struct Cli {
     /// `nn`: run both parties as threads of this process (peak memory: both together).
     #[arg(long, global = true)]
     same_process: bool,
+    /// `nn`: each linear layer's correlation: `ot`, `he` or `auto` (per layer, the faster).
+    #[arg(long, global = true, default_value_t = LinearMode::Auto)]
+    linear: LinearMode,
+    /// `nn`: the server precomputes its HE kernels' NTT forms once per model.
+    #[arg(long, global = true)]
+    he_ntt_cache: bool,
 }
 
 #[derive(Subcommand, Clone)]
@@ -103,21 +110,22 @@ fn run(cli: &Cli) -> Result<Vec<Record>, circa_benches::Error> {
     if all || matches!(cli.section, Section::Relu) {
         out.extend(circa_benches::relu::run_all(size, cli.threads)?);
     }
-    let models = cli.models.clone().unwrap_or_else(default_models_dir);
-    if all || matches!(cli.section, Section::Nn) {
-        let parties = if cli.same_process {
+    let nn = NnOptions {
+        size,
+        models_dir: cli.models.clone().unwrap_or_else(default_models_dir),
+        network: cli.network.clone(),
+        parties: if cli.same_process {
             Parties::Threads
         } else {
             Parties::Processes {
                 exe: std::env::current_exe()?,
             }
-        };
-        out.extend(circa_benches::nn::run_with(&NnOptions {
-            size,
-            models_dir: models.clone(),
-            network: cli.network.clone(),
-            parties,
-        })?);
+        },
+        linear: cli.linear,
+        he_ntt_cache: cli.he_ntt_cache,
+    };
+    if all || matches!(cli.section, Section::Nn) {
+        out.extend(circa_benches::nn::run_with(&nn)?);
     }
     if let Section::NnParty {
         role,
@@ -131,8 +139,7 @@ fn run(cli: &Cli) -> Result<Vec<Record>, circa_benches::Error> {
             model,
             variant,
             connect.as_deref(),
-            size,
-            &models,
+            &nn,
         )?);
     }
     Ok(out)
