@@ -1,6 +1,7 @@
 //! `circa-bench nn`: private inference end to end over TCP loopback on the bundled digits
 //! models and on the CIFAR-shaped benchmark networks with random weights ([`crate::nn_networks`]:
-//! MiniONN, ResNet-32, ResNet-18, VGG-16).
+//! MiniONN, ResNet-32, ResNet-18, VGG-16). The server's linear layers use the correlation
+//! [`NnOptions::linear`] picks (`LinearMode::Auto` by default: per layer, OT or HE).
 //!
 //! Each record is one model and ReLU variant: per-inference medians of the offline and online
 //! seconds (the client's wall clock), mean bytes each way, the client's storage between the
@@ -202,6 +203,8 @@ struct LinearSummary {
     layers: usize,
     he_layers: usize,
     he_cache_bytes: usize,
+    /// The cost model's offline bytes of the chosen methods, summed over the layers.
+    estimated_bytes: u64,
 }
 
 impl LinearSummary {
@@ -214,6 +217,7 @@ impl LinearSummary {
                 .filter(|c| matches!(c.method, LinearMethod::He(_)))
                 .count(),
             he_cache_bytes: model.he_cache_bytes(),
+            estimated_bytes: choices.iter().map(|c| c.cost().bytes()).sum(),
         }
     }
 }
@@ -354,6 +358,9 @@ fn run_processes(exe: &Path, job: &Job, opts: &NnOptions) -> Result<Outcome, Err
         layers: field("linear_layers").unwrap_or(0),
         he_layers: field("linear_layers_he").unwrap_or(0),
         he_cache_bytes: field("he_cache_bytes").unwrap_or(0),
+        estimated_bytes: server_report["linear_bytes_estimated"]
+            .as_u64()
+            .unwrap_or(0),
     };
     Ok(Outcome {
         linear,
@@ -484,6 +491,7 @@ pub fn party(
                 "linear_layers": linear.layers,
                 "linear_layers_he": linear.he_layers,
                 "he_cache_bytes": linear.he_cache_bytes,
+                "linear_bytes_estimated": linear.estimated_bytes,
                 "peak_memory_bytes": peak_memory(),
             }))
         }
@@ -555,6 +563,7 @@ fn record(job: &Job, out: &Outcome, opts: &NnOptions) -> Record {
         "he_ntt_cache_bytes": out.linear.he_cache_bytes,
         "linear_macs": linear_macs,
         "offline_linear_bytes": linear_bytes,
+        "offline_linear_bytes_estimated": out.linear.estimated_bytes,
         "linear_bytes_per_mac": linear_bytes / linear_macs.max(1) as f64,
         "offline_seconds": median(s.iter().map(|x| x.offline_seconds).collect()),
         "online_seconds": median(s.iter().map(|x| x.online_seconds).collect()),

@@ -177,6 +177,7 @@ fn nn_parties_in_processes_match_threads() {
             "linear_layers",
             "linear_layers_he",
             "offline_linear_bytes",
+            "offline_linear_bytes_estimated",
             "offline_bytes_client_to_server",
             "offline_bytes_server_to_client",
             "online_bytes_client_to_server",
