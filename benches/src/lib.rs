@@ -10,6 +10,7 @@
 
 pub mod gc;
 pub mod nn;
+pub mod nn_networks;
 pub mod ot;
 pub mod relu;
 pub mod share;
@@ -43,6 +44,30 @@ pub enum Error {
     /// A measurement thread panicked.
     #[error("a measurement thread panicked")]
     ThreadPanicked,
+    /// A name on the command line (network, variant, role) is not one this report knows.
+    #[error("unknown {what}: {name:?}")]
+    UnknownName {
+        /// What was named.
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// A party's child process exited unsuccessfully (its stderr says why).
+    #[error("the {role} process failed (exit code {code:?})")]
+    PartyFailed {
+        /// `server` or `client`.
+        role: &'static str,
+        /// The exit code, `None` if it was killed by a signal.
+        code: Option<i32>,
+    },
+    /// A party's child process printed no usable report.
+    #[error("the {role} process: {reason}")]
+    PartyOutput {
+        /// `server` or `client`.
+        role: &'static str,
+        /// What was wrong with its output.
+        reason: &'static str,
+    },
 }
 
 /// How much work a report section does.

@@ -124,6 +124,13 @@ fn nn_section_has_required_keys() {
         "online_rounds",
         "client_storage_bytes",
         "accuracy",
+        "linear_macs",
+        "peak_memory_server_bytes",
+        "peak_memory_client_bytes",
+        "peak_memory_both_parties_bytes",
+        "linear_mode",
+        "offline_linear_bytes",
+        "linear_bytes_per_mac",
     ];
     assert_keys(&r, "nn", &keys);
     let cnn: Vec<&Record> = r.iter().filter(|x| x["model"] == "digits_cnn").collect();
@@ -138,4 +145,76 @@ fn minionn_has_the_delphi_shapes() {
     // 2 x 64x32x32 + 2 x 64x16x16 + (64 + 64 + 16) x 8x8 ReLUs.
     assert_eq!(arch.relu_count(), 2 * 65536 + 2 * 16384 + 144 * 64);
     assert_eq!(arch.output_shape().len(), 10);
+}
+
+/// `circa-bench nn --network NAME`: each party in its own process reports its own peak
+/// memory, and the costs are those of the same session run as two threads (the seeds are
+/// fixed, so the bytes are equal to the byte).
+#[test]
+fn nn_parties_in_processes_match_threads() {
+    use circa_benches::nn::{NnOptions, Parties, run_with};
+    let models = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models"));
+    let opts = |parties| NnOptions {
+        size: Size::Quick,
+        models_dir: models.to_path_buf(),
+        network: Some("digits_cnn".into()),
+        parties,
+        linear: circa_nn::private::LinearMode::Auto,
+        he_ntt_cache: false,
+    };
+    let threads = run_with(&opts(Parties::Threads)).unwrap();
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_circa-bench"));
+    let procs = run_with(&opts(Parties::Processes { exe })).unwrap();
+    assert_eq!(procs.len(), 2, "{procs:?}");
+    for (t, p) in threads.iter().zip(&procs) {
+        assert_eq!(p["model"], "digits_cnn");
+        assert_eq!(p["parties"], "processes");
+        for k in [
+            "variant",
+            "images",
+            "relus",
+            "linear_macs",
+            "linear_layers",
+            "linear_layers_he",
+            "offline_linear_bytes",
+            "offline_linear_bytes_estimated",
+            "offline_bytes_client_to_server",
+            "offline_bytes_server_to_client",
+            "online_bytes_client_to_server",
+            "online_bytes_server_to_client",
+            "online_rounds",
+            "client_storage_bytes",
+            "accuracy",
+        ] {
+            assert_eq!(t[k], p[k], "{k}: {t} vs {p}");
+        }
+        if cfg!(target_os = "linux") {
+            // Each party holds at least its share of the client's stored material.
+            let storage = p["client_storage_bytes"].as_f64().unwrap() as u64;
+            assert!(
+                p["peak_memory_client_bytes"].as_u64().unwrap() > storage,
+                "{p}"
+            );
+            assert!(p["peak_memory_server_bytes"].as_u64().unwrap() > 0, "{p}");
+            assert!(
+                t["peak_memory_both_parties_bytes"].as_u64().unwrap() > 0,
+                "{t}"
+            );
+        }
+        assert!(t["peak_memory_server_bytes"].is_null(), "{t}");
+    }
+    // The engine's count of multiply-accumulates is the plan's.
+    let net =
+        circa_nn::import_onnx(&std::fs::read(models.join("digits_cnn.onnx")).unwrap()).unwrap();
+    let params = circa_nn::private::PrivateParams::exact(circa_nn::private::Prime::P41, 10);
+    let macs = circa_benches::nn_networks::linear_macs(&net, params.plan()).unwrap();
+    assert_eq!(procs[0]["linear_macs"], macs, "{}", procs[0]);
+    assert!(macs > 0);
+    // An unknown network is a typed error, before any process starts.
+    let mut bad = opts(Parties::Threads);
+    bad.network = Some("resnet50".into());
+    assert!(matches!(
+        run_with(&bad),
+        Err(circa_benches::Error::UnknownName { .. })
+    ));
 }
