@@ -5,12 +5,14 @@
 //! ```text
 //! cargo run --release -p circa-nn --example wrap_rate -- \
 //!     [--images FILE.idx3 --labels FILE.idx1] [--count N] [--threads N] [--seed S] \
-//!     [--per-layer] [--calibrated-only] [MODEL.onnx ...]
+//!     [--per-layer] [--calibrated-only] [--frac-bits F] [--seeds N] [--sites L:K,...] \
+//!     [MODEL.onnx ...]
 //! ```
 //!
 //! Defaults: the bundled `models/data/fashion_test_1000-*` (all 1,000 images) and
 //! `models/fashion/fashion_resnet8.onnx`. Every configuration runs the fixed-point pipeline over
-//! the 41-bit prime with the model's parameters (`f = 10`, sign tests at the product scale):
+//! the 41-bit prime with the model's parameters (`f` of its calibration, else `--frac-bits`,
+//! else 10; sign tests at the product scale; the default Circa band `2^(k - 2f)` = 1/16):
 //!
 //! * `reference`: the fixed-point reference with the exact sign and exact rescales;
 //! * `exact`: a simulated private run of the exact variant (exact sign, every rescale a local
@@ -20,7 +22,13 @@
 //!   random sharing as the protocol does it (off by one unit, or a wrap with probability
 //!   `|x| / p`: this models wraps exactly);
 //! * `calibrated`: the same with the model's calibrated per-site `k` (`circa calibrate`); with
-//!   `--calibrated-only`, the only configuration run.
+//!   `--calibrated-only`, the only configuration run;
+//! * `sites`: with `--sites 1:11,6:5,...`, the same with these per-site `k` (layer index: `k`;
+//!   sites not listed keep the default band), to try a choice without writing a model.
+//!
+//! With `--seeds N` every simulated configuration runs under `N` seeds (`S` to `S + N - 1`)
+//! and a closing line per configuration gives the smallest, mean and largest agreement and
+//! the mean error over the images without a wrapped output.
 //!
 //! Printed per configuration: agreement with the `f64` argmax, accuracy, mean and largest
 //! `|logit error|` against `f64`, local truncations per inference, truncations that wrapped,
@@ -135,9 +143,9 @@ enum Config<'a> {
     Private(Variant, &'a [SiteChoice]),
 }
 
-fn plan(variant: Variant) -> PlanParams {
+fn plan(variant: Variant, frac_bits: u32) -> PlanParams {
     PlanParams {
-        frac_bits: defaults::FRAC_BITS,
+        frac_bits,
         sign_scale: defaults::SIGN_SCALE,
         variant,
         field_bits: 41,
@@ -147,6 +155,7 @@ fn plan(variant: Variant) -> PlanParams {
 fn run_chunk(
     net: &Network,
     config: Config<'_>,
+    frac_bits: u32,
     seed: u64,
     images: &[Vec<f64>],
     labels: &[usize],
@@ -165,7 +174,7 @@ fn run_chunk(
         Config::Exact => {
             let fx = Fixed::<P41, _>::with_oracle(
                 net,
-                defaults::FRAC_BITS,
+                frac_bits,
                 SignScale::Product,
                 WrapMeter::default(),
             )
@@ -178,7 +187,7 @@ fn run_chunk(
         Config::Private(variant, sites) => {
             let sim = simulated_with_sites::<P41, _>(
                 net,
-                plan(variant),
+                plan(variant, frac_bits),
                 sites,
                 ChaCha20Rng::seed_from_u64(seed),
             )
@@ -199,9 +208,11 @@ fn run_chunk(
     t
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_all(
     net: &Network,
     config: Config<'_>,
+    frac_bits: u32,
     seed: u64,
     images: &[Vec<f64>],
     labels: &[usize],
@@ -216,7 +227,9 @@ fn run_all(
             .zip(reference.chunks(chunk))
             .enumerate()
             .map(|(i, ((xs, ls), rs))| {
-                s.spawn(move || run_chunk(net, config, seed * 1000 + i as u64, xs, ls, rs))
+                s.spawn(move || {
+                    run_chunk(net, config, frac_bits, seed * 1000 + i as u64, xs, ls, rs)
+                })
             })
             .collect();
         handles
@@ -238,6 +251,9 @@ fn main() {
     let mut seed = 1u64;
     let mut per_layer = false;
     let mut calibrated_only = false;
+    let mut frac_bits: Option<u32> = None;
+    let mut seeds = 1u64;
+    let mut sites_arg: Option<String> = None;
     let mut models = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -257,6 +273,9 @@ fn main() {
             "--seed" => seed = number(value("--seed")),
             "--per-layer" => per_layer = true,
             "--calibrated-only" => calibrated_only = true,
+            "--frac-bits" => frac_bits = Some(number(value("--frac-bits")) as u32),
+            "--seeds" => seeds = number(value("--seeds")).max(1),
+            "--sites" => sites_arg = Some(value("--sites")),
             _ => models.push(PathBuf::from(a)),
         }
     }
@@ -289,51 +308,110 @@ fn main() {
             net.architecture().relu_count(),
             100.0 * f64_correct as f64 / n as f64
         );
+        let f = net
+            .calibration()
+            .map(|c| c.frac_bits)
+            .or(frac_bits)
+            .unwrap_or(defaults::FRAC_BITS);
+        // The default real band 2^(k - 2f) = 1/16 at every site.
+        let circa = Variant::TruncatedSign {
+            k: 2 * f - 4,
+            mode: defaults::TIE_MODE,
+        };
+        println!("  f = {f}, p41, sign tests at the product scale");
         let calibrated = net.calibration().map(|c| c.sites.clone());
+        let overrides = sites_arg.as_deref().map(parse_sites);
         let mut configs: Vec<(&str, Config<'_>)> = vec![
             ("reference", Config::Exact),
             ("exact", Config::Private(Variant::ExactSign, &[])),
-            ("default", Config::Private(defaults::VARIANT, &[])),
+            ("default", Config::Private(circa, &[])),
         ];
         if calibrated_only {
             configs.clear();
         }
         if let Some(sites) = calibrated.as_deref() {
-            configs.push(("calibrated", Config::Private(defaults::VARIANT, sites)));
+            configs.push(("calibrated", Config::Private(circa, sites)));
+        }
+        if let Some(sites) = overrides.as_deref() {
+            configs.push(("sites", Config::Private(circa, sites)));
         }
         for (name, config) in configs {
-            let start = Instant::now();
-            let t = run_all(&net, config, seed, &images, &labels, &reference, threads);
-            println!(
-                "  {name:10} agree with f64 {}/{n} ({:.2}%; {}/{} without a wrapped output), accuracy {:.2}%, \
+            let runs = if matches!(config, Config::Exact) {
+                1
+            } else {
+                seeds
+            };
+            let mut agreements = Vec::new();
+            let mut clean_errors = Vec::new();
+            for s in seed..seed + runs {
+                let start = Instant::now();
+                let t = run_all(&net, config, f, s, &images, &labels, &reference, threads);
+                agreements.push(t.agree);
+                clean_errors.push(t.error_clean / (n - t.wrapped_outputs).max(1) as f64);
+                println!(
+                    "  {name:10} seed {s}: agree with f64 {}/{n} ({:.2}%; {}/{} without a wrapped output), accuracy {:.2}%, \
                  mean |logit error| {:.5} ({:.5} without wrapped outputs), largest {:.4}, \
                  truncations/inference {:.0}, wrapped truncations {} (in {} inferences; expected {:.1}), \
                  wrapped outputs {}/{n} ({:.1} s)",
-                t.agree,
-                100.0 * t.agree as f64 / n as f64,
-                t.agree_clean,
-                n - t.wrapped_outputs,
-                100.0 * t.correct as f64 / n as f64,
-                t.error_sum / n as f64,
-                t.error_clean / (n - t.wrapped_outputs).max(1) as f64,
-                t.worst,
-                t.truncations as f64 / n as f64,
-                t.wrapped_truncations,
-                t.wrapped_inferences,
-                t.expected_wraps,
-                t.wrapped_outputs,
-                start.elapsed().as_secs_f64()
-            );
-            if per_layer {
-                for (layer, (tests, faults)) in &t.sites {
-                    let name = &net.architecture().layers()[*layer].name;
-                    println!(
-                        "    site {layer:3} {name:24} {:8} tests/inference, fault rate {:.3e}",
-                        tests / n as u64,
-                        *faults as f64 / (*tests).max(1) as f64
-                    );
+                    t.agree,
+                    100.0 * t.agree as f64 / n as f64,
+                    t.agree_clean,
+                    n - t.wrapped_outputs,
+                    100.0 * t.correct as f64 / n as f64,
+                    t.error_sum / n as f64,
+                    t.error_clean / (n - t.wrapped_outputs).max(1) as f64,
+                    t.worst,
+                    t.truncations as f64 / n as f64,
+                    t.wrapped_truncations,
+                    t.wrapped_inferences,
+                    t.expected_wraps,
+                    t.wrapped_outputs,
+                    start.elapsed().as_secs_f64()
+                );
+                if per_layer {
+                    for (layer, (tests, faults)) in &t.sites {
+                        let name = &net.architecture().layers()[*layer].name;
+                        println!(
+                            "    site {layer:3} {name:24} {:8} tests/inference, fault rate {:.3e}",
+                            tests / n as u64,
+                            *faults as f64 / (*tests).max(1) as f64
+                        );
+                    }
                 }
+            }
+            if runs > 1 {
+                let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+                let agree: Vec<f64> = agreements.iter().map(|&a| a as f64).collect();
+                println!(
+                    "  {name:10} over {runs} seeds: agree with f64 min {} mean {:.1} max {} of {n}, mean |logit error| without wrapped outputs {:.5}",
+                    agreements.iter().min().unwrap_or(&0),
+                    mean(&agree),
+                    agreements.iter().max().unwrap_or(&0),
+                    mean(&clean_errors)
+                );
             }
         }
     }
+}
+
+/// `--sites 1:11,6:5`: per layer index, its `k` (tie rule: the default).
+fn parse_sites(s: &str) -> Vec<SiteChoice> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (layer, k) = p
+                .split_once(':')
+                .unwrap_or_else(|| fail(format!("--sites: {p} is not LAYER:K")));
+            SiteChoice {
+                layer: layer
+                    .trim()
+                    .parse()
+                    .unwrap_or_else(|_| fail(format!("--sites: bad layer {layer}"))),
+                k: k.trim()
+                    .parse()
+                    .unwrap_or_else(|_| fail(format!("--sites: bad k {k}"))),
+                mode: defaults::TIE_MODE,
+            }
+        })
+        .collect()
 }

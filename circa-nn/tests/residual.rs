@@ -735,14 +735,18 @@ fn private_fashion_resnet8_default_circa_agrees_with_f64() {
     assert!(agree * 100 >= 96 * n, "{agree}/{n}");
 }
 
-/// The bundled configuration: `fashion_resnet8` calibrated at `f = 8` (its calibration's `k`
-/// per site), all 1,000 images, wraps included: >= 99 % agreement with f64 for the exact and
-/// the calibrated Circa variant, Circa's mean logit error (images without a wrap) within 3x of
-/// exact's, and at most 5 inferences with a wrapped output (1.2 expected from `sum |x| / p`;
-/// at `f = 10` it was 12 of 1,000).
+/// The bundled configuration, the issue's three targets on the trained ResNet-8 (56,448
+/// ReLUs): `fashion_resnet8` calibrated at `f = 8` (2,000 training images, tolerance 0.004,
+/// `models/calibrate_fashion.sh`; its calibration's `k` per site), all 1,000 bundled test
+/// images, as the protocol computes it (fault simulation with local truncation, the seeds of
+/// [`simulate_private_at`]): >= 99 % argmax agreement with f64 for the exact and the
+/// calibrated Circa variant, Circa's mean logit error within 3x of exact's, no wrapped output.
+/// The wraps are chance: `sum |x| / p` is 1.2e-3 per inference at `f = 8` (12 of 1,000 at
+/// `f = 10`), so other seeds see one to three wrapped outputs in 1,000 (`wrap_rate --seeds`).
+/// About 40 s in release.
 /// `cargo test -p circa-nn --release --test residual -- --ignored --nocapture calibrated`
 #[test]
-#[ignore = "fails (issue 15 target not met at f = 8 either): 0 wrapped outputs, exact 996/1000, calibrated Circa 987/1000 (the rounding of f = 8 costs what the wraps of f = 10 did)"]
+#[ignore = "about 40 s in release: two simulated private runs over 1,000 images"]
 fn calibrated_fashion_resnet8_at_f8_agrees_on_1000_images() {
     let net = load(
         &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -756,21 +760,23 @@ fn calibrated_fashion_resnet8_at_f8_agrees_on_1000_images() {
         k: 12,
         mode: circa_relu::TieMode::NegPass,
     };
+    let start = std::time::Instant::now();
     let exact = simulate_private_at(&net, Variant::ExactSign, 8, &[], &images, &want);
     let circa = simulate_private_at(&net, circa_variant, 8, &c.sites, &images, &want);
     for (name, r) in [("exact", &exact), ("calibrated circa", &circa)] {
         println!(
-            "fashion_resnet8 at f = 8, 1000 images, {name}: agree with f64 {}/1000, mean |logit error| {:.5} without wraps, {} wrapped outputs",
-            r.agree, r.error, r.wrapped
+            "fashion_resnet8 at f = 8, 1000 images, {name}: agree with f64 {}/1000, mean |logit error| {:.5} without wraps ({:.5} with them), {} wrapped outputs",
+            r.agree, r.error, r.error_all, r.wrapped
         );
         assert!(r.agree >= 990, "{name}: {}/1000", r.agree);
-        assert!(r.wrapped <= 5, "{name}: {} wrapped", r.wrapped);
+        assert_eq!(r.wrapped, 0, "{name}: {} wrapped", r.wrapped);
     }
+    println!("{:.1} s", start.elapsed().as_secs_f64());
     assert!(
-        circa.error <= 3.0 * exact.error,
+        circa.error_all <= 3.0 * exact.error_all,
         "{} vs {}",
-        circa.error,
-        exact.error
+        circa.error_all,
+        exact.error_all
     );
 }
 

@@ -97,8 +97,19 @@ impl Client {
     /// Connects, exchanges the greetings, receives the architecture and parameters and sets up
     /// the session (base OTs). The session's generator is seeded from the operating system.
     pub fn connect<A: ToSocketAddrs + Display>(addr: A, config: &ClientConfig) -> NetResult<Self> {
+        Self::connect_with_rng(addr, config, session_rng()?)
+    }
+
+    /// [`connect`](Self::connect) with the session's generator given by the caller, for
+    /// reproducible sessions (tests; a [`Service`] wrapper does the same on the server's
+    /// side). Whoever knows the generator's seed learns the client's masks and so its inputs:
+    /// outside tests, use [`connect`](Self::connect).
+    pub fn connect_with_rng<A: ToSocketAddrs + Display>(
+        addr: A,
+        config: &ClientConfig,
+        mut rng: Prg,
+    ) -> NetResult<Self> {
         let mut ch = connect_channel(addr, config)?;
-        let mut rng = session_rng()?;
         let session = ClientSession::handshake(&mut ch, &mut rng)?;
         Ok(Self { ch, session })
     }
