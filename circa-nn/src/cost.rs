@@ -205,9 +205,9 @@ pub fn estimate(
                     c.weights = l.weight_len() as u64;
                     c.macs = l.macs();
                     let chosen = linear.iter().find(|c| c.layer == layer);
-                    c.linear_bytes = match l.conv() {
-                        _ if chosen.is_some() => chosen.map_or(0.0, |c| c.cost().bytes() as f64),
-                        Some(conv) => {
+                    c.linear_bytes = match (chosen, l.conv()) {
+                        (Some(chosen), _) => chosen.cost().bytes() as f64,
+                        (None, Some(conv)) => {
                             let s = conv.shape(l.input());
                             conv.groups as f64
                                 * correlation_bytes(
@@ -218,7 +218,7 @@ pub fn estimate(
                                     weight_bits,
                                 )
                         }
-                        None => correlation_bytes(
+                        (None, None) => correlation_bytes(
                             params,
                             l.output().len(),
                             l.input().len(),

@@ -65,8 +65,6 @@ pub(crate) struct ClientMaterial<M: Modulus> {
     pub(crate) relus: u64,
     /// Offline bytes (both directions) of the linear-layer correlations alone.
     pub(crate) linear_bytes: u64,
-    /// Multiply-accumulates of the linear layers.
-    pub(crate) linear_macs: u64,
 }
 
 impl<M: Modulus> ClientMaterial<M> {
@@ -206,7 +204,6 @@ pub(crate) fn offline<M: Modulus, C: Channel + ?Sized>(
             relu_bytes: 0,
             relus: 0,
             linear_bytes: 0,
-            linear_macs: 0,
         },
         triples,
         progress,

@@ -259,6 +259,11 @@ impl<M: Modulus> EncodedNetwork<M> {
         self.he.get(layer)?.as_ref()
     }
 
+    /// The plans of the HE layers, in layer order.
+    pub(crate) fn he_plans(&self) -> impl Iterator<Item = &circa_share::he::HePlan<M>> {
+        self.he.iter().flatten().map(HeLayer::plan)
+    }
+
     /// Bytes of the HE layers' NTT caches.
     pub fn he_cache_bytes(&self) -> usize {
         self.he.iter().flatten().map(HeLayer::cache_bytes).sum()

@@ -71,21 +71,17 @@ impl LinearMethod {
     fn to_byte(self) -> u8 {
         match self {
             LinearMethod::Ot => 0,
-            LinearMethod::He(set) => {
-                1 + HeParamSet::ALL
-                    .iter()
-                    .position(|&s| s == set)
-                    .expect("every set is in ALL") as u8
-            }
+            LinearMethod::He(HeParamSet::N4096) => 1,
+            LinearMethod::He(HeParamSet::N8192) => 2,
         }
     }
 
     fn from_byte(b: u8) -> Option<Self> {
         match b {
             0 => Some(LinearMethod::Ot),
-            b => HeParamSet::ALL
-                .get(b as usize - 1)
-                .map(|&s| LinearMethod::He(s)),
+            1 => Some(LinearMethod::He(HeParamSet::N4096)),
+            2 => Some(LinearMethod::He(HeParamSet::N8192)),
+            _ => None,
         }
     }
 }
@@ -241,16 +237,20 @@ pub(crate) fn he_plans<M: Modulus>(
     Ok(plans)
 }
 
-/// The HE parameter sets `plans` use, each once, in [`HeParamSet::ALL`] order (the order of
-/// the public keys in the handshake).
-pub(crate) fn sets_used<'a, M: Modulus + 'a>(
+/// The parameters `plans` use, each set once, in [`HeParamSet::ALL`] order: the order of the
+/// client's public keys in the handshake, for both parties (taken from the plans, so no
+/// parameter tables are rebuilt per session).
+pub(crate) fn params_used<'a, M: Modulus + 'a>(
     plans: impl IntoIterator<Item = &'a HePlan<M>>,
-) -> Vec<HeParamSet> {
-    let used: Vec<HeParamSet> = plans.into_iter().map(|p| p.params().set()).collect();
-    HeParamSet::ALL
-        .into_iter()
-        .filter(|s| used.contains(s))
-        .collect()
+) -> Vec<HeParams<M>> {
+    let mut used: Vec<HeParams<M>> = Vec::new();
+    for p in plans {
+        if !used.iter().any(|u| u.set() == p.params().set()) {
+            used.push(p.params().clone());
+        }
+    }
+    used.sort_by_key(|p| p.set());
+    used
 }
 
 /// The key of parameter set `set` among a session's keys.
@@ -337,7 +337,7 @@ mod tests {
             assert!(cost.bytes() < c.ot.bytes());
         }
         let plans = he_plans::<P41>(&plan, &encode_methods(&plan, &he), 12).unwrap();
-        assert!(!sets_used(plans.iter().flatten()).is_empty());
+        assert!(!params_used(plans.iter().flatten()).is_empty());
     }
 
     #[test]

@@ -449,6 +449,17 @@ impl Plan {
         self.steps.iter().map(|s| s.kind.relu_count()).sum()
     }
 
+    /// Multiply-accumulates of the linear layers (padding included).
+    pub fn linear_macs(&self) -> u64 {
+        self.steps
+            .iter()
+            .map(|s| match &s.kind {
+                Kind::Linear(l) => l.macs(),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Polynomial units of the network.
     pub fn polynomial_count(&self) -> usize {
         self.steps

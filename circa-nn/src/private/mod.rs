@@ -190,12 +190,12 @@ pub(crate) use params::{ByPrime, by_prime, by_prime_new};
 pub use params::{MIN_RANGE_BITS, Prime, PrivateParams};
 
 use crate::engine::client::{self as client_phase, ClientMaterial, ClientSetup};
-use crate::engine::linear_choice::{self, LinearChoice, LinearMethod};
+use crate::engine::linear_choice::{self, LinearChoice};
 pub use crate::engine::linear_choice::{DEFAULT_LINK_BYTES_PER_SEC, LinearMode};
 use crate::engine::server::{self as server_phase, ServerSetup};
 use crate::engine::{EncodedNetwork, Plan, PublicConstants, SiteChoice};
 use crate::model::{Architecture, Network};
-use circa_share::he::{self, HeLinearClient, HeParamSet};
+use circa_share::he::{self, HeLinearClient};
 use msgs::{TAG_DONE, TAG_INFER, recv_tag, send_tag};
 
 /// Costs of one inference, as seen by one party (`c2s` = client to server).
@@ -426,9 +426,8 @@ fn server_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
     let lin = LinearCorrelationServer::setup(ch, rng)?;
     ch.flush()?;
     let mut keys = Vec::new();
-    for set in he_sets(net.linear_choices()) {
-        let params = he::HeParams::<M>::new(set)?;
-        keys.push((set, he::driver::recv_public_key(ch, &params)?));
+    for params in linear_choice::params_used(net.he_plans()) {
+        keys.push((params.set(), he::driver::recv_public_key(ch, &params)?));
     }
     Ok(Box::new(ServerSetup {
         net: Arc::clone(net),
@@ -438,15 +437,6 @@ fn server_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
         prg: Prg::from_crypto_rng(rng),
         he: keys,
     }))
-}
-
-/// The HE parameter sets of `choices`, each once, in [`HeParamSet::ALL`] order (the order of
-/// the client's public keys in the handshake).
-fn he_sets(choices: &[LinearChoice]) -> Vec<HeParamSet> {
-    HeParamSet::ALL
-        .into_iter()
-        .filter(|s| choices.iter().any(|c| c.method == LinearMethod::He(*s)))
-        .collect()
 }
 
 /// Every calibrated tensor bound, at its scale and with a factor 2 of headroom (4 for max-pool
@@ -489,16 +479,7 @@ fn serve_inference<M: Modulus, C: Channel + ?Sized>(
     let pre = server_phase::offline(setup, ch)?;
     stats.offline_relu_bytes = pre.relu_bytes;
     stats.offline_linear_bytes = pre.linear_bytes;
-    stats.linear_macs = setup
-        .net
-        .plan()
-        .steps()
-        .iter()
-        .map(|s| match &s.kind {
-            crate::engine::Kind::Linear(l) => l.macs(),
-            _ => 0,
-        })
-        .sum();
+    stats.linear_macs = setup.net.plan().linear_macs();
     stats.offline_seconds = t0.elapsed().as_secs_f64();
     let s1 = ch.stats();
     let t1 = Instant::now();
@@ -627,10 +608,10 @@ fn client_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
     let relu = ReluClient::setup(ch, &relu_params, rng)?;
     let lin = LinearCorrelationClient::setup(ch, rng)?;
     let mut he = Vec::new();
-    for set in linear_choice::sets_used(he_plans.iter().flatten()) {
-        let key = HeLinearClient::new(&he::HeParams::<M>::new(set)?, rng);
+    for params in linear_choice::params_used(he_plans.iter().flatten()) {
+        let key = HeLinearClient::new(&params, rng);
         he::driver::send_public_key(ch, &key)?;
-        he.push((set, key));
+        he.push((params.set(), key));
     }
     ch.flush()?;
     Ok(Box::new(ClientSetup {
@@ -763,8 +744,9 @@ impl ClientSession {
             offline_seconds,
             offline_bytes,
         } = pre;
-        let (relu_bytes, relus, linear_bytes, linear_macs) =
-            by_prime!(&inner, p => (p.relu_bytes, p.relus, p.linear_bytes, p.linear_macs));
+        let (relu_bytes, relus, linear_bytes) =
+            by_prime!(&inner, p => (p.relu_bytes, p.relus, p.linear_bytes));
+        let linear_macs = by_prime!(&self.inner, s => s.plan.linear_macs());
         let s1 = ch.stats();
         let t1 = Instant::now();
         let (logits, flights) = match (&mut self.inner, inner) {

@@ -165,7 +165,6 @@ impl Linear {
         });
         let d = p.ch.stats().since(&before);
         p.out.linear_bytes += d.bytes_sent + d.bytes_received;
-        p.out.linear_macs += self.macs();
         let mut out = wr.clone();
         p.out.material.put(layer, ClientItem::Linear(wr))?;
         if self.rescale {
