@@ -10,6 +10,10 @@
 //! | `StochasticSign` | `t` (n) | `c` (n) | `[c >= t]` (1) |
 //! | `TruncatedSign{k,..}` | `floor(t/2^k)` (n-k) | `floor(c/2^k)` (n-k) | `[c' >= t']` / `[c' > t']` (1) |
 //!
+//! With a fused rescale ([`ReluParams::with_rescale`]) the stochastic and truncated signs also
+//! require the comparator's difference `c' - t'` (mod `2^(n-k)`) to be below `2^(n-k-1)`
+//! (`NegPass`; at most `2^(n-k-1)` for `PosZero`): one more AND gate per ReLU.
+//!
 //! A sign bit of 1 means "non-negative": the ReLU passes `y`. The garbler's baseline inputs split
 //! into an online part (`s`, known online only) and an offline part (`r'`, chosen offline); the
 //! sign variants have online garbler inputs only. [`split_garbler_inputs`] and
@@ -106,18 +110,29 @@ fn build_one<M: Modulus>(b: &mut CircuitBuilder, params: &ReluParams<M>) {
             let non_negative = b.le_const(&y, u128::from(M::HALF));
             b.output(&[non_negative]);
         }
-        Variant::StochasticSign => {
-            let t = b.garbler_input(n);
-            let c = b.evaluator_input(n);
-            let bit = b.ge(&c, &t);
-            b.output(&[bit]);
-        }
-        Variant::TruncatedSign { mode, .. } => {
+        Variant::StochasticSign | Variant::TruncatedSign { .. } => {
+            let mode = params.variant().tie_mode().unwrap_or(TieMode::NegPass);
             let t = b.garbler_input(w);
             let c = b.evaluator_input(w);
-            let bit = match mode {
-                TieMode::NegPass => b.ge(&c, &t),
-                TieMode::PosZero => b.gt(&c, &t),
+            let bit = match (mode, params.rescale()) {
+                (TieMode::NegPass, false) => b.ge(&c, &t),
+                (TieMode::PosZero, false) => b.gt(&c, &t),
+                // Fused rescale: also require the difference to be below 2^(w-1). Its top bit
+                // is free from the borrow chain; the test costs one AND gate.
+                (TieMode::NegPass, true) => {
+                    // [c >= t] and (c - t mod 2^w) < 2^(w-1): neither the borrow nor the top
+                    // bit of the difference is set.
+                    let (diff, borrow) = b.sub_with_borrow(&c, &t);
+                    let top = diff[w - 1];
+                    let either = b.or(borrow, top);
+                    b.not(either)
+                }
+                (TieMode::PosZero, true) => {
+                    // [c > t] is the borrow of t - c; with it, (t - c mod 2^w) >= 2^(w-1)
+                    // says c - t <= 2^(w-1).
+                    let (diff, borrow) = b.sub_with_borrow(&t, &c);
+                    b.and(borrow, diff[w - 1])
+                }
             };
             b.output(&[bit]);
         }

@@ -23,6 +23,13 @@
 //! * `PosZero`: a negative `y` faults with probability about `|y|/p`; a positive `y < K` is zeroed
 //!   with probability about `1 - y/K`; `y = 0` always gets sign bit 0 (harmless: `0 * b = 0`).
 //!
+//! With a fused rescale ([`ReluParams::with_rescale`]) the circuit also requires `c' - t'` to
+//! be below half the comparator's range. For `|y|` within [`ReluParams::fused_range`] that
+//! changes nothing for a non-negative `y` (regions `c >= v` have `c - t = y`, a small
+//! difference) and zeroes every `c` of the regions `c = v` and `c > v` for a negative `y`
+//! (there `c - t = p + y`, above half the range): a negative `y` then faults only by a tie
+//! (`NegPass`, `|y| < K`), never with probability `|y|/p`. The model is exact within that range.
+//!
 //! The exact sign and the baseline never fault.
 
 use circa_share::{Fp, Modulus};
@@ -80,6 +87,10 @@ pub fn fault_count<M: Modulus>(params: &ReluParams<M>, y: i64) -> u64 {
     let ones_c = ones_below(v + 1, p, v, k, mode);
     if v <= M::HALF {
         (v - ones_a) + u64::from(!one_b) + ((p - v - 1) - ones_c)
+    } else if params.rescale() {
+        // The fused rescale's range check turns the ones of regions c = v and c > v (where
+        // c - t = v is the integer p + y) into zeros (see the module docs).
+        ones_a
     } else {
         ones_a + u64::from(one_b) + ones_c
     }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::error::Error;
 
 /// Domain label of [`ReluParams::fingerprint`].
-const FINGERPRINT_LABEL: &[u8] = b"circa-relu/params/v1";
+const FINGERPRINT_LABEL: &[u8] = b"circa-relu/params/v2";
 
 /// How the truncated sign test breaks ties between the truncated shares (DESIGN.md section 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,6 +109,7 @@ pub struct ReluParams<M: Modulus> {
     variant: Variant,
     product: ProductPath,
     frac_bits: u32,
+    rescale: bool,
     field: PhantomData<M>,
 }
 
@@ -125,6 +126,7 @@ impl<M: Modulus> PartialEq for ReluParams<M> {
         self.variant == other.variant
             && self.product == other.product
             && self.frac_bits == other.frac_bits
+            && self.rescale == other.rescale
     }
 }
 impl<M: Modulus> Eq for ReluParams<M> {}
@@ -135,6 +137,7 @@ impl<M: Modulus> fmt::Debug for ReluParams<M> {
             .field("variant", &self.variant)
             .field("product", &self.product)
             .field("frac_bits", &self.frac_bits)
+            .field("rescale", &self.rescale)
             .finish()
     }
 }
@@ -162,19 +165,63 @@ impl<M: Modulus> ReluParams<M> {
             variant,
             product,
             frac_bits,
+            rescale: false,
             field: PhantomData,
         })
     }
 
-    /// The same parameters with another variant (validated as by [`ReluParams::new`]): what
-    /// one batch of a session may use (per-layer `k` and tie rule).
+    /// The same parameters with another variant (validated as by [`ReluParams::new`]; the
+    /// fused rescale is kept, and refused if the new variant cannot fuse it): what one batch of
+    /// a session may use (per-layer `k` and tie rule).
     pub fn with_variant(&self, variant: Variant) -> Result<Self, Error> {
-        Self::new(variant, self.product, self.frac_bits)
+        Self::new(variant, self.product, self.frac_bits)?.with_rescale(self.rescale)
+    }
+
+    /// The same parameters with the rescale after the ReLU fused into it (`rescale = true`):
+    /// the output is `ReLU(y) / 2^f` (floor, within one unit) and never wraps (see the crate
+    /// README, "Fused rescale"). The circuit adds a range check of the comparator's difference
+    /// (one AND gate per ReLU) and the product uses locally truncated shares.
+    ///
+    /// Errors ([`Error::InvalidParams`]): `rescale` with a variant other than the stochastic
+    /// or truncated sign (the exact sign and the baseline cannot tell from their circuit
+    /// whether `c - t` is the integer `y`), or with fewer than two comparator bits.
+    pub fn with_rescale(&self, rescale: bool) -> Result<Self, Error> {
+        if rescale {
+            if !matches!(
+                self.variant,
+                Variant::StochasticSign | Variant::TruncatedSign { .. }
+            ) {
+                return Err(Error::InvalidParams {
+                    reason: "a fused rescale needs the stochastic or truncated sign",
+                });
+            }
+            if self.comparator_bits() < 2 {
+                return Err(Error::InvalidParams {
+                    reason: "a fused rescale needs at least two comparator bits",
+                });
+            }
+        }
+        Ok(ReluParams { rescale, ..*self })
+    }
+
+    /// Whether the rescale after the ReLU is fused into it ([`ReluParams::with_rescale`]).
+    pub fn rescale(&self) -> bool {
+        self.rescale
+    }
+
+    /// Largest `|y|` (as an integer at the tested scale) for which the fused rescale cannot
+    /// wrap: `min(2^(n-1), p - 2^(n-1)) - 2^(k+1)`. Below it, a sign bit of 1 certifies that
+    /// `c - t` is the integer `y` (see the crate README, "Fused rescale").
+    pub fn fused_range(&self) -> u64 {
+        let half = 1u64 << (M::BITS - 1);
+        half.min(M::P - half)
+            .saturating_sub(1u64 << (self.variant.truncation_bits() + 1))
     }
 
     /// Whether a batch with `other`'s parameters can run in a session set up with `self`'s:
     /// the same product path and fixed point, and both sign variants or both the baseline (the
-    /// session's OT instances and conversion depend on those, not on `k` or the tie rule).
+    /// session's OT instances and conversion depend on those, not on `k`, the tie rule or the
+    /// fused rescale).
     pub fn batch_compatible(&self, other: &Self) -> bool {
         self.product == other.product
             && self.frac_bits == other.frac_bits
@@ -233,6 +280,7 @@ impl<M: Modulus> ReluParams<M> {
             .chain_update([tag, mode, product])
             .chain_update(k.to_le_bytes())
             .chain_update(self.frac_bits.to_le_bytes())
+            .chain_update([u8::from(self.rescale)])
             .finalize();
         let mut out = [0u8; 32];
         out.copy_from_slice(&digest);

@@ -12,32 +12,30 @@ use rand_core::{Rng, SeedableRng};
 
 type M = P2061584302081;
 
-fn batches() -> Vec<Variant> {
+/// Per batch: its variant and whether its rescale is fused.
+fn batches() -> Vec<(Variant, bool)> {
+    let t = |k, mode| Variant::TruncatedSign { k, mode };
     vec![
-        Variant::TruncatedSign {
-            k: 16,
-            mode: TieMode::NegPass,
-        },
-        Variant::TruncatedSign {
-            k: 6,
-            mode: TieMode::NegPass,
-        },
-        Variant::ExactSign,
-        Variant::TruncatedSign {
-            k: 20,
-            mode: TieMode::PosZero,
-        },
+        (t(16, TieMode::NegPass), false),
+        (t(6, TieMode::NegPass), false),
+        (Variant::ExactSign, false),
+        (t(20, TieMode::PosZero), false),
+        // Fused rescales: the same circuit size with one more AND gate, both tie rules.
+        (t(16, TieMode::NegPass), true),
+        (t(9, TieMode::PosZero), true),
+        (Variant::StochasticSign, true),
         // The first variant again: the session's circuit cache serves it.
-        Variant::TruncatedSign {
-            k: 16,
-            mode: TieMode::NegPass,
-        },
+        (t(16, TieMode::NegPass), false),
     ]
+}
+
+fn batch_params(base: &ReluParams<M>, (v, rescale): (Variant, bool)) -> ReluParams<M> {
+    base.with_variant(v).unwrap().with_rescale(rescale).unwrap()
 }
 
 #[test]
 fn batches_with_their_own_k_agree_with_their_references() {
-    let base = ReluParams::<M>::new(batches()[0], ProductPath::LabelTable, 10).unwrap();
+    let base = ReluParams::<M>::new(batches()[0].0, ProductPath::LabelTable, 10).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(0xba7c);
     // Shares of values around every batch's band, plus random ones.
     let ys: Vec<Vec<Fp<M>>> = (0..batches().len())
@@ -67,7 +65,7 @@ fn batches_with_their_own_k_agree_with_their_references() {
             let mut srv = ReluServer::setup(&mut sch, &base, &mut rng).unwrap();
             let mut pres = Vec::new();
             for (v, s) in batches().into_iter().zip(&ss) {
-                let p = base.with_variant(v).unwrap();
+                let p = batch_params(&base, v);
                 pres.push(srv.offline_for(&mut sch, s.len(), &p, None).unwrap());
             }
             pres.into_iter()
@@ -80,7 +78,7 @@ fn batches_with_their_own_k_agree_with_their_references() {
     let mut cli = ReluClient::setup(&mut cch, &base, &mut rng).unwrap();
     let mut pres = Vec::new();
     for (v, c) in batches().into_iter().zip(&cs) {
-        let p = base.with_variant(v).unwrap();
+        let p = batch_params(&base, v);
         pres.push(cli.offline_for(&mut cch, c, &p, None).unwrap());
     }
     let client: Vec<Vec<Fp<M>>> = pres
@@ -89,7 +87,7 @@ fn batches_with_their_own_k_agree_with_their_references() {
         .collect();
     let server = server.join().unwrap();
     for (b, v) in batches().into_iter().enumerate() {
-        let p = base.with_variant(v).unwrap();
+        let p = batch_params(&base, v);
         for i in 0..ys[b].len() {
             let want = relu_value(&p, cs[b][i], ss[b][i]);
             assert_eq!(

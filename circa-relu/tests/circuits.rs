@@ -11,7 +11,7 @@ use circa_relu::reference::{baseline_output, relu_value, sign_bit, true_sign};
 use circa_relu::{ProductPath, ReluParams, TieMode, Variant};
 use circa_share::{Fp, Modulus, P2138816513, P2061584302081};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{Rng, SeedableRng};
 
 fn all_variants<M: Modulus>(ks: &[u32]) -> Vec<ReluParams<M>> {
     let mut v = vec![
@@ -24,9 +24,16 @@ fn all_variants<M: Modulus>(ks: &[u32]) -> Vec<ReluParams<M>> {
             v.push(Variant::TruncatedSign { k, mode });
         }
     }
-    v.into_iter()
+    let plain: Vec<ReluParams<M>> = v
+        .into_iter()
         .map(|variant| ReluParams::new(variant, ProductPath::LabelTable, 12).unwrap())
-        .collect()
+        .collect();
+    // Every variant that can fuse the rescale, fused.
+    let fused: Vec<ReluParams<M>> = plain
+        .iter()
+        .filter_map(|p| p.with_rescale(true).ok())
+        .collect();
+    plain.into_iter().chain(fused).collect()
 }
 
 /// Share pairs `(c, s)`: boundary `y` values with the edge client shares `0`, `y` (so `s = 0`),
@@ -169,24 +176,82 @@ fn bit_vectors_reject_bad_lengths() {
     assert!(decode_field_outputs(&params, &[true; 31]).is_err());
 }
 
+/// The fused rescale's output is 0 or within one unit of `floor(y / 2^f)`, whatever the
+/// sharing: no wrap for any `|y|` within `fused_range`, and a negative `y` beyond the tie band
+/// is never passed (the unfused sign passes it with probability `|y| / p`).
+fn fused_never_wraps<M: Modulus>(seed: u64) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    for params in all_variants::<M>(&[1, 8, 12, 16]) {
+        if !params.rescale() {
+            continue;
+        }
+        let f = params.frac_bits();
+        let band = 1i64 << params.variant().truncation_bits();
+        let range = params.fused_range() as i64;
+        let edge = |y: i64| Fp::<M>::from_i64_reduced(y);
+        for i in 0..4000 {
+            let y = match i % 4 {
+                0 => (rng.next_u64() % (2 * range as u64)) as i64 - range + 1,
+                1 => (rng.next_u64() % (1 << 20)) as i64 - (1 << 19),
+                2 => range - 1 - (rng.next_u64() % 4) as i64,
+                _ => -(range - 1) + (rng.next_u64() % 4) as i64,
+            };
+            let yf = edge(y);
+            // Random client shares, and the ones that put t at the edges (s = 0, s near p).
+            for c in [
+                Fp::random(&mut rng),
+                yf,
+                yf + Fp::ONE,
+                yf - Fp::ONE,
+                Fp::ZERO,
+            ] {
+                let s = yf - c;
+                let out = relu_value(&params, c, s).to_i64();
+                if out != 0 {
+                    let want = y >> f;
+                    assert!(
+                        (out - want).abs() <= 1,
+                        "{params:?} y={y} c={c} out={out} want={want}"
+                    );
+                    assert!(y > -band, "{params:?} a negative y={y} passed");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_rescale_never_wraps_p31() {
+    fused_never_wraps::<P2138816513>(11);
+}
+
+#[test]
+fn fused_rescale_never_wraps_p41() {
+    fused_never_wraps::<P2061584302081>(12);
+}
+
 #[test]
 fn and_gate_counts() {
     fn counts<M: Modulus>() {
         let n = M::BITS as usize;
         for params in all_variants::<M>(&[1, 4, 8, 12, 16]) {
             let ands = and_gates_per_relu(&params);
+            let range_check = usize::from(params.rescale());
             match params.variant() {
-                Variant::StochasticSign => assert_eq!(ands, n),
-                Variant::TruncatedSign { k, .. } => assert_eq!(ands, n - k as usize),
+                Variant::StochasticSign => assert_eq!(ands, n + range_check),
+                Variant::TruncatedSign { k, .. } => {
+                    assert_eq!(ands, n - k as usize + range_check)
+                }
                 Variant::ExactSign => assert!(ands > n && ands <= 4 * n + 2, "{ands}"),
                 Variant::DelphiBaseline => assert!(ands > 4 * n && ands <= 8 * n + 4, "{ands}"),
             }
             println!(
-                "{} {} k={} mode={} and_gates={}",
+                "{} {} k={} mode={} rescale={} and_gates={}",
                 M::NAME,
                 params.variant().name(),
                 params.variant().truncation_bits(),
                 params.variant().tie_mode().map_or("-", TieMode::name),
+                params.rescale(),
                 ands
             );
         }

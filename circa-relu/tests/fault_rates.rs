@@ -37,6 +37,14 @@ fn sign_variants<M: Modulus>(ks: impl IntoIterator<Item = u32>) -> Vec<ReluParam
         .collect()
 }
 
+/// The same variants with a fused rescale, where they have it.
+fn fused_variants<M: Modulus>(ks: impl IntoIterator<Item = u32>) -> Vec<ReluParams<M>> {
+    sign_variants::<M>(ks)
+        .iter()
+        .filter_map(|p| p.with_rescale(true).ok())
+        .collect()
+}
+
 /// Wrong sign bits over every client share `c` (s = y - c), by brute force.
 fn enumerate_faults<M: Modulus>(params: &ReluParams<M>, y: i64) -> u64 {
     let yf = Fp::<M>::from_i64_reduced(y);
@@ -60,6 +68,29 @@ fn exhaustive_all_y<M: Modulus>() {
             );
         }
     }
+}
+
+/// With a fused rescale the model is exact for every `|y|` within the fused range (every `c`
+/// enumerated), and a negative `y` faults only inside the tie band.
+fn exhaustive_fused<M: Modulus>() {
+    for params in fused_variants::<M>(0..M::BITS) {
+        let range = params.fused_range() as i64;
+        let band = 1i64 << params.variant().truncation_bits();
+        for y in -range + 1..range {
+            let count = fault_count(&params, y);
+            assert_eq!(count, enumerate_faults(&params, y), "{params:?} y={y}");
+            if y <= -band {
+                assert_eq!(count, 0, "{params:?} y={y}");
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_model_is_exact_within_its_range_on_tiny_and_16_bit_primes() {
+    exhaustive_fused::<P251>();
+    exhaustive_fused::<P257>();
+    exhaustive_fused::<P40009>();
 }
 
 #[test]

@@ -145,6 +145,10 @@ fn all_variants_both_paths<M: Modulus>(ks: &[u32], n: usize) {
                 }
                 let params = ReluParams::<M>::new(v, product, 12).unwrap();
                 check_against_reference(&params, n, u64::from(k) * 31 + 7);
+                // The fused rescale, where the variant has it (both product paths).
+                if let Ok(fused) = params.with_rescale(true) {
+                    check_against_reference(&fused, n, u64::from(k) * 31 + 8);
+                }
             }
         }
     }

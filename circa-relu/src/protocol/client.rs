@@ -16,6 +16,7 @@ use super::session::{
 use crate::circuits::{evaluator_bits, garbler_offline_inputs_per_relu};
 use crate::error::Error;
 use crate::params::{ProductPath, ReluParams};
+use crate::reference::product_client_share;
 
 /// A garbling-COT receiver message computed ahead of its turn, and the input labels it gives.
 struct PreparedCot {
@@ -216,7 +217,7 @@ impl<M: Modulus> ReluClient<M> {
             count,
             tables,
             own_labels,
-            c: c.to_vec(),
+            c: c.iter().map(|&ci| product_client_share(params, ci)).collect(),
             m: Vec::new(),
             rho: Vec::new(),
             mask_labels: Vec::new(),

@@ -30,6 +30,7 @@ use super::session::chunk_tweak;
 use crate::circuits::{garbler_online_inputs_per_relu, garbler_online_word, merge_garbler_inputs};
 use crate::error::{Error, check_len};
 use crate::params::{ProductPath, ReluParams};
+use crate::reference::product_server_share;
 
 const LABEL_BYTES: usize = 16;
 
@@ -114,6 +115,13 @@ impl<M: Modulus> ReluServer<M> {
     ) -> Result<(Vec<u8>, ServerOnline<M>), Error> {
         check_len("server shares vs preprocessed batch", pre.len, s.len())?;
         let params = pre.params;
+        // What the product multiplies the sign with (the truncated shares with a fused
+        // rescale); the circuit's inputs come from `s` itself.
+        let s_prod: Zeroizing<Vec<Fp<M>>> = Zeroizing::new(
+            s.iter()
+                .map(|&si| product_server_share(&params, si))
+                .collect(),
+        );
         let path = path(&params);
         let w = garbler_online_inputs_per_relu(&params);
         let d = self.delta.as_block();
@@ -124,6 +132,7 @@ impl<M: Modulus> ReluServer<M> {
         let mut offset = 0;
         for chunk in &pre.chunks {
             let s_chunk = &s[offset..offset + chunk.count];
+            let s_prod_chunk = &s_prod[offset..offset + chunk.count];
             offset += chunk.count;
             check_len(
                 "preprocessed labels of the chunk",
@@ -146,7 +155,7 @@ impl<M: Modulus> ReluServer<M> {
                     d,
                     &chunk.out_zero,
                     chunk.first_relu,
-                    s_chunk,
+                    s_prod_chunk,
                     &r,
                 )?;
                 msg.extend_from_slice(&encode_many(&ct));
@@ -173,7 +182,7 @@ impl<M: Modulus> ReluServer<M> {
             .collect();
         let beaver = match path {
             Path::Beaver => Some((
-                s.to_vec(),
+                s_prod.to_vec(),
                 pre.triples.take().ok_or(Error::TriplesRequired)?,
             )),
             _ => None,

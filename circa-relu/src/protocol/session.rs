@@ -102,7 +102,7 @@ const CIRCUIT_CACHE: usize = 16;
 /// `k`), the full-size chunk circuits kept longest.
 #[derive(Debug, Default)]
 pub(crate) struct CircuitCache {
-    entries: Vec<((crate::params::Variant, usize), Arc<Circuit>)>,
+    entries: Vec<((crate::params::Variant, bool, usize), Arc<Circuit>)>,
 }
 
 impl CircuitCache {
@@ -112,7 +112,7 @@ impl CircuitCache {
         params: &ReluParams<M>,
         count: usize,
     ) -> Result<Arc<Circuit>, Error> {
-        let key = (params.variant(), count);
+        let key = (params.variant(), params.rescale(), count);
         if let Some((_, c)) = self.entries.iter().find(|(k, _)| *k == key) {
             return Ok(Arc::clone(c));
         }
@@ -122,7 +122,7 @@ impl CircuitCache {
             let i = self
                 .entries
                 .iter()
-                .position(|((_, n), _)| *n != CHUNK_RELUS)
+                .position(|((_, _, n), _)| *n != CHUNK_RELUS)
                 .unwrap_or(0);
             self.entries.remove(i);
         }
