@@ -96,8 +96,11 @@ pub struct SiteReport {
     pub k: u32,
     /// Tie rule.
     pub mode: TieMode,
-    /// Comparator bits (AND gates per ReLU) at the chosen `k`.
+    /// Comparator bits at the chosen `k`.
     pub comparator_bits: u32,
+    /// AND gates per ReLU at the chosen `k` (the comparator, and one more for a fused
+    /// rescale's range check), counted from the circuit.
+    pub and_per_relu: u32,
     /// AND gates per inference saved against the default (negative: spent).
     pub and_gates_saved: i64,
     /// The fault band in real units, `2^(k - scale bits)`.
@@ -435,6 +438,7 @@ fn calibrate_in<M: Modulus>(
                 k,
                 mode,
                 comparator_bits: M::BITS - k,
+                and_per_relu: and_per_relu::<M>(k, mode, f, s.site.fused),
                 and_gates_saved: (i64::from(k) - i64::from(dk)) * s.relus as i64,
                 band: (f64::from(k) - f64::from(bits)).exp2(),
                 predicted_faults: predicted(s, k),
@@ -461,6 +465,20 @@ fn calibrate_in<M: Modulus>(
         measured_wraps: truncated.wraps_per_inference,
         wrapped_inferences: truncated.wrapped_inferences,
         simulations,
+    })
+}
+
+/// AND gates of one truncated sign test (`k`, `mode`) with or without a fused rescale, from
+/// the circuit (`n - k`, plus one for the fused range check).
+fn and_per_relu<M: Modulus>(k: u32, mode: TieMode, f: u32, fused: bool) -> u32 {
+    ReluParams::<M>::new(
+        Variant::TruncatedSign { k, mode },
+        ProductPath::LabelTable,
+        f,
+    )
+    .and_then(|p| p.with_rescale(fused))
+    .map_or(M::BITS - k, |p| {
+        circa_relu::circuits::and_gates_per_relu(&p) as u32
     })
 }
 

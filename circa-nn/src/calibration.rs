@@ -6,7 +6,7 @@
 //! per line, our own format):
 //!
 //! ```text
-//! circa-calibration 1
+//! circa-calibration 2
 //! prime p41
 //! frac_bits 10
 //! sign_scale product
@@ -60,7 +60,7 @@ impl Calibration {
     /// The text form (see the module docs).
     pub fn to_text(&self) -> String {
         use std::fmt::Write as _;
-        let mut s = String::from("circa-calibration 1\n");
+        let mut s = String::from("circa-calibration 2\n");
         let _ = writeln!(s, "prime {}", self.prime.name());
         let _ = writeln!(s, "frac_bits {}", self.frac_bits);
         let _ = writeln!(s, "sign_scale {}", self.sign_scale.name());
@@ -82,8 +82,15 @@ impl Calibration {
         }
         let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
         match lines.next() {
-            Some((_, "circa-calibration 1")) => {}
-            _ => return Err(bad(1, "not a version-1 calibration")),
+            Some((_, "circa-calibration 2")) => {}
+            Some((_, "circa-calibration 1")) => {
+                return Err(bad(
+                    1,
+                    "a version-1 calibration: its k were chosen before residual adds and max \
+                     pools tested at the product scale with a fused rescale; recalibrate",
+                ));
+            }
+            _ => return Err(bad(1, "not a version-2 calibration")),
         }
         let (mut prime, mut frac_bits, mut sign_scale) = (None, None, None);
         let mut input_bound = None;
@@ -218,20 +225,24 @@ mod tests {
         assert_eq!(Calibration::from_text(&c.to_text(), 5).unwrap(), c);
         for (text, why) in [
             ("circa-calibration 2\n", "version"),
-            ("circa-calibration 1\nprime p99\n", "prime"),
-            ("circa-calibration 1\nsite 9 16 negpass\n", "site range"),
-            ("circa-calibration 1\nsite 1 x negpass\n", "k"),
-            ("circa-calibration 1\ntensor_bound 1 -3\n", "negative bound"),
-            ("circa-calibration 1\ntensor_bound 1 NaN\n", "nan bound"),
-            ("circa-calibration 1\nhello\n", "unknown"),
+            ("circa-calibration 2\nprime p99\n", "prime"),
+            ("circa-calibration 2\nsite 9 16 negpass\n", "site range"),
+            ("circa-calibration 2\nsite 1 x negpass\n", "k"),
+            ("circa-calibration 2\ntensor_bound 1 -3\n", "negative bound"),
+            ("circa-calibration 2\ntensor_bound 1 NaN\n", "nan bound"),
+            ("circa-calibration 2\nhello\n", "unknown"),
             (
-                "circa-calibration 1\nprime p41\nframe 1 2\nsign_scale product\ninput_bound 1\n",
+                "circa-calibration 2\nprime p41\nframe 1 2\nsign_scale product\ninput_bound 1\n",
                 "typo",
             ),
-            ("circa-calibration 1\nprime p41 extra\n", "trailing"),
+            ("circa-calibration 2\nprime p41 extra\n", "trailing"),
             (
-                "circa-calibration 1\nprime p41\nfrac_bits 10\nsign_scale product\n",
+                "circa-calibration 2\nprime p41\nfrac_bits 10\nsign_scale product\n",
                 "no input",
+            ),
+            (
+                "circa-calibration 1\nprime p41\nfrac_bits 10\nsign_scale product\ninput_bound 1\n",
+                "version 1 (k chosen under other site scales)",
             ),
         ] {
             assert!(Calibration::from_text(text, 5).is_err(), "{why}");

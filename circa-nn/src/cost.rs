@@ -274,14 +274,15 @@ pub fn weight_bits(network: &Network, frac_bits: u32) -> u32 {
     crate::engine::signed_bits(max)
 }
 
-/// AND gates of one sign test of `variant` under `params`' prime, product path and `f`
-/// (counted from the built circuit, [`circuits::and_gates_per_relu`]).
+/// AND gates of one sign test at `site` (its variant and fused rescale) under `params`' prime,
+/// product path and `f` (counted from the built circuit, [`circuits::and_gates_per_relu`]).
 pub fn and_gates_per_test(
     params: &PrivateParams,
-    variant: circa_relu::Variant,
+    site: &crate::engine::SignSite,
 ) -> Result<usize, circa_relu::Error> {
     let gates = by_prime_new!(params.prime, M => {
-        ReluParams::<M>::new(variant, params.relu.1, params.frac_bits)
+        ReluParams::<M>::new(site.variant, params.relu.1, params.frac_bits)
+            .and_then(|p| p.with_rescale(site.fused))
             .map(|p| circuits::and_gates_per_relu(&p))
     });
     by_prime!(gates, g => g)
@@ -325,7 +326,7 @@ pub fn site_gates(
             layer,
             site,
             tests,
-            and_per_test: and_gates_per_test(model.params(), site.variant)?,
+            and_per_test: and_gates_per_test(model.params(), &site)?,
         });
     }
     Ok(out)

@@ -98,6 +98,17 @@ pub trait SignOracle<M: Modulus> {
     fn truncate(&self, x: Fp<M>, bits: u32) -> Fp<M> {
         truncate_plain(x, bits)
     }
+
+    /// A ReLU at a site with a fused rescale: `ReLU(y) / 2^bits`. The default is the sign test
+    /// then the exact `floor`; a simulation may instead run the protocol's reference on a
+    /// random sharing (the fused product of truncated shares).
+    fn fused_relu_at(&self, site: &SignSite, y: Fp<M>, bits: u32) -> Fp<M> {
+        if self.sign_at(site, y) {
+            truncate_plain(y, bits)
+        } else {
+            Fp::ZERO
+        }
+    }
 }
 
 /// The exact sign: `y >= 0` as a centred value.
@@ -274,6 +285,10 @@ impl<M: Modulus, S: SignOracle<M>> Arith for Fixed<M, S> {
         }
     }
 
+    fn two_f(&self) -> Fp<M> {
+        self.net.constants().lift()
+    }
+
     fn rescale(&self, data: &mut [Fp<M>]) {
         let f = self.frac_bits();
         data.iter_mut()
@@ -282,6 +297,10 @@ impl<M: Modulus, S: SignOracle<M>> Arith for Fixed<M, S> {
 
     fn keep(&self, site: &SignSite, y: Fp<M>) -> bool {
         self.oracle.sign_at(site, y)
+    }
+
+    fn fused_relu(&self, site: &SignSite, y: Fp<M>) -> Fp<M> {
+        self.oracle.fused_relu_at(site, y, self.frac_bits())
     }
 }
 

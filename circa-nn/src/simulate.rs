@@ -9,7 +9,9 @@
 //! rescaling stays exact, as in [`crate::fixed`]; [`CircaSign::with_local_truncation`] also
 //! simulates the private run's rescale: local truncation of a fresh random sharing
 //! (`circa_share::fixed_point::{truncate_client_share, truncate_server_share}`), off by at most
-//! one unit and failing (wrapping) with probability `|x| / p`.
+//! one unit and failing (wrapping) with probability `|x| / p`; and a ReLU with a fused rescale
+//! as the protocol computes it on the same sharing as its sign test
+//! (`circa_relu::reference::relu_value`: within a unit, never a wrap).
 
 use core::cell::{Cell, RefCell};
 use core::fmt;
@@ -81,8 +83,35 @@ impl<M: Modulus, R: CryptoRng> CircaSign<M, R> {
         self.per_site.borrow_mut().clear();
     }
 
+    /// The parameters of `site`'s batch: its variant (its `k` and tie rule) and fused rescale,
+    /// with the session's product path and fixed point.
+    fn site_params(&self, site: &SignSite) -> ReluParams<M> {
+        if self.params.variant().is_sign() {
+            self.params
+                .with_variant(site.variant)
+                .and_then(|p| p.with_rescale(site.fused))
+                .unwrap_or(self.params)
+        } else {
+            self.params
+        }
+    }
+
+    /// The sign test of `site` on the sharing `(c, y - c)`, counted per layer.
+    fn site_test(&self, site: &SignSite, c: Fp<M>, y: Fp<M>) -> bool {
+        let (bit, fault) = self.test_shares(&self.site_params(site), c, y);
+        let mut per = self.per_site.borrow_mut();
+        let e = per.entry(site.layer).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += u64::from(fault);
+        bit
+    }
+
     fn test(&self, params: &ReluParams<M>, y: Fp<M>) -> (bool, bool) {
         let c = Fp::random(&mut *self.rng.borrow_mut());
+        self.test_shares(params, c, y)
+    }
+
+    fn test_shares(&self, params: &ReluParams<M>, c: Fp<M>, y: Fp<M>) -> (bool, bool) {
         let bit = sign_bit(params, c, y - c);
         self.tests.set(self.tests.get() + 1);
         // A wrong bit on y = 0 is harmless (0 * b = 0): not counted.
@@ -139,19 +168,23 @@ impl<M: Modulus, R: CryptoRng> SignOracle<M> for CircaSign<M, R> {
     /// The site's own variant (its `k` and tie rule; the session's product path and fixed
     /// point), counted per layer.
     fn sign_at(&self, site: &SignSite, y: Fp<M>) -> bool {
-        let params = if self.params.variant().is_sign() {
-            self.params
-                .with_variant(site.variant)
-                .unwrap_or(self.params)
+        let c = Fp::random(&mut *self.rng.borrow_mut());
+        self.site_test(site, c, y)
+    }
+
+    /// With local truncation on: the protocol's fused ReLU on a fresh random sharing (the
+    /// sign with its range check times the locally truncated shares: within a unit of the
+    /// floor, never a wrap). Off: the site's sign test and the exact floor.
+    fn fused_relu_at(&self, site: &SignSite, y: Fp<M>, bits: u32) -> Fp<M> {
+        let c = Fp::random(&mut *self.rng.borrow_mut());
+        if !self.site_test(site, c, y) {
+            return Fp::ZERO;
+        }
+        if self.local_truncation {
+            circa_relu::reference::relu_value(&self.site_params(site), c, y - c)
         } else {
-            self.params
-        };
-        let (bit, fault) = self.test(&params, y);
-        let mut per = self.per_site.borrow_mut();
-        let e = per.entry(site.layer).or_insert((0, 0));
-        e.0 += 1;
-        e.1 += u64::from(fault);
-        bit
+            truncate_plain(y, bits)
+        }
     }
 
     fn truncate(&self, x: Fp<M>, bits: u32) -> Fp<M> {

@@ -486,6 +486,9 @@ fn walk_checks_backend_parameter_lengths() {
         fn lift(&self, site: &SignSite) -> f64 {
             self.inner.lift(site)
         }
+        fn two_f(&self) -> f64 {
+            self.inner.two_f()
+        }
         fn rescale(&self, data: &mut [f64]) {
             self.inner.rescale(data)
         }

@@ -148,8 +148,8 @@ fn default_demo_runs_the_fashion_models() {
         .unwrap_or_else(|| panic!("{out}"));
     assert_eq!(summary.lines().count(), 5, "{out}");
     // ResNet-8: 56,448 ReLUs; calibrated (at f = 8), fewer AND gates than the defaults'
-    // 1,812,608 at f = 8 (29 per test at the 2^16 sites, 37 at the three 2^8 sites after an Add:
-    // one real band).
+    // 1,693,440 at f = 8 (30 per test: k = 12 at 2^16 and the fused rescale's range check, at
+    // every site, those after an Add included: one real band).
     let resnet = summary
         .lines()
         .find(|l| l.starts_with("fashion_resnet8"))
@@ -157,7 +157,7 @@ fn default_demo_runs_the_fashion_models() {
     let cols: Vec<&str> = resnet.split_whitespace().collect();
     assert_eq!(cols[1], "56448", "{resnet}");
     let gates: u64 = cols[2].parse().unwrap_or_else(|_| panic!("{resnet}"));
-    assert!(gates > 0 && gates < 1_812_608, "{resnet}");
+    assert!(gates > 0 && gates < 1_693_440, "{resnet}");
 }
 
 /// Starts `circa serve` on a free loopback port; returns the child, its standard output (kept

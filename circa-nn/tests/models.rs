@@ -178,6 +178,9 @@ mod fixed {
                 Scale::Single => 1,
             }
         }
+        fn two_f(&self) -> i64 {
+            1 << F
+        }
         fn rescale(&self, data: &mut [i64]) {
             data.iter_mut().for_each(|v| *v >>= F);
         }

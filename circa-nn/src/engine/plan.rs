@@ -15,7 +15,18 @@
 //!   the sign test runs on it (`ReLU(a y) = a ReLU(y)` for `a > 0`, so a given truncation `k`
 //!   cuts off a `2^f` times smaller real magnitude) and the ReLU's output is rescaled;
 //! * a product that is the network output and read by no layer stays at `2^(2f)`: the client
-//!   reconstructs it and rescales exactly (no local truncation, no wrap).
+//!   reconstructs it and rescales exactly (no local truncation, no wrap);
+//! * with [`SignScale::Product`] a residual add whose output is read only by ReLUs (or by such
+//!   adds), or is the unread network output, runs at `2^(2f)` (a *lifted* add): an input at
+//!   `2^f` is multiplied by the public `2^f` (exact on shares), and a product it reads is kept
+//!   at `2^(2f)` as if the add were a ReLU.
+//!
+//! A ReLU (or a max pool's sign test) on a value at `2^(2f)` rescales its output. With the
+//! stochastic or truncated sign that rescale is fused into the sign test ([`SignSite::fused`],
+//! `circa_relu::ReluParams::with_rescale`): no local truncation, no wrap. So in a ResNet every
+//! rescale of a convolution happens inside a ReLU, and local truncations (each failing with
+//! probability `|x| / p`) are left only where a product is read by something else (a linear
+//! layer after average pooling, a pruned channel, a polynomial).
 //!
 //! # Re-masking (private backends)
 //!
@@ -98,6 +109,9 @@ pub struct SignSite {
     pub variant: Variant,
     /// The scale of the tested value.
     pub scale: Scale,
+    /// The rescale after the sign test (a value at `2^(2f)`) is fused into it: the ReLU's
+    /// output comes back at `2^f` and cannot wrap (stochastic and truncated signs only).
+    pub fused: bool,
 }
 
 impl SignSite {
@@ -231,6 +245,10 @@ pub struct Compile<'a> {
     pub output: Shape,
     /// Scale of the first input.
     pub input_scale: Scale,
+    /// Scales of all inputs.
+    pub input_scales: &'a [Scale],
+    /// Scale of the output.
+    pub output_scale: Scale,
     /// The layer is a product whose rescale is deferred.
     pub deferred: bool,
     /// The layer's sign tests (ReLU and max-pool layers).
@@ -253,31 +271,46 @@ fn is_relu(op: &Op) -> bool {
     )
 }
 
-/// Which layers' products stay at `2^(2f)` (see the module docs): one pass over the consumers.
-fn deferred_layers(arch: &Architecture, sign_scale: SignScale) -> Vec<bool> {
+/// Where the scale stays at `2^(2f)` (see the module docs): per layer, whether its output is
+/// a deferred product, and whether it is a lifted add. One pass from the last layer back (a
+/// layer's readers come after it).
+fn deferred_layers(arch: &Architecture, sign_scale: SignScale) -> (Vec<bool>, Vec<bool>) {
     let layers = arch.layers();
-    let mut consumed = vec![false; layers.len() + 1];
-    let mut relu_only = vec![true; layers.len() + 1];
-    for layer in layers {
-        let relu = is_relu(&layer.op);
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); layers.len() + 1];
+    for (i, layer) in layers.iter().enumerate() {
         for &t in &layer.inputs {
-            consumed[t] = true;
-            relu_only[t] &= relu;
+            readers[t].push(i);
         }
     }
-    layers
-        .iter()
-        .enumerate()
-        .map(|(i, layer)| {
-            let id = i + 1;
-            is_product(&layer.op)
-                && if id == arch.output() {
-                    !consumed[id]
-                } else {
-                    sign_scale == SignScale::Product && consumed[id] && relu_only[id]
-                }
-        })
-        .collect()
+    let mut deferred = vec![false; layers.len()];
+    let mut lifted = vec![false; layers.len()];
+    for i in (0..layers.len()).rev() {
+        let id = i + 1;
+        let unread_output = id == arch.output() && readers[id].is_empty();
+        let relu_only = sign_scale == SignScale::Product
+            && !readers[id].is_empty()
+            && readers[id]
+                .iter()
+                .all(|&r| is_relu(&layers[r].op) || lifted[r]);
+        let op = &layers[i].op;
+        if is_product(op) {
+            deferred[i] = unread_output || relu_only;
+        } else if matches!(op, Op::Add) {
+            lifted[i] = relu_only || (sign_scale == SignScale::Product && unread_output);
+        }
+    }
+    (deferred, lifted)
+}
+
+/// Whether a sign test of `variant` on a value at `2^(2f)` can fuse the rescale after it (see
+/// `circa_relu::ReluParams::with_rescale`): the stochastic or truncated sign with at least two
+/// comparator bits.
+fn fusable(variant: Variant, field_bits: u32) -> bool {
+    match variant {
+        Variant::StochasticSign => true,
+        Variant::TruncatedSign { k, .. } => k + 2 <= field_bits,
+        _ => false,
+    }
 }
 
 impl Plan {
@@ -311,9 +344,9 @@ impl Plan {
             }
             *slot = Some(*c);
         }
-        let deferred = deferred_layers(arch, params.sign_scale);
+        let (deferred, lifted) = deferred_layers(arch, params.sign_scale);
         let scale_of = |t: TensorId| {
-            if t > 0 && deferred[t - 1] {
+            if t > 0 && (deferred[t - 1] || lifted[t - 1]) {
                 Scale::Product
             } else {
                 Scale::Single
@@ -340,6 +373,7 @@ impl Plan {
                 layer: i,
                 variant: params.site_variant(site_scale),
                 scale: site_scale,
+                fused: false,
             };
             if let Some(c) = chosen[i] {
                 let bad = |reason| NnError::InvalidSite { layer: i, reason };
@@ -366,11 +400,17 @@ impl Plan {
                     return Err(bad("fault band too wide for the site's scale"));
                 }
             }
+            site.fused = site.scale == Scale::Product
+                && matches!(layer.op, Op::MaxPool(_) | Op::Activation(_))
+                && fusable(site.variant, params.field_bits);
+            let input_scales: Vec<Scale> = layer.inputs.iter().map(|&u| scale_of(u)).collect();
             let kind = Kind::compile(&Compile {
                 op: &layer.op,
                 input,
                 output: layer.output_shape(),
                 input_scale: scale_of(t),
+                input_scales: &input_scales,
+                output_scale: scale_of(i + 1),
                 deferred: deferred[i],
                 site,
                 params,
@@ -525,15 +565,80 @@ mod tests {
         )
         .expect("architecture");
         let want = [true, false, false, false, false, false, false, true];
-        assert_eq!(deferred_layers(&arch, SignScale::Product), want);
+        let none = [false; 8];
+        assert_eq!(
+            deferred_layers(&arch, SignScale::Product),
+            (want.to_vec(), none.to_vec())
+        );
         let rescaled = [false, false, false, false, false, false, false, true];
-        assert_eq!(deferred_layers(&arch, SignScale::Rescaled), rescaled);
+        assert_eq!(
+            deferred_layers(&arch, SignScale::Rescaled),
+            (rescaled.to_vec(), none.to_vec())
+        );
         let plan = Plan::new(&arch, params(SignScale::Product)).expect("plan");
         assert_eq!(plan.scale(1), Scale::Product);
         assert_eq!(plan.scale(4), Scale::Single);
         assert_eq!(plan.last_use(1), Some(2));
         assert_eq!(plan.last_use(4), Some(5));
         assert_eq!(plan.last_use(7), None);
+    }
+
+    /// A residual block: conv -> ReLU -> conv -> Add(skip) -> ReLU. The add is lifted (read
+    /// only by a ReLU), so the second conv stays at `2^(2f)` and the skip is multiplied by
+    /// `2^f`; both ReLUs test at the product scale and fuse their rescale. An add read by a
+    /// linear layer is not lifted, and its product input is rescaled.
+    #[test]
+    fn residual_adds_are_lifted_when_only_relus_read_them() {
+        let dense = |n| Op::Dense {
+            in_features: 4,
+            out_features: n,
+        };
+        let relu = Op::Activation(Activation::Relu);
+        let l = |op: &Op, inputs: Vec<usize>| ("l".to_owned(), op.clone(), inputs);
+        let arch = Architecture::new(
+            Shape::flat(4),
+            vec![
+                l(&dense(4), vec![0]),   // 1: read by a ReLU -> deferred
+                l(&relu, vec![1]),       // 2
+                l(&dense(4), vec![2]),   // 3: read by a lifted add -> deferred
+                l(&Op::Add, vec![3, 2]), // 4: read by a ReLU -> lifted
+                l(&relu, vec![4]),       // 5
+                l(&dense(4), vec![5]),   // 6: read by an add read by a dense layer
+                l(&Op::Add, vec![6, 5]), // 7: not lifted
+                l(&dense(2), vec![7]),   // 8: the output
+            ],
+            8,
+        )
+        .expect("architecture");
+        let (deferred, lifted) = deferred_layers(&arch, SignScale::Product);
+        assert_eq!(
+            deferred,
+            [true, false, true, false, false, false, false, true]
+        );
+        assert_eq!(
+            lifted,
+            [false, false, false, true, false, false, false, false]
+        );
+        let plan = Plan::new(&arch, params(SignScale::Product)).expect("plan");
+        let sites: Vec<(usize, bool, Scale)> = plan
+            .steps()
+            .iter()
+            .filter_map(|s| match &s.kind {
+                Kind::Relu(r) => Some((r.site().layer, r.site().fused, r.site().scale)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            sites,
+            [(1, true, Scale::Product), (4, true, Scale::Product)]
+        );
+        match &plan.steps()[3].kind {
+            Kind::Add(a) => assert_eq!(a.lifts(), [false, true]),
+            other => panic!("{other:?}"),
+        }
+        // No lifting with the sign tests at the rescaled scale.
+        let (_, lifted) = deferred_layers(&arch, SignScale::Rescaled);
+        assert!(lifted.iter().all(|&l| !l));
     }
 
     #[test]

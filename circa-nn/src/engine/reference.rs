@@ -33,12 +33,28 @@ pub trait Arith {
     /// (`2^f` when the site is at the product scale in fixed point, else one).
     fn lift(&self, site: &SignSite) -> Self::V;
 
+    /// `2^f`, the factor a lifted add multiplies an input at the single scale by (one in
+    /// `f64`).
+    fn two_f(&self) -> Self::V;
+
     /// Brings products back to the single scale (`floor(x / 2^f)` in fixed point; nothing in
     /// `f64`).
     fn rescale(&self, data: &mut [Self::V]);
 
     /// The sign test of a ReLU at `site`: `true` keeps `y`, `false` zeroes it.
     fn keep(&self, site: &SignSite, y: Self::V) -> bool;
+
+    /// A ReLU at a site whose rescale is fused ([`SignSite::fused`]): `ReLU(y)` brought back to
+    /// the single scale. The default keeps or zeroes `y` by [`Arith::keep`], then rescales.
+    fn fused_relu(&self, site: &SignSite, y: Self::V) -> Self::V {
+        if self.keep(site, y) {
+            let mut v = [y];
+            self.rescale(&mut v);
+            v[0]
+        } else {
+            Self::V::default()
+        }
+    }
 }
 
 /// What a plaintext walk calls with each layer's output: the tensor id and its values.
@@ -148,6 +164,10 @@ impl Arith for F64<'_> {
     }
 
     fn lift(&self, _: &SignSite) -> f64 {
+        1.0
+    }
+
+    fn two_f(&self) -> f64 {
         1.0
     }
 

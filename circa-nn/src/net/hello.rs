@@ -19,8 +19,9 @@ use super::error::{NetError, NetResult};
 /// The first bytes either side sends.
 pub const MAGIC: [u8; 8] = *b"CIRCA-NN";
 /// The version of the framing and session protocol spoken here (3: the client greets first;
-/// 4: the handshake carries the linear layers' OT/HE methods and the client's HE public keys).
-pub const PROTOCOL_VERSION: u8 = 4;
+/// 4: the handshake carries the linear layers' OT/HE methods and the client's HE public keys;
+/// 5: the plan lifts residual adds and fuses a ReLU's rescale into its sign test).
+pub const PROTOCOL_VERSION: u8 = 5;
 /// Length of the server's greeting: magic, version, status.
 pub const SERVER_HELLO_LEN: usize = MAGIC.len() + 2;
 /// Length of the client's greeting: magic, version.

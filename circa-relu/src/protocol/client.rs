@@ -217,7 +217,9 @@ impl<M: Modulus> ReluClient<M> {
             count,
             tables,
             own_labels,
-            c: c.iter().map(|&ci| product_client_share(params, ci)).collect(),
+            c: c.iter()
+                .map(|&ci| product_client_share(params, ci))
+                .collect(),
             m: Vec::new(),
             rho: Vec::new(),
             mask_labels: Vec::new(),

@@ -47,7 +47,7 @@ pub fn report_text(r: &Report) -> String {
                 site.k,
                 if site.k == site.default_k { "" } else { "*" }
             ),
-            site.comparator_bits,
+            site.and_per_relu,
             site.and_gates_saved,
             site.band,
             site.predicted_faults,
@@ -58,7 +58,7 @@ pub fn report_text(r: &Report) -> String {
     let total: i64 = r
         .sites
         .iter()
-        .map(|x| x.relus as i64 * i64::from(x.comparator_bits))
+        .map(|x| x.relus as i64 * i64::from(x.and_per_relu))
         .sum();
     let _ = writeln!(
         s,

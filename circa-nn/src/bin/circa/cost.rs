@@ -148,8 +148,9 @@ fn linear_table(network: &Network, model: &ServerModel) -> String {
     s
 }
 
-/// Per layer with sign tests: the scale they run at, `k`, tie rule, comparator bits, AND gates
-/// and the fault band in real units.
+/// Per layer with sign tests: the scale they run at, `k`, tie rule, comparator bits, AND gates,
+/// the fault band in real units and how the rescale after it is done (fused into the sign
+/// test, a local truncation, or none).
 fn sites_table(network: &Network, model: &ServerModel) -> String {
     use std::fmt::Write as _;
     let params = model.params();
@@ -167,8 +168,8 @@ sign tests per layer ({calibrated})"
     );
     let _ = writeln!(
         s,
-        "{:>4}  {:<20} {:>8} {:>6} {:>4} {:>8} {:>9} {:>10} {:>11}",
-        "#", "layer", "relus", "scale", "k", "mode", "AND/ReLU", "AND gates", "band"
+        "{:>4}  {:<20} {:>8} {:>6} {:>4} {:>8} {:>9} {:>10} {:>11} {:>8}",
+        "#", "layer", "relus", "scale", "k", "mode", "AND/ReLU", "AND gates", "band", "rescale"
     );
     let sites = match cost::site_gates(model) {
         Ok(sites) => sites,
@@ -191,9 +192,14 @@ sign tests per layer ({calibrated})"
             ),
             v => ("-".to_owned(), v.name(), "-".to_owned()),
         };
+        let rescale = match (site.scale, site.fused) {
+            (_, true) => "fused",
+            (circa_nn::engine::Scale::Product, false) => "local",
+            (circa_nn::engine::Scale::Single, false) => "-",
+        };
         let _ = writeln!(
             s,
-            "{:>4}  {:<20} {:>8} {:>6} {:>4} {:>8} {:>9} {:>10} {:>11}",
+            "{:>4}  {:<20} {:>8} {:>6} {:>4} {:>8} {:>9} {:>10} {:>11} {:>8}",
             g.layer,
             name,
             g.tests,
@@ -202,7 +208,8 @@ sign tests per layer ({calibrated})"
             mode,
             g.and_per_test,
             g.and_gates(),
-            band
+            band,
+            rescale
         );
     }
     let total: u64 = sites.iter().map(cost::SiteGates::and_gates).sum();

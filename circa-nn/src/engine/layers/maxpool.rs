@@ -245,7 +245,9 @@ impl MaxPool {
                 cand = m;
             }
             let mut r = p.relu_online(relu)?;
-            if self.site.scale == Scale::Product {
+            // At the product scale the selected difference is a multiple of 2^f: the fused
+            // rescale returns it exactly; otherwise it is truncated locally.
+            if self.site.scale == Scale::Product && !self.site.fused {
                 client::PARTY.truncate(&mut r, f);
             }
             cand = Self::fold_level(&cand, w, &r);
@@ -275,7 +277,9 @@ impl MaxPool {
             }
             let diffs = Self::pair_differences(&cand, w, lift);
             let mut r = p.relu_online(relu, &diffs)?;
-            if self.site.scale == Scale::Product {
+            // At the product scale the selected difference is a multiple of 2^f: the fused
+            // rescale returns it exactly; otherwise it is truncated locally.
+            if self.site.scale == Scale::Product && !self.site.fused {
                 server::PARTY.truncate(&mut r, f);
             }
             cand = Self::fold_level(&cand, w, &r);

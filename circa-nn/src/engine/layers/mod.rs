@@ -84,7 +84,7 @@ impl Kind {
             Op::Conv2d(_) | Op::Dense { .. } => Kind::Linear(Linear::compile(c)),
             Op::AvgPool(_) | Op::GlobalAvgPool => Kind::AvgPool(AvgPool::compile(c)),
             Op::MaxPool(_) => Kind::MaxPool(MaxPool::compile(c)),
-            Op::Add => Kind::Add(Add),
+            Op::Add => Kind::Add(Add::compile(c)),
             Op::Reshape { .. } | Op::Activation(Activation::Identity) => Kind::Pass(Pass),
             Op::Activation(Activation::Polynomial { .. }) => {
                 Kind::Polynomial(Polynomial::compile(c))
@@ -131,7 +131,7 @@ impl Kind {
             Kind::Relu(l) => l.plain(a, inputs[0]),
             Kind::MaxPool(l) => l.plain(a, layer, inputs[0]),
             Kind::Polynomial(l) => l.plain(a, layer, inputs[0]),
-            Kind::Add(l) => Ok(l.plain(inputs[0], inputs[1])),
+            Kind::Add(l) => Ok(l.plain(a, inputs[0], inputs[1])),
             Kind::Pass(l) => Ok(l.plain(inputs[0])),
         }
     }
@@ -150,7 +150,7 @@ impl Kind {
             Kind::Relu(l) => l.client_offline(p, layer, inputs[0]),
             Kind::MaxPool(l) => l.client_offline(p, layer, inputs[0]),
             Kind::Polynomial(l) => l.client_offline(p, layer),
-            Kind::Add(l) => Ok(l.client_offline(inputs[0], inputs[1])),
+            Kind::Add(l) => Ok(l.client_offline(p.setup.constants.lift(), inputs[0], inputs[1])),
             Kind::Pass(l) => Ok(l.client_offline(inputs[0])),
         }
     }
@@ -183,7 +183,7 @@ impl Kind {
             Kind::Relu(l) => l.client_online(p, layer, inputs[0]),
             Kind::MaxPool(l) => l.client_online(p, layer, inputs[0]),
             Kind::Polynomial(l) => l.client_online(p, layer, inputs[0]),
-            Kind::Add(l) => Ok(l.online(inputs[0], inputs[1])),
+            Kind::Add(l) => Ok(l.online(p.setup.constants.lift(), inputs[0], inputs[1])),
             Kind::Pass(l) => Ok(l.online(inputs[0])),
         }
     }
@@ -201,7 +201,7 @@ impl Kind {
             Kind::Relu(l) => l.server_online(p, layer, inputs[0]),
             Kind::MaxPool(l) => l.server_online(p, layer, inputs[0]),
             Kind::Polynomial(l) => l.server_online(p, layer, inputs[0]),
-            Kind::Add(l) => Ok(l.online(inputs[0], inputs[1])),
+            Kind::Add(l) => Ok(l.online(p.setup.net.constants().lift(), inputs[0], inputs[1])),
             Kind::Pass(l) => Ok(l.online(inputs[0])),
         }
     }

@@ -9,7 +9,7 @@
 
 use circa_ot::Channel;
 use circa_relu::protocol::{ClientPreprocessed, ServerPreprocessed};
-use circa_share::Modulus;
+use circa_share::{Fp, Modulus};
 use zeroize::Zeroizing;
 
 use super::super::client::{self, ClientOffline, ClientOnline};
@@ -100,6 +100,31 @@ impl Relu {
         }
     }
 
+    /// The rescale after the ReLU runs inside its sign tests (the identity elements of pruned
+    /// channels are still truncated locally).
+    fn fused(&self) -> bool {
+        self.rescale && self.site.fused && self.count > 0
+    }
+
+    /// Local truncation of the identity elements of pruned channels (after a fused ReLU).
+    fn truncate_identity<M: Modulus>(&self, party: super::super::Party, y: &mut [Fp<M>], f: u32) {
+        if let Some(m) = &self.mask {
+            for (v, _) in y.iter_mut().zip(m).filter(|(_, on)| !**on) {
+                party.truncate(core::slice::from_mut(v), f);
+            }
+        }
+    }
+
+    /// The output's rescale, by `party`, of the ReLU's output `y` (at `2^(2f)` when the input
+    /// was a deferred product): nothing, the identity elements only (fused), or every element.
+    fn rescale_output<M: Modulus>(&self, party: super::super::Party, y: &mut [Fp<M>], f: u32) {
+        if self.fused() {
+            self.truncate_identity(party, y, f);
+        } else if self.rescale {
+            party.truncate(y, f);
+        }
+    }
+
     /// `x` with its ReLU elements replaced by `values`.
     fn scatter<V: Copy>(&self, x: &[V], values: &[V]) -> Vec<V> {
         match &self.mask {
@@ -125,6 +150,32 @@ impl Relu {
         a: &A,
         x: &[A::V],
     ) -> std::result::Result<Vec<A::V>, crate::error::NnError> {
+        if self.fused() {
+            let kept: Vec<A::V> = self
+                .select(x)
+                .into_iter()
+                .map(|y| a.fused_relu(&self.site, y))
+                .collect();
+            let mut identity: Vec<A::V> = match &self.mask {
+                None => Vec::new(),
+                Some(m) => x
+                    .iter()
+                    .zip(m)
+                    .filter(|(_, on)| !**on)
+                    .map(|(v, _)| *v)
+                    .collect(),
+            };
+            a.rescale(&mut identity);
+            let mut identity = identity.into_iter();
+            let mut kept = kept.into_iter();
+            return Ok(match &self.mask {
+                None => kept.collect(),
+                Some(m) => m
+                    .iter()
+                    .map(|&on| if on { kept.next() } else { identity.next() }.unwrap_or_default())
+                    .collect(),
+            });
+        }
         let zero = A::V::default();
         let kept: Vec<A::V> = self
             .select(x)
@@ -190,9 +241,7 @@ impl Relu {
         } else {
             x.clone()
         };
-        if self.rescale {
-            client::PARTY.truncate(&mut y, p.setup.frac_bits());
-        }
+        self.rescale_output(client::PARTY, &mut y, p.setup.frac_bits());
         Ok(y)
     }
 
@@ -212,9 +261,7 @@ impl Relu {
         } else {
             x.clone()
         };
-        if self.rescale {
-            server::PARTY.truncate(&mut y, p.setup.frac_bits());
-        }
+        self.rescale_output(server::PARTY, &mut y, p.setup.frac_bits());
         Ok(y)
     }
 }
@@ -236,11 +283,14 @@ mod tests {
             input: Shape::new(3, 1, 2),
             output: Shape::new(3, 1, 2),
             input_scale: Scale::Single,
+            input_scales: &[Scale::Single],
+            output_scale: Scale::Single,
             deferred: false,
             site: crate::engine::SignSite {
                 layer: 0,
                 variant: Variant::ExactSign,
                 scale: Scale::Single,
+                fused: false,
             },
             params: PlanParams {
                 frac_bits: 8,
