@@ -1291,26 +1291,270 @@ pub(crate) mod wide_transpose {
         }
     }
 
+    /// The features of the AVX-512 kernel: byte unpacks (BW), two-source
+    /// byte permutes (VBMI) and the GF(2) affine map (GFNI).
+    fn has_avx512_gfni() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vbmi")
+            && std::is_x86_feature_detected!("gfni")
+    }
+
+    /// `vpermt2b` indices of the last step of [`block_gfni`]: output vector
+    /// `t` (columns `8e + 4t .. 8e + 4t + 4`) takes byte `16c + k` (byte `k`
+    /// of column `8e + 4t + c`) from byte `8 (k % 8) + 4t + c` of the
+    /// affine-mapped vector of row half `k / 8` (bit 6 of an index selects
+    /// the second source).
+    const fn gfni_out_index(t: usize) -> [u8; 64] {
+        let mut idx = [0u8; 64];
+        let mut p = 0;
+        while p < 64 {
+            let (c, k) = (p / 16, p % 16);
+            idx[p] = (((k / 8) << 6) | (8 * (k % 8) + 4 * t + c)) as u8;
+            p += 1;
+        }
+        idx
+    }
+
+    /// Both index vectors of [`gfni_out_index`].
+    const GFNI_OUT_INDEX: [[u8; 64]; 2] = [gfni_out_index(0), gfni_out_index(1)];
+
+    /// One round of [`unpack16`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn unpack_round(x: &[__m512i; 16]) -> [__m512i; 16] {
+        [
+            _mm512_unpacklo_epi8(x[0], x[8]),
+            _mm512_unpackhi_epi8(x[0], x[8]),
+            _mm512_unpacklo_epi8(x[1], x[9]),
+            _mm512_unpackhi_epi8(x[1], x[9]),
+            _mm512_unpacklo_epi8(x[2], x[10]),
+            _mm512_unpackhi_epi8(x[2], x[10]),
+            _mm512_unpacklo_epi8(x[3], x[11]),
+            _mm512_unpackhi_epi8(x[3], x[11]),
+            _mm512_unpacklo_epi8(x[4], x[12]),
+            _mm512_unpackhi_epi8(x[4], x[12]),
+            _mm512_unpacklo_epi8(x[5], x[13]),
+            _mm512_unpackhi_epi8(x[5], x[13]),
+            _mm512_unpacklo_epi8(x[6], x[14]),
+            _mm512_unpackhi_epi8(x[6], x[14]),
+            _mm512_unpacklo_epi8(x[7], x[15]),
+            _mm512_unpackhi_epi8(x[7], x[15]),
+        ]
+    }
+
+    /// One 16 x 16 byte transpose in each 128-bit lane of 16 vectors (four
+    /// rounds of byte unpacks; each round rotates the address bits
+    /// `register:4 | byte:4` left by one): afterwards byte `r` of lane `l`
+    /// of `m[e]` is what byte `e` of lane `l` of `m[r]` was.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn unpack16(m: [__m512i; 16]) -> [__m512i; 16] {
+        let m = unpack_round(&m);
+        let m = unpack_round(&m);
+        let m = unpack_round(&m);
+        unpack_round(&m)
+    }
+
+    /// Block `b` of rows `j, j + 16, j + 32, j + 48` as the four lanes of
+    /// one vector.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn lanes4(rows: &[[Block; SUB]; 128], b: usize, j: usize) -> __m512i {
+        let x = _mm512_castsi128_si512(bytemuck::cast(rows[j][b]));
+        let x = _mm512_inserti32x4::<1>(x, bytemuck::cast(rows[j + 16][b]));
+        let x = _mm512_inserti32x4::<2>(x, bytemuck::cast(rows[j + 32][b]));
+        _mm512_inserti32x4::<3>(x, bytemuck::cast(rows[j + 48][b]))
+    }
+
+    /// Rows `64h .. 64h + 64` of column block `b`, byte-transposed and bit-transposed: byte `8q + c` of the
+    /// result `[e]` is byte `8h + q` of output column `8e + c`.
+    ///
+    /// Lane `l` of input vector `r` is row `64h + 16l + (r ^ 7)`. After
+    /// [`unpack16`], qword `q = 2l + s` of vector `e` holds byte `e` of rows
+    /// `64h + 16l + 8s + 7 - i` at its bytes `i = 0..8`, i.e. the 8 x 8 bit
+    /// matrix of rows `8k .. 8k + 8` (`k = 8h + q`) at columns `8e .. 8e + 8`
+    /// with its rows reversed; `gf2p8affine(x, A)` sets bit `i` of byte `c`
+    /// to the parity of `A.byte[7 - i] & x.byte[c]`, so with `x.byte[c] = 1
+    /// << c` it is the transpose: bit `i` of byte `c` is row `8k + i` at
+    /// column `8e + c`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    fn half_gfni(rows: &[[Block; SUB]; 128], b: usize, h: usize) -> [__m512i; 16] {
+        let j = 64 * h;
+        let m = [
+            lanes4(rows, b, j + 7),
+            lanes4(rows, b, j + 6),
+            lanes4(rows, b, j + 5),
+            lanes4(rows, b, j + 4),
+            lanes4(rows, b, j + 3),
+            lanes4(rows, b, j + 2),
+            lanes4(rows, b, j + 1),
+            lanes4(rows, b, j),
+            lanes4(rows, b, j + 15),
+            lanes4(rows, b, j + 14),
+            lanes4(rows, b, j + 13),
+            lanes4(rows, b, j + 12),
+            lanes4(rows, b, j + 11),
+            lanes4(rows, b, j + 10),
+            lanes4(rows, b, j + 9),
+            lanes4(rows, b, j + 8),
+        ];
+        let mut m = unpack16(m);
+        let unit = _mm512_set1_epi64(0x8040_2010_0804_0201_u64 as i64);
+        for v in m.iter_mut() {
+            *v = _mm512_gf2p8affine_epi64_epi8::<0>(unit, *v);
+        }
+        m
+    }
+
+    /// The 128 output columns of column block `b` with AVX-512 and GFNI:
+    /// both row halves through
+    /// [`half_gfni`], then one two-source byte permute per four output
+    /// columns gathers their sixteen bytes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni")]
+    fn block_gfni(rows: &[[Block; SUB]; 128], b: usize, out: &mut [Block; 128]) {
+        assert!(b < SUB, "block_gfni: column block");
+        let idx: [__m512i; 2] = [load64(&GFNI_OUT_INDEX[0]), load64(&GFNI_OUT_INDEX[1])];
+        let lo = half_gfni(rows, b, 0);
+        let hi = half_gfni(rows, b, 1);
+        for (e, o) in out.chunks_exact_mut(8).enumerate() {
+            for (t, o) in o.chunks_exact_mut(4).enumerate() {
+                let v = _mm512_permutex2var_epi8(lo[e], idx[t], hi[e]);
+                let halves: [__m256i; 2] =
+                    [_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v)];
+                o.copy_from_slice(&bytemuck::cast::<[__m256i; 2], [Block; 4]>(halves));
+            }
+        }
+    }
+
+    /// A vector from 64 bytes without a pointer: two 256-bit halves.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load64(b: &[u8; 64]) -> __m512i {
+        let halves: [__m256i; 2] = bytemuck::cast(*b);
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1])
+    }
+
+    /// [`transpose_avx2`] with the AVX-512/GFNI block kernel: the matrix
+    /// goes through slabs of [`SUB`] blocks per row, copied into a
+    /// fixed-shape buffer (wiped afterwards) for [`transpose_rows_gfni`].
+    /// OT extension calls the fixed shape directly; this general entry is
+    /// for other widths.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni")]
+    fn transpose_gfni(rows: &[Block], width: usize, out: &mut [Block]) {
+        let mut slab = [[Block::ZERO; SUB]; 128];
+        for (s, o) in out.chunks_mut(128 * SUB).enumerate() {
+            let w = o.len().div_ceil(128);
+            for (j, r) in slab.iter_mut().enumerate() {
+                r[..w].copy_from_slice(&rows[j * width + s * SUB..][..w]);
+            }
+            transpose_rows_gfni(&slab, o);
+        }
+        slab.zeroize();
+    }
+
+    /// [`transpose_rows_avx2`] with the AVX-512/GFNI block kernel.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni")]
+    fn transpose_rows_gfni(rows: &[[Block; SUB]; 128], out: &mut [Block]) {
+        let mut groups = out.chunks_mut(128);
+        for (b, o) in (&mut groups).enumerate() {
+            if let Ok(o) = <&mut [Block; 128]>::try_from(&mut *o) {
+                block_gfni(rows, b, o);
+            } else {
+                let mut tmp = [Block::ZERO; 128];
+                block_gfni(rows, b, &mut tmp);
+                o.copy_from_slice(&tmp[..o.len()]);
+                tmp.zeroize();
+            }
+        }
+    }
+
+    /// A transpose kernel level. The dispatch takes the best one the CPU
+    /// has; tests and benches can name one.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Level {
+        /// Plain Rust (`transpose_portable`).
+        Portable,
+        /// Byte unpacks and `movemask` on 256-bit vectors.
+        Avx2,
+        /// Byte unpacks, GF(2) affine bit transposes and byte permutes on
+        /// 512-bit vectors (AVX-512 F, BW, VBMI and GFNI).
+        Avx512Gfni,
+    }
+
+    impl Level {
+        /// Whether the running CPU has the level's features.
+        #[cfg(test)]
+        pub(crate) fn detected(self) -> bool {
+            match self {
+                Level::Portable => true,
+                Level::Avx2 => std::is_x86_feature_detected!("avx2"),
+                Level::Avx512Gfni => has_avx512_gfni(),
+            }
+        }
+
+        /// The levels the running CPU has, slowest first.
+        #[cfg(test)]
+        pub(crate) fn available() -> Vec<Level> {
+            [Level::Portable, Level::Avx2, Level::Avx512Gfni]
+                .into_iter()
+                .filter(|l| l.detected())
+                .collect()
+        }
+
+        /// The fastest level the running CPU has.
+        fn best() -> Level {
+            if has_avx512_gfni() {
+                Level::Avx512Gfni
+            } else if std::is_x86_feature_detected!("avx2") {
+                Level::Avx2
+            } else {
+                Level::Portable
+            }
+        }
+    }
+
     /// The transpose of a 128 x (128 * SUB) matrix, only `out.len()` columns.
     pub(crate) fn transpose_rows(rows: &[[Block; SUB]; 128], out: &mut [Block]) {
+        transpose_rows_at(Level::best(), rows, out);
+    }
+
+    /// [`transpose_rows`] at `level`; a level the CPU lacks runs the
+    /// portable code.
+    pub(crate) fn transpose_rows_at(level: Level, rows: &[[Block; SUB]; 128], out: &mut [Block]) {
         assert!(out.len() <= 128 * SUB, "transpose_rows: too many columns");
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: as for `transpose` below.
-            unsafe { transpose_rows_avx2(rows, out) }
-        } else {
-            transpose_portable(bytemuck::cast_slice(&rows[..]), SUB, out);
+        match level {
+            // SAFETY: `transpose_rows_gfni` is safe Rust (bounds-checked
+            // slices, no pointers) whose only precondition is that the CPU has
+            // the features it is compiled with, which the guard just detected.
+            Level::Avx512Gfni if has_avx512_gfni() => unsafe { transpose_rows_gfni(rows, out) },
+            // SAFETY: as above, for AVX2.
+            Level::Avx2 if std::is_x86_feature_detected!("avx2") => unsafe {
+                transpose_rows_avx2(rows, out)
+            },
+            _ => transpose_portable(bytemuck::cast_slice(&rows[..]), SUB, out),
         }
     }
 
     /// Dispatches on the features of the running CPU.
     pub(crate) fn transpose(rows: &[Block], width: usize, out: &mut [Block]) {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: `transpose_avx2` is safe Rust (bounds-checked slices, no
-            // pointers) whose only precondition is that the CPU supports AVX2,
-            // which was just detected.
-            unsafe { transpose_avx2(rows, width, out) }
-        } else {
-            transpose_portable(rows, width, out);
+        transpose_at(Level::best(), rows, width, out);
+    }
+
+    /// [`transpose`] at `level`; a level the CPU lacks runs the portable code.
+    pub(crate) fn transpose_at(level: Level, rows: &[Block], width: usize, out: &mut [Block]) {
+        match level {
+            // SAFETY: `transpose_gfni` is safe Rust (bounds-checked slices, no
+            // pointers) whose only precondition is that the CPU has the
+            // features it is compiled with, which the guard just detected.
+            Level::Avx512Gfni if has_avx512_gfni() => unsafe { transpose_gfni(rows, width, out) },
+            // SAFETY: as above: `transpose_avx2` needs AVX2, just detected.
+            Level::Avx2 if std::is_x86_feature_detected!("avx2") => unsafe {
+                transpose_avx2(rows, width, out)
+            },
+            _ => transpose_portable(rows, width, out),
         }
     }
 }
