@@ -93,12 +93,11 @@ impl Drop for SenderCore {
     }
 }
 
-/// The receiver's column PRG pairs and scratch sub-matrices.
+/// The receiver's column PRG pairs and scratch sub-matrix.
 pub(super) struct ReceiverCore {
     prg0: RowCtr,
     prg1: RowCtr,
     tmat: Box<SubMatrix>,
-    gmat: Box<SubMatrix>,
 }
 
 impl ReceiverCore {
@@ -112,7 +111,6 @@ impl ReceiverCore {
                 keys.iter().map(|k| k[1]).collect::<Vec<_>>(),
             )),
             tmat: sub_matrix(),
-            gmat: sub_matrix(),
         }
     }
 
@@ -122,6 +120,10 @@ impl ReceiverCore {
     /// row, its `128 * ws` blocks row-major). After each sub-chunk,
     /// `each(offset, t_sub, u_sub)` sees its outputs and rows while they are
     /// in cache; stops at its first error.
+    ///
+    /// The second PRG of each column is expanded straight into the rows `u`
+    /// and then `u ^= t ^ r` in place: one pass over three sub-matrices
+    /// instead of four, and no second scratch matrix.
     pub(super) fn chunk(
         &mut self,
         r: &[Block],
@@ -137,15 +139,23 @@ impl ReceiverCore {
             .zip(u.chunks_mut(BASE_OTS * SUB_W))
         {
             let ws = width(ts.len());
-            let (sub, gsub) = (&mut *self.tmat, &mut *self.gmat);
+            let sub = &mut *self.tmat;
             let rs = &r[s * SUB_W..][..ws];
             self.prg0
                 .fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut sub[..]));
-            self.prg1
-                .fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut gsub[..]));
-            for ((trow, grow), urow) in sub.iter().zip(gsub.iter()).zip(us.chunks_exact_mut(ws)) {
-                for (((u, t), g), r) in urow.iter_mut().zip(trow).zip(grow).zip(rs) {
-                    *u = *t ^ *g ^ *r;
+            self.prg1.fill_rows(ws, ws, us);
+            if let (Ok(rs), true) = (<&[Block; SUB_W]>::try_from(rs), ws == SUB_W) {
+                // Full sub-chunk: fixed-length rows the compiler unrolls.
+                for (trow, urow) in sub.iter().zip(us.chunks_exact_mut(SUB_W)) {
+                    for ((u, t), r) in urow.iter_mut().zip(trow).zip(rs) {
+                        *u ^= *t ^ *r;
+                    }
+                }
+            } else {
+                for (trow, urow) in sub.iter().zip(us.chunks_exact_mut(ws)) {
+                    for ((u, t), r) in urow.iter_mut().zip(trow).zip(rs) {
+                        *u ^= *t ^ *r;
+                    }
                 }
             }
             transpose_128x16(sub, ts);
@@ -158,7 +168,6 @@ impl ReceiverCore {
 impl Drop for ReceiverCore {
     fn drop(&mut self) {
         self.tmat.zeroize();
-        self.gmat.zeroize();
     }
 }
 

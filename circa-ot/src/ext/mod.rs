@@ -83,15 +83,26 @@ fn pack_bits(bits: &[bool], out: &mut [Block]) {
 /// Unpacks the first `out.len()` bits of `blocks`, eight at a time without
 /// branches or table lookups on the (secret) bits: the byte is broadcast to
 /// the eight bytes of a word, byte `k` keeps bit `k`, and adding `0x7f`
-/// moves "nonzero" to bit 7 of each byte.
+/// moves "nonzero" to bit 7 of each byte. Whole groups of eight are written
+/// as one array (the bytes of the word are known to be 0 or 1, so the
+/// compiler stores the word as it is).
 fn unpack_bits(blocks: &[Block], out: &mut [bool]) {
-    let bytes: &[u8] = bytemuck::cast_slice(blocks);
-    for (chunk, &b) in out.chunks_mut(8).zip(bytes) {
+    #[inline(always)]
+    fn spread(b: u8) -> [bool; 8] {
         let spread = (u64::from(b) * 0x0101_0101_0101_0101) & 0x8040_2010_0804_0201;
         let ones = ((spread + 0x7f7f_7f7f_7f7f_7f7f) >> 7) & 0x0101_0101_0101_0101;
-        for (k, o) in chunk.iter_mut().enumerate() {
-            *o = (ones >> (8 * k)) & 1 == 1;
-        }
+        ones.to_le_bytes().map(|x| x != 0)
+    }
+    let bytes: &[u8] = bytemuck::cast_slice(blocks);
+    let full = out.len() / 8;
+    let mut groups = out.chunks_exact_mut(8);
+    for (g, &b) in (&mut groups).zip(bytes) {
+        g.copy_from_slice(&spread(b));
+    }
+    let rest = groups.into_remainder();
+    if let (false, Some(&b)) = (rest.is_empty(), bytes.get(full)) {
+        let bits = spread(b);
+        rest.copy_from_slice(&bits[..rest.len()]);
     }
 }
 
@@ -108,8 +119,10 @@ mod tests {
             assert_eq!((blocks[i / 128].to_u128() >> (i % 128)) & 1 == 1, b);
         }
         assert_eq!(blocks[2].to_u128() >> 44, 0, "padding is zero");
-        let mut back = vec![false; 300];
-        unpack_bits(&blocks, &mut back);
-        assert_eq!(back, bits);
+        for n in [300, 296, 8, 7, 1, 0] {
+            let mut back = vec![true; n];
+            unpack_bits(&blocks, &mut back);
+            assert_eq!(back, bits[..n], "{n} bits");
+        }
     }
 }
