@@ -1114,6 +1114,85 @@ pub(crate) fn ctr_rows(
     }
 }
 
+/// Copies of OT extension's large outputs with non-temporal stores: a batch
+/// of correlated OTs bigger than the caches is written once and read later,
+/// so ordinary stores would first read every destination line from memory
+/// (read for ownership) only to overwrite it. Needs AVX-512F; the
+/// destination's 64-byte lines are streamed, a misaligned head and tail are
+/// copied normally, and an `sfence` orders the streamed stores before
+/// anything the caller does next.
+pub(crate) mod stream {
+    use crate::Block;
+    use core::arch::x86_64::*;
+
+    /// Whether the running CPU has AVX-512F.
+    pub(crate) fn detected() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn copy_avx512(src: &[Block], dst: &mut [Block]) {
+        let addr = dst.as_ptr() as usize;
+        if !addr.is_multiple_of(16) {
+            dst.copy_from_slice(src);
+            return;
+        }
+        let head = ((64 - addr % 64) % 64 / 16).min(dst.len());
+        let (dh, dst) = dst.split_at_mut(head);
+        let (sh, src) = src.split_at(head);
+        dh.copy_from_slice(sh);
+        let mut lines = dst.chunks_exact_mut(4);
+        let mut from = src.chunks_exact(4);
+        for (d, s) in (&mut lines).zip(&mut from) {
+            let halves: [__m256i; 2] = bytemuck::cast([s[0], s[1], s[2], s[3]]);
+            let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1]);
+            let line: &mut [Block] = d;
+            let p = line.as_mut_ptr().cast::<__m512i>();
+            // SAFETY: `p` points to the four blocks (64 bytes) of `line`, a
+            // unique borrow of part of `dst`, so it is valid for writes; it is
+            // 64-byte aligned because `dst` starts at `head` blocks past a
+            // 16-byte aligned address, which puts it on a 64-byte boundary.
+            unsafe { _mm512_stream_si512(p, v) };
+        }
+        lines.into_remainder().copy_from_slice(from.remainder());
+        _mm_sfence();
+    }
+
+    /// `dst.copy_from_slice(src)`, streamed where the CPU allows.
+    pub(crate) fn copy(src: &[Block], dst: &mut [Block]) {
+        assert_eq!(src.len(), dst.len(), "stream::copy: lengths");
+        if detected() {
+            // SAFETY: `copy_avx512` needs AVX-512F, just detected; its one
+            // pointer write is justified inside.
+            unsafe { copy_avx512(src, dst) }
+        } else {
+            dst.copy_from_slice(src);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::Prg;
+
+        /// Every head misalignment and length, against `copy_from_slice`.
+        #[test]
+        fn copies_exactly() {
+            let mut src = vec![Block::ZERO; 300];
+            Prg::from_seed_block(Block::from_u128(31)).fill_blocks(&mut src);
+            for off in 0..4 {
+                for len in [0, 1, 3, 4, 5, 8, 63, 64, 65, 200, 296] {
+                    let mut dst = vec![Block::ONES; 304];
+                    copy(&src[..len], &mut dst[off..off + len]);
+                    assert_eq!(&dst[off..off + len], &src[..len], "offset {off}, {len}");
+                    assert!(dst[..off].iter().all(|b| *b == Block::ONES));
+                    assert!(dst[off + len..].iter().all(|b| *b == Block::ONES));
+                }
+            }
+        }
+    }
+}
+
 /// The column PRGs of OT extension (`ctr_rows`) with VAES on 512-bit
 /// vectors, four AES blocks per instruction, when the CPU has AVX-512F
 /// besides VAES (the `Vaes256` level's kernels stay on 256 bits). Two rows

@@ -32,6 +32,28 @@ fn sub_matrix() -> Box<SubMatrix> {
     Box::new([[Block::ZERO; SUB_W]; BASE_OTS])
 }
 
+/// Correlated-OT batches of at least this many OTs (2 MiB of outputs, twice
+/// the L2 cache of the machines measured) write their outputs with
+/// non-temporal stores: they leave the caches before the caller reads them
+/// anyway, and ordinary stores would first read every output line from
+/// memory. Random and chosen OT hash the outputs right away and never
+/// stream.
+const STREAM_MIN_OTS: usize = 1 << 17;
+
+/// Transposes `sub` into `out`: directly, or with `stream` into the scratch
+/// `tmp` (in L1) and from there to `out` with non-temporal stores.
+fn transpose_out(sub: &SubMatrix, out: &mut [Block], stream: bool, tmp: &mut [Block; SUB_OTS]) {
+    #[cfg(target_arch = "x86_64")]
+    if stream {
+        let tmp = &mut tmp[..out.len()];
+        transpose_128x16(sub, tmp);
+        crate::simd::stream::copy(tmp, out);
+        return;
+    }
+    let _ = (stream, tmp);
+    transpose_128x16(sub, out);
+}
+
 /// The sender's column PRGs and scratch sub-matrix.
 pub(super) struct SenderCore {
     delta: Block,
@@ -39,6 +61,10 @@ pub(super) struct SenderCore {
     qmat: Box<SubMatrix>,
     /// The receiver's rows of one sub-chunk.
     umat: Vec<Block>,
+    /// Outputs of one sub-chunk on their way to a streamed copy.
+    qout: Box<[Block; SUB_OTS]>,
+    /// Whether outputs are streamed ([`STREAM_MIN_OTS`]).
+    stream: bool,
 }
 
 impl SenderCore {
@@ -49,6 +75,8 @@ impl SenderCore {
             prgs: RowCtr::new(keys),
             qmat: sub_matrix(),
             umat: vec![Block::ZERO; BASE_OTS * SUB_W],
+            qout: Box::new([Block::ZERO; SUB_OTS]),
+            stream: false,
         }
     }
 
@@ -79,7 +107,7 @@ impl SenderCore {
                     *q ^= *u & mask;
                 }
             }
-            transpose_128x16(sub, qs);
+            transpose_out(sub, qs, self.stream, &mut self.qout);
             each(s * SUB_OTS, qs)?;
         }
         Ok(())
@@ -90,6 +118,7 @@ impl Drop for SenderCore {
     fn drop(&mut self) {
         self.delta.zeroize();
         self.qmat.zeroize();
+        self.qout.zeroize();
     }
 }
 
@@ -98,6 +127,10 @@ pub(super) struct ReceiverCore {
     prg0: RowCtr,
     prg1: RowCtr,
     tmat: Box<SubMatrix>,
+    /// Outputs of one sub-chunk on their way to a streamed copy.
+    tout: Box<[Block; SUB_OTS]>,
+    /// Whether outputs are streamed ([`STREAM_MIN_OTS`]).
+    stream: bool,
 }
 
 impl ReceiverCore {
@@ -111,6 +144,8 @@ impl ReceiverCore {
                 keys.iter().map(|k| k[1]).collect::<Vec<_>>(),
             )),
             tmat: sub_matrix(),
+            tout: Box::new([Block::ZERO; SUB_OTS]),
+            stream: false,
         }
     }
 
@@ -158,7 +193,7 @@ impl ReceiverCore {
                     }
                 }
             }
-            transpose_128x16(sub, ts);
+            transpose_out(sub, ts, self.stream, &mut self.tout);
             each(s * SUB_OTS, ts, us)?;
         }
         Ok(())
@@ -168,6 +203,7 @@ impl ReceiverCore {
 impl Drop for ReceiverCore {
     fn drop(&mut self) {
         self.tmat.zeroize();
+        self.tout.zeroize();
     }
 }
 
@@ -290,12 +326,14 @@ impl CotSender {
         q: &mut [Block],
     ) -> Result<(), Error> {
         let n = q.len();
+        self.core.stream = n >= STREAM_MIN_OTS;
         let r = self.begin(ch, n).and_then(|_| {
             for chunk in q.chunks_mut(CHUNK_OTS) {
                 self.recv_chunk(ch, chunk)?;
             }
             Ok(())
         });
+        self.core.stream = false;
         self.budget.track(r)
     }
 
@@ -420,6 +458,7 @@ impl CotReceiver {
         choices: &[bool],
         t: &mut [Block],
     ) -> Result<(), Error> {
+        self.core.stream = t.len() >= STREAM_MIN_OTS;
         let r = check_len(choices.len(), t.len())
             .and_then(|_| self.begin(ch, t.len()))
             .and_then(|_| {
@@ -428,6 +467,7 @@ impl CotReceiver {
                 }
                 ch.flush()
             });
+        self.core.stream = false;
         self.budget.track(r)
     }
 
@@ -461,6 +501,7 @@ impl CotReceiver {
         choices: &mut [bool],
         t: &mut [Block],
     ) -> Result<(), Error> {
+        self.core.stream = t.len() >= STREAM_MIN_OTS;
         let r = check_len(choices.len(), t.len())
             .and_then(|_| self.begin(ch, t.len()))
             .and_then(|_| {
@@ -469,6 +510,7 @@ impl CotReceiver {
                 }
                 ch.flush()
             });
+        self.core.stream = false;
         self.budget.track(r)
     }
 
