@@ -59,7 +59,7 @@ pub(super) struct SenderCore {
     delta: Block,
     prgs: RowCtr,
     qmat: Box<SubMatrix>,
-    /// The receiver's rows of one sub-chunk.
+    /// The receiver's rows of one chunk.
     umat: Vec<Block>,
     /// Outputs of one sub-chunk on their way to a streamed copy.
     qout: Box<[Block; SUB_OTS]>,
@@ -74,18 +74,20 @@ impl SenderCore {
             delta,
             prgs: RowCtr::new(keys),
             qmat: sub_matrix(),
-            umat: vec![Block::ZERO; BASE_OTS * SUB_W],
+            umat: vec![Block::ZERO; rows_len(CHUNK_OTS)],
             qout: Box::new([Block::ZERO; SUB_OTS]),
             stream: false,
         }
     }
 
-    /// One chunk of `q.len()` OTs, sub-chunk by sub-chunk: `recv(u_sub)`
-    /// fills the receiver's rows for the next sub-chunk (`128 * ws` blocks,
-    /// row-major, `ws = width` of the sub-chunk), then `q_i = t_i xor r_i *
-    /// Delta` is computed for its OTs and `each(offset, q_sub)` sees them
-    /// while they are in cache (`offset` within the chunk). Stops at the
-    /// first error of `recv` or `each`.
+    /// One chunk of `q.len()` OTs (at most [`CHUNK_OTS`]): `recv(u)` fills
+    /// the receiver's rows for the whole chunk (`rows_len(q.len())` blocks:
+    /// per sub-chunk `128 * ws` blocks row-major, `ws = width` of the
+    /// sub-chunk), in one channel call so that a large read can bypass the
+    /// channel's buffer; then, sub-chunk by sub-chunk, `q_i = t_i xor r_i *
+    /// Delta` is computed and `each(offset, q_sub)` sees the outputs while
+    /// they are in cache (`offset` within the chunk). Stops at the first
+    /// error of `recv` or `each`.
     pub(super) fn chunk(
         &mut self,
         q: &mut [Block],
@@ -93,10 +95,14 @@ impl SenderCore {
         mut each: impl FnMut(usize, &mut [Block]) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let delta = self.delta.to_u128();
-        for (s, qs) in q.chunks_mut(SUB_OTS).enumerate() {
+        let rows = &mut self.umat[..rows_len(q.len())];
+        recv(rows)?;
+        for ((s, qs), u) in q
+            .chunks_mut(SUB_OTS)
+            .enumerate()
+            .zip(rows.chunks(BASE_OTS * SUB_W))
+        {
             let ws = width(qs.len());
-            let u = &mut self.umat[..BASE_OTS * ws];
-            recv(u)?;
             let sub = &mut *self.qmat;
             self.prgs
                 .fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut sub[..]));
@@ -580,8 +586,10 @@ impl CotReceiver {
         self.stream_chunk(ch, t, each)
     }
 
-    /// The chunk for the packed bits in `self.r`, each sub-chunk's rows sent
-    /// as soon as they are computed.
+    /// The chunk for the packed bits in `self.r`, its rows sent in one
+    /// channel call once computed (a write of up to 512 KiB bypasses the
+    /// channel's buffer: no copy into it; the bytes on the wire are the
+    /// same as sub-chunk by sub-chunk).
     fn stream_chunk<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
@@ -590,11 +598,11 @@ impl CotReceiver {
     ) -> Result<(), Error> {
         let r = &self.r[..width(t.len())];
         let u = &mut self.u[..rows_len(t.len())];
-        self.core.chunk(r, t, u, |off, ts, us| {
-            ch.send_blocks(us)?;
+        self.core.chunk(r, t, u, |off, ts, _| {
             each(off, ts);
             Ok(())
-        })
+        })?;
+        ch.send_blocks(u)
     }
 
     /// Poisons the state if `r` is an error (for the wrappers in this module).
