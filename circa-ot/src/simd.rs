@@ -1329,6 +1329,100 @@ pub(crate) mod wide_ctr {
         }
     }
 
+    /// Up to four blocks as one vector, zero-padded.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load4(xs: &[Block]) -> __m512i {
+        let mut q = [Block::ZERO; 4];
+        let n = xs.len().min(4);
+        q[..n].copy_from_slice(&xs[..n]);
+        let halves: [__m256i; 2] = bytemuck::cast(q);
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1])
+    }
+
+    /// The OT extension receiver's two column PRGs of one sub-chunk in one
+    /// pass: for every row `j` and `i < width`, `t[j * t_stride + i] =
+    /// AES_{k0_j}(low + i, 0)` and `u[j * width + i] = t[j * t_stride + i]
+    /// ^ AES_{k1_j}(low + i, 0) ^ r[i]`. Both keystreams of a row are
+    /// computed side by side (eight vectors in flight) and combined in
+    /// registers, so the second one is never stored. `width <= STEP` (one
+    /// sub-chunk): `r` is loaded into registers once for all rows.
+    #[target_feature(enable = "avx512f,avx2,vaes,aes")]
+    #[allow(clippy::too_many_arguments)]
+    fn ctr_rows_xor_vaes512(
+        keys: &[[[Block; 11]; 2]],
+        low: u64,
+        width: usize,
+        r: &[Block],
+        t: &mut [Block],
+        t_stride: usize,
+        u: &mut [Block],
+    ) {
+        if width == 0 {
+            return;
+        }
+        let four = _mm512_set_epi64(0, 4, 0, 4, 0, 4, 0, 4);
+        let at = |d: u64| low.wrapping_add(d) as i64;
+        let c0 = _mm512_set_epi64(0, at(3), 0, at(2), 0, at(1), 0, at(0));
+        let c1 = _mm512_add_epi64(c0, four);
+        let c2 = _mm512_add_epi64(c1, four);
+        let c3 = _mm512_add_epi64(c2, four);
+        let quad = |q: usize| r.get(4 * q..).unwrap_or(&[]);
+        let rv = [
+            load4(quad(0)),
+            load4(quad(1)),
+            load4(quad(2)),
+            load4(quad(3)),
+        ];
+        for ((k, trow), urow) in keys
+            .iter()
+            .zip(t.chunks_exact_mut(t_stride))
+            .zip(u.chunks_exact_mut(width))
+        {
+            let k = [round_keys(&k[0]), round_keys(&k[1])];
+            let mut x = [c0, c1, c2, c3, c0, c1, c2, c3];
+            aes::<8, 2>(&k, &mut x);
+            let mut y = [x[0], x[1], x[2], x[3]];
+            for (q, y) in y.iter_mut().enumerate() {
+                *y = _mm512_ternarylogic_epi64::<0x96>(*y, x[4 + q], rv[q]);
+            }
+            let tx = [x[0], x[1], x[2], x[3]];
+            store_rows(&tx, &mut [trow], width);
+            store_rows(&y, &mut [urow], width);
+        }
+    }
+
+    /// [`ctr_rows_xor_vaes512`] after checking the shapes (`keys.len()`
+    /// rows, `r.len() == width <= t_stride`, `width <= 16`) and [`detected`]. The caller
+    /// guarantees that `low + width` does not wrap.
+    pub(crate) fn ctr_rows_xor(
+        keys: &[[[Block; 11]; 2]],
+        low: u64,
+        width: usize,
+        r: &[Block],
+        t: &mut [Block],
+        t_stride: usize,
+        u: &mut [Block],
+    ) {
+        assert!(
+            r.len() == width
+                && width <= t_stride
+                && width <= STEP
+                && t.len() == keys.len() * t_stride
+                && u.len() == keys.len() * width,
+            "ctr_rows_xor: shapes"
+        );
+        assert!(
+            low.checked_add(width as u64).is_some(),
+            "ctr_rows_xor: counter wrap"
+        );
+        assert!(detected(), "wide_ctr: CPU features");
+        // SAFETY: `ctr_rows_xor_vaes512` is safe Rust (bounds-checked slices,
+        // no pointers) whose only precondition is that the CPU has the
+        // features it is compiled with, which `detected` just checked.
+        unsafe { ctr_rows_xor_vaes512(keys, low, width, r, t, t_stride, u) }
+    }
+
     /// [`ctr_rows_vaes512`]; the caller (`super::ctr_rows`) checked the
     /// shape, that `low + width` does not wrap, and [`detected`].
     pub(crate) fn ctr_rows(
@@ -1381,6 +1475,65 @@ pub(crate) mod wide_ctr {
             let v256 = time(&mut |o| unsafe { super::super::vaes::ctr_rows(&keys, 0, 16, 16, o) });
             let v512 = time(&mut |o| ctr_rows(&keys, 0, 16, 16, o));
             println!("ctr_rows: vaes256 {v256:.3} ns/block, vaes512 {v512:.3} ns/block");
+        }
+
+        /// The fused receiver kernel against two AES-NI `ctr_rows` calls
+        /// and the XOR, on random keys, bits and counters, full and partial
+        /// widths; the padding of `t` beyond `width` is left alone.
+        #[test]
+        fn fused_matches_two_ctr_rows() {
+            let Some(hw) = super::super::Hw::new(super::super::HwKind::AesNi) else {
+                return;
+            };
+            if !detected() {
+                return;
+            }
+            let mut prg = Prg::from_seed_block(Block::from_u128(23));
+            for (rows, width, stride, low) in [
+                (128, 16, 16, 0u64),
+                (128, 16, 16, 12345),
+                (128, 7, 16, 1 << 50),
+                (3, 1, 4, 9),
+                (2, 13, 24, u64::MAX - 30),
+                (4, 0, 2, 1),
+            ] {
+                let keys: Vec<[[Block; 11]; 2]> = (0..rows)
+                    .map(|_| {
+                        [
+                            super::super::expand_key(hw, prg.random_block()),
+                            super::super::expand_key(hw, prg.random_block()),
+                        ]
+                    })
+                    .collect();
+                let mut r = vec![Block::ZERO; width];
+                prg.fill_blocks(&mut r);
+                let mut t = vec![Block::ONES; rows * stride];
+                let mut u = vec![Block::ONES; rows * width];
+                ctr_rows_xor(&keys, low, width, &r, &mut t, stride, &mut u);
+                if width == 0 {
+                    assert!(
+                        t.iter().all(|b| *b == Block::ONES),
+                        "width 0 writes nothing"
+                    );
+                    continue;
+                }
+                let k0: Vec<[Block; 11]> = keys.iter().map(|k| k[0]).collect();
+                let k1: Vec<[Block; 11]> = keys.iter().map(|k| k[1]).collect();
+                let mut want_t = vec![Block::ONES; rows * stride];
+                let mut g = vec![Block::ZERO; rows * width];
+                // SAFETY: `hw` proves AES-NI.
+                unsafe {
+                    super::super::ni::ctr_rows(&k0, low, width, stride, &mut want_t);
+                    super::super::ni::ctr_rows(&k1, low, width, width, &mut g);
+                }
+                assert_eq!(t, want_t, "t: {rows} rows, width {width}");
+                for j in 0..rows {
+                    for i in 0..width {
+                        let want = want_t[j * stride + i] ^ g[j * width + i] ^ r[i];
+                        assert_eq!(u[j * width + i], want, "u: row {j}, block {i}");
+                    }
+                }
+            }
         }
 
         /// Against the AES-NI kernel and the `aes` crate, for row counts

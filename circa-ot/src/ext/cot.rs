@@ -128,10 +128,85 @@ impl Drop for SenderCore {
     }
 }
 
+/// The receiver's column PRG pairs `G(k0_j)`, `G(k1_j)`: the AES-CTR
+/// streams of [`RowCtr`], the same streams as one list of key pairs for the
+/// fused 512-bit kernel (`simd::wide_ctr::ctr_rows_xor`) when the CPU has
+/// it.
+enum PrgPairs {
+    /// Two row streams.
+    Rows(RowCtr, RowCtr),
+    /// The round keys of both PRGs of every column, and the next counter
+    /// (as `RowCtr` keeps it).
+    #[cfg(target_arch = "x86_64")]
+    Fused(Vec<[[Block; 11]; 2]>, u64),
+}
+
+impl PrgPairs {
+    fn new(keys: &[[Block; 2]], fused: bool) -> PrgPairs {
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Some(hw)) = (
+            fused && crate::simd::wide_ctr::detected(),
+            crate::simd::Hw::new(crate::simd::HwKind::Vaes256),
+        ) {
+            let rk = |k: Block| crate::simd::expand_key(hw, k);
+            return PrgPairs::Fused(keys.iter().map(|k| [rk(k[0]), rk(k[1])]).collect(), 0);
+        }
+        let _ = fused;
+        let column = |b: usize| {
+            RowCtr::new(&Zeroizing::new(
+                keys.iter().map(|k| k[b]).collect::<Vec<_>>(),
+            ))
+        };
+        PrgPairs::Rows(column(0), column(1))
+    }
+
+    /// The next `ws` blocks of both PRGs of every column: the first into
+    /// the rows of `t` (stride `SUB_W`), `first ^ second ^ r` into `u`
+    /// (`128 * ws` blocks, row-major).
+    fn fill(&mut self, ws: usize, r: &[Block], t: &mut SubMatrix, u: &mut [Block]) {
+        match self {
+            PrgPairs::Rows(prg0, prg1) => {
+                prg0.fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut t[..]));
+                prg1.fill_rows(ws, ws, u);
+                if let (Ok(r), true) = (<&[Block; SUB_W]>::try_from(r), ws == SUB_W) {
+                    // Full sub-chunk: fixed-length rows the compiler unrolls.
+                    for (trow, urow) in t.iter().zip(u.chunks_exact_mut(SUB_W)) {
+                        for ((u, t), r) in urow.iter_mut().zip(trow).zip(r) {
+                            *u ^= *t ^ *r;
+                        }
+                    }
+                } else {
+                    for (trow, urow) in t.iter().zip(u.chunks_exact_mut(ws)) {
+                        for ((u, t), r) in urow.iter_mut().zip(trow).zip(r) {
+                            *u ^= *t ^ *r;
+                        }
+                    }
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            PrgPairs::Fused(keys, counter) => {
+                let low = *counter;
+                *counter = low.checked_add(ws as u64).expect("RowCtr: counter wrap");
+                let t: &mut [Block] = bytemuck::cast_slice_mut(&mut t[..]);
+                crate::simd::wide_ctr::ctr_rows_xor(keys, low, ws, r, t, SUB_W, u);
+            }
+        }
+    }
+}
+
+impl Drop for PrgPairs {
+    fn drop(&mut self) {
+        // Row streams wipe their own keys.
+        #[cfg(target_arch = "x86_64")]
+        if let PrgPairs::Fused(keys, _) = self {
+            keys.zeroize();
+        }
+    }
+}
+
 /// The receiver's column PRG pairs and scratch sub-matrix.
 pub(super) struct ReceiverCore {
-    prg0: RowCtr,
-    prg1: RowCtr,
+    prgs: PrgPairs,
     tmat: Box<SubMatrix>,
     /// Outputs of one sub-chunk on their way to a streamed copy.
     tout: Box<[Block; SUB_OTS]>,
@@ -142,13 +217,14 @@ pub(super) struct ReceiverCore {
 impl ReceiverCore {
     /// From the base-OT key pairs.
     fn new(keys: &[[Block; 2]]) -> ReceiverCore {
+        Self::with_prgs(keys, true)
+    }
+
+    /// As [`ReceiverCore::new`]; `fused: false` keeps the two row streams
+    /// even where the fused kernel exists (for the tests that compare them).
+    fn with_prgs(keys: &[[Block; 2]], fused: bool) -> ReceiverCore {
         ReceiverCore {
-            prg0: RowCtr::new(&Zeroizing::new(
-                keys.iter().map(|k| k[0]).collect::<Vec<_>>(),
-            )),
-            prg1: RowCtr::new(&Zeroizing::new(
-                keys.iter().map(|k| k[1]).collect::<Vec<_>>(),
-            )),
+            prgs: PrgPairs::new(keys, fused),
             tmat: sub_matrix(),
             tout: Box::new([Block::ZERO; SUB_OTS]),
             stream: false,
@@ -162,9 +238,9 @@ impl ReceiverCore {
     /// `each(offset, t_sub, u_sub)` sees its outputs and rows while they are
     /// in cache; stops at its first error.
     ///
-    /// The second PRG of each column is expanded straight into the rows `u`
-    /// and then `u ^= t ^ r` in place: one pass over three sub-matrices
-    /// instead of four, and no second scratch matrix.
+    /// The second PRG of each column goes straight into the rows `u`
+    /// (`u ^= t ^ r` in place, or combined in registers by the fused
+    /// kernel): no second scratch matrix.
     pub(super) fn chunk(
         &mut self,
         r: &[Block],
@@ -182,23 +258,7 @@ impl ReceiverCore {
             let ws = width(ts.len());
             let sub = &mut *self.tmat;
             let rs = &r[s * SUB_W..][..ws];
-            self.prg0
-                .fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut sub[..]));
-            self.prg1.fill_rows(ws, ws, us);
-            if let (Ok(rs), true) = (<&[Block; SUB_W]>::try_from(rs), ws == SUB_W) {
-                // Full sub-chunk: fixed-length rows the compiler unrolls.
-                for (trow, urow) in sub.iter().zip(us.chunks_exact_mut(SUB_W)) {
-                    for ((u, t), r) in urow.iter_mut().zip(trow).zip(rs) {
-                        *u ^= *t ^ *r;
-                    }
-                }
-            } else {
-                for (trow, urow) in sub.iter().zip(us.chunks_exact_mut(ws)) {
-                    for ((u, t), r) in urow.iter_mut().zip(trow).zip(rs) {
-                        *u ^= *t ^ *r;
-                    }
-                }
-            }
+            self.prgs.fill(ws, rs, sub, us);
             transpose_out(sub, ts, self.stream, &mut self.tout);
             each(s * SUB_OTS, ts, us)?;
         }
@@ -695,5 +755,43 @@ mod timing {
             tr / m as f64 * 1e9,
             ts / m as f64 * 1e9
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fused PRG kernel (where the CPU has it) and the two row streams
+    /// give the same outputs and rows, chunk after chunk (the counters stay
+    /// in step), for full and partial sub-chunks.
+    #[test]
+    fn fused_and_row_prgs_agree() {
+        let mut prg = Prg::from_seed_block(Block::from_u128(41));
+        let keys: Vec<[Block; 2]> = (0..BASE_OTS)
+            .map(|_| [prg.random_block(), prg.random_block()])
+            .collect();
+        let mut fused = ReceiverCore::with_prgs(&keys, true);
+        let mut rows = ReceiverCore::with_prgs(&keys, false);
+        for m in [CHUNK_OTS, 5000, 2048, 2047, 1, 130, CHUNK_OTS - 3] {
+            let mut r = vec![Block::ZERO; width(m)];
+            prg.fill_blocks(&mut r);
+            let tail = m % 128;
+            if tail != 0 {
+                let last = r.len() - 1;
+                r[last] = Block::from_u128(r[last].to_u128() & ((1u128 << tail) - 1));
+            }
+            let mut out = [vec![Block::ZERO; m], vec![Block::ONES; m]];
+            let mut u = [
+                vec![Block::ZERO; rows_len(m)],
+                vec![Block::ONES; rows_len(m)],
+            ];
+            let [t0, t1] = &mut out;
+            let [u0, u1] = &mut u;
+            fused.chunk(&r, t0, u0, |_, _, _| Ok(())).unwrap();
+            rows.chunk(&r, t1, u1, |_, _, _| Ok(())).unwrap();
+            assert_eq!(t0, t1, "outputs, {m} OTs");
+            assert_eq!(u0, u1, "rows, {m} OTs");
+        }
     }
 }
