@@ -55,9 +55,73 @@ fn transpose_out(sub: &SubMatrix, out: &mut [Block], stream: bool, tmp: &mut [Bl
 }
 
 /// The sender's column PRGs and scratch sub-matrix.
+/// The sender's column PRGs `G(k_{Delta_j})`: the streams of a [`RowCtr`],
+/// or the same streams as round keys for the fused 512-bit kernel
+/// (`simd::wide_ctr::ctr_rows_masked`) when the CPU has it.
+enum SenderPrgs {
+    /// One row stream per column.
+    Rows(RowCtr),
+    /// The round keys of every column's PRG and the next counter (as
+    /// `RowCtr` keeps it).
+    #[cfg(target_arch = "x86_64")]
+    Fused(Vec<[Block; 11]>, u64),
+}
+
+impl SenderPrgs {
+    fn new(keys: &[Block], fused: bool) -> SenderPrgs {
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Some(hw)) = (
+            fused && crate::simd::wide_ctr::detected(),
+            crate::simd::Hw::new(crate::simd::HwKind::Vaes256),
+        ) {
+            let keys = keys
+                .iter()
+                .map(|k| crate::simd::expand_key(hw, *k))
+                .collect();
+            return SenderPrgs::Fused(keys, 0);
+        }
+        let _ = fused;
+        SenderPrgs::Rows(RowCtr::new(keys))
+    }
+
+    /// `q_j = G(k_j) ^ (u_j & Delta_j)` for the next `ws` blocks of every
+    /// column `j` (`u`: `128 * ws` blocks row-major; `Delta_j` is secret: a
+    /// mask, not a branch).
+    fn fill(&mut self, ws: usize, delta: u128, u: &[Block], q: &mut SubMatrix) {
+        match self {
+            SenderPrgs::Rows(prgs) => {
+                prgs.fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut q[..]));
+                for (j, (row, urow)) in q.iter_mut().zip(u.chunks_exact(ws)).enumerate() {
+                    let mask = Block::from_u128(0u128.wrapping_sub((delta >> j) & 1));
+                    for (q, u) in row.iter_mut().zip(urow) {
+                        *q ^= *u & mask;
+                    }
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            SenderPrgs::Fused(keys, counter) => {
+                let low = *counter;
+                *counter = low.checked_add(ws as u64).expect("RowCtr: counter wrap");
+                let q: &mut [Block] = bytemuck::cast_slice_mut(&mut q[..]);
+                crate::simd::wide_ctr::ctr_rows_masked(keys, low, ws, delta, u, q, SUB_W);
+            }
+        }
+    }
+}
+
+impl Drop for SenderPrgs {
+    fn drop(&mut self) {
+        // Row streams wipe their own keys.
+        #[cfg(target_arch = "x86_64")]
+        if let SenderPrgs::Fused(keys, _) = self {
+            keys.zeroize();
+        }
+    }
+}
+
 pub(super) struct SenderCore {
     delta: Block,
-    prgs: RowCtr,
+    prgs: SenderPrgs,
     qmat: Box<SubMatrix>,
     /// The receiver's rows of one chunk.
     umat: Vec<Block>,
@@ -70,9 +134,15 @@ pub(super) struct SenderCore {
 impl SenderCore {
     /// From the base-OT keys `k_{Delta_j}`.
     fn new(delta: Block, keys: &[Block]) -> SenderCore {
+        Self::with_prgs(delta, keys, true)
+    }
+
+    /// As [`SenderCore::new`]; `fused: false` keeps the row streams even
+    /// where the fused kernel exists (for the tests that compare them).
+    fn with_prgs(delta: Block, keys: &[Block], fused: bool) -> SenderCore {
         SenderCore {
             delta,
-            prgs: RowCtr::new(keys),
+            prgs: SenderPrgs::new(keys, fused),
             qmat: sub_matrix(),
             umat: vec![Block::ZERO; rows_len(CHUNK_OTS)],
             qout: Box::new([Block::ZERO; SUB_OTS]),
@@ -104,15 +174,7 @@ impl SenderCore {
         {
             let ws = width(qs.len());
             let sub = &mut *self.qmat;
-            self.prgs
-                .fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut sub[..]));
-            for (j, (row, urow)) in sub.iter_mut().zip(u.chunks_exact(ws)).enumerate() {
-                // Delta_j is secret: a mask, not a branch.
-                let mask = Block::from_u128(0u128.wrapping_sub((delta >> j) & 1));
-                for (q, u) in row.iter_mut().zip(urow) {
-                    *q ^= *u & mask;
-                }
-            }
+            self.prgs.fill(ws, delta, u, sub);
             transpose_out(sub, qs, self.stream, &mut self.qout);
             each(s * SUB_OTS, qs)?;
         }
@@ -710,7 +772,8 @@ mod timing {
     use std::time::Instant;
 
     /// Compute cost of one chunk on each side, no channel (best of 200 runs;
-    /// a printout, not a test): `cargo test -p circa-ot --release --lib
+    /// a printout, not a test), with the fused PRG kernels where the CPU has
+    /// them and with the row streams: `cargo test -p circa-ot --release --lib
     /// core_speeds -- --ignored --nocapture`.
     #[test]
     #[ignore = "measurement, not a test"]
@@ -718,8 +781,7 @@ mod timing {
         let keys: Vec<[Block; 2]> = (0..128u128)
             .map(|i| [Block::from_u128(i), Block::from_u128(!i)])
             .collect();
-        let mut rc = ReceiverCore::new(&keys);
-        let mut sc = SenderCore::new(Block::ONES, &keys.iter().map(|k| k[1]).collect::<Vec<_>>());
+        let sender_keys: Vec<Block> = keys.iter().map(|k| k[1]).collect();
         let m = CHUNK_OTS;
         let r = vec![Block::from_u128(0x5555); width(m)];
         let mut t = vec![Block::ZERO; m];
@@ -734,27 +796,29 @@ mod timing {
                 })
                 .fold(f64::INFINITY, f64::min)
         };
-        let tr = best(&mut || {
-            rc.chunk(&r, &mut t, &mut u, |_, _, _| Ok(())).unwrap();
-        });
-        let ts = best(&mut || {
-            let mut pos = 0;
-            sc.chunk(
-                &mut q,
-                |us| {
-                    us.copy_from_slice(&u[pos..pos + us.len()]);
-                    pos += us.len();
-                    Ok(())
-                },
-                |_, _| Ok(()),
-            )
-            .unwrap();
-        });
-        println!(
-            "receiver core {:.2} ns/OT, sender core {:.2} ns/OT",
-            tr / m as f64 * 1e9,
-            ts / m as f64 * 1e9
-        );
+        for fused in [true, false] {
+            let mut rc = ReceiverCore::with_prgs(&keys, fused);
+            let mut sc = SenderCore::with_prgs(Block::ONES, &sender_keys, fused);
+            let tr = best(&mut || {
+                rc.chunk(&r, &mut t, &mut u, |_, _, _| Ok(())).unwrap();
+            });
+            let ts = best(&mut || {
+                sc.chunk(
+                    &mut q,
+                    |us| {
+                        us.copy_from_slice(&u[..us.len()]);
+                        Ok(())
+                    },
+                    |_, _| Ok(()),
+                )
+                .unwrap();
+            });
+            println!(
+                "fused kernels {fused}: receiver core {:.2} ns/OT, sender core {:.2} ns/OT",
+                tr / m as f64 * 1e9,
+                ts / m as f64 * 1e9
+            );
+        }
     }
 }
 
@@ -792,6 +856,30 @@ mod tests {
             rows.chunk(&r, t1, u1, |_, _, _| Ok(())).unwrap();
             assert_eq!(t0, t1, "outputs, {m} OTs");
             assert_eq!(u0, u1, "rows, {m} OTs");
+        }
+    }
+
+    /// The same for the sender: fused kernel and row streams agree chunk
+    /// after chunk, for random rows and a random `Delta`.
+    #[test]
+    fn fused_and_row_sender_prgs_agree() {
+        let mut prg = Prg::from_seed_block(Block::from_u128(43));
+        let keys: Vec<Block> = (0..BASE_OTS).map(|_| prg.random_block()).collect();
+        let delta = prg.random_block();
+        let mut fused = SenderCore::with_prgs(delta, &keys, true);
+        let mut rows = SenderCore::with_prgs(delta, &keys, false);
+        for m in [CHUNK_OTS, 5000, 2048, 2047, 1, 130, CHUNK_OTS - 3] {
+            let mut u = vec![Block::ZERO; rows_len(m)];
+            prg.fill_blocks(&mut u);
+            let mut q0 = vec![Block::ZERO; m];
+            let mut q1 = vec![Block::ONES; m];
+            let recv = |x: &mut [Block]| {
+                x.copy_from_slice(&u);
+                Ok(())
+            };
+            fused.chunk(&mut q0, recv, |_, _| Ok(())).unwrap();
+            rows.chunk(&mut q1, recv, |_, _| Ok(())).unwrap();
+            assert_eq!(q0, q1, "outputs, {m} OTs");
         }
     }
 }
