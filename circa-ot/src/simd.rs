@@ -1,6 +1,7 @@
 //! The one module of circa-ot that contains `unsafe` code: hand-written
-//! AES-NI and VAES kernels, and the run-time dispatch to wider SIMD builds of
-//! the bit-matrix transpose.
+//! AES-NI and VAES kernels, OT extension's fused 512-bit PRG kernels
+//! (`wide_ctr`), the AVX2 and AVX-512/GFNI bit-matrix transposes
+//! (`wide_transpose`) and the non-temporal output copy (`stream`).
 //!
 //! How it is organised, and why the `unsafe` is small:
 //!
@@ -10,13 +11,16 @@
 //!   operation is a safe `#[target_feature]` function: since Rust 1.87 the
 //!   `core::arch` intrinsics are safe to call from code compiled with their
 //!   features, and loads and stores go through `bytemuck` casts of `Block`
-//!   values (no raw pointers anywhere in this module).
+//!   values (no raw pointers, except the one non-temporal store of
+//!   `stream`, whose intrinsic takes one: its `unsafe` block justifies the
+//!   pointer's validity and alignment).
 //! * The `kernels!` macro writes each AES kernel once in terms of those
 //!   operations and instantiates it as `ni` (over `x128`) and `vaes` (over
 //!   `x256`); all of it is safe code compiled with the level's features.
-//! * The only `unsafe` is the call from ordinary code into a
+//! * Otherwise the only `unsafe` is the call from ordinary code into a
 //!   `#[target_feature]` function, at the dispatch functions at the bottom of
-//!   the module. Their soundness rests on one invariant: a [`Hw`] value exists
+//!   the module (and in `wide_ctr`, `wide_transpose`, `stream`, each right
+//!   after its own feature check). Their soundness rests on one invariant: a [`Hw`] value exists
 //!   only if [`Hw::new`] detected its CPU features at run time (the type has a
 //!   private field and no other constructor), and the dispatch calls the
 //!   kernels of exactly the level the `Hw` names.

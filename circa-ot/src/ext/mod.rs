@@ -14,13 +14,16 @@
 //! Per batch of `n` OTs the receiver announces `n` (u64, little-endian) and
 //! then, sub-chunk by sub-chunk of 2048 OTs (the last one shorter), sends for
 //! each column `j` its piece of the row `u^j = G(k0_j) xor G(k1_j) xor r`
-//! (ALSZ: one row per column, 16 bytes per OT): 128 pieces of 16 blocks, a
-//! 32 KiB message, computed, sent, received and consumed while in cache. The
+//! (ALSZ: one row per column, 16 bytes per OT): 128 pieces of 16 blocks,
+//! 32 KiB per sub-chunk, computed in cache. The
 //! sender computes `q^j = G(k_{Delta_j}) xor Delta_j * u^j` and both sides
 //! transpose ([`crate::transpose`]), giving `q_i = t_i xor r_i * Delta` for
 //! every OT `i`; random and chosen OT hash each sub-chunk's outputs while
-//! they are still in cache. [`CHUNK_OTS`] is the unit of the API loops (and
-//! of chosen OT's request/answer pipelining), not of the wire.
+//! they are still in cache. [`CHUNK_OTS`] is the unit of the API loops, of
+//! chosen OT's request/answer pipelining and of the channel calls (the rows
+//! of a chunk, up to 512 KiB, are sent and received in one call, so that a
+//! buffered channel passes them straight through), not of the wire: the
+//! byte stream is the sub-chunks' rows one after the other either way.
 //!
 //! Outputs: correlated OT ([`CotSender`], [`CotReceiver`]), random OT
 //! ([`RotSender`], [`RotReceiver`]: `H(q_i, i)`, `H(q_i xor Delta, i)`) and
