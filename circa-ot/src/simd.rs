@@ -1284,20 +1284,25 @@ pub(crate) mod wide_ctr {
         }
     }
 
-    /// The first four blocks of `xs` as one vector; fewer are zero-padded.
+    /// The first four blocks of `xs` as one vector; fewer are zero-padded
+    /// in a stack copy that is wiped afterwards (they may be choice bits).
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn load4(xs: &[Block]) -> __m512i {
-        let q: [Block; 4] = match xs.get(..4) {
-            Some(&[a, b, c, d]) => [a, b, c, d],
+        let v = |q: [Block; 4]| {
+            let halves: [__m256i; 2] = bytemuck::cast(q);
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1])
+        };
+        match xs.get(..4) {
+            Some(&[a, b, c, d]) => v([a, b, c, d]),
             _ => {
                 let mut q = [Block::ZERO; 4];
                 q[..xs.len()].copy_from_slice(xs);
-                q
+                let x = v(q);
+                q.zeroize();
+                x
             }
-        };
-        let halves: [__m256i; 2] = bytemuck::cast(q);
-        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1])
+        }
     }
 
     /// All ones if bit `j` of `delta` is set, else zero (arithmetic, no
