@@ -18,8 +18,9 @@ fn width(m: usize) -> usize {
 /// Blocks per row of the sub-matrices a chunk is processed in: 16 blocks, i.e. 2048 OTs and a
 /// 32 KiB matrix, so that column expansion, transpose and the caller's hashing of one sub-chunk
 /// run in cache (on the wire, each sub-chunk's 128 rows row-major, one sub-chunk after the
-/// other: row `j` of a sub-chunk is the next `SUB_W` blocks of column PRG `j`). Measured against 4, 8 and 32 blocks
-/// (rcot, 2^22 OTs, alternating runs): 4 was 20% slower, 8 to 32 within noise.
+/// other: row `j` of a sub-chunk is the next `SUB_W` blocks of column PRG `j`). Measured
+/// against 4, 8 and 32 blocks (rcot, 2^22 OTs, alternating runs): 4 was 20% slower, 8 to 32
+/// within noise.
 const SUB_W: usize = SUB_BLOCKS;
 
 /// OTs per sub-chunk.
@@ -54,7 +55,6 @@ fn transpose_out(sub: &SubMatrix, out: &mut [Block], stream: bool, tmp: &mut [Bl
     transpose_128x16(sub, out);
 }
 
-/// The sender's column PRGs and scratch sub-matrix.
 /// The sender's column PRGs `G(k_{Delta_j})`: the streams of a [`RowCtr`],
 /// or the same streams as round keys for the fused 512-bit kernel
 /// (`simd::wide_ctr::ctr_rows_masked`) when the CPU has it.
@@ -119,6 +119,7 @@ impl Drop for SenderPrgs {
     }
 }
 
+/// The sender's column PRGs and scratch sub-matrix.
 pub(super) struct SenderCore {
     delta: Block,
     prgs: SenderPrgs,
