@@ -1,6 +1,7 @@
 //! The one module of circa-ot that contains `unsafe` code: hand-written
-//! AES-NI and VAES kernels, and the run-time dispatch to wider SIMD builds of
-//! the bit-matrix transpose.
+//! AES-NI and VAES kernels, OT extension's fused 512-bit PRG kernels
+//! (`wide_ctr`), the AVX2 and AVX-512/GFNI bit-matrix transposes
+//! (`wide_transpose`) and the non-temporal output copy (`stream`).
 //!
 //! How it is organised, and why the `unsafe` is small:
 //!
@@ -10,13 +11,16 @@
 //!   operation is a safe `#[target_feature]` function: since Rust 1.87 the
 //!   `core::arch` intrinsics are safe to call from code compiled with their
 //!   features, and loads and stores go through `bytemuck` casts of `Block`
-//!   values (no raw pointers anywhere in this module).
+//!   values (no raw pointers, except the one non-temporal store of
+//!   `stream`, whose intrinsic takes one: its `unsafe` block justifies the
+//!   pointer's validity and alignment).
 //! * The `kernels!` macro writes each AES kernel once in terms of those
 //!   operations and instantiates it as `ni` (over `x128`) and `vaes` (over
 //!   `x256`); all of it is safe code compiled with the level's features.
-//! * The only `unsafe` is the call from ordinary code into a
+//! * Otherwise the only `unsafe` is the call from ordinary code into a
 //!   `#[target_feature]` function, at the dispatch functions at the bottom of
-//!   the module. Their soundness rests on one invariant: a [`Hw`] value exists
+//!   the module (and in `wide_ctr`, `wide_transpose`, `stream`, each right
+//!   after its own feature check). Their soundness rests on one invariant: a [`Hw`] value exists
 //!   only if [`Hw::new`] detected its CPU features at run time (the type has a
 //!   private field and no other constructor), and the dispatch calls the
 //!   kernels of exactly the level the `Hw` names.
@@ -1111,6 +1115,490 @@ pub(crate) fn ctr_rows(
     }
 }
 
+/// Copies of OT extension's large outputs with non-temporal stores: a batch
+/// of correlated OTs bigger than the caches is written once and read later,
+/// so ordinary stores would first read every destination line from memory
+/// (read for ownership) only to overwrite it. Needs AVX-512F; the
+/// destination's 64-byte lines are streamed, a misaligned head and tail are
+/// copied normally, and an `sfence` orders the streamed stores before
+/// anything the caller does next.
+pub(crate) mod stream {
+    use crate::Block;
+    use core::arch::x86_64::*;
+
+    /// Whether the running CPU has AVX-512F.
+    pub(crate) fn detected() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn copy_avx512(src: &[Block], dst: &mut [Block]) {
+        let addr = dst.as_ptr() as usize;
+        if !addr.is_multiple_of(16) {
+            dst.copy_from_slice(src);
+            return;
+        }
+        let head = ((64 - addr % 64) % 64 / 16).min(dst.len());
+        let (dh, dst) = dst.split_at_mut(head);
+        let (sh, src) = src.split_at(head);
+        dh.copy_from_slice(sh);
+        let mut lines = dst.chunks_exact_mut(4);
+        let mut from = src.chunks_exact(4);
+        for (d, s) in (&mut lines).zip(&mut from) {
+            let halves: [__m256i; 2] = bytemuck::cast([s[0], s[1], s[2], s[3]]);
+            let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1]);
+            let line: &mut [Block] = d;
+            let p = line.as_mut_ptr().cast::<__m512i>();
+            // SAFETY: `p` points to the four blocks (64 bytes) of `line`, a
+            // unique borrow of part of `dst`, so it is valid for writes; it is
+            // 64-byte aligned because `dst` starts at `head` blocks past a
+            // 16-byte aligned address, which puts it on a 64-byte boundary.
+            unsafe { _mm512_stream_si512(p, v) };
+        }
+        lines.into_remainder().copy_from_slice(from.remainder());
+        _mm_sfence();
+    }
+
+    /// `dst.copy_from_slice(src)`, streamed where the CPU allows.
+    pub(crate) fn copy(src: &[Block], dst: &mut [Block]) {
+        assert_eq!(src.len(), dst.len(), "stream::copy: lengths");
+        if detected() {
+            // SAFETY: `copy_avx512` needs AVX-512F, just detected; its one
+            // pointer write is justified inside.
+            unsafe { copy_avx512(src, dst) }
+        } else {
+            dst.copy_from_slice(src);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::Prg;
+
+        /// Every head misalignment and length, against `copy_from_slice`.
+        #[test]
+        fn copies_exactly() {
+            let mut src = vec![Block::ZERO; 300];
+            Prg::from_seed_block(Block::from_u128(31)).fill_blocks(&mut src);
+            for off in 0..4 {
+                for len in [0, 1, 3, 4, 5, 8, 63, 64, 65, 200, 296] {
+                    let mut dst = vec![Block::ONES; 304];
+                    copy(&src[..len], &mut dst[off..off + len]);
+                    assert_eq!(&dst[off..off + len], &src[..len], "offset {off}, {len}");
+                    assert!(dst[..off].iter().all(|b| *b == Block::ONES));
+                    assert!(dst[off + len..].iter().all(|b| *b == Block::ONES));
+                }
+            }
+        }
+    }
+}
+
+/// OT extension's column PRGs fused with the XORs that consume them, on
+/// 512-bit VAES (four AES blocks per instruction) when the CPU has AVX-512F
+/// besides VAES (the `Vaes256` level's kernels stay on 256 bits): one
+/// sub-chunk of at most 16 blocks per row, two AES rows side by side (eight
+/// independent vectors hide the AES latency), the keystream combined with
+/// the rows in registers (ternary logic) so that it is never stored on its
+/// own. Measured against `ctr_rows` plus a separate XOR pass (the
+/// `Vaes256` kernel; `core_speeds` in `ext::cot`): 3.1 -> 1.4 ns per OT for
+/// the receiver's core, 2.2 -> 1.65 for the sender's. Safe Rust under
+/// `#[target_feature]` apart from the dispatch calls; vectors go to and
+/// from `Block`s through pairs of 256-bit halves (no pointers).
+pub(crate) mod wide_ctr {
+    use crate::Block;
+    use core::arch::x86_64::*;
+    use zeroize::Zeroize;
+
+    /// Blocks per row of one call: four vectors.
+    const STEP: usize = 16;
+
+    /// Whether the running CPU has every feature of this kernel.
+    pub(crate) fn detected() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("vaes")
+            && std::is_x86_feature_detected!("aes")
+            && std::is_x86_feature_detected!("avx2")
+    }
+
+    type Keys = [__m512i; 11];
+
+    #[inline]
+    #[target_feature(enable = "avx512f,vaes")]
+    fn round_keys(rk: &[Block; 11]) -> Keys {
+        let mut k = [_mm512_setzero_si512(); 11];
+        for (k, b) in k.iter_mut().zip(rk) {
+            *k = _mm512_broadcast_i32x4(bytemuck::cast(*b));
+        }
+        k
+    }
+
+    /// Four consecutive blocks as one vector.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn store4(out: &mut [Block], v: __m512i) {
+        let halves: [__m256i; 2] = [_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v)];
+        out.copy_from_slice(&bytemuck::cast::<[__m256i; 2], [Block; 4]>(halves));
+    }
+
+    /// AES of `U` vectors, vector `u` under the keys `k[u / (U / R)]` (`R`
+    /// rows of `U / R` vectors each).
+    #[inline]
+    #[target_feature(enable = "avx512f,vaes")]
+    #[allow(clippy::needless_range_loop)] // `r` indexes the rounds of every row's keys
+    fn aes<const U: usize, const R: usize>(k: &[Keys; R], x: &mut [__m512i; U]) {
+        let per = U / R;
+        for (u, x) in x.iter_mut().enumerate() {
+            *x = _mm512_xor_si512(*x, k[u / per][0]);
+        }
+        for r in 1..10 {
+            for (u, x) in x.iter_mut().enumerate() {
+                *x = _mm512_aesenc_epi128(*x, k[u / per][r]);
+            }
+        }
+        for (u, x) in x.iter_mut().enumerate() {
+            *x = _mm512_aesenclast_epi128(*x, k[u / per][10]);
+        }
+    }
+
+    /// Writes the keystream vectors `x` (`STEP` blocks per row) to the rows
+    /// `rows[r][..len]`; a partial vector goes through a wiped stack copy.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn store_rows<const U: usize>(x: &[__m512i; U], rows: &mut [&mut [Block]], len: usize) {
+        let per = U / rows.len();
+        for (r, row) in rows.iter_mut().enumerate() {
+            let row = &mut row[..len];
+            let mut quads = row.chunks_exact_mut(4);
+            let mut v = x[r * per..].iter();
+            for (q, v) in (&mut quads).zip(&mut v) {
+                store4(q, *v);
+            }
+            let rest = quads.into_remainder();
+            if let (false, Some(v)) = (rest.is_empty(), v.next()) {
+                let mut pad = [Block::ZERO; 4];
+                store4(&mut pad, *v);
+                rest.copy_from_slice(&pad[..rest.len()]);
+                pad.zeroize();
+            }
+        }
+    }
+
+    /// The first four blocks of `xs` as one vector; fewer are zero-padded
+    /// in a stack copy that is wiped afterwards (they may be choice bits).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load4(xs: &[Block]) -> __m512i {
+        let v = |q: [Block; 4]| {
+            let halves: [__m256i; 2] = bytemuck::cast(q);
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1])
+        };
+        match xs.get(..4) {
+            Some(&[a, b, c, d]) => v([a, b, c, d]),
+            _ => {
+                let mut q = [Block::ZERO; 4];
+                q[..xs.len()].copy_from_slice(xs);
+                let x = v(q);
+                q.zeroize();
+                x
+            }
+        }
+    }
+
+    /// All ones if bit `j` of `delta` is set, else zero (arithmetic, no
+    /// branch on the secret bit).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn bit_mask(delta: u128, j: usize) -> __m512i {
+        _mm512_set1_epi64(0i64.wrapping_sub(((delta >> j) & 1) as i64))
+    }
+
+    /// The OT extension sender's column PRGs of one sub-chunk, combined with
+    /// the receiver's rows in registers: for every row `j` and `i < width`,
+    /// `q[j * q_stride + i] = AES_{k_j}(low + i, 0) ^ (u[j * width + i] &
+    /// m_j)`, `m_j` all ones where bit `j` of `delta` is set. Two rows side
+    /// by side (eight vectors in flight). `width <= STEP`.
+    #[target_feature(enable = "avx512f,avx2,vaes,aes")]
+    #[allow(clippy::too_many_arguments)]
+    fn ctr_rows_masked_vaes512(
+        keys: &[[Block; 11]],
+        low: u64,
+        width: usize,
+        delta: u128,
+        u: &[Block],
+        q: &mut [Block],
+        q_stride: usize,
+    ) {
+        if width == 0 {
+            return;
+        }
+        let four = _mm512_set_epi64(0, 4, 0, 4, 0, 4, 0, 4);
+        let at = |d: u64| low.wrapping_add(d) as i64;
+        let c0 = _mm512_set_epi64(0, at(3), 0, at(2), 0, at(1), 0, at(0));
+        let c1 = _mm512_add_epi64(c0, four);
+        let c2 = _mm512_add_epi64(c1, four);
+        let c3 = _mm512_add_epi64(c2, four);
+        let quad = |row: &[Block], v: usize| load4(row.get(4 * v..).unwrap_or(&[]));
+        let mut pairs = keys
+            .chunks_exact(2)
+            .zip(q.chunks_exact_mut(2 * q_stride))
+            .zip(u.chunks_exact(2 * width));
+        for (p, ((k, qrows), urows)) in (&mut pairs).enumerate() {
+            let k = [round_keys(&k[0]), round_keys(&k[1])];
+            let mut x = [c0, c1, c2, c3, c0, c1, c2, c3];
+            aes::<8, 2>(&k, &mut x);
+            let (ua, ub) = urows.split_at(width);
+            let (ma, mb) = (bit_mask(delta, 2 * p), bit_mask(delta, 2 * p + 1));
+            for v in 0..4 {
+                x[v] = _mm512_ternarylogic_epi64::<0x78>(x[v], quad(ua, v), ma);
+                x[4 + v] = _mm512_ternarylogic_epi64::<0x78>(x[4 + v], quad(ub, v), mb);
+            }
+            let (qa, qb) = qrows.split_at_mut(q_stride);
+            store_rows(&x, &mut [qa, qb], width);
+        }
+        if keys.len() % 2 == 1 {
+            let j = keys.len() - 1;
+            let k = [round_keys(&keys[j])];
+            let mut x = [c0, c1, c2, c3];
+            aes::<4, 1>(&k, &mut x);
+            let urow = &u[j * width..][..width];
+            let m = bit_mask(delta, j);
+            for (v, x) in x.iter_mut().enumerate() {
+                *x = _mm512_ternarylogic_epi64::<0x78>(*x, quad(urow, v), m);
+            }
+            store_rows(&x, &mut [&mut q[j * q_stride..]], width);
+        }
+    }
+
+    /// [`ctr_rows_masked_vaes512`] after checking the shapes (`keys.len()
+    /// <= 128` rows, `u.len() == rows * width`, `width <= q_stride`, `width
+    /// <= 16`) and [`detected`]. The caller guarantees that `low + width`
+    /// does not wrap.
+    pub(crate) fn ctr_rows_masked(
+        keys: &[[Block; 11]],
+        low: u64,
+        width: usize,
+        delta: u128,
+        u: &[Block],
+        q: &mut [Block],
+        q_stride: usize,
+    ) {
+        assert!(
+            keys.len() <= 128
+                && u.len() == keys.len() * width
+                && width <= q_stride
+                && width <= STEP
+                && q.len() == keys.len() * q_stride,
+            "ctr_rows_masked: shapes"
+        );
+        assert!(
+            low.checked_add(width as u64).is_some(),
+            "ctr_rows_masked: counter wrap"
+        );
+        assert!(detected(), "wide_ctr: CPU features");
+        // SAFETY: `ctr_rows_masked_vaes512` is safe Rust (bounds-checked
+        // slices, no pointers) whose only precondition is that the CPU has
+        // the features it is compiled with, which `detected` just checked.
+        unsafe { ctr_rows_masked_vaes512(keys, low, width, delta, u, q, q_stride) }
+    }
+
+    /// The OT extension receiver's two column PRGs of one sub-chunk in one
+    /// pass: for every row `j` and `i < width`, `t[j * t_stride + i] =
+    /// AES_{k0_j}(low + i, 0)` and `u[j * width + i] = t[j * t_stride + i]
+    /// ^ AES_{k1_j}(low + i, 0) ^ r[i]`. Both keystreams of a row are
+    /// computed side by side (eight vectors in flight) and combined in
+    /// registers, so the second one is never stored. `width <= STEP` (one
+    /// sub-chunk): `r` is loaded into registers once for all rows.
+    #[target_feature(enable = "avx512f,avx2,vaes,aes")]
+    #[allow(clippy::too_many_arguments)]
+    fn ctr_rows_xor_vaes512(
+        keys: &[[[Block; 11]; 2]],
+        low: u64,
+        width: usize,
+        r: &[Block],
+        t: &mut [Block],
+        t_stride: usize,
+        u: &mut [Block],
+    ) {
+        if width == 0 {
+            return;
+        }
+        let four = _mm512_set_epi64(0, 4, 0, 4, 0, 4, 0, 4);
+        let at = |d: u64| low.wrapping_add(d) as i64;
+        let c0 = _mm512_set_epi64(0, at(3), 0, at(2), 0, at(1), 0, at(0));
+        let c1 = _mm512_add_epi64(c0, four);
+        let c2 = _mm512_add_epi64(c1, four);
+        let c3 = _mm512_add_epi64(c2, four);
+        let quad = |q: usize| r.get(4 * q..).unwrap_or(&[]);
+        let rv = [
+            load4(quad(0)),
+            load4(quad(1)),
+            load4(quad(2)),
+            load4(quad(3)),
+        ];
+        for ((k, trow), urow) in keys
+            .iter()
+            .zip(t.chunks_exact_mut(t_stride))
+            .zip(u.chunks_exact_mut(width))
+        {
+            let k = [round_keys(&k[0]), round_keys(&k[1])];
+            let mut x = [c0, c1, c2, c3, c0, c1, c2, c3];
+            aes::<8, 2>(&k, &mut x);
+            let mut y = [x[0], x[1], x[2], x[3]];
+            for (q, y) in y.iter_mut().enumerate() {
+                *y = _mm512_ternarylogic_epi64::<0x96>(*y, x[4 + q], rv[q]);
+            }
+            let tx = [x[0], x[1], x[2], x[3]];
+            store_rows(&tx, &mut [trow], width);
+            store_rows(&y, &mut [urow], width);
+        }
+    }
+
+    /// [`ctr_rows_xor_vaes512`] after checking the shapes (`keys.len()`
+    /// rows, `r.len() == width <= t_stride`, `width <= 16`) and [`detected`]. The caller
+    /// guarantees that `low + width` does not wrap.
+    pub(crate) fn ctr_rows_xor(
+        keys: &[[[Block; 11]; 2]],
+        low: u64,
+        width: usize,
+        r: &[Block],
+        t: &mut [Block],
+        t_stride: usize,
+        u: &mut [Block],
+    ) {
+        assert!(
+            r.len() == width
+                && width <= t_stride
+                && width <= STEP
+                && t.len() == keys.len() * t_stride
+                && u.len() == keys.len() * width,
+            "ctr_rows_xor: shapes"
+        );
+        assert!(
+            low.checked_add(width as u64).is_some(),
+            "ctr_rows_xor: counter wrap"
+        );
+        assert!(detected(), "wide_ctr: CPU features");
+        // SAFETY: `ctr_rows_xor_vaes512` is safe Rust (bounds-checked slices,
+        // no pointers) whose only precondition is that the CPU has the
+        // features it is compiled with, which `detected` just checked.
+        unsafe { ctr_rows_xor_vaes512(keys, low, width, r, t, t_stride, u) }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::Prg;
+
+        /// The fused receiver kernel against two AES-NI `ctr_rows` calls
+        /// and the XOR, on random keys, bits and counters, full and partial
+        /// widths; the padding of `t` beyond `width` is left alone.
+        #[test]
+        fn fused_matches_two_ctr_rows() {
+            let Some(hw) = super::super::Hw::new(super::super::HwKind::AesNi) else {
+                return;
+            };
+            if !detected() {
+                return;
+            }
+            let mut prg = Prg::from_seed_block(Block::from_u128(23));
+            for (rows, width, stride, low) in [
+                (128, 16, 16, 0u64),
+                (128, 16, 16, 12345),
+                (128, 7, 16, 1 << 50),
+                (3, 1, 4, 9),
+                (2, 13, 24, u64::MAX - 30),
+                (4, 0, 2, 1),
+            ] {
+                let keys: Vec<[[Block; 11]; 2]> = (0..rows)
+                    .map(|_| {
+                        [
+                            super::super::expand_key(hw, prg.random_block()),
+                            super::super::expand_key(hw, prg.random_block()),
+                        ]
+                    })
+                    .collect();
+                let mut r = vec![Block::ZERO; width];
+                prg.fill_blocks(&mut r);
+                let mut t = vec![Block::ONES; rows * stride];
+                let mut u = vec![Block::ONES; rows * width];
+                ctr_rows_xor(&keys, low, width, &r, &mut t, stride, &mut u);
+                if width == 0 {
+                    assert!(
+                        t.iter().all(|b| *b == Block::ONES),
+                        "width 0 writes nothing"
+                    );
+                    continue;
+                }
+                let k0: Vec<[Block; 11]> = keys.iter().map(|k| k[0]).collect();
+                let k1: Vec<[Block; 11]> = keys.iter().map(|k| k[1]).collect();
+                let mut want_t = vec![Block::ONES; rows * stride];
+                let mut g = vec![Block::ZERO; rows * width];
+                // SAFETY: `hw` proves AES-NI.
+                unsafe {
+                    super::super::ni::ctr_rows(&k0, low, width, stride, &mut want_t);
+                    super::super::ni::ctr_rows(&k1, low, width, width, &mut g);
+                }
+                assert_eq!(t, want_t, "t: {rows} rows, width {width}");
+                for j in 0..rows {
+                    for i in 0..width {
+                        let want = want_t[j * stride + i] ^ g[j * width + i] ^ r[i];
+                        assert_eq!(u[j * width + i], want, "u: row {j}, block {i}");
+                    }
+                }
+            }
+        }
+
+        /// The fused sender kernel against AES-NI `ctr_rows` and the masked
+        /// XOR, on random keys, rows, offsets and counters, odd and even row
+        /// counts, full and partial widths.
+        #[test]
+        fn masked_matches_ctr_rows() {
+            let Some(hw) = super::super::Hw::new(super::super::HwKind::AesNi) else {
+                return;
+            };
+            if !detected() {
+                return;
+            }
+            let mut prg = Prg::from_seed_block(Block::from_u128(29));
+            for (rows, width, stride, low) in [
+                (128, 16, 16, 0u64),
+                (128, 16, 16, 777),
+                (128, 9, 16, 1 << 45),
+                (5, 3, 4, 8),
+                (1, 16, 16, u64::MAX - 20),
+                (2, 0, 1, 3),
+            ] {
+                let keys: Vec<[Block; 11]> = (0..rows)
+                    .map(|_| super::super::expand_key(hw, prg.random_block()))
+                    .collect();
+                let delta = prg.random_block().to_u128();
+                let mut u = vec![Block::ZERO; rows * width];
+                prg.fill_blocks(&mut u);
+                let mut q = vec![Block::ONES; rows * stride];
+                ctr_rows_masked(&keys, low, width, delta, &u, &mut q, stride);
+                if width == 0 {
+                    assert!(
+                        q.iter().all(|b| *b == Block::ONES),
+                        "width 0 writes nothing"
+                    );
+                    continue;
+                }
+                let mut want = vec![Block::ONES; rows * stride];
+                // SAFETY: `hw` proves AES-NI.
+                unsafe { super::super::ni::ctr_rows(&keys, low, width, stride, &mut want) };
+                for j in 0..rows {
+                    let mask = Block::from_u128(0u128.wrapping_sub((delta >> j) & 1));
+                    for i in 0..width {
+                        want[j * stride + i] ^= u[j * width + i] & mask;
+                    }
+                }
+                assert_eq!(q, want, "{rows} rows, width {width}, stride {stride}");
+            }
+        }
+    }
+}
+
 /// The re-keyed hash of single blocks in place (see `ni::hash_singles`).
 pub(crate) fn hash_singles(hw: Hw, base: Block, first: u64, stride: u64, xs: &mut [Block]) {
     match hw.kind {
@@ -1291,26 +1779,270 @@ pub(crate) mod wide_transpose {
         }
     }
 
+    /// The features of the AVX-512 kernel: byte unpacks (BW), two-source
+    /// byte permutes (VBMI) and the GF(2) affine map (GFNI).
+    fn has_avx512_gfni() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vbmi")
+            && std::is_x86_feature_detected!("gfni")
+    }
+
+    /// `vpermt2b` indices of the last step of [`block_gfni`]: output vector
+    /// `t` (columns `8e + 4t .. 8e + 4t + 4`) takes byte `16c + k` (byte `k`
+    /// of column `8e + 4t + c`) from byte `8 (k % 8) + 4t + c` of the
+    /// affine-mapped vector of row half `k / 8` (bit 6 of an index selects
+    /// the second source).
+    const fn gfni_out_index(t: usize) -> [u8; 64] {
+        let mut idx = [0u8; 64];
+        let mut p = 0;
+        while p < 64 {
+            let (c, k) = (p / 16, p % 16);
+            idx[p] = (((k / 8) << 6) | (8 * (k % 8) + 4 * t + c)) as u8;
+            p += 1;
+        }
+        idx
+    }
+
+    /// Both index vectors of [`gfni_out_index`].
+    const GFNI_OUT_INDEX: [[u8; 64]; 2] = [gfni_out_index(0), gfni_out_index(1)];
+
+    /// One round of [`unpack16`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn unpack_round(x: &[__m512i; 16]) -> [__m512i; 16] {
+        [
+            _mm512_unpacklo_epi8(x[0], x[8]),
+            _mm512_unpackhi_epi8(x[0], x[8]),
+            _mm512_unpacklo_epi8(x[1], x[9]),
+            _mm512_unpackhi_epi8(x[1], x[9]),
+            _mm512_unpacklo_epi8(x[2], x[10]),
+            _mm512_unpackhi_epi8(x[2], x[10]),
+            _mm512_unpacklo_epi8(x[3], x[11]),
+            _mm512_unpackhi_epi8(x[3], x[11]),
+            _mm512_unpacklo_epi8(x[4], x[12]),
+            _mm512_unpackhi_epi8(x[4], x[12]),
+            _mm512_unpacklo_epi8(x[5], x[13]),
+            _mm512_unpackhi_epi8(x[5], x[13]),
+            _mm512_unpacklo_epi8(x[6], x[14]),
+            _mm512_unpackhi_epi8(x[6], x[14]),
+            _mm512_unpacklo_epi8(x[7], x[15]),
+            _mm512_unpackhi_epi8(x[7], x[15]),
+        ]
+    }
+
+    /// One 16 x 16 byte transpose in each 128-bit lane of 16 vectors (four
+    /// rounds of byte unpacks; each round rotates the address bits
+    /// `register:4 | byte:4` left by one): afterwards byte `r` of lane `l`
+    /// of `m[e]` is what byte `e` of lane `l` of `m[r]` was.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn unpack16(m: [__m512i; 16]) -> [__m512i; 16] {
+        let m = unpack_round(&m);
+        let m = unpack_round(&m);
+        let m = unpack_round(&m);
+        unpack_round(&m)
+    }
+
+    /// Block `b` of rows `j, j + 16, j + 32, j + 48` as the four lanes of
+    /// one vector.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn lanes4(rows: &[[Block; SUB]; 128], b: usize, j: usize) -> __m512i {
+        let x = _mm512_castsi128_si512(bytemuck::cast(rows[j][b]));
+        let x = _mm512_inserti32x4::<1>(x, bytemuck::cast(rows[j + 16][b]));
+        let x = _mm512_inserti32x4::<2>(x, bytemuck::cast(rows[j + 32][b]));
+        _mm512_inserti32x4::<3>(x, bytemuck::cast(rows[j + 48][b]))
+    }
+
+    /// Rows `64h .. 64h + 64` of column block `b`, byte-transposed and bit-transposed: byte `8q + c` of the
+    /// result `[e]` is byte `8h + q` of output column `8e + c`.
+    ///
+    /// Lane `l` of input vector `r` is row `64h + 16l + (r ^ 7)`. After
+    /// [`unpack16`], qword `q = 2l + s` of vector `e` holds byte `e` of rows
+    /// `64h + 16l + 8s + 7 - i` at its bytes `i = 0..8`, i.e. the 8 x 8 bit
+    /// matrix of rows `8k .. 8k + 8` (`k = 8h + q`) at columns `8e .. 8e + 8`
+    /// with its rows reversed; `gf2p8affine(x, A)` sets bit `i` of byte `c`
+    /// to the parity of `A.byte[7 - i] & x.byte[c]`, so with `x.byte[c] = 1
+    /// << c` it is the transpose: bit `i` of byte `c` is row `8k + i` at
+    /// column `8e + c`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    fn half_gfni(rows: &[[Block; SUB]; 128], b: usize, h: usize) -> [__m512i; 16] {
+        let j = 64 * h;
+        let m = [
+            lanes4(rows, b, j + 7),
+            lanes4(rows, b, j + 6),
+            lanes4(rows, b, j + 5),
+            lanes4(rows, b, j + 4),
+            lanes4(rows, b, j + 3),
+            lanes4(rows, b, j + 2),
+            lanes4(rows, b, j + 1),
+            lanes4(rows, b, j),
+            lanes4(rows, b, j + 15),
+            lanes4(rows, b, j + 14),
+            lanes4(rows, b, j + 13),
+            lanes4(rows, b, j + 12),
+            lanes4(rows, b, j + 11),
+            lanes4(rows, b, j + 10),
+            lanes4(rows, b, j + 9),
+            lanes4(rows, b, j + 8),
+        ];
+        let mut m = unpack16(m);
+        let unit = _mm512_set1_epi64(0x8040_2010_0804_0201_u64 as i64);
+        for v in m.iter_mut() {
+            *v = _mm512_gf2p8affine_epi64_epi8::<0>(unit, *v);
+        }
+        m
+    }
+
+    /// The 128 output columns of column block `b` with AVX-512 and GFNI:
+    /// both row halves through
+    /// [`half_gfni`], then one two-source byte permute per four output
+    /// columns gathers their sixteen bytes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni")]
+    fn block_gfni(rows: &[[Block; SUB]; 128], b: usize, out: &mut [Block; 128]) {
+        assert!(b < SUB, "block_gfni: column block");
+        let idx: [__m512i; 2] = [load64(&GFNI_OUT_INDEX[0]), load64(&GFNI_OUT_INDEX[1])];
+        let lo = half_gfni(rows, b, 0);
+        let hi = half_gfni(rows, b, 1);
+        for (e, o) in out.chunks_exact_mut(8).enumerate() {
+            for (t, o) in o.chunks_exact_mut(4).enumerate() {
+                let v = _mm512_permutex2var_epi8(lo[e], idx[t], hi[e]);
+                let halves: [__m256i; 2] =
+                    [_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v)];
+                o.copy_from_slice(&bytemuck::cast::<[__m256i; 2], [Block; 4]>(halves));
+            }
+        }
+    }
+
+    /// A vector from 64 bytes without a pointer: two 256-bit halves.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load64(b: &[u8; 64]) -> __m512i {
+        let halves: [__m256i; 2] = bytemuck::cast(*b);
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves[0]), halves[1])
+    }
+
+    /// [`transpose_avx2`] with the AVX-512/GFNI block kernel: the matrix
+    /// goes through slabs of [`SUB`] blocks per row, copied into a
+    /// fixed-shape buffer (wiped afterwards) for [`transpose_rows_gfni`].
+    /// OT extension calls the fixed shape directly; this general entry is
+    /// for other widths.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni")]
+    fn transpose_gfni(rows: &[Block], width: usize, out: &mut [Block]) {
+        let mut slab = [[Block::ZERO; SUB]; 128];
+        for (s, o) in out.chunks_mut(128 * SUB).enumerate() {
+            let w = o.len().div_ceil(128);
+            for (j, r) in slab.iter_mut().enumerate() {
+                r[..w].copy_from_slice(&rows[j * width + s * SUB..][..w]);
+            }
+            transpose_rows_gfni(&slab, o);
+        }
+        slab.zeroize();
+    }
+
+    /// [`transpose_rows_avx2`] with the AVX-512/GFNI block kernel.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni")]
+    fn transpose_rows_gfni(rows: &[[Block; SUB]; 128], out: &mut [Block]) {
+        let mut groups = out.chunks_mut(128);
+        for (b, o) in (&mut groups).enumerate() {
+            if let Ok(o) = <&mut [Block; 128]>::try_from(&mut *o) {
+                block_gfni(rows, b, o);
+            } else {
+                let mut tmp = [Block::ZERO; 128];
+                block_gfni(rows, b, &mut tmp);
+                o.copy_from_slice(&tmp[..o.len()]);
+                tmp.zeroize();
+            }
+        }
+    }
+
+    /// A transpose kernel level. The dispatch takes the best one the CPU
+    /// has; tests and benches can name one.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Level {
+        /// Plain Rust (`transpose_portable`).
+        Portable,
+        /// Byte unpacks and `movemask` on 256-bit vectors.
+        Avx2,
+        /// Byte unpacks, GF(2) affine bit transposes and byte permutes on
+        /// 512-bit vectors (AVX-512 F, BW, VBMI and GFNI).
+        Avx512Gfni,
+    }
+
+    impl Level {
+        /// Whether the running CPU has the level's features.
+        #[cfg(test)]
+        pub(crate) fn detected(self) -> bool {
+            match self {
+                Level::Portable => true,
+                Level::Avx2 => std::is_x86_feature_detected!("avx2"),
+                Level::Avx512Gfni => has_avx512_gfni(),
+            }
+        }
+
+        /// The levels the running CPU has, slowest first.
+        #[cfg(test)]
+        pub(crate) fn available() -> Vec<Level> {
+            [Level::Portable, Level::Avx2, Level::Avx512Gfni]
+                .into_iter()
+                .filter(|l| l.detected())
+                .collect()
+        }
+
+        /// The fastest level the running CPU has.
+        fn best() -> Level {
+            if has_avx512_gfni() {
+                Level::Avx512Gfni
+            } else if std::is_x86_feature_detected!("avx2") {
+                Level::Avx2
+            } else {
+                Level::Portable
+            }
+        }
+    }
+
     /// The transpose of a 128 x (128 * SUB) matrix, only `out.len()` columns.
     pub(crate) fn transpose_rows(rows: &[[Block; SUB]; 128], out: &mut [Block]) {
+        transpose_rows_at(Level::best(), rows, out);
+    }
+
+    /// [`transpose_rows`] at `level`; a level the CPU lacks runs the
+    /// portable code.
+    pub(crate) fn transpose_rows_at(level: Level, rows: &[[Block; SUB]; 128], out: &mut [Block]) {
         assert!(out.len() <= 128 * SUB, "transpose_rows: too many columns");
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: as for `transpose` below.
-            unsafe { transpose_rows_avx2(rows, out) }
-        } else {
-            transpose_portable(bytemuck::cast_slice(&rows[..]), SUB, out);
+        match level {
+            // SAFETY: `transpose_rows_gfni` is safe Rust (bounds-checked
+            // slices, no pointers) whose only precondition is that the CPU has
+            // the features it is compiled with, which the guard just detected.
+            Level::Avx512Gfni if has_avx512_gfni() => unsafe { transpose_rows_gfni(rows, out) },
+            // SAFETY: as above, for AVX2.
+            Level::Avx2 if std::is_x86_feature_detected!("avx2") => unsafe {
+                transpose_rows_avx2(rows, out)
+            },
+            _ => transpose_portable(bytemuck::cast_slice(&rows[..]), SUB, out),
         }
     }
 
     /// Dispatches on the features of the running CPU.
     pub(crate) fn transpose(rows: &[Block], width: usize, out: &mut [Block]) {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: `transpose_avx2` is safe Rust (bounds-checked slices, no
-            // pointers) whose only precondition is that the CPU supports AVX2,
-            // which was just detected.
-            unsafe { transpose_avx2(rows, width, out) }
-        } else {
-            transpose_portable(rows, width, out);
+        transpose_at(Level::best(), rows, width, out);
+    }
+
+    /// [`transpose`] at `level`; a level the CPU lacks runs the portable code.
+    pub(crate) fn transpose_at(level: Level, rows: &[Block], width: usize, out: &mut [Block]) {
+        match level {
+            // SAFETY: `transpose_gfni` is safe Rust (bounds-checked slices, no
+            // pointers) whose only precondition is that the CPU has the
+            // features it is compiled with, which the guard just detected.
+            Level::Avx512Gfni if has_avx512_gfni() => unsafe { transpose_gfni(rows, width, out) },
+            // SAFETY: as above: `transpose_avx2` needs AVX2, just detected.
+            Level::Avx2 if std::is_x86_feature_detected!("avx2") => unsafe {
+                transpose_avx2(rows, width, out)
+            },
+            _ => transpose_portable(rows, width, out),
         }
     }
 }

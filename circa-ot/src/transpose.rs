@@ -200,6 +200,77 @@ mod tests {
         }
     }
 
+    /// Every kernel level the CPU has (portable, AVX2, AVX-512 with GFNI),
+    /// both entry points, against the naive transpose on random matrices,
+    /// full and partial column counts (a partial last block goes through
+    /// the padded path).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_level_matches_naive() {
+        use crate::simd::wide_transpose::{Level, transpose_at, transpose_rows_at};
+        let levels = Level::available();
+        assert!(levels.contains(&Level::Portable));
+        println!("transpose levels: {levels:?}");
+        let mut prg = Prg::from_seed_block(Block::from_u128(13));
+        for &level in &levels {
+            assert!(level.detected());
+            for _ in 0..4 {
+                let mut rows = [[Block::ZERO; SUB_BLOCKS]; ROWS];
+                prg.fill_blocks(bytemuck::cast_slice_mut(&mut rows[..]));
+                for cols in [2048, 2047, 1920, 1025, 128, 127, 1, 0] {
+                    let mut fast = vec![Block::ONES; cols];
+                    let mut slow = vec![Block::ZERO; cols];
+                    transpose_rows_at(level, &rows, &mut fast);
+                    transpose_naive(bytemuck::cast_slice(&rows[..]), SUB_BLOCKS, &mut slow);
+                    assert_eq!(fast, slow, "{level:?}, fixed shape, {cols} columns");
+                }
+            }
+            for (width, cols) in [
+                (1, 128),
+                (1, 5),
+                (3, 300),
+                (9, 1152),
+                (20, 2560),
+                (20, 2431),
+            ] {
+                let mut rows = vec![Block::ZERO; ROWS * width];
+                prg.fill_blocks(&mut rows);
+                let mut fast = vec![Block::ONES; cols];
+                let mut slow = vec![Block::ZERO; cols];
+                transpose_at(level, &rows, width, &mut fast);
+                transpose_naive(&rows, width, &mut slow);
+                assert_eq!(fast, slow, "{level:?}, width {width}, {cols} columns");
+            }
+        }
+    }
+
+    /// The fixed-shape transpose of OT extension (128 x 2048, in L1) at every
+    /// level, best of 2000 runs (a printout, not a test): `cargo test -p
+    /// circa-ot --release --lib level_speeds -- --ignored --nocapture`.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    #[ignore = "measurement, not a test"]
+    fn level_speeds() {
+        use crate::simd::wide_transpose::{Level, transpose_rows_at};
+        let mut rows = [[Block::ZERO; SUB_BLOCKS]; ROWS];
+        Prg::from_seed_block(Block::from_u128(17))
+            .fill_blocks(bytemuck::cast_slice_mut(&mut rows[..]));
+        let mut out = vec![Block::ZERO; 128 * SUB_BLOCKS];
+        for level in Level::available() {
+            let best = (0..2000)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    transpose_rows_at(level, std::hint::black_box(&rows), &mut out);
+                    t.elapsed().as_secs_f64()
+                })
+                .fold(f64::INFINITY, f64::min);
+            println!(
+                "{level:?}: {:.2} ns per column",
+                best / out.len() as f64 * 1e9
+            );
+        }
+    }
+
     #[test]
     fn single_bit_lands_in_the_right_place() {
         let width = 2;

@@ -17,9 +17,10 @@ fn width(m: usize) -> usize {
 
 /// Blocks per row of the sub-matrices a chunk is processed in: 16 blocks, i.e. 2048 OTs and a
 /// 32 KiB matrix, so that column expansion, transpose and the caller's hashing of one sub-chunk
-/// run in cache (the wire format, one row-major matrix per chunk, is unchanged: row `j` of a
-/// sub-chunk is the next `SUB_W` blocks of column PRG `j`). Measured against 4, 8 and 32 blocks
-/// (rcot, 2^22 OTs, alternating runs): 4 was 20% slower, 8 to 32 within noise.
+/// run in cache (on the wire, each sub-chunk's 128 rows row-major, one sub-chunk after the
+/// other: row `j` of a sub-chunk is the next `SUB_W` blocks of column PRG `j`). Measured
+/// against 4, 8 and 32 blocks (rcot, 2^22 OTs, alternating runs): 4 was 20% slower, 8 to 32
+/// within noise.
 const SUB_W: usize = SUB_BLOCKS;
 
 /// OTs per sub-chunk.
@@ -32,32 +33,132 @@ fn sub_matrix() -> Box<SubMatrix> {
     Box::new([[Block::ZERO; SUB_W]; BASE_OTS])
 }
 
+/// Correlated-OT batches of at least this many OTs (2 MiB of outputs, twice
+/// the L2 cache of the machines measured) write their outputs with
+/// non-temporal stores: they leave the caches before the caller reads them
+/// anyway, and ordinary stores would first read every output line from
+/// memory. Random and chosen OT hash the outputs right away and never
+/// stream.
+const STREAM_MIN_OTS: usize = 1 << 17;
+
+/// Transposes `sub` into `out`: directly, or with `stream` into the scratch
+/// `tmp` (in L1) and from there to `out` with non-temporal stores.
+fn transpose_out(sub: &SubMatrix, out: &mut [Block], stream: bool, tmp: &mut [Block; SUB_OTS]) {
+    #[cfg(target_arch = "x86_64")]
+    if stream {
+        let tmp = &mut tmp[..out.len()];
+        transpose_128x16(sub, tmp);
+        crate::simd::stream::copy(tmp, out);
+        return;
+    }
+    let _ = (stream, tmp);
+    transpose_128x16(sub, out);
+}
+
+/// The sender's column PRGs `G(k_{Delta_j})`: the streams of a [`RowCtr`],
+/// or the same streams as round keys for the fused 512-bit kernel
+/// (`simd::wide_ctr::ctr_rows_masked`) when the CPU has it.
+enum SenderPrgs {
+    /// One row stream per column.
+    Rows(RowCtr),
+    /// The round keys of every column's PRG and the next counter (as
+    /// `RowCtr` keeps it).
+    #[cfg(target_arch = "x86_64")]
+    Fused(Vec<[Block; 11]>, u64),
+}
+
+impl SenderPrgs {
+    fn new(keys: &[Block], fused: bool) -> SenderPrgs {
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Some(hw)) = (
+            fused && crate::simd::wide_ctr::detected(),
+            crate::simd::Hw::new(crate::simd::HwKind::Vaes256),
+        ) {
+            let keys = keys
+                .iter()
+                .map(|k| crate::simd::expand_key(hw, *k))
+                .collect();
+            return SenderPrgs::Fused(keys, 0);
+        }
+        let _ = fused;
+        SenderPrgs::Rows(RowCtr::new(keys))
+    }
+
+    /// `q_j = G(k_j) ^ (u_j & Delta_j)` for the next `ws` blocks of every
+    /// column `j` (`u`: `128 * ws` blocks row-major; `Delta_j` is secret: a
+    /// mask, not a branch).
+    fn fill(&mut self, ws: usize, delta: u128, u: &[Block], q: &mut SubMatrix) {
+        match self {
+            SenderPrgs::Rows(prgs) => {
+                prgs.fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut q[..]));
+                for (j, (row, urow)) in q.iter_mut().zip(u.chunks_exact(ws)).enumerate() {
+                    let mask = Block::from_u128(0u128.wrapping_sub((delta >> j) & 1));
+                    for (q, u) in row.iter_mut().zip(urow) {
+                        *q ^= *u & mask;
+                    }
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            SenderPrgs::Fused(keys, counter) => {
+                let low = *counter;
+                *counter = low.checked_add(ws as u64).expect("RowCtr: counter wrap");
+                let q: &mut [Block] = bytemuck::cast_slice_mut(&mut q[..]);
+                crate::simd::wide_ctr::ctr_rows_masked(keys, low, ws, delta, u, q, SUB_W);
+            }
+        }
+    }
+}
+
+impl Drop for SenderPrgs {
+    fn drop(&mut self) {
+        // Row streams wipe their own keys.
+        #[cfg(target_arch = "x86_64")]
+        if let SenderPrgs::Fused(keys, _) = self {
+            keys.zeroize();
+        }
+    }
+}
+
 /// The sender's column PRGs and scratch sub-matrix.
 pub(super) struct SenderCore {
     delta: Block,
-    prgs: RowCtr,
+    prgs: SenderPrgs,
     qmat: Box<SubMatrix>,
-    /// The receiver's rows of one sub-chunk.
+    /// The receiver's rows of one chunk.
     umat: Vec<Block>,
+    /// Outputs of one sub-chunk on their way to a streamed copy.
+    qout: Box<[Block; SUB_OTS]>,
+    /// Whether outputs are streamed ([`STREAM_MIN_OTS`]).
+    stream: bool,
 }
 
 impl SenderCore {
     /// From the base-OT keys `k_{Delta_j}`.
     fn new(delta: Block, keys: &[Block]) -> SenderCore {
+        Self::with_prgs(delta, keys, true)
+    }
+
+    /// As [`SenderCore::new`]; `fused: false` keeps the row streams even
+    /// where the fused kernel exists (for the tests that compare them).
+    fn with_prgs(delta: Block, keys: &[Block], fused: bool) -> SenderCore {
         SenderCore {
             delta,
-            prgs: RowCtr::new(keys),
+            prgs: SenderPrgs::new(keys, fused),
             qmat: sub_matrix(),
-            umat: vec![Block::ZERO; BASE_OTS * SUB_W],
+            umat: vec![Block::ZERO; rows_len(CHUNK_OTS)],
+            qout: Box::new([Block::ZERO; SUB_OTS]),
+            stream: false,
         }
     }
 
-    /// One chunk of `q.len()` OTs, sub-chunk by sub-chunk: `recv(u_sub)`
-    /// fills the receiver's rows for the next sub-chunk (`128 * ws` blocks,
-    /// row-major, `ws = width` of the sub-chunk), then `q_i = t_i xor r_i *
-    /// Delta` is computed for its OTs and `each(offset, q_sub)` sees them
-    /// while they are in cache (`offset` within the chunk). Stops at the
-    /// first error of `recv` or `each`.
+    /// One chunk of `q.len()` OTs (at most [`CHUNK_OTS`]): `recv(u)` fills
+    /// the receiver's rows for the whole chunk (`rows_len(q.len())` blocks:
+    /// per sub-chunk `128 * ws` blocks row-major, `ws = width` of the
+    /// sub-chunk), in one channel call so that a large read can bypass the
+    /// channel's buffer; then, sub-chunk by sub-chunk, `q_i = t_i xor r_i *
+    /// Delta` is computed and `each(offset, q_sub)` sees the outputs while
+    /// they are in cache (`offset` within the chunk). Stops at the first
+    /// error of `recv` or `each`.
     pub(super) fn chunk(
         &mut self,
         q: &mut [Block],
@@ -65,21 +166,17 @@ impl SenderCore {
         mut each: impl FnMut(usize, &mut [Block]) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let delta = self.delta.to_u128();
-        for (s, qs) in q.chunks_mut(SUB_OTS).enumerate() {
+        let rows = &mut self.umat[..rows_len(q.len())];
+        recv(rows)?;
+        for ((s, qs), u) in q
+            .chunks_mut(SUB_OTS)
+            .enumerate()
+            .zip(rows.chunks(BASE_OTS * SUB_W))
+        {
             let ws = width(qs.len());
-            let u = &mut self.umat[..BASE_OTS * ws];
-            recv(u)?;
             let sub = &mut *self.qmat;
-            self.prgs
-                .fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut sub[..]));
-            for (j, (row, urow)) in sub.iter_mut().zip(u.chunks_exact(ws)).enumerate() {
-                // Delta_j is secret: a mask, not a branch.
-                let mask = Block::from_u128(0u128.wrapping_sub((delta >> j) & 1));
-                for (q, u) in row.iter_mut().zip(urow) {
-                    *q ^= *u & mask;
-                }
-            }
-            transpose_128x16(sub, qs);
+            self.prgs.fill(ws, delta, u, sub);
+            transpose_out(sub, qs, self.stream, &mut self.qout);
             each(s * SUB_OTS, qs)?;
         }
         Ok(())
@@ -90,29 +187,110 @@ impl Drop for SenderCore {
     fn drop(&mut self) {
         self.delta.zeroize();
         self.qmat.zeroize();
+        self.qout.zeroize();
     }
 }
 
-/// The receiver's column PRG pairs and scratch sub-matrices.
+/// The receiver's column PRG pairs `G(k0_j)`, `G(k1_j)`: the AES-CTR
+/// streams of [`RowCtr`], the same streams as one list of key pairs for the
+/// fused 512-bit kernel (`simd::wide_ctr::ctr_rows_xor`) when the CPU has
+/// it.
+enum PrgPairs {
+    /// Two row streams.
+    Rows(RowCtr, RowCtr),
+    /// The round keys of both PRGs of every column, and the next counter
+    /// (as `RowCtr` keeps it).
+    #[cfg(target_arch = "x86_64")]
+    Fused(Vec<[[Block; 11]; 2]>, u64),
+}
+
+impl PrgPairs {
+    fn new(keys: &[[Block; 2]], fused: bool) -> PrgPairs {
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Some(hw)) = (
+            fused && crate::simd::wide_ctr::detected(),
+            crate::simd::Hw::new(crate::simd::HwKind::Vaes256),
+        ) {
+            let rk = |k: Block| crate::simd::expand_key(hw, k);
+            return PrgPairs::Fused(keys.iter().map(|k| [rk(k[0]), rk(k[1])]).collect(), 0);
+        }
+        let _ = fused;
+        let column = |b: usize| {
+            RowCtr::new(&Zeroizing::new(
+                keys.iter().map(|k| k[b]).collect::<Vec<_>>(),
+            ))
+        };
+        PrgPairs::Rows(column(0), column(1))
+    }
+
+    /// The next `ws` blocks of both PRGs of every column: the first into
+    /// the rows of `t` (stride `SUB_W`), `first ^ second ^ r` into `u`
+    /// (`128 * ws` blocks, row-major).
+    fn fill(&mut self, ws: usize, r: &[Block], t: &mut SubMatrix, u: &mut [Block]) {
+        match self {
+            PrgPairs::Rows(prg0, prg1) => {
+                prg0.fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut t[..]));
+                prg1.fill_rows(ws, ws, u);
+                if let (Ok(r), true) = (<&[Block; SUB_W]>::try_from(r), ws == SUB_W) {
+                    // Full sub-chunk: fixed-length rows the compiler unrolls.
+                    for (trow, urow) in t.iter().zip(u.chunks_exact_mut(SUB_W)) {
+                        for ((u, t), r) in urow.iter_mut().zip(trow).zip(r) {
+                            *u ^= *t ^ *r;
+                        }
+                    }
+                } else {
+                    for (trow, urow) in t.iter().zip(u.chunks_exact_mut(ws)) {
+                        for ((u, t), r) in urow.iter_mut().zip(trow).zip(r) {
+                            *u ^= *t ^ *r;
+                        }
+                    }
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            PrgPairs::Fused(keys, counter) => {
+                let low = *counter;
+                *counter = low.checked_add(ws as u64).expect("RowCtr: counter wrap");
+                let t: &mut [Block] = bytemuck::cast_slice_mut(&mut t[..]);
+                crate::simd::wide_ctr::ctr_rows_xor(keys, low, ws, r, t, SUB_W, u);
+            }
+        }
+    }
+}
+
+impl Drop for PrgPairs {
+    fn drop(&mut self) {
+        // Row streams wipe their own keys.
+        #[cfg(target_arch = "x86_64")]
+        if let PrgPairs::Fused(keys, _) = self {
+            keys.zeroize();
+        }
+    }
+}
+
+/// The receiver's column PRG pairs and scratch sub-matrix.
 pub(super) struct ReceiverCore {
-    prg0: RowCtr,
-    prg1: RowCtr,
+    prgs: PrgPairs,
     tmat: Box<SubMatrix>,
-    gmat: Box<SubMatrix>,
+    /// Outputs of one sub-chunk on their way to a streamed copy.
+    tout: Box<[Block; SUB_OTS]>,
+    /// Whether outputs are streamed ([`STREAM_MIN_OTS`]).
+    stream: bool,
 }
 
 impl ReceiverCore {
     /// From the base-OT key pairs.
     fn new(keys: &[[Block; 2]]) -> ReceiverCore {
+        Self::with_prgs(keys, true)
+    }
+
+    /// As [`ReceiverCore::new`]; `fused: false` keeps the two row streams
+    /// even where the fused kernel exists (for the tests that compare them).
+    fn with_prgs(keys: &[[Block; 2]], fused: bool) -> ReceiverCore {
         ReceiverCore {
-            prg0: RowCtr::new(&Zeroizing::new(
-                keys.iter().map(|k| k[0]).collect::<Vec<_>>(),
-            )),
-            prg1: RowCtr::new(&Zeroizing::new(
-                keys.iter().map(|k| k[1]).collect::<Vec<_>>(),
-            )),
+            prgs: PrgPairs::new(keys, fused),
             tmat: sub_matrix(),
-            gmat: sub_matrix(),
+            tout: Box::new([Block::ZERO; SUB_OTS]),
+            stream: false,
         }
     }
 
@@ -122,6 +300,10 @@ impl ReceiverCore {
     /// row, its `128 * ws` blocks row-major). After each sub-chunk,
     /// `each(offset, t_sub, u_sub)` sees its outputs and rows while they are
     /// in cache; stops at its first error.
+    ///
+    /// The second PRG of each column goes straight into the rows `u`
+    /// (`u ^= t ^ r` in place, or combined in registers by the fused
+    /// kernel): no second scratch matrix.
     pub(super) fn chunk(
         &mut self,
         r: &[Block],
@@ -137,18 +319,10 @@ impl ReceiverCore {
             .zip(u.chunks_mut(BASE_OTS * SUB_W))
         {
             let ws = width(ts.len());
-            let (sub, gsub) = (&mut *self.tmat, &mut *self.gmat);
+            let sub = &mut *self.tmat;
             let rs = &r[s * SUB_W..][..ws];
-            self.prg0
-                .fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut sub[..]));
-            self.prg1
-                .fill_rows(ws, SUB_W, bytemuck::cast_slice_mut(&mut gsub[..]));
-            for ((trow, grow), urow) in sub.iter().zip(gsub.iter()).zip(us.chunks_exact_mut(ws)) {
-                for (((u, t), g), r) in urow.iter_mut().zip(trow).zip(grow).zip(rs) {
-                    *u = *t ^ *g ^ *r;
-                }
-            }
-            transpose_128x16(sub, ts);
+            self.prgs.fill(ws, rs, sub, us);
+            transpose_out(sub, ts, self.stream, &mut self.tout);
             each(s * SUB_OTS, ts, us)?;
         }
         Ok(())
@@ -158,7 +332,7 @@ impl ReceiverCore {
 impl Drop for ReceiverCore {
     fn drop(&mut self) {
         self.tmat.zeroize();
-        self.gmat.zeroize();
+        self.tout.zeroize();
     }
 }
 
@@ -281,12 +455,14 @@ impl CotSender {
         q: &mut [Block],
     ) -> Result<(), Error> {
         let n = q.len();
+        self.core.stream = n >= STREAM_MIN_OTS;
         let r = self.begin(ch, n).and_then(|_| {
             for chunk in q.chunks_mut(CHUNK_OTS) {
                 self.recv_chunk(ch, chunk)?;
             }
             Ok(())
         });
+        self.core.stream = false;
         self.budget.track(r)
     }
 
@@ -411,6 +587,7 @@ impl CotReceiver {
         choices: &[bool],
         t: &mut [Block],
     ) -> Result<(), Error> {
+        self.core.stream = t.len() >= STREAM_MIN_OTS;
         let r = check_len(choices.len(), t.len())
             .and_then(|_| self.begin(ch, t.len()))
             .and_then(|_| {
@@ -419,6 +596,7 @@ impl CotReceiver {
                 }
                 ch.flush()
             });
+        self.core.stream = false;
         self.budget.track(r)
     }
 
@@ -452,6 +630,7 @@ impl CotReceiver {
         choices: &mut [bool],
         t: &mut [Block],
     ) -> Result<(), Error> {
+        self.core.stream = t.len() >= STREAM_MIN_OTS;
         let r = check_len(choices.len(), t.len())
             .and_then(|_| self.begin(ch, t.len()))
             .and_then(|_| {
@@ -460,6 +639,7 @@ impl CotReceiver {
                 }
                 ch.flush()
             });
+        self.core.stream = false;
         self.budget.track(r)
     }
 
@@ -495,8 +675,8 @@ impl CotReceiver {
     }
 
     /// Computes one chunk with fresh random choice bits (written to
-    /// `choices`) and sends its rows sub-chunk by sub-chunk; `each(offset,
-    /// t_sub)` as for [`ReceiverCore::chunk`].
+    /// `choices`) and sends its rows; `each(offset, t_sub)` as for
+    /// [`ReceiverCore::chunk`].
     pub(super) fn send_chunk_random<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
@@ -516,8 +696,8 @@ impl CotReceiver {
         self.stream_chunk(ch, t, each)
     }
 
-    /// Computes one chunk with chosen bits and sends its rows sub-chunk by
-    /// sub-chunk; `each` as for [`ReceiverCore::chunk`].
+    /// Computes one chunk with chosen bits and sends its rows; `each` as for
+    /// [`ReceiverCore::chunk`].
     pub(super) fn send_chunk_chosen<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
@@ -529,8 +709,10 @@ impl CotReceiver {
         self.stream_chunk(ch, t, each)
     }
 
-    /// The chunk for the packed bits in `self.r`, each sub-chunk's rows sent
-    /// as soon as they are computed.
+    /// The chunk for the packed bits in `self.r`, its rows sent in one
+    /// channel call once computed (a write of up to 512 KiB bypasses the
+    /// channel's buffer: no copy into it; the bytes on the wire are the
+    /// same as sub-chunk by sub-chunk).
     fn stream_chunk<C: Channel + ?Sized>(
         &mut self,
         ch: &mut C,
@@ -539,11 +721,11 @@ impl CotReceiver {
     ) -> Result<(), Error> {
         let r = &self.r[..width(t.len())];
         let u = &mut self.u[..rows_len(t.len())];
-        self.core.chunk(r, t, u, |off, ts, us| {
-            ch.send_blocks(us)?;
+        self.core.chunk(r, t, u, |off, ts, _| {
             each(off, ts);
             Ok(())
-        })
+        })?;
+        ch.send_blocks(u)
     }
 
     /// Poisons the state if `r` is an error (for the wrappers in this module).
@@ -591,7 +773,8 @@ mod timing {
     use std::time::Instant;
 
     /// Compute cost of one chunk on each side, no channel (best of 200 runs;
-    /// a printout, not a test): `cargo test -p circa-ot --release --lib
+    /// a printout, not a test), with the fused PRG kernels where the CPU has
+    /// them and with the row streams: `cargo test -p circa-ot --release --lib
     /// core_speeds -- --ignored --nocapture`.
     #[test]
     #[ignore = "measurement, not a test"]
@@ -599,8 +782,7 @@ mod timing {
         let keys: Vec<[Block; 2]> = (0..128u128)
             .map(|i| [Block::from_u128(i), Block::from_u128(!i)])
             .collect();
-        let mut rc = ReceiverCore::new(&keys);
-        let mut sc = SenderCore::new(Block::ONES, &keys.iter().map(|k| k[1]).collect::<Vec<_>>());
+        let sender_keys: Vec<Block> = keys.iter().map(|k| k[1]).collect();
         let m = CHUNK_OTS;
         let r = vec![Block::from_u128(0x5555); width(m)];
         let mut t = vec![Block::ZERO; m];
@@ -615,26 +797,90 @@ mod timing {
                 })
                 .fold(f64::INFINITY, f64::min)
         };
-        let tr = best(&mut || {
-            rc.chunk(&r, &mut t, &mut u, |_, _, _| Ok(())).unwrap();
-        });
-        let ts = best(&mut || {
-            let mut pos = 0;
-            sc.chunk(
-                &mut q,
-                |us| {
-                    us.copy_from_slice(&u[pos..pos + us.len()]);
-                    pos += us.len();
-                    Ok(())
-                },
-                |_, _| Ok(()),
-            )
-            .unwrap();
-        });
-        println!(
-            "receiver core {:.2} ns/OT, sender core {:.2} ns/OT",
-            tr / m as f64 * 1e9,
-            ts / m as f64 * 1e9
-        );
+        for fused in [true, false] {
+            let mut rc = ReceiverCore::with_prgs(&keys, fused);
+            let mut sc = SenderCore::with_prgs(Block::ONES, &sender_keys, fused);
+            let tr = best(&mut || {
+                rc.chunk(&r, &mut t, &mut u, |_, _, _| Ok(())).unwrap();
+            });
+            let ts = best(&mut || {
+                sc.chunk(
+                    &mut q,
+                    |us| {
+                        us.copy_from_slice(&u[..us.len()]);
+                        Ok(())
+                    },
+                    |_, _| Ok(()),
+                )
+                .unwrap();
+            });
+            println!(
+                "fused kernels {fused}: receiver core {:.2} ns/OT, sender core {:.2} ns/OT",
+                tr / m as f64 * 1e9,
+                ts / m as f64 * 1e9
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fused PRG kernel (where the CPU has it) and the two row streams
+    /// give the same outputs and rows, chunk after chunk (the counters stay
+    /// in step), for full and partial sub-chunks.
+    #[test]
+    fn fused_and_row_prgs_agree() {
+        let mut prg = Prg::from_seed_block(Block::from_u128(41));
+        let keys: Vec<[Block; 2]> = (0..BASE_OTS)
+            .map(|_| [prg.random_block(), prg.random_block()])
+            .collect();
+        let mut fused = ReceiverCore::with_prgs(&keys, true);
+        let mut rows = ReceiverCore::with_prgs(&keys, false);
+        for m in [CHUNK_OTS, 5000, 2048, 2047, 1, 130, CHUNK_OTS - 3] {
+            let mut r = vec![Block::ZERO; width(m)];
+            prg.fill_blocks(&mut r);
+            let tail = m % 128;
+            if tail != 0 {
+                let last = r.len() - 1;
+                r[last] = Block::from_u128(r[last].to_u128() & ((1u128 << tail) - 1));
+            }
+            let mut out = [vec![Block::ZERO; m], vec![Block::ONES; m]];
+            let mut u = [
+                vec![Block::ZERO; rows_len(m)],
+                vec![Block::ONES; rows_len(m)],
+            ];
+            let [t0, t1] = &mut out;
+            let [u0, u1] = &mut u;
+            fused.chunk(&r, t0, u0, |_, _, _| Ok(())).unwrap();
+            rows.chunk(&r, t1, u1, |_, _, _| Ok(())).unwrap();
+            assert_eq!(t0, t1, "outputs, {m} OTs");
+            assert_eq!(u0, u1, "rows, {m} OTs");
+        }
+    }
+
+    /// The same for the sender: fused kernel and row streams agree chunk
+    /// after chunk, for random rows and a random `Delta`.
+    #[test]
+    fn fused_and_row_sender_prgs_agree() {
+        let mut prg = Prg::from_seed_block(Block::from_u128(43));
+        let keys: Vec<Block> = (0..BASE_OTS).map(|_| prg.random_block()).collect();
+        let delta = prg.random_block();
+        let mut fused = SenderCore::with_prgs(delta, &keys, true);
+        let mut rows = SenderCore::with_prgs(delta, &keys, false);
+        for m in [CHUNK_OTS, 5000, 2048, 2047, 1, 130, CHUNK_OTS - 3] {
+            let mut u = vec![Block::ZERO; rows_len(m)];
+            prg.fill_blocks(&mut u);
+            let mut q0 = vec![Block::ZERO; m];
+            let mut q1 = vec![Block::ONES; m];
+            let recv = |x: &mut [Block]| {
+                x.copy_from_slice(&u);
+                Ok(())
+            };
+            fused.chunk(&mut q0, recv, |_, _| Ok(())).unwrap();
+            rows.chunk(&mut q1, recv, |_, _| Ok(())).unwrap();
+            assert_eq!(q0, q1, "outputs, {m} OTs");
+        }
     }
 }

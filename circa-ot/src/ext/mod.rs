@@ -14,13 +14,16 @@
 //! Per batch of `n` OTs the receiver announces `n` (u64, little-endian) and
 //! then, sub-chunk by sub-chunk of 2048 OTs (the last one shorter), sends for
 //! each column `j` its piece of the row `u^j = G(k0_j) xor G(k1_j) xor r`
-//! (ALSZ: one row per column, 16 bytes per OT): 128 pieces of 16 blocks, a
-//! 32 KiB message, computed, sent, received and consumed while in cache. The
+//! (ALSZ: one row per column, 16 bytes per OT): 128 pieces of 16 blocks,
+//! 32 KiB per sub-chunk, computed in cache. The
 //! sender computes `q^j = G(k_{Delta_j}) xor Delta_j * u^j` and both sides
 //! transpose ([`crate::transpose`]), giving `q_i = t_i xor r_i * Delta` for
 //! every OT `i`; random and chosen OT hash each sub-chunk's outputs while
-//! they are still in cache. [`CHUNK_OTS`] is the unit of the API loops (and
-//! of chosen OT's request/answer pipelining), not of the wire.
+//! they are still in cache. [`CHUNK_OTS`] is the unit of the API loops, of
+//! chosen OT's request/answer pipelining and of the channel calls (the rows
+//! of a chunk, up to 512 KiB, are sent and received in one call, so that a
+//! buffered channel passes them straight through), not of the wire: the
+//! byte stream is the sub-chunks' rows one after the other either way.
 //!
 //! Outputs: correlated OT ([`CotSender`], [`CotReceiver`]), random OT
 //! ([`RotSender`], [`RotReceiver`]: `H(q_i, i)`, `H(q_i xor Delta, i)`) and
@@ -83,15 +86,26 @@ fn pack_bits(bits: &[bool], out: &mut [Block]) {
 /// Unpacks the first `out.len()` bits of `blocks`, eight at a time without
 /// branches or table lookups on the (secret) bits: the byte is broadcast to
 /// the eight bytes of a word, byte `k` keeps bit `k`, and adding `0x7f`
-/// moves "nonzero" to bit 7 of each byte.
+/// moves "nonzero" to bit 7 of each byte. Whole groups of eight are written
+/// as one array (the bytes of the word are known to be 0 or 1, so the
+/// compiler stores the word as it is).
 fn unpack_bits(blocks: &[Block], out: &mut [bool]) {
-    let bytes: &[u8] = bytemuck::cast_slice(blocks);
-    for (chunk, &b) in out.chunks_mut(8).zip(bytes) {
+    #[inline(always)]
+    fn spread(b: u8) -> [bool; 8] {
         let spread = (u64::from(b) * 0x0101_0101_0101_0101) & 0x8040_2010_0804_0201;
         let ones = ((spread + 0x7f7f_7f7f_7f7f_7f7f) >> 7) & 0x0101_0101_0101_0101;
-        for (k, o) in chunk.iter_mut().enumerate() {
-            *o = (ones >> (8 * k)) & 1 == 1;
-        }
+        ones.to_le_bytes().map(|x| x != 0)
+    }
+    let bytes: &[u8] = bytemuck::cast_slice(blocks);
+    let full = out.len() / 8;
+    let mut groups = out.chunks_exact_mut(8);
+    for (g, &b) in (&mut groups).zip(bytes) {
+        g.copy_from_slice(&spread(b));
+    }
+    let rest = groups.into_remainder();
+    if let (false, Some(&b)) = (rest.is_empty(), bytes.get(full)) {
+        let bits = spread(b);
+        rest.copy_from_slice(&bits[..rest.len()]);
     }
 }
 
@@ -108,8 +122,10 @@ mod tests {
             assert_eq!((blocks[i / 128].to_u128() >> (i % 128)) & 1 == 1, b);
         }
         assert_eq!(blocks[2].to_u128() >> 44, 0, "padding is zero");
-        let mut back = vec![false; 300];
-        unpack_bits(&blocks, &mut back);
-        assert_eq!(back, bits);
+        for n in [300, 296, 8, 7, 1, 0] {
+            let mut back = vec![true; n];
+            unpack_bits(&blocks, &mut back);
+            assert_eq!(back, bits[..n], "{n} bits");
+        }
     }
 }
