@@ -147,8 +147,8 @@ fn default_demo_runs_the_fashion_models() {
         .nth(1)
         .unwrap_or_else(|| panic!("{out}"));
     assert_eq!(summary.lines().count(), 5, "{out}");
-    // ResNet-8: 56,448 ReLUs; calibrated (at f = 8), fewer AND gates than the defaults'
-    // 1,693,440 at f = 8 (30 per test: k = 12 at 2^16 and the fused rescale's range check, at
+    // ResNet-8: 56,448 ReLUs; calibrated (at f = 10), fewer AND gates than the defaults'
+    // 1,467,648 at f = 10 (26 per test: k = 16 at 2^20 and the fused rescale's range check, at
     // every site, those after an Add included: one real band).
     let resnet = summary
         .lines()
@@ -157,7 +157,7 @@ fn default_demo_runs_the_fashion_models() {
     let cols: Vec<&str> = resnet.split_whitespace().collect();
     assert_eq!(cols[1], "56448", "{resnet}");
     let gates: u64 = cols[2].parse().unwrap_or_else(|_| panic!("{resnet}"));
-    assert!(gates > 0 && gates < 1_693_440, "{resnet}");
+    assert!(gates > 0 && gates < 1_467_648, "{resnet}");
 }
 
 /// Starts `circa serve` on a free loopback port; returns the child, its standard output (kept
