@@ -251,6 +251,15 @@ impl HashScratch {
     }
 }
 
+impl HashScratch {
+    /// Zeroizes the buffers in place (kept for reuse).
+    pub(crate) fn wipe(&mut self) {
+        use zeroize::Zeroize;
+        self.inputs.iter_mut().zeroize();
+        self.outputs.iter_mut().zeroize();
+    }
+}
+
 impl Drop for HashScratch {
     fn drop(&mut self) {
         use zeroize::Zeroize;
