@@ -179,9 +179,10 @@ fn run_schedule(
     }
 }
 
-/// An evaluator's wire table (labels by wire slot) and hash buffers, kept across circuits by
-/// callers that evaluate many circuits in a row ([`EvaluatorSession::evaluate_parts`]): no
-/// allocation or zero-fill per circuit. It holds the labels of the last circuit evaluated until
+/// A wire table (labels by wire slot) and hash buffers, kept across circuits by callers that
+/// evaluate or garble many circuits in a row ([`EvaluatorSession::evaluate_parts`],
+/// [`GarblerSession::garble_in_place`](crate::GarblerSession::garble_in_place)): no allocation
+/// or zero-fill per circuit. It holds the labels of the last circuit evaluated until
 /// [`WireTable::wipe`] or drop, which zeroize it in place.
 #[derive(Default)]
 pub struct WireTable {
@@ -207,7 +208,7 @@ impl WireTable {
     /// would otherwise leave an unwiped copy); the entries are not cleared otherwise: a valid
     /// schedule writes every slot before reading it, except the input slots, which the caller
     /// fills.
-    fn reserve(&mut self, slots: usize) -> (&mut [Lanes], &mut HashScratch) {
+    pub(crate) fn reserve(&mut self, slots: usize) -> (&mut [Lanes], &mut HashScratch) {
         if self.wires.len() < slots {
             zeroize::Zeroize::zeroize(&mut self.wires);
             self.wires = vec![[0u64; 2]; slots];
