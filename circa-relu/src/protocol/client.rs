@@ -188,11 +188,12 @@ impl<M: Modulus> ReluClient<M> {
     fn prepare_cot(&mut self, params: &ReluParams<M>, c: &[Fp<M>]) -> Result<PreparedCot, Error> {
         let mut bits = Vec::new();
         evaluator_bits(params, c, &mut bits);
-        let mut t = vec![Block::ZERO; bits.len()];
-        let r = self.cot.prepare_cot(&bits, &mut t);
+        // The COT outputs are the labels: written in place (`Label` is a transparent block).
+        let mut labels = Zeroizing::new(vec![Label::default(); bits.len()]);
+        let r = self
+            .cot
+            .prepare_cot(&bits, bytemuck::cast_slice_mut(labels.as_mut_slice()));
         bits.zeroize();
-        let labels = Zeroizing::new(t.iter().map(|&b| Label::from_block(b)).collect());
-        t.zeroize();
         Ok(PreparedCot {
             message: r?,
             labels,
