@@ -27,7 +27,7 @@ use super::conversion::{
 };
 use super::preprocessed::{ClientChunk, ClientPreprocessed, ServerPreprocessed};
 use super::server::{ReluServer, encode_word};
-use super::session::chunk_tweak;
+use super::session::{chunk_tweak, reserve_wiped};
 use crate::circuits::{garbler_online_inputs_per_relu, garbler_online_word, merge_garbler_inputs};
 use crate::error::{Error, check_len};
 use crate::params::{ProductPath, ReluParams};
@@ -323,16 +323,6 @@ impl Drop for ClientBuffers {
     fn drop(&mut self) {
         self.wipe();
     }
-}
-
-/// Makes `v` empty with room for `n` items without reallocating later (a reallocation would
-/// leave an unwiped copy): a buffer that is too small is wiped and replaced.
-fn reserve_wiped<T: Zeroize + Copy>(v: &mut Vec<T>, n: usize) {
-    if v.capacity() < n {
-        v.zeroize();
-        *v = Vec::with_capacity(n);
-    }
-    v.clear();
 }
 
 /// The client's online state within one batch: its accumulated results.

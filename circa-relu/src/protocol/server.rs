@@ -13,7 +13,7 @@ use super::msgs::{recv_u64, send_bits, send_labels};
 use super::preprocessed::{ServerChunk, ServerPreprocessed};
 use super::session::{
     CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak, conversion_tweak,
-    exchange_fingerprints,
+    exchange_fingerprints, reserve_wiped,
 };
 use crate::circuits::split_garbler_inputs;
 use crate::error::Error;
@@ -323,7 +323,8 @@ impl<M: Modulus> ReluServer<M> {
     ) -> Result<ServerChunk<M>, Error> {
         let g = &mut self.garbling;
         // 1. The client's input labels by correlated OT under Delta.
-        g.q.clear();
+        reserve_wiped(&mut g.q, circuit.evaluator_inputs());
+        reserve_wiped(&mut g.outputs, circuit.outputs().len());
         g.q.resize(circuit.evaluator_inputs(), Block::ZERO);
         self.cot.send_cot(ch, &mut g.q)?;
         // 2. The garbler's input zero-labels (as the general path's BlockRng draws them), then
