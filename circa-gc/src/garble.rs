@@ -211,7 +211,8 @@ impl GarblerSession {
     /// garbler's, which the caller must draw uniformly at random, and the evaluator's, e.g. the
     /// correlated-OT outputs under this session's Delta), on the reused wire table `wires`.
     /// Replaces `tables` with the tables (two blocks per AND gate, in the order the evaluator
-    /// consumes them) and `outputs` with the output zero-labels. Same tweaks and tables as
+    /// consumes them; entries are overwritten in place, not cleared first) and `outputs` with the
+    /// output zero-labels. Same tweaks and tables as
     /// [`GarblerSession::garble_stream_with_evaluator_labels`] whose rng yields `garbler_zero`.
     pub fn garble_in_place(
         &mut self,
@@ -242,7 +243,8 @@ impl GarblerSession {
         for (z, slot) in inputs.zip(w.iter_mut()) {
             *slot = lanes(z);
         }
-        tables.clear();
+        // Every entry is overwritten below (the AND runs cover every schedule position), so the
+        // previous circuit's tables (public ciphertexts) are not cleared first.
         tables.resize(circuit.and_count() * BLOCKS_PER_AND, Block::ZERO);
         let delta = lanes(self.delta.as_block());
         let mut cursor = Cursor::default();
