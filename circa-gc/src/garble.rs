@@ -26,6 +26,7 @@ use zeroize::Zeroizing;
 
 use crate::circuit::{Circuit, Gate, GateKind, check_len};
 use crate::error::Error;
+use crate::evaluate::WireTable;
 use crate::label::{Delta, Label};
 use crate::schedule::{Cursor, Schedule, Step};
 
@@ -206,6 +207,70 @@ impl GarblerSession {
         ))
     }
 
+    /// Garbles `circuit` in memory on the calling thread with the given input zero-labels (the
+    /// garbler's, which the caller must draw uniformly at random, and the evaluator's, e.g. the
+    /// correlated-OT outputs under this session's Delta), on the reused wire table `wires`.
+    /// Replaces `tables` with the tables (two blocks per AND gate, in the order the evaluator
+    /// consumes them; entries are overwritten in place, not cleared first) and `outputs` with the
+    /// output zero-labels. Same tweaks and tables as
+    /// [`GarblerSession::garble_stream_with_evaluator_labels`] whose rng yields `garbler_zero`.
+    pub fn garble_in_place(
+        &mut self,
+        circuit: &Circuit,
+        garbler_zero: &[Label],
+        evaluator_zero: &[Block],
+        wires: &mut WireTable,
+        tables: &mut Vec<Block>,
+        outputs: &mut Vec<Label>,
+    ) -> Result<(), Error> {
+        check_len(
+            "garbler zero-labels",
+            circuit.garbler_inputs(),
+            garbler_zero.len(),
+        )?;
+        check_len(
+            "evaluator zero-labels",
+            circuit.evaluator_inputs(),
+            evaluator_zero.len(),
+        )?;
+        let tweak_base = reserve_tweaks(&mut self.next_tweak, circuit.and_count())?;
+        let schedule = circuit.schedule();
+        let (w, scratch) = wires.reserve(schedule.num_slots);
+        let inputs = garbler_zero
+            .iter()
+            .map(|l| l.as_block())
+            .chain(evaluator_zero.iter().copied());
+        for (z, slot) in inputs.zip(w.iter_mut()) {
+            *slot = lanes(z);
+        }
+        // Every entry is overwritten below (the AND runs cover every schedule position), so the
+        // previous circuit's tables (public ciphertexts) are not cleared first.
+        tables.resize(circuit.and_count() * BLOCKS_PER_AND, Block::ZERO);
+        let delta = lanes(self.delta.as_block());
+        let mut cursor = Cursor::default();
+        let mut rest = &mut tables[..];
+        loop {
+            match cursor.next_step(schedule, AND_BATCH) {
+                None => break,
+                Some(Step::Free(gates)) => garble_free(w, gates, delta),
+                Some(Step::And { gates, first_and }) => {
+                    let (now, later) = rest.split_at_mut(gates.len() * BLOCKS_PER_AND);
+                    let tweak = tweak_base + 2 * first_and;
+                    garble_ands_into(&self.hash, delta, w, gates, tweak, scratch, now);
+                    rest = later;
+                }
+            }
+        }
+        outputs.clear();
+        outputs.extend(
+            schedule
+                .output_slots
+                .iter()
+                .map(|&o| Label::from_block(block(w[o as usize]))),
+        );
+        Ok(())
+    }
+
     /// Garbles `circuit` in memory with fresh random input labels.
     pub fn garble<R: CryptoRng + ?Sized>(
         &mut self,
@@ -248,6 +313,15 @@ impl HashScratch {
         for (o, g) in self.outputs.iter().zip(gates) {
             wires[g.out as usize] = lanes(*o);
         }
+    }
+}
+
+impl HashScratch {
+    /// Zeroizes the buffers in place (kept for reuse).
+    pub(crate) fn wipe(&mut self) {
+        use zeroize::Zeroize;
+        self.inputs.iter_mut().zeroize();
+        self.outputs.iter_mut().zeroize();
     }
 }
 
@@ -558,4 +632,75 @@ pub(crate) fn garble_ands_into(
         &mut s.outputs[..n],
     );
     s.scatter(wires, gates);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench_support::{and_stream_circuit, relu_batch_circuit};
+    use circa_ot::Prg;
+
+    /// `garble_in_place` on one reused wire table gives the stream garbler's tables and output
+    /// zero-labels when its garbler labels are the ones the stream garbler draws.
+    #[test]
+    fn garble_in_place_matches_the_stream_garbler() {
+        let circuits = [
+            relu_batch_circuit(50, 25, false).unwrap(),
+            relu_batch_circuit(7, 12, true).unwrap(),
+            and_stream_circuit(300).unwrap(),
+            relu_batch_circuit(2, 41, false).unwrap(),
+        ];
+        let mut wires = WireTable::new();
+        let (mut tables, mut outputs) = (Vec::new(), Vec::new());
+        for (ci, c) in circuits.iter().enumerate() {
+            let seed = Block::from_u128(100 + ci as u128);
+            let mut rng = Prg::from_seed_block(seed);
+            let delta = Delta::random(&mut rng);
+            let tweak = Block::random(&mut rng);
+            let e0: Vec<Block> = (0..c.evaluator_inputs())
+                .map(|_| Block::random(&mut rng))
+                .collect();
+            // Two sessions, each garbling a first circuit so that the tweak counter is not 0.
+            let mut a = GarblerSession::new(delta.clone(), tweak);
+            let mut b = GarblerSession::new(delta.clone(), tweak);
+            let warm = and_stream_circuit(3).unwrap();
+            let mut warm_rng = Prg::from_seed_block(Block::ONES);
+            a.garble(&warm, &mut warm_rng).unwrap();
+            b.garble(&warm, &mut warm_rng).unwrap();
+
+            let mut ra = Prg::from_seed_block(Block::from_u128(7));
+            let mut g = a
+                .garble_stream_with_evaluator_labels(c, &mut ra, &e0)
+                .unwrap();
+            let mut want = Vec::new();
+            while g.next_chunk(&mut want) > 0 {}
+            let want_out = g.finish().unwrap();
+
+            let mut rb = Prg::from_seed_block(Block::from_u128(7));
+            let gz: Vec<Label> = (0..c.garbler_inputs())
+                .map(|_| Label::from_block(Block::random(&mut rb)))
+                .collect();
+            b.garble_in_place(c, &gz, &e0, &mut wires, &mut tables, &mut outputs)
+                .unwrap();
+            assert_eq!(tables, want, "circuit {ci}: tables");
+            assert!(outputs.as_slice() == want_out.zero_labels(), "circuit {ci}");
+            // The next circuit of both sessions gets the same tweaks again.
+            assert_eq!(a.next_tweak, b.next_tweak);
+        }
+        let c = &circuits[0];
+        let mut s = GarblerSession::new(
+            Delta::random(&mut Prg::from_seed_block(Block::ONES)),
+            Block::ZERO,
+        );
+        let gz = vec![Label::default(); c.garbler_inputs()];
+        let e0 = vec![Block::ZERO; c.evaluator_inputs()];
+        assert!(matches!(
+            s.garble_in_place(c, &gz[1..], &e0, &mut wires, &mut tables, &mut outputs),
+            Err(Error::LengthMismatch { .. })
+        ));
+        assert!(matches!(
+            s.garble_in_place(c, &gz, &e0[1..], &mut wires, &mut tables, &mut outputs),
+            Err(Error::LengthMismatch { .. })
+        ));
+    }
 }

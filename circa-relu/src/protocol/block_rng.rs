@@ -42,6 +42,19 @@ impl<'a> BlockRng<'a> {
     }
 }
 
+/// Fills `out` with keystream blocks of `prg` exactly as `out.len()` calls of `Block::random` on
+/// a fresh [`BlockRng`] over `prg` would, leaving `prg` in the same state (the rest of the last
+/// refill is drawn and wiped): one bulk fill instead of one request per block.
+pub(crate) fn fill_like_block_rng(prg: &mut Prg, out: &mut [Block]) {
+    prg.fill_blocks(out);
+    let rest = out.len().next_multiple_of(BLOCKS) - out.len();
+    if rest > 0 {
+        let mut discard = [Block::ZERO; BLOCKS];
+        prg.fill_blocks(&mut discard[..rest]);
+        discard.zeroize();
+    }
+}
+
 impl TryRng for BlockRng<'_> {
     type Error = Infallible;
 
@@ -93,5 +106,27 @@ mod tests {
         rng.fill_bytes(&mut twenty);
         assert_eq!(twenty[..16], want[BLOCKS + 2].as_bytes()[..]);
         assert_eq!(twenty[16..], want[BLOCKS + 3].as_bytes()[..4]);
+    }
+
+    /// The bulk fill gives the blocks a fresh `BlockRng` hands out and leaves the PRG where the
+    /// `BlockRng` leaves it, for lengths on and off the refill size.
+    #[test]
+    fn bulk_fill_is_a_block_rng() {
+        for n in [0, 1, BLOCKS - 1, BLOCKS, BLOCKS + 1, 3 * BLOCKS + 17] {
+            let mut a = Prg::from_seed_block(Block::from_u128(n as u128 + 1));
+            let mut b = Prg::from_seed_block(Block::from_u128(n as u128 + 1));
+            let want: Vec<Block> = {
+                let mut rng = BlockRng::new(&mut a);
+                (0..n).map(|_| Block::random(&mut rng)).collect()
+            };
+            let mut got = vec![Block::ZERO; n];
+            fill_like_block_rng(&mut b, &mut got);
+            assert_eq!(got, want, "n = {n}");
+            assert_eq!(
+                a.random_block(),
+                b.random_block(),
+                "PRG state after n = {n}"
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::conversion::lambda_ot_client;
 use super::msgs::{recv_bits, recv_blocks, recv_labels, send_u64};
+use super::online::ClientBuffers;
 use super::preprocessed::{ClientChunk, ClientPreprocessed};
 use super::session::{
     CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, conversion_tweak,
@@ -37,6 +38,8 @@ pub struct ReluClient<M: Modulus> {
     next_relu: u64,
     next_chunk: u64,
     pub(super) circuits: CircuitCache,
+    /// Online buffers reused across chunks and batches.
+    pub(super) bufs: ClientBuffers,
 }
 
 impl<M: Modulus> core::fmt::Debug for ReluClient<M> {
@@ -77,6 +80,7 @@ impl<M: Modulus> ReluClient<M> {
             next_relu: 0,
             next_chunk: 0,
             circuits: CircuitCache::default(),
+            bufs: ClientBuffers::default(),
         })
     }
 
@@ -184,11 +188,12 @@ impl<M: Modulus> ReluClient<M> {
     fn prepare_cot(&mut self, params: &ReluParams<M>, c: &[Fp<M>]) -> Result<PreparedCot, Error> {
         let mut bits = Vec::new();
         evaluator_bits(params, c, &mut bits);
-        let mut t = vec![Block::ZERO; bits.len()];
-        let r = self.cot.prepare_cot(&bits, &mut t);
+        // The COT outputs are the labels: written in place (`Label` is a transparent block).
+        let mut labels = Zeroizing::new(vec![Label::default(); bits.len()]);
+        let r = self
+            .cot
+            .prepare_cot(&bits, bytemuck::cast_slice_mut(labels.as_mut_slice()));
         bits.zeroize();
-        let labels = Zeroizing::new(t.iter().map(|&b| Label::from_block(b)).collect());
-        t.zeroize();
         Ok(PreparedCot {
             message: r?,
             labels,
@@ -204,6 +209,8 @@ impl<M: Modulus> ReluClient<M> {
     ) -> Result<ClientChunk<M>, Error> {
         let count = c.len();
         let circuit = self.circuits.get(params, count)?;
+        // The evaluation schedule is built on first use: build it now, offline.
+        let _ = circuit.wire_slots();
         let chunk_id = self.next_chunk;
         let first_relu = self.next_relu;
         self.next_chunk += 1;
@@ -271,9 +278,7 @@ impl<M: Modulus> ReluClient<M> {
         ch: &mut C,
         pre: ClientPreprocessed<M>,
     ) -> Result<(Vec<Fp<M>>, Vec<bool>), Error> {
-        let mut flight = Zeroizing::new(vec![0u8; self.flight_len(&pre)]);
-        ch.recv(&mut flight)?;
-        let (reply, state) = self.online_reply(pre, &flight)?;
+        let (reply, state) = self.online_recv(ch, pre)?;
         if !reply.is_empty() {
             ch.send(&reply)?;
             ch.flush()?;

@@ -4,17 +4,16 @@
 //! `col` the colour of the client's output label, `lambda` the colour of the garbler's output
 //! zero-label. The lambda-OT gives the client `(m, rho)` and the server `v = m + lambda * rho`.
 
+use circa_gc::Label;
 use circa_ot::{Block, TweakableHash};
-use circa_share::{Fp, Modulus};
+use circa_share::{FP_BYTES, Fp, Modulus};
 use subtle::{Choice, ConditionallySelectable};
+use zeroize::Zeroize;
 
 use super::session::{
     fp_bit, hash_pairs_to_field, hash_to_field_strided, lambda_ot_tweak, output_table_tweak,
 };
 use crate::error::{Error, check_len};
-
-/// A party's output shares and the message `d` it sends.
-pub(crate) type SharesAndMessage<M> = (Vec<Fp<M>>, Vec<Fp<M>>);
 
 /// Client side of the lambda-OT (client = COT sender with offset `delta_prime`):
 /// `m_i = HF(Q_i)`, `rho_i = HF(Q_i ^ Delta') - m_i`.
@@ -70,52 +69,105 @@ pub(crate) fn server_output_tables<M: Modulus>(
     Ok(ct)
 }
 
-/// Client: decrypts its entry of each output table with its output label: `e_i = b_i s_i - r_i`.
-pub(crate) fn client_open_tables<M: Modulus>(
-    hash: &TweakableHash,
-    out_labels: &[Block],
-    first_relu: u64,
-    ct: &[Fp<M>],
-) -> Result<Vec<Fp<M>>, Error> {
-    check_len("output tables", 2 * out_labels.len(), ct.len())?;
-    let mut h: Vec<Fp<M>> =
-        hash_to_field_strided(hash, out_labels, output_table_tweak(first_relu), 2);
-    let e = out_labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let pick = Choice::from(u8::from(l.lsb()));
-            Fp::conditional_select(&ct[2 * i], &ct[2 * i + 1], pick) - h[i]
-        })
-        .collect();
-    zeroize::Zeroize::zeroize(&mut h);
-    Ok(e)
+/// The client's per-batch results, appended chunk by chunk: its output shares, the message `d`
+/// (encoded, as sent) and the colours of its output labels. Allocated whole for the batch (no
+/// reallocation leaves an unwiped copy); the owner wipes the secret parts.
+pub(crate) struct ClientAcc<M: Modulus> {
+    /// Output shares (`u_C`, or the sign shares on the Beaver path).
+    pub out: Vec<Fp<M>>,
+    /// The message `d`, 8 bytes per ReLU (the start of the client's reply).
+    pub d: Vec<u8>,
+    /// Colour bits of the client's output labels.
+    pub colours: Vec<bool>,
 }
 
-/// Client, label-table path: its output shares `u_C = c col - m + e` and the message
-/// `d = c (1 - 2 col) - rho`.
-pub(crate) fn client_label_table_shares<M: Modulus>(
-    c: &[Fp<M>],
-    col: &[bool],
-    e: &[Fp<M>],
-    m: &[Fp<M>],
-    rho: &[Fp<M>],
-) -> Result<SharesAndMessage<M>, Error> {
-    let n = c.len();
-    for (what, len) in [("colours", col.len()), ("table openings", e.len())] {
-        check_len(what, n, len)?;
+impl<M: Modulus> ClientAcc<M> {
+    /// Room for `n` ReLUs (`reply_extra` more bytes of reply after `d`).
+    pub(crate) fn with_capacity(n: usize, reply_extra: usize) -> ClientAcc<M> {
+        ClientAcc {
+            out: Vec::with_capacity(n),
+            d: Vec::with_capacity(n * FP_BYTES + reply_extra),
+            colours: Vec::with_capacity(n),
+        }
     }
+}
+
+/// The client's per-ReLU material of a chunk: its shares `c` and the lambda-OT pads `m, rho`.
+pub(crate) type ClientMaterial<'a, M> = (&'a [Fp<M>], &'a [Fp<M>], &'a [Fp<M>]);
+
+/// One ReLU's output table entry: the entry at the label's colour (`ct` holds the two entries,
+/// 8 bytes each) minus the label's pad `HF(L)`.
+#[inline(always)]
+fn open_entry<M: Modulus>(ct: &[u8], colour: bool, pad: Block) -> Result<Fp<M>, Error> {
+    let (e0, e1) = ct.split_at(FP_BYTES);
+    let e0 = Fp::<M>::from_le_bytes(e0.try_into().map_err(|_| Error::MalformedMessage {
+        what: "output table",
+    })?)?;
+    let e1 = Fp::<M>::from_le_bytes(e1.try_into().map_err(|_| Error::MalformedMessage {
+        what: "output table",
+    })?)?;
+    let pick = Choice::from(u8::from(colour));
+    Ok(Fp::conditional_select(&e0, &e1, pick) - Fp::from_u128_reduced(pad.to_u128()))
+}
+
+/// Client, label-table path, one chunk in one pass: opens each output table with its output
+/// label (`e_i = b_i s_i - r_i`) and appends to `acc` the output share `u_C = c col - m + e`,
+/// the message `d = c (1 - 2 col) - rho` and the colour `col`. `ct` holds the two-entry tables
+/// as received (8 bytes per entry); `pads` is scratch for the labels' hashes (wiped here).
+pub(crate) fn client_label_table_chunk<M: Modulus>(
+    hash: &TweakableHash,
+    out_labels: &[Label],
+    first_relu: u64,
+    ct: &[u8],
+    (c, m, rho): ClientMaterial<'_, M>,
+    pads: &mut Vec<Block>,
+    acc: &mut ClientAcc<M>,
+) -> Result<(), Error> {
+    let n = out_labels.len();
+    check_len("output tables", 2 * n * FP_BYTES, ct.len())?;
+    check_len("client shares", n, c.len())?;
     check_len("lambda-OT pads", n, m.len())?;
     check_len("lambda-OT pads", n, rho.len())?;
-    let mut u = Vec::with_capacity(n);
-    let mut d = Vec::with_capacity(n);
-    for i in 0..n {
-        let cc = c[i] * fp_bit(col[i]);
-        u.push(cc - m[i] + e[i]);
-        // z = c (1 - 2 col) = c - 2 c col
-        d.push(c[i] - cc - cc - rho[i]);
+    // ReLU i's label is hashed under output_table_tweak(first_relu + i).
+    pads.clear();
+    pads.extend(out_labels.iter().map(|l| l.as_block()));
+    hash.hash_strided_in_place(pads, output_table_tweak(first_relu), 2);
+    let res = (|| {
+        for i in 0..n {
+            let col = out_labels[i].lsb();
+            let e = open_entry::<M>(&ct[2 * FP_BYTES * i..2 * FP_BYTES * (i + 1)], col, pads[i])?;
+            let cc = c[i] * fp_bit(col);
+            acc.out.push(cc - m[i] + e);
+            // z = c (1 - 2 col) = c - 2 c col
+            let d = c[i] - cc - cc - rho[i];
+            acc.d.extend_from_slice(&d.to_le_bytes());
+            acc.colours.push(col);
+        }
+        Ok(())
+    })();
+    pads.iter_mut().zeroize();
+    res
+}
+
+/// Client, Beaver path, one chunk in one pass: appends its shares of the sign bit `col - m`,
+/// the message `d = (1 - 2 col) - rho` and the colours to `acc`.
+pub(crate) fn client_sign_chunk<M: Modulus>(
+    out_labels: &[Label],
+    m: &[Fp<M>],
+    rho: &[Fp<M>],
+    acc: &mut ClientAcc<M>,
+) -> Result<(), Error> {
+    check_len("lambda-OT pads", out_labels.len(), m.len())?;
+    check_len("lambda-OT pads", out_labels.len(), rho.len())?;
+    for (i, l) in out_labels.iter().enumerate() {
+        let col = l.lsb();
+        let cb = fp_bit::<M>(col);
+        acc.out.push(cb - m[i]);
+        let d = Fp::ONE - cb - cb - rho[i];
+        acc.d.extend_from_slice(&d.to_le_bytes());
+        acc.colours.push(col);
     }
-    Ok((u, d))
+    Ok(())
 }
 
 /// Server, label-table path: `u_S = v + lambda d + r`.
@@ -129,25 +181,6 @@ pub(crate) fn server_label_table_shares<M: Modulus>(
     check_len("output masks", b.len(), r.len())?;
     b.iter_mut().zip(r).for_each(|(x, &r)| *x += r);
     Ok(b)
-}
-
-/// Client, Beaver path: its shares of the sign bit `col - m` and the message
-/// `d = (1 - 2 col) - rho`.
-pub(crate) fn client_sign_shares<M: Modulus>(
-    col: &[bool],
-    m: &[Fp<M>],
-    rho: &[Fp<M>],
-) -> Result<SharesAndMessage<M>, Error> {
-    check_len("lambda-OT pads", col.len(), m.len())?;
-    check_len("lambda-OT pads", col.len(), rho.len())?;
-    let mut b = Vec::with_capacity(col.len());
-    let mut d = Vec::with_capacity(col.len());
-    for i in 0..col.len() {
-        let cb = fp_bit::<M>(col[i]);
-        b.push(cb - m[i]);
-        d.push(Fp::ONE - cb - cb - rho[i]);
-    }
-    Ok((b, d))
 }
 
 /// Server: `v + lambda d` (its share of `lambda * z`; the sign bit's share on the Beaver path).
@@ -198,28 +231,84 @@ mod tests {
         for i in 0..n {
             assert_eq!(v[i], m[i] + fp_bit::<P>(lambda[i]) * rho[i]);
         }
-        // Label-table path.
+        // Label-table path (the client's side as one fused pass over the chunk).
         let r: Vec<F> = (0..n).map(|_| F::random(&mut rng)).collect();
         let ct = server_output_tables(&hash, delta, &out_zero, first, &s, &r).unwrap();
-        let e = client_open_tables(&hash, &labels, first, &ct).unwrap();
-        let (uc, d) = client_label_table_shares(&c, &col, &e, &m, &rho).unwrap();
+        let ct_bytes = circa_share::field::batch::encode_many(&ct);
+        let out_labels: Vec<Label> = labels.iter().map(|&l| Label::from_block(l)).collect();
+        let mut pads = Vec::new();
+        let mut acc = ClientAcc::with_capacity(n, 0);
+        client_label_table_chunk(
+            &hash,
+            &out_labels,
+            first,
+            &ct_bytes,
+            (&c, &m, &rho),
+            &mut pads,
+            &mut acc,
+        )
+        .unwrap();
+        assert_eq!(acc.colours, col);
+        assert!(pads.iter().all(|p| *p == Block::ZERO), "pads wiped");
+        let d = circa_share::field::batch::decode_many::<P>(&acc.d).unwrap();
         let us = server_label_table_shares(&v, &lambda, &d, &r).unwrap();
         for i in 0..n {
-            assert_eq!(uc[i] + us[i], y[i] * fp_bit::<P>(b[i]), "relu {i}");
+            assert_eq!(acc.out[i] + us[i], y[i] * fp_bit::<P>(b[i]), "relu {i}");
         }
         // Beaver path: shares of b.
-        let (bc, d) = client_sign_shares(&col, &m, &rho).unwrap();
+        let mut acc2 = ClientAcc::with_capacity(n, 0);
+        client_sign_chunk(&out_labels, &m, &rho, &mut acc2).unwrap();
+        let d = circa_share::field::batch::decode_many::<P>(&acc2.d).unwrap();
         let bs = server_sign_shares(&v, &lambda, &d).unwrap();
         for i in 0..n {
-            assert_eq!(bc[i] + bs[i], fp_bit::<P>(b[i]));
+            assert_eq!(acc2.out[i] + bs[i], fp_bit::<P>(b[i]));
         }
-        // A wrong label decrypts to garbage, not to the other entry.
-        let wrong: Vec<Block> = labels.iter().map(|l| *l ^ Block::from_u128(2)).collect();
-        let e2 = client_open_tables(&hash, &wrong, first, &ct).unwrap();
-        assert!(e2.iter().zip(&e).all(|(a, b)| a != b));
+        // A wrong label decrypts to garbage, not to the other entry (every output share moves;
+        // the colour bit is kept, so `d` is unchanged).
+        let wrong: Vec<Label> = labels
+            .iter()
+            .map(|l| Label::from_block(*l ^ Block::from_u128(2)))
+            .collect();
+        let mut acc3 = ClientAcc::with_capacity(n, 0);
+        client_label_table_chunk(
+            &hash,
+            &wrong,
+            first,
+            &ct_bytes,
+            (&c, &m, &rho),
+            &mut pads,
+            &mut acc3,
+        )
+        .unwrap();
+        assert!(acc3.out.iter().zip(&acc.out).all(|(a, b)| a != b));
+        assert_eq!(acc3.d, acc.d);
+        // Short or non-canonical tables are refused.
+        let mut acc4 = ClientAcc::with_capacity(n, 0);
         assert!(matches!(
-            client_open_tables(&hash, &labels, first, &ct[1..]),
+            client_label_table_chunk(
+                &hash,
+                &out_labels,
+                first,
+                &ct_bytes[8..],
+                (&c, &m, &rho),
+                &mut pads,
+                &mut acc4,
+            ),
             Err(Error::LengthMismatch { .. })
         ));
+        let mut bad = ct_bytes.clone();
+        bad[8 * 7..8 * 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(
+            client_label_table_chunk(
+                &hash,
+                &out_labels,
+                first,
+                &bad,
+                (&c, &m, &rho),
+                &mut pads,
+                &mut acc4,
+            )
+            .is_err()
+        );
     }
 }

@@ -13,20 +13,21 @@
 //! Every length is derived from the material (public batch and chunk sizes), never from the
 //! peer: [`ReluClient::flight_len`], [`ServerOnline::reply_len`], [`ClientOnline::last_len`].
 
+use circa_gc::evaluate::WireTable;
 use circa_gc::{EvaluatorSession, Label};
-use circa_ot::Block;
+use circa_ot::{Block, Channel};
 use circa_share::field::batch::{decode_many, encode_many};
 use circa_share::{BeaverRound, Client, FP_BYTES, Fp, Modulus, Server, Share, Triples};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::client::ReluClient;
 use super::conversion::{
-    client_label_table_shares, client_open_tables, client_sign_shares, server_label_table_shares,
+    ClientAcc, client_label_table_chunk, client_sign_chunk, server_label_table_shares,
     server_output_tables, server_sign_shares,
 };
-use super::preprocessed::{ClientPreprocessed, ServerPreprocessed};
+use super::preprocessed::{ClientChunk, ClientPreprocessed, ServerPreprocessed};
 use super::server::{ReluServer, encode_word};
-use super::session::chunk_tweak;
+use super::session::{chunk_tweak, reserve_wiped};
 use crate::circuits::{garbler_online_inputs_per_relu, garbler_online_word, merge_garbler_inputs};
 use crate::error::{Error, check_len};
 use crate::params::{ProductPath, ReluParams};
@@ -284,6 +285,59 @@ impl<M: Modulus> ClientOnline<M> {
     }
 }
 
+/// Bytes of one chunk's part of flight 1 (its input labels, then its output tables on the
+/// label-table path).
+fn chunk_flight_len<M: Modulus>(params: &ReluParams<M>, count: usize) -> usize {
+    flight_len(params, core::iter::once(count)) - 8
+}
+
+/// The client's online buffers, reused across chunks and batches (no allocation or zero-fill per
+/// chunk). Everything secret in them (labels, pads) is wiped in place at the end of each batch
+/// and on drop.
+#[derive(Default)]
+pub(crate) struct ClientBuffers {
+    /// The evaluator's wire table.
+    wires: WireTable,
+    /// Baseline: the garbler's input labels in circuit order (online and offline merged).
+    inputs: Vec<Label>,
+    /// The chunk's output labels.
+    outputs: Vec<Label>,
+    /// Hashes of the output labels (the output tables' pads).
+    pads: Vec<Block>,
+    /// One chunk's part of flight 1 as received by [`ReluClient::online`] (the server's message:
+    /// nothing the network did not see, not wiped).
+    flight: Vec<u8>,
+}
+
+impl ClientBuffers {
+    /// Zeroizes the secret buffers in place.
+    fn wipe(&mut self) {
+        self.wires.wipe();
+        self.inputs.iter_mut().zeroize();
+        self.outputs.iter_mut().zeroize();
+        self.pads.iter_mut().zeroize();
+    }
+}
+
+impl Drop for ClientBuffers {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+/// The client's online state within one batch: its accumulated results.
+struct ClientBatch<M: Modulus> {
+    path: Path,
+    acc: ClientAcc<M>,
+}
+
+impl<M: Modulus> Drop for ClientBatch<M> {
+    fn drop(&mut self) {
+        self.acc.out.zeroize();
+        self.acc.colours.zeroize();
+    }
+}
+
 impl<M: Modulus> ReluClient<M> {
     /// Bytes of flight 1 for the batch `pre` (derived from its chunk sizes).
     pub fn flight_len(&self, pre: &ClientPreprocessed<M>) -> usize {
@@ -298,9 +352,28 @@ impl<M: Modulus> ReluClient<M> {
         flight: &[u8],
     ) -> Result<(Vec<u8>, ClientOnline<M>), Error> {
         check_len("server flight", self.flight_len(&pre), flight.len())?;
-        let params = pre.params;
-        let path = path(&params);
         let (id, mut rest) = flight.split_at(8);
+        let mut batch = self.online_start(&pre, id)?;
+        let params = pre.params;
+        let res = (|| -> Result<(), Error> {
+            for chunk in &pre.chunks {
+                let (part, after) = rest.split_at(chunk_flight_len(&params, chunk.count));
+                rest = after;
+                self.online_chunk(&params, chunk, part, &mut batch)?;
+            }
+            Ok(())
+        })();
+        self.bufs.wipe();
+        res?;
+        self.online_end(pre, batch)
+    }
+
+    /// Checks the batch id at the head of flight 1 and allocates the batch's results.
+    fn online_start(
+        &self,
+        pre: &ClientPreprocessed<M>,
+        id: &[u8],
+    ) -> Result<ClientBatch<M>, Error> {
         let batch_id = u64::from_le_bytes(
             id.try_into()
                 .map_err(|_| Error::MalformedMessage { what: "batch id" })?,
@@ -311,82 +384,104 @@ impl<M: Modulus> ReluClient<M> {
                 actual: batch_id,
             });
         }
+        let path = path(&pre.params);
         let n = pre.len;
         // Everything secret of the client's is wiped on every path, errors included: the output
         // shares, the output labels and their colour bits (with the conversion material they
-        // give the sign of every input), and every temporary holding them. Vectors that grow
-        // are allocated whole first (a reallocation would leave an unwiped copy).
-        let mut out = Zeroizing::new(Vec::with_capacity(n));
-        let mut d_all = Zeroizing::new(Vec::with_capacity(if path == Path::Baseline {
-            0
-        } else {
-            n
-        }));
-        let mut col_all = Zeroizing::new(Vec::with_capacity(if path == Path::Baseline {
-            0
-        } else {
-            n
-        }));
-        let mut inputs = Zeroizing::new(Vec::new());
-        let w = garbler_online_inputs_per_relu(&params);
-        for chunk in &pre.chunks {
-            let circuit = self.circuits.get(&params, chunk.count)?;
-            let (label_bytes, after) = rest.split_at(chunk.count * w * LABEL_BYTES);
-            rest = after;
-            // `Label` is a transparent, 1-aligned 16-byte value: a view, no copy.
-            let online: &[Label] = bytemuck::cast_slice(label_bytes);
-            merge_garbler_inputs(&params, online, &chunk.mask_labels, &mut inputs)?;
-            inputs.extend_from_slice(&chunk.own_labels);
-            let mut es = EvaluatorSession::new(chunk_tweak(self.garble_tweak, chunk.chunk_id));
-            let mut ev = es.evaluate_stream(&circuit, &inputs)?;
-            inputs.zeroize();
-            ev.consume(&chunk.tables)?;
-            let labels = Zeroizing::new(ev.finish()?);
-            if path == Path::Baseline {
-                let per = params.field_bits();
-                let bits: Zeroizing<Vec<bool>> = Zeroizing::new(
-                    labels
-                        .iter()
-                        .zip(&chunk.colours)
-                        .map(|(l, &c)| l.lsb() ^ c)
-                        .collect(),
-                );
-                for word in bits.chunks_exact(per) {
-                    let v = word
-                        .iter()
-                        .enumerate()
-                        .fold(0u64, |acc, (i, &b)| acc | (u64::from(b) << i));
-                    out.push(Fp::from_u64(v)?);
-                }
-                continue;
+        // give the sign of every input), and every buffer holding them. Vectors that grow are
+        // allocated whole first (a reallocation would leave an unwiped copy).
+        let (colours, reply) = match path {
+            Path::Baseline => (0, 0),
+            Path::LabelTable => (n, 0),
+            Path::Beaver => (n, 2 * n * FP_BYTES),
+        };
+        let mut acc = ClientAcc::with_capacity(n, reply);
+        acc.colours = Vec::with_capacity(colours);
+        Ok(ClientBatch { path, acc })
+    }
+
+    /// Evaluates one chunk from its part of flight 1 (`part`: the server's input labels, then
+    /// the output tables on the label-table path) and appends its results to `batch`.
+    fn online_chunk(
+        &mut self,
+        params: &ReluParams<M>,
+        chunk: &ClientChunk<M>,
+        part: &[u8],
+        batch: &mut ClientBatch<M>,
+    ) -> Result<(), Error> {
+        check_len(
+            "server flight (chunk)",
+            chunk_flight_len(params, chunk.count),
+            part.len(),
+        )?;
+        let circuit = self.circuits.get(params, chunk.count)?;
+        let w = garbler_online_inputs_per_relu(params);
+        let (label_bytes, ct_bytes) = part.split_at(chunk.count * w * LABEL_BYTES);
+        // `Label` is a transparent, 1-aligned 16-byte value: a view, no copy.
+        let online: &[Label] = bytemuck::cast_slice(label_bytes);
+        let bufs = &mut self.bufs;
+        reserve_wiped(&mut bufs.outputs, circuit.outputs().len());
+        let mut es = EvaluatorSession::new(chunk_tweak(self.garble_tweak, chunk.chunk_id));
+        if batch.path == Path::Baseline {
+            reserve_wiped(&mut bufs.inputs, circuit.garbler_inputs());
+            merge_garbler_inputs(params, online, &chunk.mask_labels, &mut bufs.inputs)?;
+            es.evaluate_parts(
+                &circuit,
+                &[&bufs.inputs, &chunk.own_labels],
+                &chunk.tables,
+                &mut bufs.wires,
+                &mut bufs.outputs,
+            )?;
+            let per = params.field_bits();
+            check_len("output colours", bufs.outputs.len(), chunk.colours.len())?;
+            for (word, colours) in bufs
+                .outputs
+                .chunks_exact(per)
+                .zip(chunk.colours.chunks_exact(per))
+            {
+                let v = word
+                    .iter()
+                    .zip(colours)
+                    .enumerate()
+                    .fold(0u64, |acc, (i, (l, &c))| {
+                        acc | (u64::from(l.lsb() ^ c) << i)
+                    });
+                batch.acc.out.push(Fp::from_u64(v)?);
             }
-            let col: Zeroizing<Vec<bool>> =
-                Zeroizing::new(labels.iter().map(|l| l.lsb()).collect());
-            if path == Path::LabelTable {
-                let (ct_bytes, after) = rest.split_at(2 * chunk.count * FP_BYTES);
-                rest = after;
-                let ct = decode_many(ct_bytes)?;
-                let blocks: Zeroizing<Vec<Block>> =
-                    Zeroizing::new(labels.iter().map(|l| l.as_block()).collect());
-                let e = Zeroizing::new(client_open_tables(
-                    &self.conv_hash,
-                    &blocks,
-                    chunk.first_relu,
-                    &ct,
-                )?);
-                let (u, d) = client_label_table_shares(&chunk.c, &col, &e, &chunk.m, &chunk.rho)?;
-                let (u, d) = (Zeroizing::new(u), Zeroizing::new(d));
-                out.extend_from_slice(&u);
-                d_all.extend_from_slice(&d);
-            } else {
-                let (b, d) = client_sign_shares(&col, &chunk.m, &chunk.rho)?;
-                let (b, d) = (Zeroizing::new(b), Zeroizing::new(d));
-                out.extend_from_slice(&b);
-                d_all.extend_from_slice(&d);
-            }
-            col_all.extend_from_slice(&col);
+            return Ok(());
         }
-        let mut reply = encode_many(&d_all);
+        es.evaluate_parts(
+            &circuit,
+            &[online, &chunk.own_labels],
+            &chunk.tables,
+            &mut bufs.wires,
+            &mut bufs.outputs,
+        )?;
+        if batch.path == Path::LabelTable {
+            reserve_wiped(&mut bufs.pads, chunk.count);
+            client_label_table_chunk(
+                &self.conv_hash,
+                &bufs.outputs,
+                chunk.first_relu,
+                ct_bytes,
+                (&chunk.c, &chunk.m, &chunk.rho),
+                &mut bufs.pads,
+                &mut batch.acc,
+            )
+        } else {
+            client_sign_chunk(&bufs.outputs, &chunk.m, &chunk.rho, &mut batch.acc)
+        }
+    }
+
+    /// The reply from the batch's results (`d`, and the Beaver opening on the Beaver path).
+    fn online_end(
+        &mut self,
+        pre: ClientPreprocessed<M>,
+        mut batch: ClientBatch<M>,
+    ) -> Result<(Vec<u8>, ClientOnline<M>), Error> {
+        let n = pre.len;
+        let path = batch.path;
+        let mut reply = core::mem::take(&mut batch.acc.d);
         let beaver = if path == Path::Beaver {
             // Multiply c by the client's share of the sign bit.
             let mut pre = pre;
@@ -396,7 +491,7 @@ impl<M: Modulus> ReluClient<M> {
                 c.extend_from_slice(&chunk.c);
             }
             let x = Share::<Client, M>::from_vec(c);
-            let y = Share::<Client, M>::from_vec(core::mem::take(&mut *out));
+            let y = Share::<Client, M>::from_vec(core::mem::take(&mut batch.acc.out));
             let (round, opening) = BeaverRound::start(&x, &y, triples)?;
             reply.extend_from_slice(&opening);
             Some(round)
@@ -407,10 +502,36 @@ impl<M: Modulus> ReluClient<M> {
         Ok((
             reply,
             ClientOnline {
-                out: core::mem::take(&mut *out),
-                colours: core::mem::take(&mut *col_all),
+                out: core::mem::take(&mut batch.acc.out),
+                colours: core::mem::take(&mut batch.acc.colours),
                 beaver,
             },
         ))
+    }
+
+    /// [`ReluClient::online`]'s receiving side: flight 1 read chunk by chunk into one reused
+    /// buffer and evaluated as it arrives (same bytes and checks as [`ReluClient::online_reply`]).
+    pub(super) fn online_recv<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        pre: ClientPreprocessed<M>,
+    ) -> Result<(Vec<u8>, ClientOnline<M>), Error> {
+        let mut id = [0u8; 8];
+        ch.recv(&mut id)?;
+        let mut batch = self.online_start(&pre, &id)?;
+        let params = pre.params;
+        let mut part = core::mem::take(&mut self.bufs.flight);
+        let res = (|| -> Result<(), Error> {
+            for chunk in &pre.chunks {
+                part.resize(chunk_flight_len(&params, chunk.count), 0);
+                ch.recv(&mut part)?;
+                self.online_chunk(&params, chunk, &part, &mut batch)?;
+            }
+            Ok(())
+        })();
+        self.bufs.flight = part;
+        self.bufs.wipe();
+        res?;
+        self.online_end(pre, batch)
     }
 }

@@ -1,18 +1,19 @@
 //! The server (garbler, garbling-COT sender, lambda-OT receiver): setup, offline and online.
 
-use circa_gc::{Delta, GarblerSession, Label};
+use circa_gc::evaluate::WireTable;
+use circa_gc::{Circuit, Delta, GarblerSession, Label};
 use circa_ot::{Block, Channel, CotReceiver, CotSender, Prg, TweakableHash};
 use circa_share::{Fp, Modulus, Server, TripleSource};
 use rand_core::CryptoRng;
 use zeroize::Zeroize;
 
-use super::block_rng::BlockRng;
+use super::block_rng::{BlockRng, fill_like_block_rng};
 use super::conversion::lambda_ot_server;
 use super::msgs::{recv_u64, send_bits, send_labels};
 use super::preprocessed::{ServerChunk, ServerPreprocessed};
 use super::session::{
     CircuitCache, MAX_BATCH, MAX_SESSION_RELUS, chunk_lengths, chunk_tweak, conversion_tweak,
-    exchange_fingerprints,
+    exchange_fingerprints, reserve_wiped,
 };
 use crate::circuits::split_garbler_inputs;
 use crate::error::Error;
@@ -45,6 +46,32 @@ pub struct ReluServer<M: Modulus> {
     threads: usize,
     /// The garbled tables of the chunk being sent (public ciphertexts; reused).
     tables: Vec<Block>,
+    /// Garbling buffers reused across chunks (wiped in place after every batch).
+    garbling: GarblingBuffers,
+}
+
+/// The server's garbling buffers: the wire table, the garbling-COT outputs `q` (the client's
+/// input zero-labels) and the output zero-labels of the chunk. Wiped in place at the end of
+/// every offline batch (errors included) and on drop.
+#[derive(Default)]
+struct GarblingBuffers {
+    wires: WireTable,
+    q: Vec<Block>,
+    outputs: Vec<Label>,
+}
+
+impl GarblingBuffers {
+    fn wipe(&mut self) {
+        self.wires.wipe();
+        self.q.iter_mut().zeroize();
+        self.outputs.iter_mut().zeroize();
+    }
+}
+
+impl Drop for GarblingBuffers {
+    fn drop(&mut self) {
+        self.wipe();
+    }
 }
 
 impl<M: Modulus> core::fmt::Debug for ReluServer<M> {
@@ -92,6 +119,7 @@ impl<M: Modulus> ReluServer<M> {
             circuits: CircuitCache::default(),
             threads: 1,
             tables: Vec::new(),
+            garbling: GarblingBuffers::default(),
         })
     }
 
@@ -174,9 +202,14 @@ impl<M: Modulus> ReluServer<M> {
         }
         let batch_id = self.next_relu;
         let mut chunks = Vec::with_capacity(n.div_ceil(super::CHUNK_RELUS));
-        for count in chunk_lengths(n) {
-            chunks.push(self.offline_chunk(ch, params, count)?);
-        }
+        let res = (|| -> Result<(), Error> {
+            for count in chunk_lengths(n) {
+                chunks.push(self.offline_chunk(ch, params, count)?);
+            }
+            Ok(())
+        })();
+        self.garbling.wipe();
+        res?;
         ch.flush()?;
         Ok(ServerPreprocessed {
             params: *params,
@@ -200,6 +233,13 @@ impl<M: Modulus> ReluServer<M> {
         let first_relu = self.next_relu;
         self.next_chunk += 1;
         self.next_relu += count as u64;
+
+        // Sign variants on one thread: garbled in place on the reused buffers, the garbler's
+        // input zero-labels drawn straight into the chunk's material (they are all online
+        // inputs). Same PRG draws, labels and tables as the general path below.
+        if sign && self.threads <= 1 {
+            return self.offline_chunk_sign(ch, &circuit, count, label_table, first_relu, chunk_id);
+        }
 
         // 1. The client's input labels by correlated OT under Delta.
         let mut q = vec![Block::ZERO; circuit.evaluator_inputs()];
@@ -261,6 +301,62 @@ impl<M: Modulus> ReluServer<M> {
             chunk.out_zero = outputs.zero_labels().iter().map(|l| l.as_block()).collect();
         }
         chunk.lambda = colours;
+        let lambda_ot = self.lambda_ot.as_mut().ok_or(Error::SessionState {
+            what: "lambda-OT missing",
+        })?;
+        let mut t = vec![Block::ZERO; count];
+        lambda_ot.receive_cot(ch, &chunk.lambda, &mut t)?;
+        chunk.v = lambda_ot_server(&self.conv_hash, &t, first_relu);
+        t.zeroize();
+        Ok(chunk)
+    }
+
+    /// [`ReluServer::offline_chunk`] for the sign variants on the calling thread.
+    fn offline_chunk_sign<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        circuit: &Circuit,
+        count: usize,
+        label_table: bool,
+        first_relu: u64,
+        chunk_id: u64,
+    ) -> Result<ServerChunk<M>, Error> {
+        let g = &mut self.garbling;
+        // 1. The client's input labels by correlated OT under Delta.
+        reserve_wiped(&mut g.q, circuit.evaluator_inputs());
+        reserve_wiped(&mut g.outputs, circuit.outputs().len());
+        g.q.resize(circuit.evaluator_inputs(), Block::ZERO);
+        self.cot.send_cot(ch, &mut g.q)?;
+        // 2. The garbler's input zero-labels (as the general path's BlockRng draws them), then
+        // garble and send the tables.
+        let mut online_zero = vec![Label::default(); circuit.garbler_inputs()];
+        fill_like_block_rng(&mut self.prg, bytemuck::cast_slice_mut(&mut online_zero));
+        let mut session =
+            GarblerSession::new(self.delta.clone(), chunk_tweak(self.garble_tweak, chunk_id));
+        let mut chunk = ServerChunk {
+            first_relu,
+            count,
+            online_zero,
+            out_zero: Vec::new(),
+            lambda: Vec::new(),
+            v: Vec::new(),
+            masks: Vec::new(),
+        };
+        session.garble_in_place(
+            circuit,
+            &chunk.online_zero,
+            &g.q,
+            &mut g.wires,
+            &mut self.tables,
+            &mut g.outputs,
+        )?;
+        // One write: larger than the channel's buffer, so passed straight to the socket.
+        ch.send_blocks(&self.tables)?;
+        // lambda = colour of the output zero-label; the reversed COT.
+        chunk.lambda = g.outputs.iter().map(|l| l.lsb()).collect();
+        if label_table {
+            chunk.out_zero = g.outputs.iter().map(|l| l.as_block()).collect();
+        }
         let lambda_ot = self.lambda_ot.as_mut().ok_or(Error::SessionState {
             what: "lambda-OT missing",
         })?;

@@ -90,6 +90,16 @@ pub(crate) fn hash_pairs_to_field<M: Modulus>(
     r
 }
 
+/// Makes `v` empty with room for `n` items without reallocating later (a reallocation would
+/// leave an unwiped copy of a secret buffer): a buffer that is too small is wiped and replaced.
+pub(crate) fn reserve_wiped<T: zeroize::Zeroize>(v: &mut Vec<T>, n: usize) {
+    if v.capacity() < n {
+        zeroize::Zeroize::zeroize(v);
+        *v = Vec::with_capacity(n);
+    }
+    v.clear();
+}
+
 /// The field element 0 or 1.
 pub(crate) fn fp_bit<M: Modulus>(b: bool) -> Fp<M> {
     Fp::from_u64_reduced(u64::from(b))
