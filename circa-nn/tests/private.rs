@@ -750,3 +750,42 @@ fn polynomial_truncation_wraps_as_modelled() {
         "{wraps} vs {expected:.1}"
     );
 }
+
+/// `serve` refuses a calibrated model whose recorded range overflows the field at its scale
+/// (with a factor 2 of headroom), and for a value tested by a fused sign test, the range
+/// within which the fused rescale cannot wrap (`circa_relu::params::fused_range`, at p41 and
+/// `k = 16` about 0.93 `p / 2`). `digits_cnn`'s first convolution output (tensor 1) is a
+/// deferred product read by a fused ReLU; its input (tensor 0) is at `2^f`.
+#[test]
+fn calibrated_ranges_are_checked_against_the_field_and_the_fused_range() {
+    use circa_nn::calibration::Calibration;
+    let params = PrivateParams::circa(Prime::P41, F41, 16, TieMode::NegPass);
+    let with_bound = |tensor: usize, bound: f64| {
+        let c = Calibration {
+            prime: Prime::P41,
+            frac_bits: F41,
+            sign_scale: SignScale::Product,
+            sites: Vec::new(),
+            input_bound: 1.0,
+            tensor_bounds: vec![(tensor, bound)],
+        };
+        ServerModel::new(&load("digits_cnn").with_calibration(Some(c)), params)
+    };
+    let scale = 2f64.powi(2 * F41 as i32);
+    let half = (Prime::P41.value() / 2) as f64;
+    let fused = circa_relu::params::fused_range(Prime::P41.value(), 16) as f64;
+    assert!(fused < half);
+    // Below the fused range (with headroom 2): served.
+    assert!(with_bound(1, 0.99 * fused / (2.0 * scale)).is_ok());
+    // Between the fused range and p / 2: refused for the fused site's input only.
+    let between = (fused + half) / 2.0 / (2.0 * scale);
+    let err = with_bound(1, between).err().expect("refused");
+    assert!(err.to_string().contains("tensor 1"), "{err}");
+    // The same bound on the input, at 2^f, fits easily.
+    assert!(with_bound(0, between).is_ok());
+    // Beyond p / 2 at 2^f: refused too.
+    let err = with_bound(0, half / 2f64.powi(F41 as i32))
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("tensor 0"), "{err}");
+}

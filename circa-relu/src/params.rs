@@ -142,6 +142,14 @@ impl<M: Modulus> fmt::Debug for ReluParams<M> {
     }
 }
 
+/// [`ReluParams::fused_range`] for the prime `p` and truncation `k`:
+/// `min(2^(n-1), p - 2^(n-1)) - 2^(k+1)` with `n = bits(p)` (0 when that is negative).
+pub fn fused_range(p: u64, k: u32) -> u64 {
+    let n = u64::BITS - p.leading_zeros();
+    let half = 1u64 << (n - 1);
+    half.min(p - half).saturating_sub(1u64 << (k + 1).min(63))
+}
+
 impl<M: Modulus> ReluParams<M> {
     /// Validates and builds the parameters.
     ///
@@ -213,9 +221,7 @@ impl<M: Modulus> ReluParams<M> {
     /// wrap: `min(2^(n-1), p - 2^(n-1)) - 2^(k+1)`. Below it, a sign bit of 1 certifies that
     /// `c - t` is the integer `y` (see the crate README, "Fused rescale").
     pub fn fused_range(&self) -> u64 {
-        let half = 1u64 << (M::BITS - 1);
-        half.min(M::P - half)
-            .saturating_sub(1u64 << (self.variant.truncation_bits() + 1))
+        fused_range(M::P, self.variant.truncation_bits())
     }
 
     /// Whether a batch with `other`'s parameters can run in a session set up with `self`'s:
@@ -315,6 +321,22 @@ mod tests {
         let d = ReluParams::<P2061584302081>::new(t(40), ProductPath::Beaver, 12).unwrap();
         assert_eq!(d.comparator_bits(), 1);
         assert_eq!(d.field_bits(), 41);
+    }
+
+    #[test]
+    fn fused_range_is_the_smaller_half_less_the_band() {
+        // p41: p - 2^40 = 962,072,674,305 < 2^40; minus 2^17 for k = 16.
+        assert_eq!(fused_range(2_061_584_302_081, 16), 962_072_543_233);
+        // p31 = 2,138,816,513: p - 2^30 = 1,065,074,689 < 2^30; minus 2^13 for k = 12.
+        assert_eq!(fused_range(2_138_816_513, 12), 1_065_066_497);
+        let t = |k| Variant::TruncatedSign {
+            k,
+            mode: TieMode::NegPass,
+        };
+        let q = ReluParams::<P2061584302081>::new(t(16), ProductPath::LabelTable, 10).unwrap();
+        assert_eq!(q.fused_range(), 962_072_543_233);
+        // A band wider than the range leaves nothing.
+        assert_eq!(fused_range(251, 7), 0);
     }
 
     #[test]

@@ -440,24 +440,41 @@ fn server_setup<M: Modulus, C: Channel + ?Sized, R: CryptoRng + ?Sized>(
 }
 
 /// Every calibrated tensor bound, at its scale and with a factor 2 of headroom (4 for max-pool
-/// inputs, whose differences are tested), must fit the field's centred range.
+/// inputs, whose differences are tested), must fit the field's centred range, and for a
+/// tensor whose sign tests fuse their rescale, the range within which the fused rescale
+/// cannot wrap (`circa_relu::params::fused_range`, a little below `p / 2`).
 fn check_ranges(
     plan: &Plan,
     c: &crate::calibration::Calibration,
     params: PrivateParams,
 ) -> Result<()> {
-    let half = (params.prime.value() / 2) as f64;
+    let p = params.prime.value();
+    let half = (p / 2) as f64;
     let f = params.frac_bits;
     for (t, bound) in &c.tensor_bounds {
         let bits = match plan.scale(*t) {
             crate::engine::Scale::Single => f,
             crate::engine::Scale::Product => 2 * f,
         };
-        let pooled = plan.steps().iter().any(|s| {
-            s.inputs.first() == Some(t) && matches!(s.kind, crate::engine::Kind::MaxPool(_))
-        });
+        let readers = plan.steps().iter().filter(|s| s.inputs.first() == Some(t));
+        let mut pooled = false;
+        let mut limit = half;
+        for s in readers {
+            let site = match &s.kind {
+                crate::engine::Kind::MaxPool(m) => {
+                    pooled = true;
+                    m.site()
+                }
+                crate::engine::Kind::Relu(r) => r.site(),
+                _ => continue,
+            };
+            if site.fused {
+                let k = site.variant.truncation_bits();
+                limit = limit.min(circa_relu::params::fused_range(p, k) as f64);
+            }
+        }
         let headroom = if pooled { 4.0 } else { 2.0 };
-        if bound * f64::from(bits).exp2() * headroom >= half {
+        if bound * f64::from(bits).exp2() * headroom >= limit {
             return Err(PrivateError::Network(crate::NnError::RangeOverflow {
                 tensor: *t,
                 bound: *bound,
