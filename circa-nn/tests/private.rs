@@ -779,13 +779,15 @@ fn calibrated_ranges_are_checked_against_the_field_and_the_fused_range() {
     assert!(with_bound(1, 0.99 * fused / (2.0 * scale)).is_ok());
     // Between the fused range and p / 2: refused for the fused site's input only.
     let between = (fused + half) / 2.0 / (2.0 * scale);
-    let err = with_bound(1, between).err().expect("refused");
+    let Err(err) = with_bound(1, between) else {
+        panic!("served a bound beyond the fused range")
+    };
     assert!(err.to_string().contains("tensor 1"), "{err}");
     // The same bound on the input, at 2^f, fits easily.
     assert!(with_bound(0, between).is_ok());
     // Beyond p / 2 at 2^f: refused too.
-    let err = with_bound(0, half / 2f64.powi(F41 as i32))
-        .err()
-        .expect("refused");
+    let Err(err) = with_bound(0, half / 2f64.powi(F41 as i32)) else {
+        panic!("served a bound beyond p / 2")
+    };
     assert!(err.to_string().contains("tensor 0"), "{err}");
 }
