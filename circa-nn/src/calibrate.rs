@@ -302,7 +302,10 @@ fn calibrate_in<M: Modulus>(
         }
     })?;
     let predicted = |s: &Site, k: u32| -> f64 {
-        let Ok(p) = relu.with_variant(Variant::TruncatedSign { k, mode }) else {
+        let Ok(p) = relu
+            .with_variant(Variant::TruncatedSign { k, mode })
+            .and_then(|p| p.with_rescale(s.site.fused))
+        else {
             return f64::INFINITY;
         };
         recorded.get(&s.layer).map_or(0.0, |ys| {

@@ -86,14 +86,17 @@ impl<M: Modulus, R: CryptoRng> CircaSign<M, R> {
     /// The parameters of `site`'s batch: its variant (its `k` and tie rule) and fused rescale,
     /// with the session's product path and fixed point.
     fn site_params(&self, site: &SignSite) -> ReluParams<M> {
-        if self.params.variant().is_sign() {
-            self.params
-                .with_variant(site.variant)
-                .and_then(|p| p.with_rescale(site.fused))
-                .unwrap_or(self.params)
-        } else {
-            self.params
+        if !self.params.variant().is_sign() {
+            return self.params;
         }
+        let params = self
+            .params
+            .with_variant(site.variant)
+            .and_then(|p| p.with_rescale(site.fused));
+        // The plan only marks fusable sites (and validated their k), so the batch's
+        // parameters exist; the private run would refuse the batch otherwise.
+        debug_assert!(params.is_ok(), "site {site:?} has no circa-relu parameters");
+        params.unwrap_or(self.params)
     }
 
     /// The sign test of `site` on the sharing `(c, y - c)`, counted per layer.

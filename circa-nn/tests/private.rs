@@ -785,6 +785,14 @@ fn calibrated_ranges_are_checked_against_the_field_and_the_fused_range() {
     assert!(err.to_string().contains("tensor 1"), "{err}");
     // The same bound on the input, at 2^f, fits easily.
     assert!(with_bound(0, between).is_ok());
+    // The first max pool's input (tensor 2, at 2^f) has its differences tested at 2^(2f)
+    // (times the public 2^f) with a fused rescale, with headroom 4: its bound is checked at
+    // 2^(2f) against the fused range.
+    assert!(with_bound(2, 0.99 * fused / (4.0 * scale)).is_ok());
+    let Err(err) = with_bound(2, 1.01 * fused / (4.0 * scale)) else {
+        panic!("served a max-pool input beyond the fused range")
+    };
+    assert!(err.to_string().contains("tensor 2"), "{err}");
     // Beyond p / 2 at 2^f: refused too.
     let Err(err) = with_bound(0, half / 2f64.powi(F41 as i32)) else {
         panic!("served a bound beyond p / 2")

@@ -375,14 +375,14 @@ impl Plan {
                 scale: site_scale,
                 fused: false,
             };
+            let has_tests = match &layer.op {
+                Op::MaxPool(w) => w.area() > 1,
+                Op::Activation(Activation::Relu) => true,
+                Op::Activation(Activation::ChannelRelu { mask }) => mask.contains(&true),
+                _ => false,
+            };
             if let Some(c) = chosen[i] {
                 let bad = |reason| NnError::InvalidSite { layer: i, reason };
-                let has_tests = match &layer.op {
-                    Op::MaxPool(w) => w.area() > 1,
-                    Op::Activation(Activation::Relu) => true,
-                    Op::Activation(Activation::ChannelRelu { mask }) => mask.contains(&true),
-                    _ => false,
-                };
                 if !has_tests {
                     return Err(bad("the layer runs no sign test"));
                 }
@@ -400,8 +400,8 @@ impl Plan {
                     return Err(bad("fault band too wide for the site's scale"));
                 }
             }
-            site.fused = site.scale == Scale::Product
-                && matches!(layer.op, Op::MaxPool(_) | Op::Activation(_))
+            site.fused = has_tests
+                && site.scale == Scale::Product
                 && fusable(site.variant, params.field_bits);
             let input_scales: Vec<Scale> = layer.inputs.iter().map(|&u| scale_of(u)).collect();
             let kind = Kind::compile(&Compile {

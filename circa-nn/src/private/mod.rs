@@ -459,10 +459,15 @@ fn check_ranges(
         let readers = plan.steps().iter().filter(|s| s.inputs.first() == Some(t));
         let mut pooled = false;
         let mut limit = half;
+        // The largest scale the value reaches: its own, or (a max pool's differences tested at
+        // the product scale) its own times the public 2^f.
+        let mut test_bits = bits;
         for s in readers {
             let site = match &s.kind {
                 crate::engine::Kind::MaxPool(m) => {
                     pooled = true;
+                    let lifted = m.site().scale_bits(f);
+                    test_bits = test_bits.max(bits.max(lifted));
                     m.site()
                 }
                 crate::engine::Kind::Relu(r) => r.site(),
@@ -474,11 +479,11 @@ fn check_ranges(
             }
         }
         let headroom = if pooled { 4.0 } else { 2.0 };
-        if bound * f64::from(bits).exp2() * headroom >= limit {
+        if bound * f64::from(test_bits).exp2() * headroom >= limit {
             return Err(PrivateError::Network(crate::NnError::RangeOverflow {
                 tensor: *t,
                 bound: *bound,
-                scale_bits: bits,
+                scale_bits: test_bits,
             }));
         }
     }
