@@ -7,8 +7,7 @@ use zeroize::Zeroizing;
 use crate::circuit::{Circuit, Gate, GateKind, check_len};
 use crate::error::Error;
 use crate::garble::{
-    AND_BATCH, BLOCKS_PER_AND, GarbledCircuit, HashScratch, Lanes, block, lanes, reserve_tweaks,
-    xor,
+    AND_BATCH, BLOCKS_PER_AND, GarbledCircuit, HashScratch, Lanes, lanes, reserve_tweaks, xor,
 };
 use crate::label::Label;
 use crate::schedule::{Cursor, Schedule, Step};
@@ -126,12 +125,7 @@ impl StreamEvaluator<'_> {
                 actual: self.cursor.ands_done(),
             });
         }
-        Ok(self
-            .schedule
-            .output_slots
-            .iter()
-            .map(|&o| Label::from_block(block(self.wires[o as usize])))
-            .collect())
+        Ok(self.schedule.output_labels(&self.wires).collect())
     }
 }
 
@@ -285,12 +279,7 @@ impl EvaluatorSession {
             scratch,
             tables,
         );
-        outputs.extend(
-            schedule
-                .output_slots
-                .iter()
-                .map(|&o| Label::from_block(block(w[o as usize]))),
-        );
+        outputs.extend(schedule.output_labels(w));
         Ok(())
     }
 }

@@ -262,12 +262,7 @@ impl GarblerSession {
             }
         }
         outputs.clear();
-        outputs.extend(
-            schedule
-                .output_slots
-                .iter()
-                .map(|&o| Label::from_block(block(w[o as usize]))),
-        );
+        outputs.extend(schedule.output_labels(w));
         Ok(())
     }
 

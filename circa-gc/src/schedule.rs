@@ -42,6 +42,16 @@ pub(crate) struct Schedule {
 }
 
 impl Schedule {
+    /// The circuit's output labels (or zero-labels) in the wire table `w` after the last gate.
+    pub(crate) fn output_labels<'a>(
+        &'a self,
+        w: &'a [crate::garble::Lanes],
+    ) -> impl Iterator<Item = crate::Label> + 'a {
+        self.output_slots
+            .iter()
+            .map(|&o| crate::Label::from_block(crate::garble::block(w[o as usize])))
+    }
+
     pub(crate) fn new(circuit: &Circuit) -> Schedule {
         let gates = circuit.gates();
         let mut depth = vec![0u32; circuit.num_wires()];

@@ -302,10 +302,7 @@ fn calibrate_in<M: Modulus>(
         }
     })?;
     let predicted = |s: &Site, k: u32| -> f64 {
-        let Ok(p) = relu
-            .with_variant(Variant::TruncatedSign { k, mode })
-            .and_then(|p| p.with_rescale(s.site.fused))
-        else {
+        let Ok(p) = s.site.at_k(k, mode).relu_params(&relu) else {
             return f64::INFINITY;
         };
         recorded.get(&s.layer).map_or(0.0, |ys| {
@@ -441,7 +438,13 @@ fn calibrate_in<M: Modulus>(
                 k,
                 mode,
                 comparator_bits: M::BITS - k,
-                and_per_relu: and_per_relu::<M>(k, mode, f, s.site.fused),
+                and_per_relu: s
+                    .site
+                    .at_k(k, mode)
+                    .relu_params(&relu)
+                    .map_or(M::BITS - k, |p| {
+                        circa_relu::circuits::and_gates_per_relu(&p) as u32
+                    }),
                 and_gates_saved: (i64::from(k) - i64::from(dk)) * s.relus as i64,
                 band: (f64::from(k) - f64::from(bits)).exp2(),
                 predicted_faults: predicted(s, k),
@@ -468,20 +471,6 @@ fn calibrate_in<M: Modulus>(
         measured_wraps: truncated.wraps_per_inference,
         wrapped_inferences: truncated.wrapped_inferences,
         simulations,
-    })
-}
-
-/// AND gates of one truncated sign test (`k`, `mode`) with or without a fused rescale, from
-/// the circuit (`n - k`, plus one for the fused range check).
-fn and_per_relu<M: Modulus>(k: u32, mode: TieMode, f: u32, fused: bool) -> u32 {
-    ReluParams::<M>::new(
-        Variant::TruncatedSign { k, mode },
-        ProductPath::LabelTable,
-        f,
-    )
-    .and_then(|p| p.with_rescale(fused))
-    .map_or(M::BITS - k, |p| {
-        circa_relu::circuits::and_gates_per_relu(&p) as u32
     })
 }
 

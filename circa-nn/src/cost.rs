@@ -281,8 +281,8 @@ pub fn and_gates_per_test(
     site: &crate::engine::SignSite,
 ) -> Result<usize, circa_relu::Error> {
     let gates = by_prime_new!(params.prime, M => {
-        ReluParams::<M>::new(site.variant, params.relu.1, params.frac_bits)
-            .and_then(|p| p.with_rescale(site.fused))
+        ReluParams::<M>::new(params.relu.0, params.relu.1, params.frac_bits)
+            .and_then(|p| site.relu_params(&p))
             .map(|p| circuits::and_gates_per_relu(&p))
     });
     by_prime!(gates, g => g)

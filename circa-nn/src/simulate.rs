@@ -89,10 +89,7 @@ impl<M: Modulus, R: CryptoRng> CircaSign<M, R> {
         if !self.params.variant().is_sign() {
             return self.params;
         }
-        let params = self
-            .params
-            .with_variant(site.variant)
-            .and_then(|p| p.with_rescale(site.fused));
+        let params = site.relu_params(&self.params);
         // The plan only marks fusable sites (and validated their k), so the batch's
         // parameters exist; the private run would refuse the batch otherwise.
         debug_assert!(params.is_ok(), "site {site:?} has no circa-relu parameters");

@@ -90,12 +90,7 @@ impl<M: Modulus, C: Channel + ?Sized> ClientOffline<'_, M, C> {
     /// Beaver path), counting its bytes.
     pub(crate) fn relu_offline(&mut self, site: &SignSite, c: &[Fp<M>]) -> Result<ReluPre<M>> {
         let before = self.ch.stats();
-        let params = self
-            .setup
-            .relu
-            .params()
-            .with_variant(site.variant)?
-            .with_rescale(site.fused)?;
+        let params = site.relu_params(self.setup.relu.params())?;
         let triples = if self.setup.beaver_relus() {
             Some(self.triples.take_front(c.len())?)
         } else {

@@ -123,6 +123,24 @@ impl SignSite {
         }
     }
 
+    /// The same site with the truncated sign `k` and tie rule `mode` (a calibration candidate).
+    pub fn at_k(&self, k: u32, mode: circa_relu::TieMode) -> SignSite {
+        SignSite {
+            variant: Variant::TruncatedSign { k, mode },
+            ..*self
+        }
+    }
+
+    /// The circa-relu parameters of this site's batch: the session's product path and fixed
+    /// point with the site's variant (its `k` and tie rule) and fused rescale. The one rule the
+    /// private parties, the simulation, calibration and the gate counts use.
+    pub fn relu_params<M: circa_share::Modulus>(
+        &self,
+        session: &circa_relu::ReluParams<M>,
+    ) -> core::result::Result<circa_relu::ReluParams<M>, circa_relu::Error> {
+        session.with_variant(self.variant)?.with_rescale(self.fused)
+    }
+
     /// `log2` of the fault band in real units, `k - scale bits` (`None` for variants without a
     /// truncation band).
     pub fn band_bits(&self, frac_bits: u32) -> Option<i64> {

@@ -67,12 +67,7 @@ impl<M: Modulus, C: Channel + ?Sized> ServerOffline<'_, M, C> {
     /// path), counting its bytes.
     pub(crate) fn relu_offline(&mut self, site: &SignSite, n: usize) -> Result<ReluPre<M>> {
         let before = self.ch.stats();
-        let params = self
-            .setup
-            .relu
-            .params()
-            .with_variant(site.variant)?
-            .with_rescale(site.fused)?;
+        let params = site.relu_params(self.setup.relu.params())?;
         let triples = if self.setup.beaver_relus() {
             Some(self.triples.take_front(n)?)
         } else {

@@ -118,11 +118,14 @@ impl<M: Modulus> ReluServer<M> {
         let params = pre.params;
         // What the product multiplies the sign with (the truncated shares with a fused
         // rescale); the circuit's inputs come from `s` itself.
-        let s_prod: Zeroizing<Vec<Fp<M>>> = Zeroizing::new(
+        let truncated: Zeroizing<Vec<Fp<M>>> = Zeroizing::new(if params.rescale() {
             s.iter()
                 .map(|&si| product_server_share(&params, si))
-                .collect(),
-        );
+                .collect()
+        } else {
+            Vec::new()
+        });
+        let s_prod: &[Fp<M>] = if params.rescale() { &truncated } else { s };
         let path = path(&params);
         let w = garbler_online_inputs_per_relu(&params);
         let d = self.delta.as_block();

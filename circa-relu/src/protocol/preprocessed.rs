@@ -26,6 +26,21 @@ pub(crate) struct ServerChunk<M: Modulus> {
     pub masks: Vec<Fp<M>>,
 }
 
+impl<M: Modulus> ServerChunk<M> {
+    /// A chunk with its garbler online zero-labels; the rest is filled by its variant's path.
+    pub(crate) fn new(first_relu: u64, count: usize, online_zero: Vec<Label>) -> Self {
+        Self {
+            first_relu,
+            count,
+            online_zero,
+            out_zero: Vec::new(),
+            lambda: Vec::new(),
+            v: Vec::new(),
+            masks: Vec::new(),
+        }
+    }
+}
+
 impl<M: Modulus> Drop for ServerChunk<M> {
     fn drop(&mut self) {
         self.online_zero.zeroize();

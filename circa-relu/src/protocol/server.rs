@@ -271,15 +271,7 @@ impl<M: Modulus> ReluServer<M> {
         ch.send_blocks(&self.tables)?;
         let colours = outputs.decoder().colours().to_vec();
 
-        let mut chunk = ServerChunk {
-            first_relu,
-            count,
-            online_zero,
-            out_zero: Vec::new(),
-            lambda: Vec::new(),
-            v: Vec::new(),
-            masks: Vec::new(),
-        };
+        let mut chunk = ServerChunk::new(first_relu, count, online_zero);
         if !sign {
             // Baseline: labels of the fresh masks r' and the output colours go offline.
             chunk.masks = (0..count).map(|_| Fp::random(&mut self.prg)).collect();
@@ -301,13 +293,7 @@ impl<M: Modulus> ReluServer<M> {
             chunk.out_zero = outputs.zero_labels().iter().map(|l| l.as_block()).collect();
         }
         chunk.lambda = colours;
-        let lambda_ot = self.lambda_ot.as_mut().ok_or(Error::SessionState {
-            what: "lambda-OT missing",
-        })?;
-        let mut t = vec![Block::ZERO; count];
-        lambda_ot.receive_cot(ch, &chunk.lambda, &mut t)?;
-        chunk.v = lambda_ot_server(&self.conv_hash, &t, first_relu);
-        t.zeroize();
+        self.lambda_ot_receive(ch, &mut chunk)?;
         Ok(chunk)
     }
 
@@ -333,15 +319,7 @@ impl<M: Modulus> ReluServer<M> {
         fill_like_block_rng(&mut self.prg, bytemuck::cast_slice_mut(&mut online_zero));
         let mut session =
             GarblerSession::new(self.delta.clone(), chunk_tweak(self.garble_tweak, chunk_id));
-        let mut chunk = ServerChunk {
-            first_relu,
-            count,
-            online_zero,
-            out_zero: Vec::new(),
-            lambda: Vec::new(),
-            v: Vec::new(),
-            masks: Vec::new(),
-        };
+        let mut chunk = ServerChunk::new(first_relu, count, online_zero);
         session.garble_in_place(
             circuit,
             &chunk.online_zero,
@@ -357,14 +335,25 @@ impl<M: Modulus> ReluServer<M> {
         if label_table {
             chunk.out_zero = g.outputs.iter().map(|l| l.as_block()).collect();
         }
+        self.lambda_ot_receive(ch, &mut chunk)?;
+        Ok(chunk)
+    }
+
+    /// A sign chunk's lambda-OT (the reversed COT, the server choosing `chunk.lambda`): its
+    /// `v = m + lambda rho`.
+    fn lambda_ot_receive<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        chunk: &mut ServerChunk<M>,
+    ) -> Result<(), Error> {
         let lambda_ot = self.lambda_ot.as_mut().ok_or(Error::SessionState {
             what: "lambda-OT missing",
         })?;
-        let mut t = vec![Block::ZERO; count];
+        let mut t = vec![Block::ZERO; chunk.count];
         lambda_ot.receive_cot(ch, &chunk.lambda, &mut t)?;
-        chunk.v = lambda_ot_server(&self.conv_hash, &t, first_relu);
+        chunk.v = lambda_ot_server(&self.conv_hash, &t, chunk.first_relu);
         t.zeroize();
-        Ok(chunk)
+        Ok(())
     }
 
     /// Online phase: consumes the batch's material and the server's shares `s` (one per ReLU);
